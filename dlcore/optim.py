@@ -1,0 +1,78 @@
+"""Optimizers, learning-rate schedules and losses, each looked up by the name a user types."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import NUM_CLASSES, DLCoreError, TrainConfig
+
+OPTIMIZERS: dict[str, str] = {
+    "sgd": "SGD (with momentum and optional Nesterov)",
+    "adam": "Adam",
+    "adamw": "AdamW (decoupled weight decay)",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+SCHEDULES: dict[str, str] = {
+    "constant": "Constant",
+    "step": "Step decay (x0.1 at 50% and 75% of training)",
+    "cosine": "Cosine annealing to zero",
+    "onecycle": "One-cycle (warm up, then anneal)",
+}
+LOSSES: dict[str, str] = {
+    "cross-entropy": "Cross-entropy",
+    "mse": "Mean squared error on one-hot targets",
+}
+
+
+def _require(name: str, table: dict[str, str], what: str) -> None:
+    if name not in table:
+        raise DLCoreError(f"Unknown {what} '{name}'; choose one of: {', '.join(table)}.")
+
+
+def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    """The optimizer for a config; foreach kernels keep the per-step Python overhead small."""
+    _require(config.optimizer, OPTIMIZERS, "optimizer")
+    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    if config.optimizer == "sgd":
+        momentum = config.momentum
+        if config.nesterov and momentum <= 0:
+            raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
+        return torch.optim.SGD(parameters, momentum=momentum, nesterov=config.nesterov, **common)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, **common)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, **common)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, momentum=config.momentum, **common)
+    return torch.optim.Adagrad(parameters, **common)
+
+
+def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """A per-step scheduler, so one-cycle and cosine are smooth even over one epoch."""
+    _require(config.schedule, SCHEDULES, "schedule")
+    total_steps = max(total_steps, 1)
+    if config.schedule == "step":
+        milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+
+
+def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """logits (N, 10), labels (N,) -> scalar loss."""
+    _require(name, LOSSES, "loss")
+    if name == "mse":
+        # On softmax probabilities, as the tutorials that teach MSE for classification do.
+        def mse(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            targets = nn.functional.one_hot(labels, NUM_CLASSES).to(logits.dtype)
+            return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)
+
+        return mse
+    return nn.functional.cross_entropy

@@ -1,0 +1,277 @@
+"""The runs store (SQLite, WAL) and the safetensors checkpoints that hold each run's weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save_file
+
+from . import models
+from .config import DLCoreError, TrainConfig
+from .evaluate import Evaluation
+
+ACTIVE = ("queued", "running", "paused")
+FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
+CHECKPOINT_FORMAT = "dlcore-1"
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest model the limits allow is well under this
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL,
+    student TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    history TEXT NOT NULL DEFAULT '{}',
+    results TEXT,
+    checkpoint TEXT,
+    seconds REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+"""
+
+
+def home() -> Path:
+    """Where runs live: $DLCORE_HOME, else ~/.dlcore."""
+    return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    created: float
+    updated: float
+    status: str
+    message: str
+    config: TrainConfig
+    student: str
+    device: str
+    history: dict = field(repr=False)  # {"steps": [loss...], "epochs": [{...}, ...]}
+    results: Evaluation | None = field(repr=False)
+    checkpoint: str | None
+    seconds: float
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.results.accuracy if self.results else None
+
+    @property
+    def label(self) -> str:
+        """How a run is named in pickers: '#12 MLP 128-64 relu, adam, mnist-sample: 91.2%'."""
+        accuracy = f": {self.accuracy:.1%}" if self.accuracy is not None else f" ({self.status})"
+        who = f" by {self.student}" if self.student else ""
+        return f"#{self.id} {self.config.model.summary()}, {self.config.optimizer}, {self.config.dataset}{who}{accuracy}"
+
+
+def _process_token(pid: int) -> str:
+    """host:pid:start-time, so a recycled pid is not mistaken for the process that owned a run."""
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        start = "?"
+    return f"{socket.gethostname()}:{pid}:{start}"
+
+
+_OWNER = _process_token(os.getpid())
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine's run: not ours to judge
+    pid_text, _, _start = rest.partition(":")
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return _process_token(pid) == owner
+
+
+class RunStore:
+    """Every run on this server; safe for many threads and processes writing at once."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root else home()
+        self.checkpoints = self.root / "checkpoints"
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "runs.db"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        self.mark_interrupted()
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self):
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def create(self, config: TrainConfig, student: str = "", status: str = "queued") -> int:
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (created, updated, status, config, student, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                (now, now, status, config.to_json(), student.strip()[:40], _OWNER),
+            )
+            return cursor.lastrowid
+
+    def update(self, run_id: int, **fields) -> None:
+        """Set columns of one run; dicts and evaluations are stored as JSON."""
+        encoded = {k: _encode(v) for k, v in fields.items()}
+        encoded["updated"] = time.time()
+        assignments = ", ".join(f"{column} = ?" for column in encoded)
+        with self._write() as db:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*encoded.values(), run_id))
+
+    def get(self, run_id: int) -> Run:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise DLCoreError(f"There is no run #{run_id}; `python -m dlcore runs` lists them.")
+        return _to_run(row)
+
+    def list(self, statuses: tuple[str, ...] | None = None, limit: int = 500) -> list[Run]:
+        """Newest first."""
+        self.mark_interrupted()
+        query, args = "SELECT * FROM runs", ()
+        if statuses:
+            query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+            args = statuses
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_to_run(row) for row in rows]
+
+    def latest_finished(self) -> Run | None:
+        """The newest run that left usable weights."""
+        for run in self.list(("done", "stopped")):
+            if run.checkpoint and Path(run.checkpoint).is_file():
+                return run
+        return None
+
+    def mark_interrupted(self) -> int:
+        """Runs whose process died while they were active become 'interrupted'; returns how many."""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT id, owner FROM runs WHERE status IN ({', '.join('?' * len(ACTIVE))})", ACTIVE
+            ).fetchall()
+        dead = [row["id"] for row in rows if not _owner_alive(row["owner"])]
+        for run_id in dead:
+            self.update(run_id, status="interrupted",
+                        message="The server stopped while this run was active; start it again to train it.")
+        return len(dead)
+
+    def checkpoint_path(self, run_id: int) -> Path:
+        return self.checkpoints / f"run-{run_id}.safetensors"
+
+
+def _encode(value):
+    if isinstance(value, Evaluation):
+        return json.dumps(value.to_dict())
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _to_run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"], created=row["created"], updated=row["updated"], status=row["status"], message=row["message"],
+        config=TrainConfig.from_json(row["config"]), student=row["student"], device=row["device"],
+        history=json.loads(row["history"]),
+        results=Evaluation.from_dict(json.loads(row["results"])) if row["results"] else None,
+        checkpoint=row["checkpoint"], seconds=row["seconds"],
+    )
+
+
+def save_checkpoint(path: Path | str, model: torch.nn.Module, config: TrainConfig) -> Path:
+    """Weights as safetensors, with the config in the file's metadata so the file stands alone."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "config": config.to_json()})
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+    return path
+
+
+def load_checkpoint_bytes(data: bytes, config: TrainConfig | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """A model from safetensors bytes; the config comes from the file unless given, and shapes must match it."""
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise DLCoreError(f"The weights file is {len(data) / 2**20:.0f} MiB, over the {MAX_CHECKPOINT_BYTES // 2**20} MiB limit.")
+    try:
+        state = load_safetensors_bytes(data)
+        metadata = _safetensors_metadata(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise DLCoreError(
+            "That file is not a safetensors weights file (pickled .pt/.pth files are refused because they can run code)."
+        ) from exc
+    if config is None:
+        if "config" not in metadata:
+            raise DLCoreError("The weights file has no configuration inside; upload its config JSON beside it.")
+        config = TrainConfig.from_json(metadata["config"])
+    model = models.build(config.model)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else "shape mismatch"
+        raise DLCoreError(f"The weights do not fit the configuration's network ({first[:160]}).") from exc
+    model.eval()
+    return model, config
+
+
+def load_checkpoint(path: Path | str) -> tuple[torch.nn.Module, TrainConfig]:
+    path = Path(path)
+    if not path.is_file():
+        raise DLCoreError(f"There is no checkpoint at {path}; give a run id or a .safetensors path.")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise DLCoreError(f"{path} is over the {MAX_CHECKPOINT_BYTES // 2**20} MiB limit for weights.")
+    return load_checkpoint_bytes(path.read_bytes())
+
+
+def resolve_checkpoint(reference: str, store: RunStore | None = None) -> Path:
+    """A run id ('12' or '#12') or a path -> the checkpoint path."""
+    text = reference.strip().lstrip("#")
+    if text.isdigit() and not Path(reference).exists():
+        run = (store or RunStore()).get(int(text))
+        if not run.checkpoint:
+            raise DLCoreError(f"Run #{run.id} has no saved weights (its status is {run.status}).")
+        return Path(run.checkpoint)
+    return Path(reference)
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    header_size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_size])
+    return header.get("__metadata__") or {}

@@ -1,0 +1,423 @@
+"""The trainer (a background thread with live metrics, pause/stop and divergence) and the job manager."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from . import data, models, optim
+from .config import MAX_BATCH_SIZE, MAX_EPOCHS, DLCoreError, TrainConfig
+from .evaluate import Evaluation, evaluate
+from .runs import RunStore, home, save_checkpoint
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU syncs to ~10 a second
+_INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG; one trainer at a time
+
+
+# ---- devices -------------------------------------------------------------------------------------
+
+def device_status() -> dict[str, str]:
+    """Each device name -> '' when usable here, else the reason it is not."""
+    cuda = "" if torch.cuda.is_available() else "no CUDA GPU was found on this server"
+    mps_backend = getattr(torch.backends, "mps", None)
+    mps = "" if mps_backend is not None and mps_backend.is_available() else "Apple MPS is only on Apple-silicon Macs"
+    return {"cpu": "", "cuda": cuda, "mps": mps}
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks the best present; asking for one that is absent is an error with the reason."""
+    if name not in DEVICES:
+        raise DLCoreError(f"Unknown device '{name}'; choose one of: {', '.join(DEVICES)}.")
+    status = device_status()
+    if name == "auto":
+        name = next(d for d in ("cuda", "mps", "cpu") if not status[d])
+    if status[name]:
+        raise DLCoreError(f"Device {name} is not available: {status[name]}; choose cpu or auto.")
+    return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return {"mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
+
+
+@functools.lru_cache(maxsize=4)
+def _tensors_on(dataset_name: str, device_key: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalised train/test tensors, made once per dataset and device and shared by every run."""
+    dataset = data.load(dataset_name)
+    device = torch.device(device_key)
+    tensors = (
+        dataset.normalized(dataset.train_images), dataset.train_labels,
+        dataset.normalized(dataset.test_images), dataset.test_labels,
+    )
+    if device.type == "cuda":  # pinned host memory makes the one upload fast and asynchronous
+        return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+    return tuple(t.to(device) for t in tensors)
+
+
+def validate(config: TrainConfig) -> None:
+    """Every check that can fail before any work is done, each with its own sentence."""
+    data.info(config.dataset)
+    models.validate(config.model)
+    optim.make_loss(config.loss)
+    for name, table, what in ((config.optimizer, optim.OPTIMIZERS, "optimizer"), (config.schedule, optim.SCHEDULES, "schedule")):
+        if name not in table:
+            raise DLCoreError(f"Unknown {what} '{name}'; choose one of: {', '.join(table)}.")
+    if not 1 <= config.epochs <= MAX_EPOCHS:
+        raise DLCoreError(f"Epochs must be between 1 and {MAX_EPOCHS}; got {config.epochs}.")
+    if not 1 <= config.batch_size <= MAX_BATCH_SIZE:
+        raise DLCoreError(f"Batch size must be between 1 and {MAX_BATCH_SIZE}; got {config.batch_size}.")
+    if not (0 < config.lr <= 1000 and math.isfinite(config.lr)):
+        raise DLCoreError(f"The learning rate must be above 0 and at most 1000; got {config.lr}.")
+    if config.weight_decay < 0:
+        raise DLCoreError("Weight decay cannot be negative; use 0 to turn it off.")
+    if config.device not in DEVICES:
+        raise DLCoreError(f"Unknown device '{config.device}'; choose one of: {', '.join(DEVICES)}.")
+
+
+# ---- the trainer ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Progress:
+    """A consistent copy of a run's live state, cheap to take from any thread."""
+
+    status: str  # queued, running, paused, done, stopped, diverged, failed
+    message: str = ""
+    device: str = ""
+    epoch: int = 0  # epochs completed
+    epochs: int = 0
+    step: int = 0  # optimizer steps taken, over all epochs
+    steps_per_epoch: int = 0
+    step_losses: list[float] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
+    samples_per_sec: float = 0.0
+    elapsed: float = 0.0
+    eta: float | None = None
+    queue_position: int | None = None  # 1 = next to start
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * self.steps_per_epoch
+        return min(self.step / total, 1.0) if total else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("queued", "running", "paused")
+
+
+def diverged_message(config: TrainConfig) -> str:
+    hint = "a 10x lower learning rate" if config.lr > 1e-4 else "another optimizer such as Adam"
+    return f"The loss became infinite or NaN (learning rate {config.lr:g} with {config.optimizer}); try {hint}."
+
+
+class Trainer:
+    """Trains one config in a background thread; readers call progress() without blocking it."""
+
+    def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None):
+        validate(config)
+        self.config = config
+        self._on_epoch = on_epoch  # called with the trainer after each epoch (in its thread)
+        self._on_finish = on_finish  # called with the trainer before its final status is published
+        self._lock = threading.Lock()
+        self._progress = Progress("queued", epochs=config.epochs)
+        self._step_losses: list[float] = []
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.model: nn.Module | None = None
+        self.evaluation: Evaluation | None = None
+
+    # control, from any thread
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"trainer-{id(self):x}", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        if self._progress.status == "running":
+            self._resume.clear()
+            self._publish(status="paused")
+
+    def resume(self) -> None:
+        if self._progress.status == "paused":
+            self._publish(status="running")
+            self._resume.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._resume.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def progress(self) -> Progress:
+        with self._lock:
+            return replace(self._progress, step_losses=list(self._step_losses), history=list(self._progress.history))
+
+    def _publish(self, **changes) -> None:
+        with self._lock:
+            self._progress = replace(self._progress, **changes)
+
+    # the work, in the trainer's thread
+    def run(self) -> None:
+        status, message = "failed", ""
+        try:
+            status, message = self._train()
+        except DLCoreError as exc:
+            message = str(exc)
+        except Exception as exc:  # the run ends, the server does not
+            message = f"Training failed unexpectedly ({type(exc).__name__}: {exc}); check the settings and try again."
+        if self._on_finish is not None:
+            try:
+                self._on_finish(self, status, message)
+            except Exception as exc:
+                status, message = "failed", f"The run finished but could not be saved ({exc})."
+        self._publish(status=status, message=message, eta=0.0 if status == "done" else None)
+
+    def _train(self) -> tuple[str, str]:
+        config = self.config
+        device = resolve_device(config.device)
+        train_x, train_y, test_x, test_y = _tensors_on(config.dataset, str(device))
+        with _INIT_LOCK:
+            torch.manual_seed(config.seed)
+            model = models.build(config.model).to(device)
+        self.model = model
+        optimizer = optim.make_optimizer(config, model.parameters())
+        loss_fn = optim.make_loss(config.loss)
+        n = len(train_y)
+        steps_per_epoch = math.ceil(n / config.batch_size)
+        schedule = optim.make_schedule(config, optimizer, steps_per_epoch * config.epochs)
+        shuffle = torch.Generator(device="cpu").manual_seed(config.seed)
+        self._publish(status="running", device=device_name(device), steps_per_epoch=steps_per_epoch)
+
+        train_seconds, samples_done, step = 0.0, 0, 0
+        for epoch in range(config.epochs):
+            model.train()
+            order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
+            pending: list[torch.Tensor] = []  # step losses not yet read back from the device
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            last_publish = epoch_start = time.perf_counter()
+            for start in range(0, n, config.batch_size):
+                if not self._resume.is_set():
+                    paused_at = time.perf_counter()
+                    self._resume.wait()
+                    epoch_start += time.perf_counter() - paused_at
+                if self._stop.is_set():
+                    break
+                index = order[start : start + config.batch_size]
+                x, y = train_x[index], train_y[index]
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                step += 1
+                samples_done += len(y)
+                detached = loss.detach()
+                pending.append(detached)
+                loss_sum += detached * len(y)
+                correct += (logits.detach().argmax(dim=1) == y).sum()
+                now = time.perf_counter()
+                if now - last_publish >= PUBLISH_SECONDS:
+                    last_publish = now
+                    if not self._flush(pending, step, samples_done, train_seconds + now - epoch_start):
+                        return "diverged", diverged_message(config)
+            train_seconds += time.perf_counter() - epoch_start
+            if not self._flush(pending, step, samples_done, train_seconds):
+                return "diverged", diverged_message(config)
+            if self._stop.is_set():
+                break
+            self._finish_epoch(epoch, model, loss_sum.item() / n, correct.item() / n, test_x, test_y, train_seconds)
+
+        self.evaluation = evaluate(model, test_x, test_y, device)
+        self.model = model.cpu().eval()
+        if self._stop.is_set():
+            return "stopped", f"Stopped after {step} steps; the model keeps what it learned so far."
+        return "done", ""
+
+    def _flush(self, pending: list[torch.Tensor], step: int, samples: int, train_seconds: float) -> bool:
+        """Read pending step losses back, publish them, and say whether they are all finite."""
+        if not pending:
+            return True
+        values = torch.stack(pending).float().cpu().tolist()
+        pending.clear()
+        rate = samples / train_seconds if train_seconds > 0 else 0.0
+        remaining = (self._progress.steps_per_epoch * self.config.epochs - step) * self.config.batch_size
+        with self._lock:
+            self._step_losses.extend(values)
+            self._progress = replace(
+                self._progress, step=step, samples_per_sec=rate, elapsed=train_seconds,
+                eta=remaining / rate if rate else None,
+            )
+        return all(math.isfinite(v) for v in values)
+
+    def _finish_epoch(self, epoch: int, model: nn.Module, train_loss: float, train_accuracy: float,
+                      test_x: torch.Tensor, test_y: torch.Tensor, train_seconds: float) -> None:
+        result = evaluate(model, test_x, test_y, test_x.device)
+        model.train()
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "test_loss": result.loss,
+            "test_accuracy": result.accuracy,
+            "samples_per_sec": self._progress.samples_per_sec,
+            "train_seconds": train_seconds,
+        }
+        with self._lock:
+            self._progress = replace(self._progress, epoch=epoch + 1, history=[*self._progress.history, row])
+        if self._on_epoch is not None:
+            self._on_epoch(self)
+
+
+# ---- the job manager -----------------------------------------------------------------------------
+
+class JobManager:
+    """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
+
+    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = 200, keep_finished: int = 100):
+        self.store = store
+        self.max_concurrent = max(1, max_concurrent)
+        self.max_queue = max_queue
+        self._keep_finished = keep_finished
+        self._lock = threading.Lock()
+        self._queue: list[int] = []  # run ids waiting, first to start first
+        self._running: set[int] = set()
+        self._trainers: OrderedDict[int, Trainer] = OrderedDict()  # live and recently finished
+
+    def submit(self, config: TrainConfig, student: str = "") -> int:
+        """Record a run as queued and start it as soon as a slot is free; returns its run id."""
+        validate(config)
+        with self._lock:
+            if len(self._queue) >= self.max_queue:
+                raise DLCoreError(f"{len(self._queue)} runs are already waiting; try again when some have finished.")
+        run_id = self.store.create(config, student)
+        trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
+                          on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
+        with self._lock:
+            self._trainers[run_id] = trainer
+            self._queue.append(run_id)
+            self._start_waiting()
+        return run_id
+
+    def progress(self, run_id: int) -> Progress | None:
+        """Live progress of a run this process owns (None for runs it does not know)."""
+        with self._lock:
+            trainer = self._trainers.get(run_id)
+            position = self._queue.index(run_id) + 1 if run_id in self._queue else None
+        if trainer is None:
+            return None
+        progress = trainer.progress()
+        return replace(progress, queue_position=position) if position else progress
+
+    def trainer(self, run_id: int) -> Trainer | None:
+        with self._lock:
+            return self._trainers.get(run_id)
+
+    def active(self) -> list[int]:
+        """Run ids running or waiting, running first."""
+        with self._lock:
+            return sorted(self._running) + list(self._queue)
+
+    def pause(self, run_id: int) -> None:
+        trainer = self.trainer(run_id)
+        if trainer is not None and run_id in self._running:
+            trainer.pause()
+            self.store.update(run_id, status="paused")
+
+    def resume(self, run_id: int) -> None:
+        trainer = self.trainer(run_id)
+        if trainer is not None and run_id in self._running:
+            trainer.resume()
+            self.store.update(run_id, status="running")
+
+    def stop(self, run_id: int) -> None:
+        """Stop a running run (it keeps what it learned) or take a waiting one out of the queue."""
+        with self._lock:
+            waiting = run_id in self._queue
+            if waiting:
+                self._queue.remove(run_id)
+            trainer = self._trainers.get(run_id)
+        if waiting:
+            trainer._publish(status="stopped", message="Stopped before it started.")
+            self.store.update(run_id, status="stopped", message="Stopped before it started.")
+        elif trainer is not None:
+            trainer.stop()
+
+    def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
+        """Block until a run finishes (for the CLI and tests; pages poll progress instead)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            progress = self.progress(run_id)
+            if progress is None or progress.finished:
+                return progress
+            if deadline is not None and time.monotonic() > deadline:
+                return progress
+            time.sleep(0.05)
+
+    def _start_waiting(self) -> None:
+        """Start queued runs while slots are free; the caller holds the lock."""
+        while self._queue and len(self._running) < self.max_concurrent:
+            run_id = self._queue.pop(0)
+            self._running.add(run_id)
+            self.store.update(run_id, status="running")
+            self._trainers[run_id].start()
+
+    def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
+        progress = trainer.progress()
+        self.store.update(run_id, device=progress.device, seconds=progress.elapsed,
+                          history={"steps": progress.step_losses, "epochs": progress.history})
+
+    def _record_finish(self, run_id: int, trainer: Trainer, status: str, message: str) -> None:
+        try:
+            progress = trainer.progress()
+            checkpoint = None
+            if status in ("done", "stopped") and trainer.model is not None:
+                checkpoint = str(save_checkpoint(self.store.checkpoint_path(run_id), trainer.model, trainer.config))
+            self.store.update(
+                run_id, status=status, message=message, device=progress.device, seconds=progress.elapsed,
+                history={"steps": progress.step_losses, "epochs": progress.history},
+                results=trainer.evaluation if status in ("done", "stopped") else None, checkpoint=checkpoint,
+            )
+        finally:
+            with self._lock:
+                self._running.discard(run_id)
+                self._forget_old()
+                self._start_waiting()
+
+    def _forget_old(self) -> None:
+        finished = [rid for rid in self._trainers if rid not in self._running and rid not in self._queue]
+        for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
+            del self._trainers[run_id]
+
+
+_MANAGERS: dict[str, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def job_manager() -> JobManager:
+    """The process-wide manager for $DLCORE_HOME; DLCORE_MAX_JOBS runs may train at once (default 1)."""
+    key = str(home())
+    with _MANAGERS_LOCK:
+        if key not in _MANAGERS:
+            _MANAGERS[key] = JobManager(RunStore(key), max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")))
+            threading.Thread(target=_warm_up, name="dlcore-warm-up", daemon=True).start()
+        return _MANAGERS[key]
+
+
+def _warm_up() -> None:
+    """Pay torch.optim's one-off import cost (about 1.5 s) before the first Start, not after it."""
+    optim.make_optimizer(TrainConfig(), [torch.zeros(1, requires_grad=True)])
