@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import threading
@@ -51,18 +50,28 @@ def device_name(device: torch.device) -> str:
     return {"mps": "Apple GPU (MPS)"}.get(device.type, "CPU")
 
 
-@functools.lru_cache(maxsize=4)
-def _tensors_on(dataset_name: str, device_key: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Normalised train/test tensors, made once per dataset and device and shared by every run."""
-    dataset = data.load(dataset_name)
-    device = torch.device(device_key)
-    tensors = (
-        dataset.normalized(dataset.train_images), dataset.train_labels,
-        dataset.normalized(dataset.test_images), dataset.test_labels,
-    )
-    if device.type == "cuda":  # pinned host memory makes the one upload fast and asynchronous
-        return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
-    return tuple(t.to(device) for t in tensors)
+_DEVICE_TENSORS: OrderedDict[tuple[int, str], tuple] = OrderedDict()
+_DEVICE_TENSORS_LOCK = threading.Lock()
+
+
+def tensors_on(dataset: data.Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Normalised (train_x, train_y, test_x, test_y) on a device, made once and shared by every run."""
+    key = (id(dataset), str(device))
+    with _DEVICE_TENSORS_LOCK:
+        if key in _DEVICE_TENSORS:
+            return _DEVICE_TENSORS[key][1]
+        tensors = (
+            dataset.normalized(dataset.train_images), dataset.train_labels,
+            dataset.normalized(dataset.test_images), dataset.test_labels,
+        )
+        if device.type == "cuda":  # pinned host memory makes the one upload fast and asynchronous
+            tensors = tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+        else:
+            tensors = tuple(t.to(device) for t in tensors)
+        _DEVICE_TENSORS[key] = (dataset, tensors)  # holding the dataset keeps its id from being reused
+        while len(_DEVICE_TENSORS) > 4:
+            _DEVICE_TENSORS.popitem(last=False)
+        return tensors
 
 
 def validate(config: TrainConfig) -> None:
@@ -188,7 +197,7 @@ class Trainer:
     def _train(self) -> tuple[str, str]:
         config = self.config
         device = resolve_device(config.device)
-        train_x, train_y, test_x, test_y = _tensors_on(config.dataset, str(device))
+        train_x, train_y, test_x, test_y = tensors_on(data.load(config.dataset), device)
         with _INIT_LOCK:
             torch.manual_seed(config.seed)
             model = models.build(config.model).to(device)

@@ -26,3 +26,44 @@ def real_data_dir() -> Path:
     if not value or not (Path(value) / "mnist").is_dir():
         pytest.skip("DLCORE_DATA_DIR does not point at the real data (CI sets it to ../shared/data)")
     return Path(value)
+
+
+def write_idx(path: Path, array) -> None:
+    """Write a uint8 array as a gzipped IDX file, the format MNIST ships in."""
+    import gzip
+
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def synthetic_digits(count: int, seed: int):
+    """Learnable 28x28 images: class c is a bright horizontal bar at row 3+2c, plus noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(count, 28, 28))
+    for i, label in enumerate(labels):
+        row = 3 + 2 * label
+        images[i, row : row + 2, 4:24] = 255
+    return images.astype("uint8"), labels.astype("uint8")
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, monkeypatch) -> Path:
+    """A DLCORE_DATA_DIR whose 'mnist' and 'fashion-mnist' are 600 train / 200 test synthetic images."""
+    root = tmp_path / "data"
+    for name in ("mnist", "fashion-mnist"):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for prefix, count, seed in (("train", 600, 1), ("t10k", 200, 2)):
+            images, labels = synthetic_digits(count, seed)
+            write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+            write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setenv("DLCORE_DATA_DIR", str(root))
+    return root
