@@ -52,10 +52,10 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devic
     labels = labels.cpu()
     predicted = logits.argmax(dim=1)
     confusion = torch.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
-    per_class = confusion.diag().float() / confusion.sum(dim=1).clamp(min=1).float()
+    per_class = confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()
     wrong = (predicted != labels).nonzero().flatten()
     return Evaluation(
-        accuracy=(predicted == labels).float().mean().item(),
+        accuracy=(predicted == labels).sum().item() / max(len(labels), 1),
         loss=nn.functional.cross_entropy(logits, labels).item(),
         per_class=per_class.tolist(),
         confusion=confusion.tolist(),

@@ -1,0 +1,33 @@
+import torch
+from torch import nn
+
+from dlcore.evaluate import Evaluation, evaluate
+
+
+class FixedGuess(nn.Module):
+    """Predicts label (x mod 3) from the first pixel: a model whose mistakes we know."""
+
+    def forward(self, x):
+        guess = x.flatten(1)[:, 0].long() % 3
+        return nn.functional.one_hot(guess, 10).float() * 10
+
+
+def test_accuracy_confusion_and_mistakes():
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    images = torch.zeros(6, 1, 28, 28)
+    images[:, 0, 0, 0] = torch.tensor([0, 1, 2, 0, 1, 1]).float()  # guesses 0,1,2,0,1,1
+    result = evaluate(FixedGuess(), images, labels)
+    assert result.accuracy == 4 / 6
+    assert result.confusion[3][0] == 1 and result.confusion[0][1] == 1 and result.confusion[1][1] == 2
+    assert sum(map(sum, result.confusion)) == 6
+    assert result.per_class[:4] == [0.5, 1.0, 1.0, 0.0]
+    assert result.misclassified == [(3, 3, 0), (4, 0, 1)]
+    assert result.mistakes(true_class=3) == [(3, 3, 0)]
+    assert result.mistakes(predicted=1) == [(4, 0, 1)]
+    assert result.mistakes(true_class=3, predicted=1) == []
+    assert result.loss > 0
+
+
+def test_evaluation_round_trips_through_a_dict():
+    result = evaluate(FixedGuess(), torch.zeros(3, 1, 28, 28), torch.tensor([0, 1, 0]))
+    assert Evaluation.from_dict(result.to_dict()) == result

@@ -1,0 +1,68 @@
+import pytest
+import torch
+from torch import nn
+
+from dlcore import optim
+from dlcore.config import DLCoreError, TrainConfig
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
+    ("rmsprop", torch.optim.RMSprop), ("adagrad", torch.optim.Adagrad),
+])
+def test_optimizers_by_name_carry_lr_and_weight_decay(name, cls):
+    opt = optim.make_optimizer(TrainConfig(optimizer=name, lr=0.05, weight_decay=0.01), nn.Linear(2, 2).parameters())
+    assert isinstance(opt, cls)
+    assert opt.param_groups[0]["lr"] == 0.05 and opt.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_sgd_momentum_and_nesterov():
+    opt = optim.make_optimizer(TrainConfig(optimizer="sgd", momentum=0.8, nesterov=True), nn.Linear(2, 2).parameters())
+    assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["nesterov"]
+    with pytest.raises(DLCoreError, match="Nesterov"):
+        optim.make_optimizer(TrainConfig(optimizer="sgd", momentum=0, nesterov=True), nn.Linear(2, 2).parameters())
+
+
+def _lrs(schedule, steps=100):
+    config = TrainConfig(optimizer="sgd", lr=1.0, schedule=schedule)
+    opt = optim.make_optimizer(config, nn.Linear(2, 2).parameters())
+    sched = optim.make_schedule(config, opt, steps)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_schedules_shape_the_learning_rate():
+    assert set(_lrs("constant")) == {1.0}
+    step = _lrs("step")
+    assert step[0] == 1.0 and step[60] == pytest.approx(0.1) and step[90] == pytest.approx(0.01)
+    cosine = _lrs("cosine")
+    assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5, abs=0.02) and cosine[-1] < 0.01
+    onecycle = _lrs("onecycle")
+    assert onecycle[0] < 0.1 and max(onecycle) == pytest.approx(1.0, abs=0.01) and onecycle[-1] < 0.01
+
+
+def test_losses():
+    logits = torch.tensor([[5.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+    label = torch.tensor([0])
+    torch.testing.assert_close(optim.make_loss("cross-entropy")(logits, label), nn.functional.cross_entropy(logits, label))
+    mse = optim.make_loss("mse")
+    probs = torch.softmax(logits, 1)
+    expected = ((probs - nn.functional.one_hot(label, 10)) ** 2).mean()
+    torch.testing.assert_close(mse(logits, label), expected)
+    assert mse(logits, torch.tensor([3])) > mse(logits, label)
+
+
+@pytest.mark.parametrize("field, value", [("optimizer", "lbfgs"), ("schedule", "warmup")])
+def test_unknown_names(field, value):
+    config = TrainConfig(**{field: value})
+    with pytest.raises(DLCoreError, match="choose one of"):
+        if field == "optimizer":
+            optim.make_optimizer(config, nn.Linear(2, 2).parameters())
+        else:
+            optim.make_schedule(config, torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1), 10)
+    with pytest.raises(DLCoreError):
+        optim.make_loss("hinge")

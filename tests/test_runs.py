@@ -1,0 +1,116 @@
+import multiprocessing
+import os
+import threading
+
+import pytest
+import torch
+
+from dlcore import models, runs
+from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore.evaluate import Evaluation
+
+
+def test_create_update_get_list(dlcore_home):
+    store = runs.RunStore()
+    assert store.path == dlcore_home / "runs.db"
+    first = store.create(TrainConfig(epochs=1), student="Ada")
+    second = store.create(TrainConfig(epochs=2))
+    result = Evaluation(0.9, 0.3, [0.9] * 10, [[0] * 10] * 10, [(1, 2, 3)])
+    store.update(first, status="done", history={"steps": [1.0, 0.5], "epochs": [{"epoch": 1}]}, results=result)
+    run = store.get(first)
+    assert run.status == "done" and run.student == "Ada" and run.config.epochs == 1
+    assert run.history["steps"] == [1.0, 0.5] and run.results == result and run.accuracy == 0.9
+    assert [r.id for r in store.list()] == [second, first]
+    assert [r.id for r in store.list(("done",))] == [first]
+    assert "Ada" in run.label and "90.0%" in run.label
+
+
+def test_wal_mode(dlcore_home):
+    store = runs.RunStore()
+    with store._connect() as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_missing_run_is_a_sentence():
+    with pytest.raises(DLCoreError, match="no run #42"):
+        runs.RunStore().get(42)
+
+
+def test_dead_owner_becomes_interrupted_and_others_are_untouched(dlcore_home):
+    store = runs.RunStore()
+    ours = store.create(TrainConfig())
+    store.update(ours, status="running")
+    done = store.create(TrainConfig())
+    store.update(done, status="done")
+    dead = store.create(TrainConfig())
+    store.update(dead, status="running", owner=f"{runs.socket.gethostname()}:999999999:1")
+    assert runs.RunStore().mark_interrupted() == 0  # the reopen already marked it
+    assert store.get(dead).status == "interrupted" and "start it again" in store.get(dead).message
+    assert store.get(ours).status == "running" and store.get(done).status == "done"
+
+
+def test_recycled_pid_is_not_mistaken_for_the_owner(dlcore_home):
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig())
+    store.update(run_id, status="running", owner=f"{runs.socket.gethostname()}:{os.getpid()}:not-our-start-time")
+    store.mark_interrupted()
+    assert store.get(run_id).status == "interrupted"
+
+
+def _write_many(root, count):
+    store = runs.RunStore(root)
+    for i in range(count):
+        run_id = store.create(TrainConfig(seed=i))
+        store.update(run_id, status="done", history={"steps": [float(i)] * 50})
+
+
+def test_concurrent_writers_lose_nothing(dlcore_home):
+    runs.RunStore()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(dlcore_home), 25)) for _ in range(3)]
+    threads = [threading.Thread(target=_write_many, args=(str(dlcore_home), 25)) for _ in range(3)]
+    for worker in procs + threads:
+        worker.start()
+    for worker in procs + threads:
+        worker.join(120)
+    listed = runs.RunStore().list()
+    assert len(listed) == 150 and all(r.status == "done" for r in listed)
+
+
+def test_checkpoint_round_trip_with_config_inside(tmp_path):
+    config = TrainConfig(model=ModelSpec(dense=(DenseLayer(16, batch_norm=True),)))
+    model = models.build(config.model)
+    path = runs.save_checkpoint(tmp_path / "m.safetensors", model, config)
+    loaded, loaded_config = runs.load_checkpoint(path)
+    assert loaded_config == config
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name])
+    assert not loaded.training
+
+
+def test_pickle_and_garbage_are_refused(tmp_path):
+    pickled = tmp_path / "model.safetensors"
+    torch.save({"w": torch.zeros(3)}, pickled)
+    with pytest.raises(DLCoreError, match="not a safetensors"):
+        runs.load_checkpoint(pickled)
+    with pytest.raises(DLCoreError, match="not a safetensors"):
+        runs.load_checkpoint_bytes(b"")
+    with pytest.raises(DLCoreError, match="no checkpoint"):
+        runs.load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_weights_must_fit_the_config(tmp_path):
+    model = models.build(ModelSpec(dense=(DenseLayer(16),)))
+    path = runs.save_checkpoint(tmp_path / "m.safetensors", model, TrainConfig(model=ModelSpec(dense=(DenseLayer(16),))))
+    with pytest.raises(DLCoreError, match="do not fit"):
+        runs.load_checkpoint_bytes(path.read_bytes(), TrainConfig(model=ModelSpec(dense=(DenseLayer(32),))))
+
+
+def test_resolve_checkpoint_by_run_id(dlcore_home, tmp_path):
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig())
+    with pytest.raises(DLCoreError, match="no saved weights"):
+        runs.resolve_checkpoint(str(run_id), store)
+    store.update(run_id, checkpoint=str(tmp_path / "x.safetensors"))
+    assert runs.resolve_checkpoint(f"#{run_id}", store) == tmp_path / "x.safetensors"
+    assert runs.resolve_checkpoint("some/path.safetensors", store).name == "path.safetensors"
