@@ -81,7 +81,7 @@ class DatasetStatus:
 
 def data_dir() -> Path | None:
     value = os.environ.get("DLCORE_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser().resolve() if value else None
 
 
 def cache_dir() -> Path:
@@ -134,6 +134,13 @@ def sample_batch(name: str, size: int = 256, seed: int = 0) -> tuple[torch.Tenso
     return dataset.normalized(dataset.train_images[index]), dataset.train_labels[index]
 
 
+def test_images(name: str, indices: list[int]) -> np.ndarray:
+    """Raw test digits (k, 28, 28) as uint8 numpy, for galleries that must not touch torch."""
+    images = load(name).test_images
+    valid = [i for i in indices if 0 <= i < len(images)]
+    return images[valid].numpy() if valid else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+
+
 def _candidate_folders(name: str) -> list[Path]:
     folders = [cache_dir() / name]
     if data_dir() is not None:
@@ -159,15 +166,20 @@ def _find_or_fetch(dataset_info: DatasetInfo, stems: tuple[str, ...], download: 
     folder = _find(dataset_info.name, stems)
     if folder is not None:
         return folder
-    tried = " and ".join(str(f) for f in _candidate_folders(dataset_info.name))
+    first = _candidate_folders(dataset_info.name)[0]
+    missing = [stem for stem in stems if not _find_file(first, stem)]
+    what = f"{dataset_info.title} ({', '.join(missing)})" if len(missing) < len(stems) else dataset_info.title
+    tried = " or ".join(str(f) for f in _candidate_folders(dataset_info.name))
     if not download:
-        raise DLCoreError(f"{dataset_info.title} was not found in {tried}; set DLCORE_DATA_DIR or use mnist-sample.")
+        raise DLCoreError(
+            f"{what} was not found in {tried}; put its IDX files in $DLCORE_DATA_DIR/{dataset_info.name}/ or use mnist-sample."
+        )
     try:
         return _fetch(dataset_info, stems)
     except Exception as exc:  # any network or disk failure ends in the same advice
         raise DLCoreError(
-            f"{dataset_info.title} was not found in {tried} and could not be downloaded ({type(exc).__name__}); "
-            "put its IDX files in $DLCORE_DATA_DIR/" f"{dataset_info.name}/ or use mnist-sample."
+            f"{what} was not found in {tried} and could not be downloaded ({type(exc).__name__}); "
+            f"put its IDX files in $DLCORE_DATA_DIR/{dataset_info.name}/ or use mnist-sample."
         ) from exc
 
 
