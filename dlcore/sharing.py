@@ -1,0 +1,232 @@
+"""Setups as short, readable links (TrainConfig <-> URL query parameters) and the one-line summaries of configs.
+
+A link names only what differs from the page's starting setup, e.g. `?net=cnn&opt=sgd&lr=0.05&epochs=3`, or a
+custom network as `?conv=32_64-max&dense=128-gelu-d0.2`. Layers are separated by '_' and a layer's options by
+'-', the characters a URL keeps as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+
+from . import activations, models, optim, training
+from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+
+# query key -> TrainConfig field, for the plain settings; the network uses net, or conv and dense.
+SETTINGS = {
+    "data": "dataset", "opt": "optimizer", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
+    "wd": "weight_decay", "schedule": "schedule", "loss": "loss", "batch": "batch_size", "epochs": "epochs",
+    "seed": "seed", "device": "device",
+}
+NETWORK_KEYS = ("net", "conv", "dense")
+KEYS = NETWORK_KEYS + tuple(SETTINGS)  # every key a setup link may hold; a page's other keys are left alone
+MAX_VALUE_LENGTH = 200
+_ACTIVATION_NAMES = sorted(activations.HIDDEN_ACTIVATIONS, key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class SharedSetup:
+    config: TrainConfig
+    note: str = ""  # one sentence when part of the link could not be used
+
+
+def optimizer_summary(config: TrainConfig) -> str:
+    """'Adam lr 0.001', 'SGD lr 0.1 m 0.9 Nesterov', 'AdamW lr 0.001 wd 0.01'."""
+    title = optim.OPTIMIZERS.get(config.optimizer, config.optimizer).split(" (")[0]
+    parts = [title, f"lr {config.lr:g}"]
+    if config.optimizer in ("sgd", "rmsprop") and config.momentum:
+        parts.append(f"m {config.momentum:g}" + (" Nesterov" if config.nesterov and config.optimizer == "sgd" else ""))
+    if config.weight_decay:
+        parts.append(f"wd {config.weight_decay:g}")
+    return " ".join(parts)
+
+
+def summary(config: TrainConfig) -> str:
+    """The whole setup in one line for tables: 'MLP 128-64 relu · Adam lr 0.001 · batch 64 · 5 epochs'."""
+    schedule = "" if config.schedule == "constant" else f" · {config.schedule}"
+    loss = "" if config.loss == "cross-entropy" else f" · {config.loss} loss"
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    return f"{config.model.summary()} · {optimizer_summary(config)}{schedule}{loss} · batch {config.batch_size} · {epochs}"
+
+
+# ---- config -> link ------------------------------------------------------------------------------
+
+def to_query(config: TrainConfig, base: TrainConfig | None = None) -> dict[str, str]:
+    """The query parameters that turn `base` into `config`; the network is always named, so a link says what it builds."""
+    base = base or TrainConfig()
+    query = _network_query(config.model)
+    for key, name in SETTINGS.items():
+        value = getattr(config, name)
+        if value != getattr(base, name):
+            query[key] = _format(value)
+    return query
+
+
+def _network_query(spec: ModelSpec) -> dict[str, str]:
+    for name, preset in models.PRESETS.items():
+        if spec == preset:
+            return {"net": name}
+    query = {"conv": "_".join(_conv_token(block) for block in spec.conv)} if spec.kind == "cnn" else {}
+    query["dense"] = "_".join(_dense_token(layer) for layer in spec.dense) or "none"
+    return query
+
+
+def _conv_token(block: ConvBlock) -> str:
+    default = ConvBlock(block.channels)
+    parts = [str(block.channels)]
+    if block.kernel != default.kernel:
+        parts.append(f"k{block.kernel}")
+    if block.activation != default.activation:
+        parts.append(block.activation)
+    if block.pool != default.pool:
+        parts.append(block.pool)
+    if block.padding != default.padding:
+        parts.append(block.padding)
+    if block.batch_norm:
+        parts.append("bn")
+    return "-".join(parts)
+
+
+def _dense_token(layer: DenseLayer) -> str:
+    parts = [str(layer.units)]
+    if layer.activation != DenseLayer(layer.units).activation:
+        parts.append(layer.activation)
+    if layer.dropout:
+        parts.append(f"d{_format(layer.dropout)}")
+    if layer.batch_norm:
+        parts.append("bn")
+    return "-".join(parts)
+
+
+def _format(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+# ---- link -> config ------------------------------------------------------------------------------
+
+def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None = None) -> SharedSetup:
+    """The setup a link describes, on top of `base`; unreadable parts fall back to base with one sentence saying so."""
+    base = base or TrainConfig()
+    values = {key: _last(params[key]) for key in KEYS if key in params}
+    bad = [key for key, text in values.items() if len(text) > MAX_VALUE_LENGTH]
+    values = {key: text for key, text in values.items() if key not in bad}
+    changes = {}
+    try:
+        model = _network(values)
+        if model is not None:
+            changes["model"] = model
+    except (DLCoreError, ValueError):
+        bad.extend(key for key in NETWORK_KEYS if key in values)
+    for key, name in SETTINGS.items():
+        if key in values:
+            try:
+                changes[name] = _parse(values[key], type(getattr(base, name)))
+            except ValueError:
+                bad.append(key)
+    notes = []
+    device = changes.get("device")
+    if device in training.DEVICES and device != "auto" and training.device_status().get(device):
+        notes.append(f"This link's device {device} is not here ({training.device_status()[device]}), "
+                     f"so {base.device} is used.")
+        del changes["device"]
+    config = base.with_changes(**changes)
+    try:
+        training.validate(config)
+        optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])  # momentum and Nesterov are checked here
+    except (DLCoreError, ValueError) as exc:
+        reason = str(exc).rstrip(".")
+        return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {reason}.")
+    if bad:
+        named = " and ".join(f"{key} ('{_shown(params[key])}')" for key in bad)
+        those = "those settings are" if len(bad) > 1 else "that setting is"
+        notes.insert(0, f"This link's {named} could not be read, so {those} back to the starting setup.")
+    return SharedSetup(config, " ".join(notes))
+
+
+def _shown(value: str | list[str]) -> str:
+    text = _last(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _last(value: str | list[str]) -> str:
+    return (value[-1] if value else "") if isinstance(value, list) else str(value)
+
+
+def _parse(text: str, kind: type):
+    if kind is bool:
+        if text.lower() not in ("1", "0", "true", "false"):
+            raise ValueError(text)
+        return text.lower() in ("1", "true")
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    if not re.fullmatch(r"[a-z0-9-]+", text):
+        raise ValueError(text)
+    return text
+
+
+def _network(values: dict[str, str]) -> ModelSpec | None:
+    if "net" in values:
+        return models.preset(values["net"])
+    if "conv" not in values and "dense" not in values:
+        return None
+    conv = tuple(_conv_block(token) for token in values["conv"].split("_")) if values.get("conv") else ()
+    dense_text = values.get("dense", "none")
+    dense = () if dense_text == "none" else tuple(_dense_layer(token) for token in dense_text.split("_"))
+    return ModelSpec("cnn" if conv else "mlp", conv=conv, dense=dense)
+
+
+def _options(token: str) -> tuple[int, list[str]]:
+    """'128-leaky-relu-bn' -> (128, ['leaky-relu', 'bn']): activation names may themselves hold a '-'."""
+    head, _, rest = token.partition("-")
+    options = []
+    while rest:
+        name = next((a for a in _ACTIVATION_NAMES if rest == a or rest.startswith(a + "-")), None)
+        option = name or rest.split("-", 1)[0]
+        options.append(option)
+        rest = rest[len(option) + 1 :]
+    return int(head), options
+
+
+def _conv_block(token: str) -> ConvBlock:
+    channels, options = _options(token)
+    fields = {}
+    for option in options:
+        if re.fullmatch(r"k\d", option):
+            fields["kernel"] = int(option[1:])
+        elif option in models.POOLS:
+            fields["pool"] = option
+        elif option in models.PADDINGS:
+            fields["padding"] = option
+        elif option == "bn":
+            fields["batch_norm"] = True
+        elif option in activations.ACTIVATIONS:
+            fields["activation"] = option
+        else:
+            raise ValueError(option)
+    return ConvBlock(channels, **fields)
+
+
+def _dense_layer(token: str) -> DenseLayer:
+    units, options = _options(token)
+    fields = {}
+    for option in options:
+        if re.fullmatch(r"d[0-9.]+", option):
+            fields["dropout"] = float(option[1:])
+        elif option == "bn":
+            fields["batch_norm"] = True
+        elif option in activations.ACTIVATIONS:
+            fields["activation"] = option
+        else:
+            raise ValueError(option)
+    return DenseLayer(units, **fields)

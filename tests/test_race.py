@@ -1,0 +1,114 @@
+"""The optimizer race: lanes share weights and batches, each trains as it would alone, and the reading says who won."""
+
+import time
+
+import pytest
+
+from dlcore import race, training
+from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore.runs import RunStore
+
+BASE = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(32),)), epochs=1, batch_size=32, device="cpu")
+STEPS = 19  # 600 synthetic training images in batches of 32
+
+
+def _race(settings, base=BASE, **manager):
+    manager = race.RaceManager(RunStore(), **manager)
+    race_id = manager.submit(race.lanes(base, settings), student="Ada")
+    return manager, manager.wait(race_id, timeout=120)
+
+
+def test_lanes_share_start_and_batches_and_a_diverged_lane_drops_out(tiny_data_dir):
+    manager, progress = _race([{"optimizer": "adam", "lr": 0.003}, {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0},
+                               {"optimizer": "sgd", "lr": 1000.0}])
+    adam, sgd, wild = progress.lanes
+    assert progress.status == "done" and progress.step == STEPS and progress.epoch == 1
+    assert adam.step_losses[0] == sgd.step_losses[0] == wild.step_losses[0]  # same first weights, same first batch
+    assert len(adam.step_losses) == len(sgd.step_losses) == STEPS and adam.step_losses[1] != sgd.step_losses[1]
+    assert wild.status == "diverged" and wild.diverged_at == len(wild.step_losses) < STEPS
+    assert "lower learning rate" in wild.message and wild.accuracy is None
+    assert adam.accuracy > 0.9 and [row["epoch"] for row in adam.history] == [1]
+    reading = progress.reading()
+    assert reading.startswith("Adam lr 0.003 reached the lowest loss (") and "test accuracy" in reading
+    assert f"diverged: SGD lr 1000 m 0.9 at step {wild.diverged_at}" in reading
+    stored = {run.id: run for run in manager.store.list()}
+    assert stored[adam.run_id].status == "done" and stored[adam.run_id].accuracy == adam.accuracy
+    assert stored[adam.run_id].student == "Ada" and "Optimizer race #1 against SGD lr 0.1" in stored[adam.run_id].message
+    assert stored[adam.run_id].checkpoint and stored[adam.run_id].history["steps"] == adam.step_losses
+    assert stored[wild.run_id].status == "diverged" and stored[wild.run_id].checkpoint is None
+
+
+def test_a_lane_trains_exactly_as_it_would_alone(tiny_data_dir):
+    settings = [{"optimizer": "rmsprop", "lr": 0.001}, {"optimizer": "sgd", "lr": 0.05, "nesterov": True}]
+    _, progress = _race(settings, base=BASE.with_changes(schedule="cosine"))
+    for lane in progress.lanes:
+        trainer = training.Trainer(lane.config)
+        trainer.run()
+        assert lane.step_losses == trainer.progress().step_losses
+        assert lane.accuracy == trainer.evaluation.accuracy
+
+
+def test_stop_keeps_what_each_lane_learned(tiny_data_dir):
+    manager = race.RaceManager(RunStore())
+    race_id = manager.submit(race.lanes(BASE.with_changes(epochs=100, batch_size=8),
+                                        [{"optimizer": "adam"}, {"optimizer": "adagrad", "lr": 0.01}]))
+    deadline = time.monotonic() + 60
+    while manager.progress(race_id).step < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    manager.stop(race_id)
+    progress = manager.wait(race_id, timeout=60)
+    assert progress.status == "stopped" and "keeps what it learned" in progress.message
+    assert all(lane.status == "stopped" and lane.accuracy is not None for lane in progress.lanes)
+    assert progress.reading().startswith("Stopped early. ")
+    assert {run.status for run in manager.store.list()} == {"stopped"}
+
+
+def test_races_wait_their_turn(tiny_data_dir):
+    manager = race.RaceManager(RunStore(), max_concurrent=1)
+    configs = race.lanes(BASE.with_changes(epochs=100, batch_size=8), [{"lr": 0.001}, {"lr": 0.01}])
+    first, second = manager.submit(configs), manager.submit(configs)
+    waiting = manager.progress(second)
+    assert waiting.status == "queued" and waiting.queue_position == 1
+    assert waiting.reading() == "Waiting to start (number 1 in the queue)."
+    assert manager.races() == [second, first]
+    manager.stop(second)
+    assert manager.progress(second).status == "stopped"
+    manager.stop(first)
+    assert manager.wait(first, timeout=60).status == "stopped"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ([{"lr": 0.1}], "needs 2 to 4 optimizers; it has 1"),
+    ([{"lr": 0.1}] * 5, "it has 5"),
+    ([{"lr": 0.1}, {"epochs": 3}], "Lane 2 changes epochs; lanes may differ only in"),
+    ([{"lr": 0.1}, {"lr": -1.0}], "Lane 2: The learning rate must be above 0"),
+    ([{"lr": 0.1}, {"optimizer": "lion"}], "Lane 2: Unknown optimizer 'lion'"),
+    ([{"optimizer": "sgd", "momentum": 0.0, "nesterov": True}, {"lr": 0.1}], "Lane 1: Nesterov momentum needs"),
+    ([{"optimizer": "sgd", "momentum": -1.0}, {"lr": 0.1}], "Lane 1: Invalid momentum"),
+    ([{"lr": 0.1}, {"lr": 0.01}, {"lr": 0.1}], "Lanes 1 and 3 are both Adam lr 0.1; change one of them."),
+])
+def test_lane_settings_are_checked_first(settings, message):
+    with pytest.raises(DLCoreError, match=message):
+        race.lanes(BASE, settings)
+
+
+def test_lanes_must_share_everything_but_the_optimizer():
+    with pytest.raises(DLCoreError, match="Every lane must share"):
+        race.RaceManager(RunStore()).submit([BASE, BASE.with_changes(batch_size=64)])
+
+
+def test_reading_names_a_lane_that_got_worse():
+    lanes = (race.LaneProgress("Adam lr 0.001", BASE, "done", step_losses=[2.3, 1.0, 0.5, 0.4], accuracy=0.91),
+             race.LaneProgress("SGD lr 5", BASE, "done", step_losses=[2.3, 2.4, 2.6, 2.5]))
+    progress = race.RaceProgress(1, "done", lanes, steps_per_epoch=4, epochs=1, step=4)
+    assert progress.reading() == ("Adam lr 0.001 reached the lowest loss (0.400, test accuracy 91.0%); "
+                                  "no better than at the start: SGD lr 5.")
+    live = race.RaceProgress(1, "running", lanes, steps_per_epoch=40, epochs=1, step=4)
+    assert live.reading() == "So far Adam lr 0.001 leads with loss 1.050."
+
+
+def test_reading_when_every_lane_diverged():
+    lanes = tuple(race.LaneProgress(name, BASE, "diverged", step_losses=[2.3, float("nan")], diverged_at=2)
+                  for name in ("SGD lr 50", "SGD lr 100"))
+    reading = race.RaceProgress(1, "done", lanes, steps_per_epoch=4, epochs=1, step=2).reading()
+    assert reading.startswith("Every optimizer diverged; lower the learning rates")
