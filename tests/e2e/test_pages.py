@@ -1,0 +1,80 @@
+"""Every page opens in a real browser, from the home page's links, the sidebar and its own URL, without errors."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.harness import SCRIPT_DONE, screenshot, wait_rendered
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _title(page) -> str:
+    return page.get_by_role("heading", level=1).first.inner_text()
+
+
+def _follow(page, link, watch) -> str:
+    """Click a link to another page and wait until that page's title is drawn and its script is done."""
+    before = _title(page)
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(lambda url: url.rstrip("/").endswith(href.rstrip("/").rsplit("/", 1)[-1]))
+    page.wait_for_function(
+        "before => { const h = document.querySelector('h1'); return h && h.innerText !== before; }", arg=before,
+    )
+    page.wait_for_selector(SCRIPT_DONE, state="attached")
+    assert not watch.problems(), f"after opening {href}: {watch.problems()}"
+    return _title(page)
+
+
+def _sidebar_pages(page) -> dict[str, str]:
+    """Sidebar entry text -> its URL, as the navigation draws them (new pages join automatically)."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    return {link.inner_text().splitlines()[-1].strip(): link.get_attribute("href") for link in links.all()}
+
+
+def test_home_leads_to_every_page_and_each_opens_by_url(watched, app_server):
+    page, watch = watched
+    page.goto(app_server.url)
+    wait_rendered(page)
+    screenshot(page, "home")
+    pages = _sidebar_pages(page)
+    assert {"Home", "Activation lab", "Build & train", "Draw & classify"} <= set(pages), pages
+
+    home_links = page.locator('[data-testid="stPageLink"] a')
+    linked = [home_links.nth(i).get_attribute("href") for i in range(home_links.count())]
+    assert {"activations", "train", "draw"} <= set(linked), linked
+    titles = {}
+    for index, href in enumerate(linked):
+        titles[href] = _follow(page, page.locator('[data-testid="stPageLink"] a').nth(index), watch)
+        screenshot(page, f"page-{href}")
+        _follow(page, page.locator('[data-testid="stSidebarNav"] a', has_text="Home"), watch)
+    for name, url in pages.items():
+        if url.rstrip("/") == app_server.url or url.rsplit("/", 1)[-1] in titles:
+            continue
+        slug = url.rsplit("/", 1)[-1]
+        titles[slug] = _follow(page, page.locator('[data-testid="stSidebarNav"] a', has_text=name), watch)
+        screenshot(page, f"page-{slug}")
+        _follow(page, page.locator('[data-testid="stSidebarNav"] a', has_text="Home"), watch)
+
+    for slug, title in titles.items():
+        page.goto(f"{app_server.url}/{slug}")
+        wait_rendered(page)
+        expect(page.get_by_role("heading", level=1).first).to_have_text(title)
+        assert not watch.problems(), f"/{slug} by URL: {watch.problems()}"
+
+
+def test_toolbar_offers_viewers_no_developer_options(watched, app_server):
+    """client.toolbarMode = viewer: even on localhost (where 'auto' shows them) there is no Rerun or Clear cache."""
+    page, _ = watched
+    page.goto(app_server.url)
+    wait_rendered(page)
+    page.get_by_test_id("stMainMenuButton").click()
+    menu = page.get_by_test_id("stMainMenuList")
+    menu.wait_for()
+    items = menu.inner_text()
+    assert "Print" in items
+    for developer_option in ("Rerun", "Clear cache", "Settings", "Developer options"):
+        assert developer_option not in items, items
+    assert page.get_by_test_id("stAppDeployButton").count() == 0
