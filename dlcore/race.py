@@ -306,7 +306,7 @@ class Race:
         progress = self.progress()
         mine = progress.lanes[number]
         others = ", ".join(other.name for i, other in enumerate(progress.lanes) if i != number)
-        note = f"Optimizer race #{self.race_id} against {others}."
+        note = f"Optimizer race against {others}."
         if lane.diverged_at is not None:
             if run_id is not None:
                 self.store.update(run_id, status="diverged", message=mine.message, device=progress.device,

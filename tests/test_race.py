@@ -33,7 +33,7 @@ def test_lanes_share_start_and_batches_and_a_diverged_lane_drops_out(tiny_data_d
     assert f"diverged: SGD lr 1000 m 0.9 at step {wild.diverged_at}" in reading
     stored = {run.id: run for run in manager.store.list()}
     assert stored[adam.run_id].status == "done" and stored[adam.run_id].accuracy == adam.accuracy
-    assert stored[adam.run_id].student == "Ada" and "Optimizer race #1 against SGD lr 0.1" in stored[adam.run_id].message
+    assert stored[adam.run_id].student == "Ada" and "Optimizer race against SGD lr 0.1" in stored[adam.run_id].message
     assert stored[adam.run_id].checkpoint and stored[adam.run_id].history["steps"] == adam.step_losses
     assert stored[wild.run_id].status == "diverged" and stored[wild.run_id].checkpoint is None
 
