@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.e2e.harness import CHROMIUM_ARGS, AppServer, new_page, require_chromium
+from tests.e2e.harness import CHROMIUM_ARGS, AppServer, new_page, require_chromium, screenshot, wait_rendered
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """`streamlit run app.py` on a free port with a fresh DLCORE_HOME, shared by the tests that need no restart."""
+def app_server(tmp_path_factory, browser):
+    """`streamlit run app.py` on a free port with a fresh DLCORE_HOME, shared by the tests that need no restart.
+
+    A first visit to the home page starts the engine's imports, so later tests time pages, not torch's import;
+    what a first visitor sees on a fresh server is tested on its own (test_faults.py).
+    """
     server = AppServer(tmp_path_factory.mktemp("e2e") / "home").start()
+    page, _ = new_page(browser, server.url)
+    page.goto(server.url)
+    wait_rendered(page, timeout=120_000)
+    page.context.close()
     yield server
     server.stop()
 
@@ -35,6 +45,21 @@ def watched(browser, app_server):
     """A fresh session's page on the shared server; the test fails if any browser error or exception box showed."""
     page, watch = new_page(browser, app_server.url)
     yield page, watch
+    problems = watch.problems()
+    page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def digit_model(browser, app_server) -> None:
+    """A model that reads handwriting, trained the way a first-time user gets one: the Draw & classify button."""
+    page, watch = new_page(browser, app_server.url)
+    page.goto(f"{app_server.url}/draw")
+    wait_rendered(page)
+    screenshot(page, "draw-without-model")
+    page.get_by_role("button", name=re.compile(r"train a (starter|default) model", re.I)).click()
+    page.get_by_test_id("stProgress").first.wait_for()  # it trains in the background, with a progress bar
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").wait_for(timeout=900_000)
     problems = watch.problems()
     page.context.close()
     assert not problems, "\n".join(problems)

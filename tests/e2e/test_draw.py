@@ -1,0 +1,99 @@
+"""Draw & classify in a real browser: mouse strokes on the canvas are read as the digit drawn; bad files get a sentence."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.e2e.harness import ALERT, screenshot, wait_rendered
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ONE = [[(140, 40), (140, 240)]]
+ZERO = [[(140 + 65 * math.sin(t / 24 * 2 * math.pi), 140 - 95 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
+
+
+def draw(page, strokes) -> None:
+    """Mouse strokes on the 280x280 canvas, in canvas pixels, as a user drags the brush."""
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        page.mouse.up()
+
+
+def reading(page):
+    return page.get_by_test_id("stMetric").filter(has_text="The model reads").get_by_test_id("stMetricValue")
+
+
+def open_draw(page, url: str) -> None:
+    page.goto(f"{url}/draw")
+    wait_rendered(page)
+    page.locator("canvas.upper-canvas").wait_for()
+
+
+def test_drawn_one_and_zero_are_read_as_drawn(watched, app_server, digit_model):
+    page, _ = watched
+    open_draw(page, app_server.url)
+    expect(page.locator(ALERT).filter(has_text="Draw a digit")).to_be_visible()  # an empty canvas gets no guess
+    expect(reading(page)).to_have_count(0)
+
+    draw(page, ONE)
+    expect(reading(page)).to_have_text("1")
+    wait_rendered(page)
+    screenshot(page, "draw-one")
+
+    page.get_by_role("button", name="Reset canvas & history").click()
+    expect(page.locator(ALERT).filter(has_text="Draw a digit")).to_be_visible()
+    draw(page, ZERO)
+    expect(reading(page)).to_have_text("0")
+    wait_rendered(page)
+    screenshot(page, "draw-zero")
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _upload(page, name: str, data: bytes) -> None:
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        {"name": name, "mimeType": "image/png", "buffer": data})
+
+
+def test_bad_uploads_each_get_a_sentence_and_the_page_keeps_reading(watched, app_server, digit_model):
+    page, watch = watched
+    open_draw(page, app_server.url)
+    page.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
+    page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
+
+    bar = Image.new("L", (120, 160), 255)
+    bar.paste(0, (50, 20, 70, 140))  # a dark "1" on white paper, as a phone photo of a page would be
+    good = _png(bar)
+    bad = {
+        "empty.png": (b"", "empty"),
+        "cut.png": (good[: len(good) // 2], "damaged or cut short"),
+        "huge.png": (_png(Image.new("L", (7072, 7072))), "megapixel"),  # 50 megapixels, only ~50 kB compressed
+        "notes.png": (b"These are my lecture notes, not a picture.", "not an image"),
+    }
+    for name, (data, says) in bad.items():
+        _upload(page, name, data)
+        message = page.locator(ALERT).filter(has_text=name)
+        expect(message).to_contain_text(says)
+        assert "Traceback" not in message.inner_text() and len(message.inner_text()) < 200
+        assert not watch.problems(), f"{name}: {watch.problems()}"
+        if name == "huge.png":
+            screenshot(page, "draw-upload-too-many-pixels")
+
+    _upload(page, "one.png", good)
+    expect(reading(page)).to_have_text("1")
+    expect(page.locator(ALERT).filter(has_text="notes.png")).to_have_count(0)
