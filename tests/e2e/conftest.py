@@ -40,11 +40,24 @@ def browser():
         chromium.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def watched(browser, app_server):
-    """A fresh session's page on the shared server; the test fails if any browser error or exception box showed."""
+def watched(request, browser, app_server):
+    """A fresh session's page on the shared server; the test fails if any browser error or exception box showed.
+
+    A failed test leaves a screenshot of what the browser showed (tests/e2e/screenshots/FAILED-<test>.png).
+    """
     page, watch = new_page(browser, app_server.url)
     yield page, watch
+    if getattr(request.node, "report_call", None) is None or request.node.report_call.failed:
+        screenshot(page, f"FAILED-{request.node.name}")
     problems = watch.problems()
     page.context.close()
     assert not problems, "\n".join(problems)

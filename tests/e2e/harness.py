@@ -158,7 +158,16 @@ def wait_rendered(page, timeout: float = 30_000) -> None:
 
 
 def screenshot(page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so the window is stretched to it for the shot."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    height = page.evaluate(
+        "() => Math.max(window.innerHeight, ...Array.from("
+        "document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]'), e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, 8000)})
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
     return path
