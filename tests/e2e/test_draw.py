@@ -9,35 +9,13 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.e2e.flows import draw, open_draw, reading
 from tests.e2e.harness import ALERT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ONE = [[(140, 40), (140, 240)]]
 ZERO = [[(140 + 65 * math.sin(t / 24 * 2 * math.pi), 140 - 95 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
-
-
-def draw(page, strokes) -> None:
-    """Mouse strokes on the 280x280 canvas, in canvas pixels, as a user drags the brush."""
-    canvas = page.locator("canvas.upper-canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
-        page.mouse.up()
-
-
-def reading(page):
-    return page.get_by_test_id("stMetric").filter(has_text="The model reads").get_by_test_id("stMetricValue")
-
-
-def open_draw(page, url: str) -> None:
-    page.goto(f"{url}/draw")
-    wait_rendered(page)
-    page.locator("canvas.upper-canvas").wait_for()
 
 
 def test_drawn_one_and_zero_are_read_as_drawn(watched, app_server, digit_model):

@@ -7,39 +7,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.flows import FINISHED, open_train, set_epochs, start_run
 from tests.e2e.harness import ALERT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-FINISHED = re.compile(r"Run #\d+ finished: test accuracy")
-
-
-def open_train(page, url: str) -> None:
-    page.goto(f"{url}/train")
-    wait_rendered(page)
-    page.get_by_role("button", name="Start training").wait_for()
-
-
-def set_epochs(page, epochs: int) -> None:
-    field = page.get_by_label("Epochs")
-    field.fill(str(epochs))
-    field.press("Enter")
-    wait_rendered(page)
-
-
-def start(page) -> int:
-    """Press Start; returns the run id the page now follows (it is kept in the address bar for reloads)."""
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_url(re.compile(r"[?&]run=\d+"))
-    return int(re.search(r"[?&]run=(\d+)", page.url).group(1))
-
 
 def test_a_small_run_trains_to_its_results(watched, app_server):
     page, _ = watched
     open_train(page, app_server.url)
     screenshot(page, "train-setup")
     set_epochs(page, 3)
-    run_id = start(page)
+    run_id = start_run(page)
     done = page.locator(ALERT).filter(has_text=FINISHED)
     expect(done).to_be_visible(timeout=600_000)
     assert f"Run #{run_id} " in done.inner_text()
@@ -55,7 +33,7 @@ def test_a_reload_mid_run_reconnects_to_the_live_run(watched, app_server):
     page, _ = watched
     open_train(page, app_server.url)
     set_epochs(page, 100)  # long enough to be caught mid-run on a fast machine
-    run_id = start(page)
+    run_id = start_run(page)
     pause = page.get_by_role("button", name="Pause")
     expect(pause).to_be_enabled(timeout=60_000)
     pause.click()  # holds the run mid-way, so the reload below meets it live on any machine speed
@@ -91,7 +69,7 @@ def test_a_diverging_run_says_why_and_the_page_keeps_working(watched, app_server
     rate.press("End")  # the largest rate offered, 1000: plain SGD's loss overflows within a few steps
     expect(rate).to_have_attribute("aria-valuetext", "1000")
     wait_rendered(page)
-    run_id = start(page)
+    run_id = start_run(page)
     message = page.locator(ALERT).filter(has_text=f"Run #{run_id} diverged")
     expect(message).to_be_visible(timeout=300_000)
     assert "learning rate" in message.inner_text() and "Traceback" not in message.inner_text()

@@ -1,0 +1,53 @@
+"""What a user does on a page, step by step, shared by the test modules and bench/load.py."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.harness import wait_rendered
+
+FINISHED = re.compile(r"Run #\d+ finished: test accuracy")
+
+
+def open_train(page, url: str, query: str = "") -> None:
+    page.goto(f"{url}/train{query}")
+    wait_rendered(page)
+    page.get_by_role("button", name="Start training").wait_for()
+
+
+def set_epochs(page, epochs: int) -> None:
+    field = page.get_by_label("Epochs")
+    field.fill(str(epochs))
+    field.press("Enter")
+    wait_rendered(page)
+
+
+def start_run(page) -> int:
+    """Press Start; returns the run id the page now follows (it is kept in the address bar for reloads)."""
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"[?&]run=\d+"))
+    return int(re.search(r"[?&]run=(\d+)", page.url).group(1))
+
+
+def open_draw(page, url: str) -> None:
+    page.goto(f"{url}/draw")
+    wait_rendered(page)
+    page.locator("canvas.upper-canvas").wait_for()
+
+
+def draw(page, strokes) -> None:
+    """Mouse strokes on the 280x280 canvas, in canvas pixels, as a user drags the brush."""
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        page.mouse.up()
+
+
+def reading(page):
+    """The digit Draw & classify shows as its answer."""
+    return page.get_by_test_id("stMetric").filter(has_text="The model reads").get_by_test_id("stMetricValue")
