@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, models, optim, training
+from . import data, models, optim, predict, training
 from .config import DLCoreError, TrainConfig
 
 
@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     datasets = sub.add_parser("datasets", help="list datasets and where they were found")
     datasets.add_argument("--json", action="store_true")
     datasets.set_defaults(command=datasets_command)
+
+    classify = sub.add_parser("predict", help="read digits from image files with a trained model")
+    classify.add_argument("--checkpoint", required=True, help="a run id (see `runs`) or a .safetensors path")
+    classify.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files: L, RGB or RGBA, any size")
+    classify.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+    classify.set_defaults(command=predict_command)
     return parser
 
 
@@ -158,4 +164,16 @@ def datasets_command(args: argparse.Namespace) -> int:
             print(f"{s.name:<14} {s.train_size:>6,} train / {s.test_size:>6,} test ({s.test_source}); found in {s.where}")
         else:
             print(f"{s.name:<14} missing: {s.where}")
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """The Draw page's code path: MNIST-style preprocessing, then the model's probabilities."""
+    results = predict.predict_files(predict.load(args.checkpoint), args.images)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for result in results:
+        confidence = max(result["probabilities"])
+        print(f"{result['image']}: {result['prediction']} ({confidence:.1%})")
     return 0

@@ -1,4 +1,132 @@
-import streamlit as st
+"""Draw & classify: a trained model reads the user's handwriting, and shows how it was made ready to read."""
 
-st.title("3_draw_and_classify")
-st.info("This page is being built.")
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from dlcore import predict, preprocess, training
+from dlcore.config import DLCoreError
+
+CANVAS_KEY = "draw_canvas"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def load_classifier(checkpoint: str) -> predict.Classifier:
+    """One loaded model per checkpoint for the whole server; every session predicts with it."""
+    return predict.load(checkpoint)
+
+
+def model_ui() -> predict.Classifier | None:
+    """The model picker (latest digit model first), or the starter-model button when there is none."""
+    runs = {run.id: run for run in predict.finished_runs()}
+    if not runs:
+        starter_ui()
+        return None
+    run_id = st.selectbox("Model", list(runs), format_func=lambda rid: runs[rid].label, key="draw_model",
+                          help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
+                               "then Fashion-MNIST ones.")
+    return load_classifier(runs[run_id].checkpoint)
+
+
+def starter_ui() -> None:
+    st.info("There is no trained model yet. Train a small CNN on 5,000 real digits; it takes seconds.")
+    if "starter_run" in st.session_state:
+        starter_progress(st.session_state["starter_run"])
+    elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
+        manager = training.job_manager()
+        training.share_cpu(manager.max_concurrent)  # training leaves a core free, so the page stays live
+        st.session_state["starter_run"] = manager.submit(predict.STARTER_CONFIG)
+        st.rerun()
+
+
+@st.fragment(run_every=0.5)
+def starter_progress(run_id: int) -> None:
+    """Polls the background run; the whole page reruns once it has weights."""
+    progress = training.job_manager().progress(run_id)
+    if progress is None or progress.finished:
+        del st.session_state["starter_run"]
+        if progress is not None and progress.status not in ("done", "stopped"):
+            st.session_state["starter_error"] = progress.message
+        st.rerun(scope="app")
+    where = f"number {progress.queue_position} in the queue" if progress.queue_position else \
+        f"epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}"
+    st.progress(progress.fraction, text=f"Training the starter model: {where}")
+
+
+def picture_ui():
+    """The canvas (or an upload); returns the picture as an array, or None while there is nothing to read."""
+    source = st.radio("Input", ["Draw", "Upload"], horizontal=True, label_visibility="collapsed", key="draw_source")
+    if source == "Upload":
+        upload = st.file_uploader("A picture of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="draw_upload")
+        return preprocess.decode(upload.getvalue(), upload.name) if upload is not None else None
+    brush = st.slider("Brush size", 6, 40, 18, key="draw_brush")
+    canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=280,
+                       width=280, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
+    st.caption("Draw one digit. The canvas toolbar undoes and clears.")
+    return canvas.image_data
+
+
+def probability_chart(prediction: predict.Prediction, classes: tuple[str, ...]) -> go.Figure:
+    colours = ["#e4572e" if i == prediction.prediction else "#6c8ebf" for i in range(len(classes))]
+    figure = go.Figure(go.Bar(x=list(classes), y=prediction.probabilities, marker_color=colours,
+                              hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+                         xaxis=dict(type="category", title="class"))
+    return figure
+
+
+def saliency_chart(steps: preprocess.Steps, heat) -> go.Figure:
+    figure = go.Figure([
+        go.Heatmap(z=steps.centred, colorscale="gray", showscale=False, hoverinfo="skip"),
+        go.Heatmap(z=heat, colorscale=[[0, "rgba(255,60,0,0)"], [1, "rgba(255,60,0,0.9)"]], zmin=0, zmax=1,
+                   colorbar=dict(title="influence"), hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+    ])
+    figure.update_layout(height=320, width=360, margin=dict(l=10, r=10, t=10, b=10),
+                         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
+                         xaxis=dict(showticklabels=False))
+    return figure
+
+
+st.title("Draw & classify")
+st.caption("Draw a digit and watch a trained network read it, then see what it was actually given to read.")
+if error := st.session_state.pop("starter_error", None):
+    st.error(error)
+classifier = model_ui()
+if classifier is None:
+    st.stop()
+
+left, right = st.columns([1, 1], gap="large")
+with left:
+    try:
+        picture = picture_ui()
+        reading = predict.read(classifier, picture) if picture is not None else None
+    except preprocess.EmptyImageError:
+        reading = None
+    except DLCoreError as exc:
+        st.error(str(exc))
+        st.stop()
+with right:
+    if reading is None:
+        st.info("Draw a digit on the canvas (or upload a picture of one) to see what the model reads.", icon=":material/draw:")
+        st.stop()
+    guess = reading.prediction
+    st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")
+    st.plotly_chart(probability_chart(guess, classifier.info.classes), key="draw_probabilities")
+
+st.subheader("What the model is given")
+st.caption("The picture goes through the steps MNIST's own digits went through, so it looks like what the model trained on.")
+for column, (caption, image) in zip(st.columns(5), reading.steps.pictures()):
+    column.image(image, caption=caption, width=112)
+
+if st.toggle("Compare with a naive resize to 28x28", key="draw_naive"):
+    naive = reading.naive_prediction
+    column, text = st.columns([1, 4])
+    column.image(preprocess.display(reading.naive_input), caption="the whole picture squashed to 28x28", width=112)
+    text.markdown(f"Given this instead, the model would read **{naive.label}** ({naive.confidence:.1%} confident). "
+                  "Squashed whole, the digit keeps the size, place, stroke and colours it was drawn with, "
+                  "not those of the 20x20, centred, light-on-dark digits the model learned from.")
+
+st.subheader("Which pixels drove the answer")
+st.caption(f"How strongly the score for '{guess.label}' reacts to each input pixel (the input gradient's size).")
+st.plotly_chart(saliency_chart(reading.steps, predict.saliency(classifier, reading.steps.normalized, guess.prediction)),
+                key="draw_saliency", width="content")

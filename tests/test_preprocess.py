@@ -1,0 +1,183 @@
+"""MNIST-style preprocessing: every kind of picture a user can give ends up as a centred 20x20-in-28x28 digit."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from dlcore import data, preprocess
+from dlcore.config import DLCoreError
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def seven(size: int = 280, top: int = 60, left: int = 80, scale: int = 6) -> np.ndarray:
+    """A light-on-dark '7' drawn with thick strokes on a size x size black canvas."""
+    canvas = np.zeros((size, size), dtype=np.uint8)
+    canvas[top : top + 3 * scale, left : left + 20 * scale] = 255  # the bar
+    for row in range(top, top + 28 * scale):  # the diagonal stroke
+        col = left + 20 * scale - (row - top) * 12 // 28
+        canvas[row, max(col - 2 * scale, 0) : col] = 255
+    return canvas
+
+
+def as_rgba_canvas(ink: np.ndarray) -> np.ndarray:
+    """How the drawing canvas hands a drawing over: white strokes, alpha = ink, transparent elsewhere."""
+    white = np.full_like(ink, 255)
+    return np.dstack([white, white, white, ink])
+
+
+def png_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def ink_box(field: np.ndarray) -> tuple[int, int]:
+    rows = np.flatnonzero((field > 0).any(axis=1))
+    cols = np.flatnonzero((field > 0).any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def assert_mnist_like(steps: preprocess.Steps) -> None:
+    assert steps.centred.shape == (28, 28) and steps.normalized.shape == (28, 28)
+    assert max(steps.scaled.shape) == 20 and max(ink_box(steps.centred)) <= 20
+    cy, cx = ndimage.center_of_mass(steps.centred)
+    assert 13.5 <= cy <= 14.5 and 13.5 <= cx <= 14.5  # where MNIST's own centres of mass lie
+    assert steps.centred.max() == pytest.approx(255, abs=1)
+    assert steps.normalized.min() == pytest.approx(-MEAN / STD, abs=1e-5)  # the background, as in training
+
+
+@pytest.mark.parametrize("blank", [
+    np.zeros((280, 280, 4), dtype=np.uint8),  # the cleared canvas: all transparent
+    np.zeros((280, 280), dtype=np.uint8),
+    np.full((50, 80, 3), 255, dtype=np.uint8),  # white paper
+    np.full((64, 64), 128, dtype=np.uint8) + np.random.default_rng(0).integers(0, 8, (64, 64)).astype(np.uint8),
+], ids=["transparent-rgba", "black-l", "white-rgb", "flat-grey-noise"])
+def test_blank_pictures_ask_for_a_digit(blank):
+    with pytest.raises(preprocess.EmptyImageError, match="draw a digit"):
+        preprocess.mnist_style(blank, MEAN, STD)
+
+
+def test_off_centre_digit_is_cropped_scaled_and_centred():
+    corner = seven(top=150, left=150, scale=4)  # bottom-right corner of the canvas
+    steps = preprocess.mnist_style(corner, MEAN, STD)
+    assert not steps.inverted and steps.cropped.shape == (28 * 4, 20 * 4)
+    assert steps.scaled.shape == (20, 14)  # aspect ratio kept: 112x80 -> 20x14
+    assert_mnist_like(steps)
+
+
+def test_tiny_picture_is_enlarged_to_the_20x20_box():
+    tiny = np.zeros((6, 5), dtype=np.uint8)
+    tiny[1:5, 2] = 255  # a 4-pixel '1'
+    steps = preprocess.mnist_style(tiny, MEAN, STD)
+    assert steps.cropped.shape == (4, 1) and steps.scaled.shape == (20, 5)
+    assert_mnist_like(steps)
+
+
+def test_light_background_is_inverted_to_the_same_input():
+    dark_on_light = 255 - seven()
+    light, dark = preprocess.mnist_style(seven(), MEAN, STD), preprocess.mnist_style(dark_on_light, MEAN, STD)
+    assert dark.inverted and not light.inverted
+    np.testing.assert_allclose(dark.normalized, light.normalized, atol=1e-4)
+
+
+def test_faint_pencil_on_grey_paper_is_stretched_to_full_ink():
+    paper = np.full((200, 160), 200, dtype=np.uint8)
+    paper[40:160, 70:82] = 120  # a grey '1' on light grey paper
+    steps = preprocess.mnist_style(paper, MEAN, STD)
+    assert steps.inverted and steps.centred.max() == pytest.approx(255, abs=1)
+    assert_mnist_like(steps)
+
+
+@pytest.mark.parametrize("look", ["L", "RGB", "RGBA-canvas", "RGBA-dark-ink", "RGB-dark-on-light", "L-float"])
+def test_every_colour_mode_gives_the_same_input(look):
+    ink = seven()
+    pictures = {
+        "L": ink,
+        "RGB": np.dstack([ink] * 3),
+        "RGBA-canvas": as_rgba_canvas(ink),
+        "RGBA-dark-ink": np.dstack([np.zeros_like(ink)] * 3 + [ink]),  # black strokes on a transparent background
+        "RGB-dark-on-light": np.dstack([255 - ink] * 3),
+        "L-float": ink.astype(np.float32) / 255.0,
+    }
+    reference = preprocess.mnist_style(ink, MEAN, STD)
+    steps = preprocess.mnist_style(pictures[look], MEAN, STD)
+    np.testing.assert_allclose(steps.normalized, reference.normalized, atol=1e-3)
+
+
+def test_naive_resize_squashes_the_whole_picture():
+    small, model_input = preprocess.naive(seven(top=150, left=150, scale=4), MEAN, STD)
+    assert small.shape == model_input.shape == (28, 28)
+    assert ndimage.center_of_mass(small)[0] > 17  # still in the bottom-right corner, unlike an MNIST digit
+    np.testing.assert_allclose(model_input, (small / 255 - MEAN) / STD, rtol=1e-5)
+
+
+def test_pictures_are_uint8_and_crisp():
+    steps = preprocess.mnist_style(seven(), MEAN, STD)
+    pictures = steps.pictures()
+    assert len(pictures) == 5 and all(image.dtype == np.uint8 and image.shape == (112, 112) for _, image in pictures)
+    centred = pictures[-1][1]
+    assert centred.shape == (112, 112) and np.array_equal(centred[::4, ::4], steps.centred.astype(np.uint8))
+
+
+# ---- decoding files ------------------------------------------------------------------------------
+
+def test_decode_keeps_transparency_and_reads_jpeg():
+    rgba = as_rgba_canvas(seven())
+    assert np.array_equal(preprocess.decode(png_bytes(rgba)), rgba)
+    jpeg = preprocess.decode(png_bytes(np.dstack([255 - seven()] * 3), "JPEG"))
+    assert jpeg.shape == (280, 280) and jpeg.dtype == np.uint8
+    assert preprocess.mnist_style(jpeg, MEAN, STD).inverted
+
+
+def test_decode_16_bit_grayscale():
+    wide = (seven().astype(np.uint16) * 257)
+    buffer = io.BytesIO()
+    Image.fromarray(wide).save(buffer, format="PNG")
+    decoded = preprocess.decode(buffer.getvalue())
+    assert decoded.dtype == np.uint8 and decoded.max() == 255 and decoded.min() == 0
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", r"is empty \(0 bytes\)"),
+    (b"this is a text file, not a picture", "not an image"),
+    (png_bytes(seven())[:400], "damaged or cut short"),
+])
+def test_bad_files_get_one_sentence(content, words):
+    with pytest.raises(DLCoreError, match=words) as error:
+        preprocess.decode(content, "digit.png")
+    assert str(error.value).startswith("digit.png") and "\n" not in str(error.value)
+
+
+def test_huge_picture_is_refused_before_decoding():
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 5_000)).save(buffer, format="PNG")  # 50 megapixels in a few kilobytes
+    with pytest.raises(DLCoreError, match="50-megapixel|megapixel limit"):
+        preprocess.decode(buffer.getvalue(), "huge.png")
+
+
+def test_oversized_file_is_refused():
+    with pytest.raises(DLCoreError, match="MiB limit"):
+        preprocess.decode(b"\x89PNG" + bytes(preprocess.MAX_FILE_BYTES), "big.png")
+
+
+def test_read_missing_file(tmp_path):
+    with pytest.raises(DLCoreError, match="Cannot read .*nothing.png"):
+        preprocess.read(str(tmp_path / "nothing.png"))
+
+
+# ---- canvas-style digits -------------------------------------------------------------------------
+
+def test_canvas_style_digits_come_in_four_looks_and_preprocess_back():
+    digit = data.load("mnist-sample").test_images[0].numpy()
+    rng = np.random.default_rng(0)
+    looks = [preprocess.canvas_style(digit, rng, variant) for variant in range(4)]
+    assert [look.shape for look in looks] == [(280, 280, 4), (280, 280), (280, 280, 3), (280, 280)]
+    assert looks[0][0, 0, 3] == 0 and looks[1][0, 0] == 0 and looks[2][0, 0, 0] == 255 and looks[3][0, 0] == 255
+    for look in looks:
+        steps = preprocess.mnist_style(look, MEAN, STD)
+        assert steps.inverted == (look.ndim == 2 and look[0, 0] == 255 or look.ndim == 3 and look.shape[2] == 3)
+        assert_mnist_like(steps)
