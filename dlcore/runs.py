@@ -172,6 +172,13 @@ class RunStore:
             rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [_to_run(row) for row in rows]
 
+    def revision(self) -> tuple[int, float]:
+        """(runs, last change): differs whenever a run is created or updated, so callers can cache list()."""
+        self.mark_interrupted()
+        with self._connect() as db:
+            count, updated = db.execute("SELECT count(*), max(updated) FROM runs").fetchone()
+        return count, updated or 0.0
+
     def latest_finished(self) -> Run | None:
         """The newest run that left usable weights."""
         for run in self.list(("done", "stopped")):

@@ -1,0 +1,258 @@
+"""Build & train in Streamlit's AppTest: build a network, train it, watch it, read its results, compare runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from dlcore import models, training
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_build_and_train.py")
+LONG = dict(preset="cnn", batch=16, epochs=100)  # minutes of work: still going when the test acts on it
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(tiny_data_dir):
+    """Each test sees its own data folder, not the dataset status another test cached; the page's
+    thread setting (training.share_cpu) is undone for the tests that follow."""
+    st.cache_data.clear()
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    manager = training.job_manager()
+    for run_id in manager.active():
+        manager.stop(run_id)
+    for run_id in list(manager._trainers):
+        manager.wait(run_id, timeout=30)
+
+
+def page(**query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def configure(at: AppTest, **settings) -> None:
+    """Tiny, fast settings on the synthetic 'mnist'; keyword arguments override widgets by key."""
+    at.radio(key="train_dataset").set_value("mnist")
+    at.number_input(key="train_epochs").set_value(1)
+    for key, value in settings.items():
+        at.get_by_key(f"train_{key}").set_value(value)
+    at.run()
+
+
+def start(at: AppTest) -> int:
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    assert not at.exception, at.exception
+    return int(at.query_params["run"])
+
+
+def rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
+    """What the live fragment does in a browser: rerun until the page shows what we wait for."""
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        assert time.monotonic() < deadline, "the page never showed it"
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def texts(elements) -> str:
+    return " ".join(str(element.value) for element in elements)
+
+
+def test_the_starting_network_is_described_layer_by_layer():
+    at = page()
+    table = at.dataframe[1].value  # the editor comes first, then the layer table
+    assert list(table["layer"]) == ["input", "flatten", "dense1 128", "relu", "dense2 64", "relu", "output 10"]
+    expected = models.count_parameters(models.build(models.preset("simple-nn")))
+    assert at.metric[0].value == f"{expected:,}"
+
+
+def test_a_preset_sets_the_kind_and_the_table_follows():
+    at = page()
+    at.selectbox(key="train_preset").set_value("cnn").run()
+    assert at.radio(key="train_kind").value == "cnn"
+    assert [editor.key for editor in at.data_editor] == ["train_conv_1", "train_dense_1"]
+    expected = models.count_parameters(models.build(models.preset("cnn")))
+    assert at.metric[0].value == f"{expected:,}"
+    table = at.dataframe[2].value
+    assert table["layer"][1] == "conv1 3x3, 32" and table["output shape"][1] == "32 × 26 × 26"
+
+
+def test_edited_layers_use_the_default_activation_and_bad_ones_get_a_sentence():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["default_activation"] = "gelu"
+    at.run()
+    at.session_state["train_dense_0"] = {
+        "edited_rows": {0: {"units": 32}},
+        "added_rows": [{"units": 16, "activation": "gelu", "dropout": 0.1, "batch_norm": True}],
+        "deleted_rows": [1],
+    }
+    at.run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[1].value["layer"]) == [
+        "input", "flatten", "dense1 32", "relu", "dense2 16", "batchnorm (dense2)", "gelu", "dropout 0.1", "output 10"]
+    assert any("GELU" in caption.value for caption in at.caption)
+
+    at.session_state["train_dense_0"] = {"edited_rows": {0: {"units": 0}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("Hidden layer 1 has 0 units")
+    assert next(b for b in at.button if b.label == "Start training").disabled
+
+    at.session_state["train_dense_0"] = {"edited_rows": {}, "added_rows": [{"units": 16}], "deleted_rows": []}
+    at.run()
+    assert at.error[0].value == "Hidden layer 3 has an empty cell; fill it in or delete the row."
+
+
+def test_missing_data_and_devices_are_shown_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLCORE_DATA_DIR", str(tmp_path / "empty"))
+    at = page()
+    assert at.radio(key="train_dataset").options == ["MNIST sample (5,000 digits)"]
+    captions = texts(at.caption)
+    assert "~~MNIST~~ unavailable" in captions and "~~Fashion-MNIST~~ unavailable" in captions
+    devices = training.device_status()
+    for name, title in (("cuda", "CUDA GPU"), ("mps", "Apple GPU (MPS)")):
+        if devices[name]:
+            assert f"~~{title}~~ unavailable: {devices[name]}" in captions
+        else:
+            assert title in at.radio(key="train_device").options
+
+
+def test_a_run_trains_and_its_results_are_shown():
+    at = page()
+    configure(at, optimizer="sgd", lr=1e-5)  # barely learns, so there are mistakes to show
+    run_id = start(at)
+    assert at.session_state["train_run_id"] == run_id
+    rerun_until(at, lambda at: at.success)
+    assert at.success[0].value.startswith(f"Run #{run_id} finished: test accuracy")
+    assert [m.label for m in at.metric][1:] == ["Test accuracy", "Test loss", "Training time", "Samples/s on CPU"]
+    assert len(at.get("plotly_chart")) == 5  # step loss, accuracy, loss, confusion matrix, per-class accuracy
+    gallery = at.image[0].proto.imgs
+    assert len(gallery) > 0 and "→" in gallery[0].caption
+
+    run = training.job_manager().store.get(run_id)
+    true, predicted = run.results.misclassified[0][1:]
+    at.selectbox(key=f"mistakes_{run_id}_true").set_value(true)
+    at.selectbox(key=f"mistakes_{run_id}_pred").set_value(predicted).run()
+    assert len(at.image[0].proto.imgs) == len(run.results.mistakes(true, predicted))
+    assert all(img.caption == f"{true} → {predicted}" for img in at.image[0].proto.imgs)
+
+    at.query_params.pop("run")  # what a visit to another page leaves in the address bar
+    at.run()
+    assert at.query_params["run"] == str(run_id) and at.success
+
+
+def test_a_reload_and_a_second_session_find_the_live_run_and_can_stop_it():
+    first = page()
+    configure(first, **LONG)
+    run_id = start(first)
+    del first  # the tab that started it closes; the run goes on
+
+    reloaded = page(run=str(run_id))
+    assert reloaded.selectbox(key="train_pick").value == run_id
+    rerun_until(reloaded, lambda at: any(b.label == "Pause" for b in at.button))
+
+    other = page()  # another student, no link: offered the live run
+    assert "training or waiting on this server" in texts(other.info)
+    options = other.selectbox(key="train_pick").options
+    assert options == [f"● training now: #{run_id} CNN 32-64 / 128, adam, mnist (running)"]
+    other.selectbox(key="train_pick").set_value(run_id).run()
+    assert other.query_params["run"] == str(run_id)
+    rerun_until(other, lambda at: at.get("progress"))
+    assert "samples/s** on CPU" in other.get("progress")[0].proto.text
+    assert len(other.get("plotly_chart")) == 3  # the live step-loss, accuracy and loss charts
+
+    next(b for b in other.button if b.label == "Pause").click()
+    other.run()
+    assert training.job_manager().progress(run_id).status == "paused"
+    assert other.get("progress")[0].proto.text.startswith("Paused · Epoch")
+    next(b for b in other.button if b.label == "Resume").click()
+    other.run()
+    assert training.job_manager().progress(run_id).status == "running"
+
+    next(b for b in other.button if b.label == "Stop").click()
+    other.run()
+    rerun_until(other, lambda at: at.warning)
+    assert other.warning[0].value.startswith(f"Run #{run_id} was stopped.")
+    assert other.metric[1].label == "Test accuracy"  # a stopped run still shows what it learned
+    rerun_until(reloaded, lambda at: at.warning)
+
+
+def test_a_second_run_waits_in_the_queue_and_says_where():
+    first = page()
+    configure(first, **LONG)
+    running = start(first)
+    second = page()
+    configure(second)
+    waiting = start(second)
+    assert "Waiting in the queue: number 1 in line" in texts(second.info)
+    training.job_manager().stop(running)
+    rerun_until(second, lambda at: at.success)
+    assert second.success[0].value.startswith(f"Run #{waiting} finished")
+
+
+def test_a_diverging_run_says_why_and_what_to_try():
+    at = page()
+    configure(at, optimizer="sgd", lr=1000.0)
+    start(at)
+    rerun_until(at, lambda at: at.error)
+    assert "diverged" in at.error[0].value and "learning rate 1000 with sgd" in at.error[0].value
+    assert "What to try" in texts(at.markdown)
+
+
+def test_past_runs_are_listed_and_ticked_ones_overlaid():
+    manager = training.job_manager()
+    at = page()
+    configure(at)
+    first = start(at)
+    manager.wait(first, timeout=60)
+    at.select_slider(key="train_batch").set_value(128).run()
+    second = start(at)
+    manager.wait(second, timeout=60)
+    at.run()
+    table = at.dataframe(key="train_compare").value
+    assert list(table["run"]) == [second, first] and list(table["batch"]) == [128, 64]
+    charts = len(at.get("plotly_chart"))
+    at.session_state["train_compare"] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+    assert len(at.get("plotly_chart")) == charts + 3
+    overlay = at.get("plotly_chart")[-3]
+    assert f'"#{second}"' in overlay.proto.spec and f'"#{first}"' in overlay.proto.spec
+
+
+# ---- shareable setups and presenter mode -----------------------------------------------------------
+
+def test_a_setup_link_opens_that_setup_and_the_address_follows_edits():
+    at = page(net="cnn", opt="sgd", lr="0.05", momentum="0.9", epochs="3", batch="128")
+    assert at.radio(key="train_kind").value == "cnn" and at.selectbox(key="train_preset").value == "cnn"
+    assert at.selectbox(key="train_optimizer").value == "sgd" and at.select_slider(key="train_lr").value == 0.05
+    assert at.number_input(key="train_epochs").value == 3 and at.select_slider(key="train_batch").value == 128
+    assert not at.warning
+    at.number_input(key="train_epochs").set_value(4).run()
+    assert at.query_params["epochs"] == "4" and at.query_params["net"] == "cnn"
+    assert at.number_input(key="train_epochs").value == 4  # the page's own address is not taken for a new link
+    assert any("epochs=4" in code.value for code in at.code)
+
+
+def test_a_bad_link_falls_back_to_the_starting_setup_with_a_note():
+    at = page(net="resnet-152", epochs="3")
+    assert "could not be read" in at.warning[0].value and "net ('resnet-152')" in at.warning[0].value
+    assert at.selectbox(key="train_preset").value == "simple-nn" and at.number_input(key="train_epochs").value == 3
+    at.run()
+    assert not at.warning and not at.exception
+
+
+def test_presenter_mode_hides_the_settings_but_says_what_is_trained():
+    at = page(present="1", epochs="2")
+    assert any("MLP 128-64 relu" in markdown.value and "2 epochs" in markdown.value for markdown in at.markdown)
+    assert [b.label for b in at.button if b.label == "Start training"]

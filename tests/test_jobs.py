@@ -1,0 +1,185 @@
+"""The job manager: pause, resume and stop; the queue and its positions; runs watched by several sessions or none."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from dlcore import TrainConfig, models, training
+from dlcore.runs import RunStore
+
+LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to pause and stop by hand
+
+
+def config(**changes) -> TrainConfig:
+    base = TrainConfig(dataset="mnist", model=models.preset("keras-mlp"), epochs=1, batch_size=64, device="cpu")
+    return base.with_changes(**changes)
+
+
+def wait_for(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for a run")
+
+
+def unchanged_step(manager: training.JobManager, run_id: int) -> int | None:
+    step = manager.progress(run_id).step
+    time.sleep(0.3)
+    return step if manager.progress(run_id).step == step else None
+
+
+@pytest.fixture
+def manager(tiny_data_dir, dlcore_home):
+    """A manager of its own (one run at a time); whatever is still active at the end is stopped."""
+    jobs = training.JobManager(RunStore(dlcore_home), max_concurrent=1)
+    yield jobs
+    for run_id in jobs.active():
+        jobs.stop(run_id)
+    for run_id in list(jobs._trainers):
+        jobs.wait(run_id, timeout=30)
+
+
+def test_pause_holds_the_run_and_resume_continues_it(manager):
+    run_id = manager.submit(config(**LONG))
+    wait_for(lambda: manager.progress(run_id).step > 20)
+    manager.pause(run_id)
+    assert manager.progress(run_id).status == "paused"
+    assert manager.store.get(run_id).status == "paused"
+    held = wait_for(lambda: unchanged_step(manager, run_id), timeout=10)  # a step under way may still land
+    time.sleep(0.5)
+    assert manager.progress(run_id).step == held
+
+    manager.resume(run_id)
+    assert manager.progress(run_id).status == "running"
+    wait_for(lambda: manager.progress(run_id).step > held)
+    assert manager.store.get(run_id).status == "running"
+
+
+def test_stop_ends_the_run_and_keeps_what_it_learned(manager):
+    run_id = manager.submit(config(**LONG))
+    wait_for(lambda: manager.progress(run_id).step > 0)
+    manager.stop(run_id)
+    progress = manager.wait(run_id, timeout=30)
+    assert progress.status == "stopped"
+    assert progress.message.startswith("Stopped after")
+    run = manager.store.get(run_id)
+    assert run.status == "stopped" and run.results is not None and run.checkpoint
+    assert manager.active() == []
+
+
+def test_stopping_a_paused_run_ends_it(manager):
+    run_id = manager.submit(config(**LONG))
+    wait_for(lambda: manager.progress(run_id).step > 0)
+    manager.pause(run_id)
+    manager.stop(run_id)
+    assert manager.wait(run_id, timeout=30).status == "stopped"
+
+
+def test_runs_wait_in_order_and_know_their_place(manager):
+    first = manager.submit(config(**LONG))
+    second = manager.submit(config())
+    third = manager.submit(config(seed=1))
+    assert manager.active() == [first, second, third]
+    assert manager.progress(first).queue_position is None
+    assert manager.progress(second).queue_position == 1
+    assert manager.progress(third).queue_position == 2
+    assert manager.store.get(third).status == "queued"
+
+    manager.stop(first)
+    wait_for(lambda: manager.progress(second).queue_position is None)
+    assert manager.progress(third).queue_position == 1
+    assert manager.wait(second, timeout=60).status == "done"
+    assert manager.wait(third, timeout=60).status == "done"
+    assert manager.store.get(second).updated <= manager.store.get(third).updated
+
+
+def test_a_waiting_run_can_leave_the_queue(manager):
+    first = manager.submit(config(**LONG))
+    waiting = manager.submit(config())
+    manager.stop(waiting)
+    progress = manager.progress(waiting)
+    assert (progress.status, progress.message) == ("stopped", "Stopped before it started.")
+    assert progress.step == 0
+    assert manager.store.get(waiting).status == "stopped"
+    assert manager.active() == [first]
+
+
+def test_the_concurrency_setting_runs_more_at_once(tiny_data_dir, dlcore_home):
+    jobs = training.JobManager(RunStore(dlcore_home), max_concurrent=2)
+    ids = [jobs.submit(config(**LONG)) for _ in range(3)]
+    try:
+        assert [jobs.progress(i).queue_position for i in ids] == [None, None, 1]
+    finally:
+        for run_id in ids:
+            jobs.stop(run_id)
+        for run_id in ids:
+            jobs.wait(run_id, timeout=30)
+
+
+def test_two_sessions_watching_one_run_see_the_same_run(manager):
+    run_id = manager.submit(config(epochs=2, batch_size=32))
+    seen: dict[str, list[training.Progress]] = {"a": [], "b": []}
+
+    def watch(name: str) -> None:  # a page polling, as each browser session's fragment does
+        while not (seen[name] and seen[name][-1].finished):
+            seen[name].append(manager.progress(run_id))
+            time.sleep(0.02)
+
+    watchers = [threading.Thread(target=watch, args=(name,)) for name in seen]
+    for watcher in watchers:
+        watcher.start()
+    for watcher in watchers:
+        watcher.join(60)
+    a, b = seen["a"][-1], seen["b"][-1]
+    assert a.status == b.status == "done"
+    assert a.step == b.step == 2 * 19 and a.step_losses == b.step_losses and a.history == b.history
+    for polls in seen.values():
+        steps = [progress.step for progress in polls]
+        assert steps == sorted(steps) and len(polls) > 2
+
+
+def test_a_run_keeps_going_when_its_session_goes_away(tiny_data_dir):
+    """The process-wide manager owns the run; the page that started it only held its id."""
+    session = {"run_id": training.job_manager().submit(config(epochs=2))}
+    run_id = session.pop("run_id")
+    del session  # the browser tab closed
+    store = RunStore()
+    run = wait_for(lambda: (r := store.get(run_id)).status == "done" and r, timeout=60)
+    assert len(run.history["epochs"]) == 2 and run.results is not None
+    assert training.job_manager() is training.job_manager()  # a new session finds the same manager
+    assert training.job_manager().progress(run_id).status == "done"
+
+
+def test_an_absurd_learning_rate_diverges_with_advice(manager):
+    run_id = manager.submit(config(optimizer="sgd", lr=1000.0, epochs=3))
+    progress = manager.wait(run_id, timeout=60)
+    assert progress.status == "diverged"
+    assert "learning rate 1000 with sgd" in progress.message and "lower learning rate" in progress.message
+    run = manager.store.get(run_id)
+    assert (run.status, run.message) == ("diverged", progress.message)
+    assert run.checkpoint is None and run.results is None
+
+
+def test_a_server_leaves_a_core_and_splits_the_rest_between_jobs():
+    default = training._DEFAULT_THREADS
+    try:
+        assert training.share_cpu(jobs=1) == torch.get_num_threads() == max(1, default - 1)
+        assert training.share_cpu(jobs=2, reserve=0) == max(1, default // 2)
+        assert training.share_cpu(jobs=64) == torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(default)
+
+
+def test_prepare_loads_the_data_a_run_will_need_in_the_background(tiny_data_dir):
+    dataset = training.data.load("mnist")  # loaded first, so the background thread uses this very object
+    training.prepare("mnist", "cpu")
+    wait_for(lambda: (id(dataset), "cpu") in training._DEVICE_TENSORS)
+    assert training.tensors_on(dataset, torch.device("cpu")) is training._DEVICE_TENSORS[(id(dataset), "cpu")][1]
+    training.prepare("no-such-data", "cpu")  # a problem is left for Start to report, not raised here
