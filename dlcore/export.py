@@ -45,10 +45,19 @@ LOSS_CODE = {
 
 # ---- export --------------------------------------------------------------------------------------
 
-def bundle(run: runs.Run) -> tuple[str, bytes]:
-    """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json."""
+def check_exportable(run: runs.Run) -> None:
+    """Raises DLCoreError with a sentence when the run left no weights; cheap, so a page can ask before offering."""
     if not run.checkpoint or not Path(run.checkpoint).is_file():
         raise DLCoreError(f"Run #{run.id} has no saved weights to export (its status is {run.status}).")
+
+
+def bundle_name(run: runs.Run) -> str:
+    return f"run-{run.id}.zip"
+
+
+def bundle(run: runs.Run) -> tuple[str, bytes]:
+    """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json."""
+    check_exportable(run)
     stem = f"run-{run.id}"
     files = {
         f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
@@ -59,7 +68,7 @@ def bundle(run: runs.Run) -> tuple[str, bytes]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
             archive.writestr(f"{stem}/{name}", content)
-    return f"{stem}.zip", buffer.getvalue()
+    return bundle_name(run), buffer.getvalue()
 
 
 def script(config: TrainConfig, name: str = "model.py", weights: str = "model.safetensors", run: runs.Run | None = None) -> str:

@@ -6,16 +6,23 @@ st.markdown(
     "Plot activation functions and watch gradients vanish, build a network layer by layer and "
     "watch it learn MNIST live, then draw a digit and see your own model read it."
 )
-left, middle, right = st.columns(3)
-with left:
-    st.subheader("1. Activation lab")
-    st.markdown("Plot ReLU, GELU, sigmoid and friends with their derivatives; measure vanishing gradients.")
-    st.page_link("pages/1_activation_lab.py", label="Open the Activation lab", icon=":material/show_chart:")
-with middle:
-    st.subheader("2. Build & train")
-    st.markdown("Stack layers, pick an optimizer, and watch loss and accuracy move in real time.")
-    st.page_link("pages/2_build_and_train.py", label="Open Build & train", icon=":material/model_training:")
-with right:
-    st.subheader("3. Draw & classify")
-    st.markdown("Draw a digit; your trained model reads it and shows what it looked at.")
-    st.page_link("pages/3_draw_and_classify.py", label="Open Draw & classify", icon=":material/draw:")
+CARDS = [
+    ("pages/1_activation_lab.py", "1. Activation lab", ":material/show_chart:",
+     "Plot ReLU, GELU, sigmoid and friends with their derivatives; measure vanishing gradients."),
+    ("pages/2_build_and_train.py", "2. Build & train", ":material/model_training:",
+     "Stack layers, pick an optimizer, and watch loss and accuracy move in real time."),
+    ("pages/3_draw_and_classify.py", "3. Draw & classify", ":material/draw:",
+     "Draw a digit; your trained model reads it and shows what it looked at."),
+    ("pages/4_optimizer_race.py", "Optimizer race", ":material/sports_score:",
+     "SGD, momentum, Adam and a reckless learning rate train the same network side by side."),
+    ("pages/5_run_board.py", "Run board", ":material/leaderboard:",
+     "Every run on this server, sortable, with the best highlighted: compare with the class."),
+]
+for row in (CARDS[:3], CARDS[3:]):
+    for column, (path, title, icon, text) in zip(st.columns(3), row):
+        with column.container(border=True, height="stretch"):
+            st.subheader(title)
+            st.markdown(text)
+            st.page_link(path, label=f"Open {title.split('. ')[-1]}", icon=icon)
+st.caption("Teaching with a projector? Turn on presenter mode in the sidebar, or add `?present=1` to any page's "
+           "address: settings hide, and text, numbers and charts grow.")

@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+import ui
 from dlcore import predict, preprocess, training
 from dlcore.config import DLCoreError
 
@@ -21,11 +22,26 @@ def model_ui() -> predict.Classifier | None:
     runs = {run.id: run for run in predict.finished_runs()}
     if not runs:
         starter_ui()
+        import_expander_ui()
         return None
+    if (imported := st.session_state.pop("draw_imported", None)) in runs:
+        st.session_state["draw_model"] = imported
+        st.success(f"Imported as run #{imported}; it is the model below now.", icon=":material/check_circle:")
     run_id = st.selectbox("Model", list(runs), format_func=lambda rid: runs[rid].label, key="draw_model",
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
+    import_expander_ui()
     return load_classifier(runs[run_id].checkpoint)
+
+
+def import_expander_ui() -> None:
+    """Weights trained elsewhere (another playground's export, a student's laptop) become the model to draw for."""
+    with ui.settings_container("draw_import"), st.expander("Use weights trained elsewhere", icon=":material/upload:"):
+        st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from "
+                   "a playground. Pickled .pt/.pth files are refused: loading them can run any code.")
+        if (run_id := ui.import_ui("draw_import")) is not None:
+            st.session_state["draw_imported"] = run_id  # chosen in the picker on the rerun, before it is drawn
+            st.rerun()
 
 
 def starter_ui() -> None:
@@ -111,7 +127,7 @@ with right:
         st.stop()
     guess = reading.prediction
     st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")
-    st.plotly_chart(probability_chart(guess, classifier.info.classes), key="draw_probabilities")
+    st.plotly_chart(ui.presentable(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
 
 st.subheader("What the model is given")
 st.caption("The picture goes through the steps MNIST's own digits went through, so it looks like what the model trained on.")

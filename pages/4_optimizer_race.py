@@ -1,0 +1,134 @@
+"""Optimizer race: one network, 2 to 4 optimizers, the same first weights and the same batches, curves overlaid live."""
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.colors import qualitative
+
+import ui
+from dlcore import DLCoreError, TrainConfig, models, optim, race
+
+START_LANES = [  # plain SGD crawls, momentum helps, Adam races ahead, a huge step size blows up
+    {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0},
+    {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9},
+    {"optimizer": "adam", "lr": 0.001, "momentum": 0.9},
+    {"optimizer": "sgd", "lr": 5.0, "momentum": 0.9},
+]
+LEGEND_BELOW = dict(orientation="h", x=0, y=-0.3, xanchor="left", yanchor="top", bgcolor="rgba(0,0,0,0)")
+NETWORKS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)", "cnn": "cnn (2 conv blocks)"}
+
+manager = race.race_manager()
+
+
+def settings_ui() -> tuple[TrainConfig, list[dict]]:
+    """What every lane shares, then the table of lanes, one row per optimizer."""
+    titles, missing = ui.dataset_reasons()
+    st.session_state.setdefault("race_dataset", "mnist-sample")  # 4 networks at once: the small set keeps it brisk
+    network, dataset, rhythm = st.columns(3)
+    preset = network.selectbox("Network", list(NETWORKS), format_func=NETWORKS.get, key="race_network")
+    with dataset:
+        chosen = ui.available_choice_ui("Dataset", titles, missing, key="race_dataset")
+    epochs = rhythm.slider("Epochs", 1, 10, 2, key="race_epochs")
+    batch_size = rhythm.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="race_batch")
+    st.markdown("**Lanes**: one row per optimizer (2 to 4). Momentum counts for SGD and RMSprop only.")
+    lanes = st.data_editor(
+        pd.DataFrame(START_LANES), num_rows="dynamic", key="race_lanes", width="stretch", column_config={
+            "optimizer": st.column_config.SelectboxColumn("optimizer", options=list(optim.OPTIMIZERS), required=True, default="adam"),
+            "lr": st.column_config.NumberColumn("learning rate", min_value=1e-6, max_value=1000.0, format="%g", required=True, default=0.001),
+            "momentum": st.column_config.NumberColumn("momentum", min_value=0.0, max_value=0.99, step=0.05, format="%.2f", required=True, default=0.9),
+        })
+    if lanes.isna().any().any():
+        raise DLCoreError("A lane has an empty cell; fill it in or delete the row.")
+    base = TrainConfig(dataset=chosen, model=models.preset(preset), epochs=epochs, batch_size=batch_size)
+    return base, [{"optimizer": r["optimizer"], "lr": float(r["lr"]), "momentum": float(r["momentum"])} for r in lanes.to_dict("records")]
+
+
+def start(base: TrainConfig, lanes: list[dict]) -> None:
+    try:
+        st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""))
+    except DLCoreError as exc:
+        st.session_state["race_problem"] = str(exc)
+
+
+def lane_metrics_ui(progress: race.RaceProgress) -> None:
+    """The numbers a room reads: each lane's current loss and, once scored, its test accuracy."""
+    for column, lane in zip(st.columns(len(progress.lanes)), progress.lanes):
+        loss = lane.final_loss(progress.steps_per_epoch)
+        accuracy = lane.accuracy if lane.accuracy is not None else (lane.history[-1]["test_accuracy"] if lane.history else None)
+        column.metric(lane.name, "diverged" if lane.diverged_at else (f"{loss:.3f}" if loss is not None else "…"),
+                      f"test accuracy {accuracy:.1%}" if accuracy is not None else None, delta_color="off", delta_arrow="off",
+                      help="The mean training loss over the last tenth of an epoch.")
+
+
+def race_ui(race_id: int) -> None:
+    """Redrawn by st.fragment while the race runs; the whole page reruns once it ends."""
+    progress = manager.progress(race_id)
+    if progress.finished:
+        if st.session_state.get("race_shown_live") == race_id:
+            st.session_state["race_shown_live"] = None
+            st.rerun()
+    else:
+        st.session_state["race_shown_live"] = race_id
+        left, _ = st.columns([1, 5])
+        left.button("Stop race", icon=":material/stop:", on_click=manager.stop, args=(race_id,), width="stretch")
+        if progress.steps_per_epoch:
+            epoch = min(progress.epoch + 1, progress.epochs)
+            st.progress(progress.fraction, text=f"Epoch {epoch} of {progress.epochs} · step {progress.step} of "
+                        f"{progress.steps_per_epoch * progress.epochs} · {len(progress.lanes)} networks on {progress.device}")
+    (st.success if progress.status == "done" else st.warning if progress.status in ("stopped", "failed") else st.info)(
+        progress.reading(), icon=":material/flag:")
+    lane_metrics_ui(progress)
+    losses = ui.loss_figure([(lane.name, lane.step_losses, progress.steps_per_epoch) for lane in progress.lanes], revision=race_id)
+    starts = [lane.step_losses[0] for lane in progress.lanes if lane.step_losses and math.isfinite(lane.step_losses[0])]
+    if starts:  # a diverging lane leaves through the top instead of flattening everyone else's curve
+        losses.update_yaxes(range=[0, 1.3 * max(starts)])
+    loss, accuracy = st.columns(2)
+    loss.plotly_chart(losses.update_layout(legend=LEGEND_BELOW), key="race_loss", width="stretch")
+    accuracy.plotly_chart(accuracy_figure(progress), key="race_accuracy", width="stretch")
+
+
+def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
+    """Test accuracy after each epoch, one line per lane in the loss chart's colours."""
+    figure = ui.presentable(go.Figure(layout=dict(
+        title="Test accuracy per epoch", height=300, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_BELOW,
+        xaxis=dict(title="epoch", dtick=1, range=[0.8, progress.epochs + 0.2]), yaxis=dict(title="test accuracy", tickformat=".0%"),
+        uirevision=progress.race_id)))
+    for color, lane in zip(qualitative.Plotly, progress.lanes):
+        figure.add_scatter(x=[row["epoch"] for row in lane.history], y=[row["test_accuracy"] for row in lane.history],
+                           mode="lines+markers", name=lane.name, line=dict(color=color))
+    return figure
+
+
+st.title("Optimizer race")
+st.caption("The same network starts from the same weights in every lane and sees the same batches in the same order; "
+           "only the optimizer differs. Watch which one gets the loss down fastest, and which one blows up.")
+with ui.settings_container("race"):
+    try:
+        base, lanes = settings_ui()
+    except DLCoreError as exc:
+        base, lanes = None, []
+        st.error(str(exc))
+st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start, args=(base, lanes))
+if problem := st.session_state.pop("race_problem", None):
+    st.error(problem)
+
+race_ids = manager.races()
+if st.session_state.get("race_id") not in race_ids:
+    st.session_state["race_id"] = race_ids[0] if race_ids else None
+if st.session_state["race_id"] is None:
+    where = "turn presenter mode off to change them" if ui.presenting() else "set them above"
+    st.info(f"No race on this server yet: start one with the lanes shown in the settings ({where}).")
+else:
+    if len(race_ids) > 1:
+        st.selectbox("Race", race_ids, key="race_id", format_func=lambda i: f"Race #{i}: " + ", ".join(
+            lane.name for lane in manager.progress(i).lanes))
+    live = not manager.progress(st.session_state["race_id"]).finished
+    st.fragment(run_every=ui.POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
+    finished = [lane for lane in manager.progress(st.session_state["race_id"]).lanes if lane.run_id and lane.accuracy is not None]
+    if not live and finished:
+        st.caption("Each lane is saved as a run: find them on the run board, use them in Draw & classify, or take one home.")
+        for column, lane in zip(st.columns(len(finished)), finished):
+            with column:
+                ui.export_button_ui(manager.store.get(lane.run_id), label=f"Export {lane.name}")

@@ -1,0 +1,117 @@
+"""Run board: every run on this server, sortable and filterable, the best ones highlighted, so a class can compare."""
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from dlcore import data, export, race, runs, sharing, training
+
+CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
+BEST_STYLE = "background-color: rgba(46, 160, 67, 0.22); font-weight: bold"
+
+store = training.job_manager().store
+
+
+def table(all_runs: list) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "run": r.id, "student": r.student, "when": datetime.fromtimestamp(r.created), "dataset": r.config.dataset,
+        "setup": sharing.summary(r.config), "accuracy": r.accuracy, "seconds": round(r.seconds, 1), "device": r.device,
+        "status": r.status + origin(r.message),
+    } for r in all_runs], columns=["run", "student", "accuracy", "status", "setup", "dataset", "when", "seconds", "device"])
+
+
+def origin(message: str) -> str:
+    return " · race" if message.startswith(race.RUN_NOTE) else " · imported" if message.startswith(export.IMPORT_NOTE) else ""
+
+
+def filters_ui(board: pd.DataFrame) -> pd.DataFrame:
+    search, datasets, statuses = st.columns([2, 2, 2])
+    text = search.text_input("Find a student", key="board_search", placeholder="part of a name")
+    chosen = datasets.multiselect("Datasets", sorted(board["dataset"].unique()), key="board_datasets", placeholder="all")
+    status = statuses.multiselect("Status", list(runs.ACTIVE + runs.FINISHED), key="board_statuses", placeholder="all")
+    shown = board
+    if text:
+        shown = shown[shown["student"].str.contains(text, case=False, regex=False)]
+    if chosen:
+        shown = shown[shown["dataset"].isin(chosen)]
+    if status:
+        shown = shown[shown["status"].str.split(" · ").str[0].isin(status)]
+    return shown
+
+
+def best_rows(shown: pd.DataFrame) -> pd.DataFrame:
+    """The runs with the highest accuracy on each dataset, ties included (scores on different datasets do not compare)."""
+    scored = shown.dropna(subset=["accuracy"])
+    return scored[scored["accuracy"] == scored.groupby("dataset")["accuracy"].transform("max")]
+
+
+def podium_ui(best: pd.DataFrame) -> None:
+    """The numbers a room reads: the best accuracy per dataset, who got there first, and with what."""
+    first = best.sort_values("run").drop_duplicates("dataset").sort_values("dataset")
+    for column, (_, row) in zip(st.columns(max(len(first), 1)), first.iterrows()):
+        who = f" by {row['student']}" if row["student"] else ""
+        column.metric(f"Best on {data.info(row['dataset']).title}", f"{row['accuracy']:.2%}", f"run #{row['run']}{who}",
+                      delta_color="off", delta_arrow="off")
+        column.caption(row["setup"])
+
+
+def highlighted(shown: pd.DataFrame, best: pd.DataFrame):
+    best_ids = set(best["run"])
+    return shown.style.apply(lambda row: [BEST_STYLE if row["run"] in best_ids else ""] * len(row), axis=1)
+
+
+def watch_for_changes(signature: tuple) -> None:
+    """Runs in a fragment every few seconds; the whole board is redrawn only when a run starts or ends."""
+    if signature != changes():
+        st.rerun()
+
+
+def changes() -> tuple:
+    return tuple((r.id, r.status) for r in store.list(runs.ACTIVE)), tuple(r.id for r in store.list(limit=1))
+
+
+st.title("Run board")
+st.caption("Every run trained, raced or imported on this server; the best run on each dataset is highlighted. "
+           + ("The ten best are shown." if ui.presenting() else "Click a column header to sort; tick a run to see its results and download it."))
+all_runs = store.list()
+st.fragment(run_every=CHANGE_POLL_SECONDS)(watch_for_changes)(changes())
+if not all_runs:
+    st.info("No runs yet. Train one in Build & train, race some optimizers, or import weights below.")
+    shown = best = table([])
+else:
+    board = table(all_runs)
+    with ui.settings_container("board"):
+        shown = filters_ui(board)
+    best = best_rows(shown)
+    podium_ui(best)
+    columns = {"when": st.column_config.DatetimeColumn("when", format="D MMM, HH:mm"),
+               "accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+               "seconds": st.column_config.NumberColumn("time (s)", format="%.1f"),
+               "run": st.column_config.NumberColumn("run", format="#%d")}
+    if ui.presenting():
+        leaders = shown.dropna(subset=["accuracy"]).sort_values(["accuracy", "run"], ascending=[False, True]).head(10)
+        leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].set_index(pd.RangeIndex(1, len(leaders) + 1, name="place"))
+        st.table(highlighted(leaders, best).format({"accuracy": "{:.2%}", "run": "#{}"}))
+    else:
+        picked = st.dataframe(highlighted(shown, best), hide_index=True, on_select="rerun", selection_mode="single-row",
+                              key="board_table", width="stretch", column_config=columns)
+        if picked.selection.rows:
+            run = store.get(int(shown.iloc[picked.selection.rows[0]]["run"]))
+            st.subheader(run.label)
+            if run.message and run.status == "done":
+                st.caption(run.message)
+            left, right = st.columns([2, 3])
+            with left:
+                if run.checkpoint:
+                    ui.export_button_ui(run)
+            right.page_link("pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
+            ui.run_results_ui(run)
+        else:
+            st.caption(f"{len(shown)} of {len(board)} runs shown.")
+
+with ui.settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:"):
+    st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from a "
+               "playground. Pickled .pt/.pth files are refused: loading them can run any code.")
+    ui.import_ui("board_import")

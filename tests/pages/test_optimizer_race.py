@@ -1,0 +1,82 @@
+"""The Optimizer race page in Streamlit's AppTest: start a race, watch it end, read the outcome, export a lane."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dlcore import race, training
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_optimizer_race.py")
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(tiny_data_dir):
+    st.cache_data.clear()
+    yield
+    manager = race.race_manager()
+    for race_id in manager.races():
+        manager.stop(race_id)
+        manager.wait(race_id, timeout=30)
+
+
+def page(**query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        assert time.monotonic() < deadline, "the page never showed it"
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def start_tiny_race(at: AppTest) -> None:
+    at.radio(key="race_dataset").set_value("mnist")
+    at.slider(key="race_epochs").set_value(1)
+    at.select_slider(key="race_batch").set_value(128)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_empty_page_invites_a_race():
+    at = page()
+    assert at.info[0].value.startswith("No race on this server yet") and "set them above" in at.info[0].value
+    assert [b.label for b in at.button] == ["Start the race"]
+
+
+def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
+    at = page()
+    start_tiny_race(at)
+    rerun_until(at, lambda at: at.success and "reached the lowest loss" in at.success[0].value)
+    reading = at.success[0].value
+    assert reading.startswith(("SGD", "Adam")) and "test accuracy" in reading
+    assert [m.label for m in at.metric] == ["SGD lr 0.01", "SGD lr 0.01 m 0.9", "Adam lr 0.001", "SGD lr 5 m 0.9"]
+    loss_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [trace["name"] for trace in loss_chart["data"]] == [m.label for m in at.metric]
+    stored = training.job_manager().store.list()
+    assert len(stored) == 4 and all(run.student == "" for run in stored)
+    downloads = at.get("download_button")
+    finished = [run for run in stored if run.checkpoint]
+    assert len(downloads) == len(finished) >= 3
+
+
+def test_presenter_mode_keeps_the_numbers_and_enlarges_the_charts():
+    at = page(present="1")
+    start_tiny_race(at)
+    rerun_until(at, lambda at: at.success)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["font"]["size"] == 20 and len(at.metric) == 4
+    assert json.loads(page().get("plotly_chart")[0].proto.spec)["layout"].get("font", {}).get("size") != 20
