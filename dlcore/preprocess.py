@@ -138,7 +138,7 @@ def naive(image: np.ndarray | Image.Image, mean: float, std: float) -> tuple[np.
 
 def display(image: np.ndarray, size: int = 112) -> np.ndarray:
     """A float image as a size x size uint8 tile for the screen: enlarged by whole pixels (no blur) or shrunk to
-    fit, then centred on white, so every step shows its own shape and all tiles line up."""
+    fit, then centred on light grey, so every step shows its own shape (white paper too) and all tiles line up."""
     height, width = image.shape
     factor = size // max(height, width)
     if factor >= 1:
@@ -146,7 +146,7 @@ def display(image: np.ndarray, size: int = 112) -> np.ndarray:
     else:
         shrink = size / max(height, width)
         fitted = _resize(image, (max(1, round(width * shrink)), max(1, round(height * shrink))))
-    tile = np.full((size, size), 255, dtype=np.uint8)
+    tile = np.full((size, size), 200, dtype=np.uint8)
     top, left = (size - fitted.shape[0]) // 2, (size - fitted.shape[1]) // 2
     tile[top : top + fitted.shape[0], left : left + fitted.shape[1]] = np.clip(fitted, 0, 255).astype(np.uint8)
     return tile

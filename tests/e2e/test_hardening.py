@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.flows import open_draw
+from tests.e2e.flows import open_draw, picture_upload
 from tests.e2e.harness import EXCEPTION, AppServer, new_page, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,7 +39,7 @@ def test_an_uncaught_error_shows_students_no_details_and_the_log_keeps_them(brow
 def _upload_url(page, name: str, data: bytes) -> str:
     """Upload a file the way the page does and return the endpoint the browser used for it."""
     with page.expect_request(lambda r: "/_stcore/upload_file/" in r.url and r.method == "PUT") as request:
-        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        picture_upload(page).get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
             {"name": name, "mimeType": "image/png", "buffer": data})
     return request.value.url
 
@@ -49,13 +49,13 @@ def test_uploads_are_capped_and_need_the_xsrf_token(browser, app_server, digit_m
     try:
         open_draw(page, app_server.url)
         page.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
-        page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
-        expect(page.get_by_test_id("stFileUploaderDropzone")).to_contain_text(f"{CAP_MB}MB per file")
+        picture_upload(page).get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
+        expect(picture_upload(page).get_by_test_id("stFileUploaderDropzone")).to_contain_text(f"{CAP_MB}MB per file")
 
         over = b"\0" * ((CAP_MB + 1) * 2**20)
-        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        picture_upload(page).get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
             {"name": "scan.png", "mimeType": "image/png", "buffer": over})
-        expect(page.get_by_test_id("stFileUploader")).to_contain_text(re.compile(rf"File must be {CAP_MB}(\.0)? ?MB or smaller"))
+        expect(picture_upload(page)).to_contain_text(re.compile(rf"File must be {CAP_MB}(\.0)? ?MB or smaller"))
 
         url = _upload_url(page, "small.png", b"not really a picture")
         wait_rendered(page)
