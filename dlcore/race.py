@@ -7,7 +7,6 @@ and the same wall clock; the only difference between lanes is what the race is a
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
@@ -328,16 +327,15 @@ def _history(lane: LaneProgress, progress: RaceProgress) -> dict:
 
 
 class RaceManager:
-    """Every race in this process: a few run at once (DLCORE_MAX_JOBS, default 1), the rest wait in order."""
+    """Every race in this process. Races take turns with runs for the server's training slots (training.Slots:
+    DLCORE_MAX_JOBS at once, default 1), so a race waits behind a run and a run behind a race."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: training.Slots | None = None):
         self.store = store
-        self.max_concurrent = max(1, max_concurrent)
+        self.slots = slots or training.Slots(max_concurrent)
         self._keep = keep
         self._lock = threading.Lock()
         self._races: dict[int, Race] = {}
-        self._queue: list[int] = []
-        self._running: set[int] = set()
         self._next_id = 1
 
     def submit(self, configs: list[TrainConfig], student: str = "") -> int:
@@ -354,17 +352,16 @@ class RaceManager:
             race = Race(race_id, configs, student, self.store)
             race.on_finish = self._finished
             self._races[race_id] = race
-            self._queue.append(race_id)
-            self._start_waiting()
+        self.slots.enqueue(("race", race_id), race.start)
         return race_id
 
     def progress(self, race_id: int) -> RaceProgress | None:
         with self._lock:
             race = self._races.get(race_id)
-            position = self._queue.index(race_id) + 1 if race_id in self._queue else None
         if race is None:
             return None
         progress = race.progress()
+        position = self.slots.position(("race", race_id))
         return replace(progress, queue_position=position) if position else progress
 
     def races(self) -> list[int]:
@@ -375,11 +372,11 @@ class RaceManager:
     def stop(self, race_id: int) -> None:
         with self._lock:
             race = self._races.get(race_id)
-            if race_id in self._queue:
-                self._queue.remove(race_id)
-                race._publish(status="stopped", message="Stopped before it started.")
-                return
-        if race is not None:
+        if race is None:
+            return
+        if self.slots.cancel(("race", race_id)):
+            race._publish(status="stopped", message="Stopped before it started.")
+        else:
             race.stop()
 
     def wait(self, race_id: int, timeout: float | None = None) -> RaceProgress | None:
@@ -391,19 +388,13 @@ class RaceManager:
                 return progress
             time.sleep(0.05)
 
-    def _start_waiting(self) -> None:
-        while self._queue and len(self._running) < self.max_concurrent:
-            race_id = self._queue.pop(0)
-            self._running.add(race_id)
-            self._races[race_id].start()
-
     def _finished(self, race: Race) -> None:
+        self.slots.release(("race", race.race_id))
+        live = {number for kind, number in self.slots.running() + self.slots.waiting() if kind == "race"}
         with self._lock:
-            self._running.discard(race.race_id)
-            done = [rid for rid in sorted(self._races) if rid not in self._running and rid not in self._queue]
+            done = [rid for rid in sorted(self._races) if rid not in live]
             for race_id in done[: max(0, len(done) - self._keep)]:
                 del self._races[race_id]
-            self._start_waiting()
 
 
 _MANAGERS: dict[str, RaceManager] = {}
@@ -411,10 +402,10 @@ _MANAGERS_LOCK = threading.Lock()
 
 
 def race_manager() -> RaceManager:
-    """The process-wide race manager for $DLCORE_HOME, sharing the job manager's runs store."""
+    """The process-wide race manager for $DLCORE_HOME, sharing the job manager's runs store and training slots."""
     key = str(home())
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
-            store = training.job_manager().store
-            _MANAGERS[key] = RaceManager(store, max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")))
+            jobs = training.job_manager()
+            _MANAGERS[key] = RaceManager(jobs.store, slots=jobs.slots)
         return _MANAGERS[key]

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -335,39 +336,99 @@ class Trainer:
 
 # ---- the job manager -----------------------------------------------------------------------------
 
+class Slots:
+    """Which work trains now and which waits, first come first served; one per server, shared by runs and optimizer
+    races, so DLCORE_MAX_JOBS holds across both and a teacher's race queues behind a student's run.
+
+    Work is named by a key such as ("run", 12) and started by a callable that must return at once (it starts a
+    thread) and take no manager's lock; whoever started it calls release() when it ends.
+    """
+
+    def __init__(self, max_concurrent: int = 1):
+        self.max_concurrent = max(1, max_concurrent)
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[tuple, Callable[[], None]]] = []
+        self._running: list[tuple] = []
+
+    def enqueue(self, key: tuple, start: Callable[[], None]) -> None:
+        with self._lock:
+            self._waiting.append((key, start))
+            self._fill()
+
+    def cancel(self, key: tuple) -> bool:
+        """Take waiting work out of the line; False when it is not waiting (running, or gone)."""
+        with self._lock:
+            for i, (waiting, _) in enumerate(self._waiting):
+                if waiting == key:
+                    del self._waiting[i]
+                    return True
+        return False
+
+    def release(self, key: tuple) -> None:
+        with self._lock:
+            if key in self._running:
+                self._running.remove(key)
+            self._fill()
+
+    def position(self, key: tuple) -> int | None:
+        """1 for the next to start; None when not waiting."""
+        with self._lock:
+            return next((i for i, (waiting, _) in enumerate(self._waiting, 1) if waiting == key), None)
+
+    def running(self) -> list[tuple]:
+        with self._lock:
+            return list(self._running)
+
+    def waiting(self) -> list[tuple]:
+        with self._lock:
+            return [key for key, _ in self._waiting]
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._running) < self.max_concurrent:
+            key, start = self._waiting.pop(0)
+            self._running.append(key)
+            start()
+
+
 class JobManager:
     """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = 200, keep_finished: int = 100):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = 200, keep_finished: int = 100,
+                 slots: Slots | None = None):
         self.store = store
-        self.max_concurrent = max(1, max_concurrent)
+        self.slots = slots or Slots(max_concurrent)
         self.max_queue = max_queue
         self._keep_finished = keep_finished
         self._lock = threading.Lock()
-        self._queue: list[int] = []  # run ids waiting, first to start first
-        self._running: set[int] = set()
         self._trainers: OrderedDict[int, Trainer] = OrderedDict()  # live and recently finished
+
+    @property
+    def max_concurrent(self) -> int:
+        return self.slots.max_concurrent
 
     def submit(self, config: TrainConfig, student: str = "") -> int:
         """Record a run as queued and start it as soon as a slot is free; returns its run id."""
         validate(config)
-        with self._lock:
-            if len(self._queue) >= self.max_queue:
-                raise DLCoreError(f"{len(self._queue)} runs are already waiting; try again when some have finished.")
+        waiting = len(self.slots.waiting())
+        if waiting >= self.max_queue:
+            raise DLCoreError(f"{waiting} runs are already waiting; try again when some have finished.")
         run_id = self.store.create(config, student)
         trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
                           on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
         with self._lock:
             self._trainers[run_id] = trainer
-            self._queue.append(run_id)
-            self._start_waiting()
+        self.slots.enqueue(("run", run_id), lambda: self._start(run_id, trainer))
         return run_id
+
+    def _start(self, run_id: int, trainer: Trainer) -> None:
+        self.store.update(run_id, status="running")
+        trainer.start()
 
     def progress(self, run_id: int) -> Progress | None:
         """Live progress of a run this process owns (None for runs it does not know)."""
         with self._lock:
             trainer = self._trainers.get(run_id)
-            position = self._queue.index(run_id) + 1 if run_id in self._queue else None
+        position = self.slots.position(("run", run_id))
         if trainer is None:
             return None
         progress = trainer.progress()
@@ -379,28 +440,27 @@ class JobManager:
 
     def active(self) -> list[int]:
         """Run ids running or waiting, running first."""
-        with self._lock:
-            return sorted(self._running) + list(self._queue)
+        return sorted(_ids(self.slots.running(), "run")) + _ids(self.slots.waiting(), "run")
+
+    def _is_running(self, run_id: int) -> bool:
+        return ("run", run_id) in self.slots.running()
 
     def pause(self, run_id: int) -> None:
         trainer = self.trainer(run_id)
-        if trainer is not None and run_id in self._running:
+        if trainer is not None and self._is_running(run_id):
             trainer.pause()
             self.store.update(run_id, status="paused")
 
     def resume(self, run_id: int) -> None:
         trainer = self.trainer(run_id)
-        if trainer is not None and run_id in self._running:
+        if trainer is not None and self._is_running(run_id):
             trainer.resume()
             self.store.update(run_id, status="running")
 
     def stop(self, run_id: int) -> None:
         """Stop a running run (it keeps what it learned) or take a waiting one out of the queue."""
-        with self._lock:
-            waiting = run_id in self._queue
-            if waiting:
-                self._queue.remove(run_id)
-            trainer = self._trainers.get(run_id)
+        waiting = self.slots.cancel(("run", run_id))
+        trainer = self.trainer(run_id)
         if waiting:
             trainer._publish(status="stopped", message="Stopped before it started.")
             self.store.update(run_id, status="stopped", message="Stopped before it started.")
@@ -417,14 +477,6 @@ class JobManager:
             if deadline is not None and time.monotonic() > deadline:
                 return progress
             time.sleep(0.05)
-
-    def _start_waiting(self) -> None:
-        """Start queued runs while slots are free; the caller holds the lock."""
-        while self._queue and len(self._running) < self.max_concurrent:
-            run_id = self._queue.pop(0)
-            self._running.add(run_id)
-            self.store.update(run_id, status="running")
-            self._trainers[run_id].start()
 
     def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
         progress = trainer.progress()
@@ -443,15 +495,19 @@ class JobManager:
                 results=trainer.evaluation if status in ("done", "stopped") else None, checkpoint=checkpoint,
             )
         finally:
-            with self._lock:
-                self._running.discard(run_id)
-                self._forget_old()
-                self._start_waiting()
+            self.slots.release(("run", run_id))
+            self._forget_old()
 
     def _forget_old(self) -> None:
-        finished = [rid for rid in self._trainers if rid not in self._running and rid not in self._queue]
-        for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
-            del self._trainers[run_id]
+        active = set(self.active())
+        with self._lock:
+            finished = [rid for rid in self._trainers if rid not in active]
+            for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
+                del self._trainers[run_id]
+
+
+def _ids(keys: list[tuple], kind: str) -> list[int]:
+    return [number for what, number in keys if what == kind]
 
 
 def _history(progress: Progress) -> dict:

@@ -112,3 +112,17 @@ def test_reading_when_every_lane_diverged():
                   for name in ("SGD lr 50", "SGD lr 100"))
     reading = race.RaceProgress(1, "done", lanes, steps_per_epoch=4, epochs=1, step=2).reading()
     assert reading.startswith("Every optimizer diverged; lower the learning rates")
+
+
+def test_races_and_runs_take_turns_for_the_same_training_slot(tiny_data_dir):
+    jobs = training.JobManager(RunStore(), max_concurrent=1)
+    races = race.RaceManager(jobs.store, slots=jobs.slots)
+    long_run = jobs.submit(BASE.with_changes(epochs=100, batch_size=8))
+    race_id = races.submit(race.lanes(BASE, [{"optimizer": "adam"}, {"optimizer": "sgd", "lr": 0.1}]))
+    next_run = jobs.submit(BASE)
+    assert races.progress(race_id).queue_position == 1 and jobs.progress(next_run).queue_position == 2
+    assert races.progress(race_id).status == "queued" and "number 1 in the queue" in races.progress(race_id).reading()
+    jobs.stop(long_run)
+    assert races.wait(race_id, timeout=120).status == "done"
+    assert jobs.wait(next_run, timeout=120).status == "done"
+    assert jobs.slots.running() == [] and jobs.slots.waiting() == []
