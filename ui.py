@@ -398,12 +398,14 @@ def run_results_ui(run) -> None:
 PRESENTER_FONT = 20  # chart text size on a projector
 PRESENTER_CSS = """<style>
 [class*="st-key-settings_"] { display: none !important; }
-.stMainBlockContainer { font-size: 1.35rem; max-width: 100%; }
+.stMainBlockContainer { max-width: 100%; }
 .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label { font-size: 1.35rem !important; }
-[data-testid="stMetricValue"] { font-size: 3.6rem !important; font-weight: 700; }
-[data-testid="stMetricLabel"] p, [data-testid="stMetricDelta"] div { font-size: 1.5rem !important; }
-[data-testid="stProgress"] p { font-size: 1.6rem !important; }
-h1 { font-size: 3.2rem !important; }
+.stMainBlockContainer [data-testid="stMetricValue"], .stMainBlockContainer [data-testid="stMetricValue"] * {
+    font-size: 3.6rem !important; font-weight: 700; line-height: 1.2; }
+.stMainBlockContainer [data-testid="stMetricLabel"] *, .stMainBlockContainer [data-testid="stMetricDelta"] * {
+    font-size: 1.5rem !important; }
+.stMainBlockContainer [data-testid="stProgress"] p { font-size: 1.6rem !important; }
+.stMainBlockContainer h1 { font-size: 3.2rem !important; }
 </style>"""
 
 

@@ -167,6 +167,7 @@ def screenshot(page, name: str) -> Path:
     )
     page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, 8000)})
     try:
+        page.wait_for_function("() => Array.from(document.images).every(image => image.complete)", timeout=10_000)
         page.screenshot(path=str(path), full_page=True)
     finally:
         page.set_viewport_size(VIEWPORT)

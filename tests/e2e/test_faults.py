@@ -6,6 +6,7 @@ kill needs finished runs to lose.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def test_first_visitor_opening_a_page_by_its_url_sees_only_that_page(browser, fa
         page.goto(f"{fault_server.url}/build_and_train")
         wait_rendered(page, timeout=120_000)
         expect(page.get_by_role("heading", level=1).first).to_have_text("Build & train")
+        nav = page.locator('[data-testid="stSidebarNav"] a')  # app.py's navigation, not one made from a folder
+        titles = ["Home", "Activation lab", "Build & train", "Draw & classify", "Optimizer race", "Run board"]
+        expect(nav).to_have_text([re.compile(f"{re.escape(title)}$") for title in titles])  # after each icon's name
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("Presenter mode")
         problems = page.get_by_role("dialog").all_inner_texts() + watch.problems()
     finally:
         page.context.close()

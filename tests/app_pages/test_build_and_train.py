@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dlcore import models, training
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_build_and_train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
 LONG = dict(preset="cnn", batch=16, epochs=100)  # minutes of work: still going when the test acts on it
 
 

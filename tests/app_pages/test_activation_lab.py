@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/1_activation_lab.py"
+PAGE = "app_pages/1_activation_lab.py"
 
 
 @pytest.fixture
@@ -117,4 +117,4 @@ def test_use_in_my_network_sets_the_default_activation(lab):
     assert lab.session_state["default_activation"] == "gelu"
     assert any("now use GELU" in success.value for success in lab.success)
     links = [(link.proto.label, link.proto.page) for link in lab.get("page_link")]
-    assert ("Open Build & train", "build_and_train") in links  # the URL app.py gives pages/2_build_and_train.py
+    assert ("Open Build & train", "build_and_train") in links  # the URL app.py gives app_pages/2_build_and_train.py

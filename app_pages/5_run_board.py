@@ -106,7 +106,7 @@ else:
             with left:
                 if run.checkpoint:
                     ui.export_button_ui(run)
-            right.page_link("pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
+            right.page_link("app_pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
             ui.run_results_ui(run)
         else:
             st.caption(f"{len(shown)} of {len(board)} runs shown.")

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from dlcore import predict, runs, training
 from tests.test_preprocess import as_rgba_canvas, seven
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_draw_and_classify.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "3_draw_and_classify.py")
 CANVAS_KEY = "draw_canvas"
 
 

@@ -7,15 +7,15 @@ st.markdown(
     "watch it learn MNIST live, then draw a digit and see your own model read it."
 )
 CARDS = [
-    ("pages/1_activation_lab.py", "1. Activation lab", ":material/show_chart:",
+    ("app_pages/1_activation_lab.py", "1. Activation lab", ":material/show_chart:",
      "Plot ReLU, GELU, sigmoid and friends with their derivatives; measure vanishing gradients."),
-    ("pages/2_build_and_train.py", "2. Build & train", ":material/model_training:",
+    ("app_pages/2_build_and_train.py", "2. Build & train", ":material/model_training:",
      "Stack layers, pick an optimizer, and watch loss and accuracy move in real time."),
-    ("pages/3_draw_and_classify.py", "3. Draw & classify", ":material/draw:",
+    ("app_pages/3_draw_and_classify.py", "3. Draw & classify", ":material/draw:",
      "Draw a digit; your trained model reads it and shows what it looked at."),
-    ("pages/4_optimizer_race.py", "Optimizer race", ":material/sports_score:",
+    ("app_pages/4_optimizer_race.py", "Optimizer race", ":material/sports_score:",
      "SGD, momentum, Adam and a reckless learning rate train the same network side by side."),
-    ("pages/5_run_board.py", "Run board", ":material/leaderboard:",
+    ("app_pages/5_run_board.py", "Run board", ":material/leaderboard:",
      "Every run on this server, sortable, with the best highlighted: compare with the class."),
 ]
 for row in (CARDS[:3], CARDS[3:]):

@@ -66,7 +66,7 @@ def card_ui(name: str) -> None:
         st.button(f"Use {activation.title} in my network", key=f"lab-use-{name}", on_click=use_in_network, args=(name,))
         if st.session_state.get("default_activation") == name:
             st.success(f"New layers in Build & train now use {activation.title}.")
-            st.page_link("pages/2_build_and_train.py", label="Open Build & train", icon=":material/model_training:")
+            st.page_link("app_pages/2_build_and_train.py", label="Open Build & train", icon=":material/model_training:")
 
 
 def softmax_ui() -> tuple[list[str], list[float], float]:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dlcore import race, training
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_optimizer_race.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race.py")
 
 
 @pytest.fixture(autouse=True)
