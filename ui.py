@@ -33,7 +33,15 @@ def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
 
 
 def sidebar_status() -> None:
-    """Which device computes and which data is here, drawn last so the page itself never waits for torch."""
+    """Which device computes and which data is here, drawn last so the page itself never waits for torch.
+
+    On a fresh server torch is still being imported in the background for the first seconds: meanwhile the
+    sidebar says so and looks again each second, so the home page is drawn at once.
+    """
+    if warm_up_engine().is_alive():
+        with st.sidebar:
+            st.fragment(run_every=1.0)(_engine_starting)()
+        return
     device, why_cpu, datasets = _status()
     with st.sidebar:
         st.caption("Compute")
@@ -48,6 +56,13 @@ def sidebar_status() -> None:
         for name, title, available, detail in datasets:
             if name != "mnist" and name != "mnist-sample":
                 st.markdown(f"{title}: {'available' if available else 'not found'}")
+
+
+def _engine_starting() -> None:
+    if not warm_up_engine().is_alive():
+        st.rerun()  # the whole app, so the sidebar is drawn with the status
+    st.caption("Compute")
+    st.markdown("Starting PyTorch…")
 
 
 # ---- runs: choosing one, its curves, its results (Build & train; any page that shows runs) -------
