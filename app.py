@@ -9,6 +9,7 @@ import streamlit as st
 import ui
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
+ui.warm_up_engine()
 
 pages = [
     st.Page("app_pages/0_home.py", title="Home", icon=":material/home:", url_path="home", default=True),
@@ -21,6 +22,5 @@ pages = [
 ]
 page = st.navigation(pages)
 ui.presenter_mode_ui()
+ui.sidebar_status()  # before the page, which may end early with st.stop()
 page.run()
-ui.warm_up_engine()  # after the page: torch's import would otherwise compete with drawing it for the GIL
-ui.sidebar_status()

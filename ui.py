@@ -13,10 +13,17 @@ import streamlit as st
 from plotly.colors import qualitative
 
 
+WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_engine() -> threading.Thread:
-    """Import torch in the background once per server, so the home page is drawn without waiting for it."""
-    thread = threading.Thread(target=importlib.import_module, args=("dlcore.training",), daemon=True)
+    """Import torch in the background once per server, a moment after the first page, which never waits for it.
+
+    (A page that needs torch at once imports it itself; Python's import lock makes the two imports one.)
+    """
+    thread = threading.Timer(WARM_UP_DELAY_S, importlib.import_module, args=("dlcore.training",))
+    thread.daemon = True
     thread.start()
     return thread
 
@@ -33,7 +40,7 @@ def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
 
 
 def sidebar_status() -> None:
-    """Which device computes and which data is here, drawn last so the page itself never waits for torch.
+    """Which device computes and which data is here; it never makes the page wait for torch.
 
     On a fresh server torch is still being imported in the background for the first seconds: meanwhile the
     sidebar says so and looks again each second, so the home page is drawn at once.
@@ -416,7 +423,7 @@ PRESENTER_CSS = """<style>
 .stMainBlockContainer { max-width: 100%; }
 .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label { font-size: 1.35rem !important; }
 .stMainBlockContainer [data-testid="stMetricValue"], .stMainBlockContainer [data-testid="stMetricValue"] * {
-    font-size: 3.6rem !important; font-weight: 700; line-height: 1.2; }
+    font-size: clamp(2rem, 2.6vw, 3.6rem) !important; font-weight: 700; line-height: 1.2; }
 .stMainBlockContainer [data-testid="stMetricLabel"] *, .stMainBlockContainer [data-testid="stMetricDelta"] * {
     font-size: 1.5rem !important; }
 .stMainBlockContainer [data-testid="stProgress"] p { font-size: 1.6rem !important; }

@@ -62,6 +62,7 @@ def test_home_leads_to_every_page_and_each_opens_by_url(watched, app_server):
         page.goto(f"{app_server.url}/{slug}")
         wait_rendered(page)
         expect(page.get_by_role("heading", level=1).first).to_have_text(title)
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("5,000 real training digits")  # the data status
         assert not watch.problems(), f"/{slug} by URL: {watch.problems()}"
 
 
