@@ -470,9 +470,11 @@ def settings_container(name: str):
 
 def presentable(figure: go.Figure) -> go.Figure:
     """In presenter mode, chart text large enough to read from the back of a room, and a taller chart."""
-    if presenting():
+    if presenting():  # Streamlit's chart theme sets tick and legend sizes itself, so those are named too
         figure.update_layout(font=dict(size=PRESENTER_FONT), height=int((figure.layout.height or 300) * 1.5),
-                             title_font=dict(size=PRESENTER_FONT + 4))
+                             title_font=dict(size=PRESENTER_FONT + 4), legend_font=dict(size=PRESENTER_FONT - 2))
+        figure.update_xaxes(tickfont_size=PRESENTER_FONT - 2, title_font_size=PRESENTER_FONT)
+        figure.update_yaxes(tickfont_size=PRESENTER_FONT - 2, title_font_size=PRESENTER_FONT)
     return figure
 
 
