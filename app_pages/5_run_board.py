@@ -69,13 +69,14 @@ def watch_for_changes(signature: tuple) -> None:
 
 
 def changes() -> tuple:
-    return tuple((r.id, r.status) for r in store.list(runs.ACTIVE)), tuple(r.id for r in store.list(limit=1))
+    return (tuple((r.id, r.status) for r in store.list(runs.ACTIVE, with_history=False)),
+            tuple(r.id for r in store.list(limit=1, with_history=False)))
 
 
 st.title("Run board")
 st.caption("Every run trained, raced or imported on this server; the best run on each dataset is highlighted. "
            + ("The ten best are shown." if ui.presenting() else "Click a column header to sort; tick a run to see its results and download it."))
-all_runs = store.list()
+all_runs = store.list(with_history=False)  # a run's curves are read when it is picked
 st.fragment(run_every=CHANGE_POLL_SECONDS)(watch_for_changes)(changes())
 if not all_runs:
     st.info("No runs yet. Train one in Build & train, race some optimizers, or import weights below.")

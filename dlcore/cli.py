@@ -136,7 +136,7 @@ def _follow(manager: training.JobManager, run_id: int) -> training.Progress:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    runs = training.job_manager().store.list()
+    runs = training.job_manager().store.list(with_history=False)
     if args.json:
         print(json.dumps([
             {"run_id": r.id, "status": r.status, "dataset": r.config.dataset, "model": r.config.model.summary(),

@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
 
 
+_WITHOUT_HISTORY = "id, created, updated, status, message, config, student, device, '{}' AS history, results, checkpoint, seconds"
+
+
 def home() -> Path:
     """Where runs live: $DLCORE_HOME, else ~/.dlcore."""
     return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
@@ -161,10 +164,10 @@ class RunStore:
             raise DLCoreError(f"There is no run #{run_id}; `python -m dlcore runs` lists them.")
         return _to_run(row)
 
-    def list(self, statuses: tuple[str, ...] | None = None, limit: int = 500) -> list[Run]:
-        """Newest first."""
+    def list(self, statuses: tuple[str, ...] | None = None, limit: int = 500, with_history: bool = True) -> list[Run]:
+        """Newest first. Tables of many runs leave out each run's history (its step losses: most of a row)."""
         self.mark_interrupted()
-        query, args = "SELECT * FROM runs", ()
+        query, args = f"SELECT {'*' if with_history else _WITHOUT_HISTORY} FROM runs", ()
         if statuses:
             query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
             args = statuses

@@ -115,3 +115,12 @@ def test_resolve_checkpoint_by_run_id(dlcore_home, tmp_path):
     store.update(run_id, checkpoint=str(tmp_path / "x.safetensors"))
     assert runs.resolve_checkpoint(f"#{run_id}", store) == tmp_path / "x.safetensors"
     assert runs.resolve_checkpoint("some/path.safetensors", store).name == "path.safetensors"
+
+
+def test_tables_can_list_runs_without_their_history(dlcore_home):
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig())
+    store.update(run_id, status="done", history={"steps": [0.5] * 1000, "epochs": [{"epoch": 1}]})
+    light, = store.list(with_history=False)
+    assert light.id == run_id and light.status == "done" and light.history == {}
+    assert store.list()[0].history["steps"] == [0.5] * 1000 and store.get(run_id).history["epochs"] == [{"epoch": 1}]
