@@ -42,34 +42,31 @@ def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
 def sidebar_status() -> None:
     """Which device computes and which data is here; it never makes the page wait for torch.
 
-    On a fresh server torch is still being imported in the background for the first seconds: meanwhile the
-    sidebar says so and looks again each second, so the home page is drawn at once.
+    In a fresh server's first seconds torch is still being imported in the background: the sidebar says so,
+    and shows the status from the next rerun on. (No polling fragment: a fragment run that overlaps a widget's
+    rerun can lose that widget's new value.)
     """
+    with st.sidebar:
+        _status_ui()
+
+
+def _status_ui() -> None:
+    st.caption("Compute")
     if warm_up_engine().is_alive():
-        with st.sidebar:
-            st.fragment(run_every=1.0)(_engine_starting)()
+        st.markdown("Starting PyTorch…")
         return
     device, why_cpu, datasets = _status()
-    with st.sidebar:
-        st.caption("Compute")
-        st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))
-        st.caption("Data")
-        full = {name: available for name, _, available, _ in datasets}
-        if full.get("mnist"):
-            st.markdown("**Full MNIST** (60,000 training digits)")
-        else:
-            st.markdown("**MNIST sample**: 5,000 real training digits")
-            st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
-        for name, title, available, detail in datasets:
-            if name != "mnist" and name != "mnist-sample":
-                st.markdown(f"{title}: {'available' if available else 'not found'}")
-
-
-def _engine_starting() -> None:
-    if not warm_up_engine().is_alive():
-        st.rerun()  # the whole app, so the sidebar is drawn with the status
-    st.caption("Compute")
-    st.markdown("Starting PyTorch…")
+    st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))
+    st.caption("Data")
+    full = {name: available for name, _, available, _ in datasets}
+    if full.get("mnist"):
+        st.markdown("**Full MNIST** (60,000 training digits)")
+    else:
+        st.markdown("**MNIST sample**: 5,000 real training digits")
+        st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
+    for name, title, available, detail in datasets:
+        if name != "mnist" and name != "mnist-sample":
+            st.markdown(f"{title}: {'available' if available else 'not found'}")
 
 
 # ---- runs: choosing one, its curves, its results (Build & train; any page that shows runs) -------

@@ -90,6 +90,7 @@ class Class:
         self.sessions = sessions
         self.times: list[tuple[str, float, float]] = []  # (page, seconds, wall-clock end)
         self.errors: list[str] = []
+        self.arrivals: list[float] = []  # wall-clock time each session asked for its first page
         self.toured = 0
         self.all_toured = asyncio.Event()
 
@@ -105,6 +106,7 @@ async def student(browser, url: str, index: int, room: Class, delay: float) -> N
     page, watch = await new_page(browser)
     try:
         start = time.perf_counter()
+        room.arrivals.append(time.time())
         await page.goto(url)
         await rendered(page)
         room.times.append(("home (URL)", time.perf_counter() - start, time.time()))
@@ -171,6 +173,7 @@ async def measure(url: str, home: Path, sessions: int, epochs: int, arrival: flo
         "over_limit": sum(1 for t in seconds if t > RENDER_LIMIT_S),
         "p95_by_page_s": {name: percentile(ts, 0.95) for name, ts in by_page.items()},
         "loads_while_training": sum(1 for _, _, at in room.times if at <= loaded["ended"]),
+        "arrived_while_training": sum(1 for at in room.arrivals if at <= loaded["ended"]),
         "load_phase_s": round(ended - began, 1),
         "server_cores_busy": round(cpu / (ended - began), 2) if cpu is not None else None,
         "cores": os.cpu_count(),
@@ -215,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = asyncio.run(on_fresh_server(args.sessions, args.epochs, args.arrival))
     print(f"{result['page_loads']} page loads by {result['sessions']} sessions arriving {args.arrival:g} s apart, "
-          f"over {result['load_phase_s']} s; {result['loads_while_training']} done while the run trained")
+          f"over {result['load_phase_s']} s; {result['arrived_while_training']} sessions arrived and "
+          f"{result['loads_while_training']} loads were done while the run trained")
     print(f"page time p50 {result['p50_s']} s, p95 {result['p95_s']} s, max {result['max_s']} s; "
           f"{result['over_limit']} over {RENDER_LIMIT_S:g} s; by page (p95): {result['p95_by_page_s']}")
     print(f"server busy {result['server_cores_busy']} of {result['cores']} cores during the load; the rest went to "

@@ -390,7 +390,7 @@ class RaceManager:
 
     def _finished(self, race: Race) -> None:
         self.slots.release(("race", race.race_id))
-        live = {number for kind, number in self.slots.running() + self.slots.waiting() if kind == "race"}
+        live = set(self.slots.running("race") + self.slots.waiting("race"))
         with self._lock:
             done = [rid for rid in sorted(self._races) if rid not in live]
             for race_id in done[: max(0, len(done) - self._keep)]:

@@ -375,13 +375,15 @@ class Slots:
         with self._lock:
             return next((i for i, (waiting, _) in enumerate(self._waiting, 1) if waiting == key), None)
 
-    def running(self) -> list[tuple]:
+    def running(self, kind: str) -> list[int]:
+        """The numbers of the work of this kind ("run", "race") training now."""
         with self._lock:
-            return list(self._running)
+            return [number for what, number in self._running if what == kind]
 
-    def waiting(self) -> list[tuple]:
+    def waiting(self, kind: str) -> list[int]:
+        """The numbers of the work of this kind waiting, next first."""
         with self._lock:
-            return [key for key, _ in self._waiting]
+            return [number for (what, number), _ in self._waiting if what == kind]
 
     def _fill(self) -> None:
         while self._waiting and len(self._running) < self.max_concurrent:
@@ -409,7 +411,7 @@ class JobManager:
     def submit(self, config: TrainConfig, student: str = "") -> int:
         """Record a run as queued and start it as soon as a slot is free; returns its run id."""
         validate(config)
-        waiting = len(self.slots.waiting())
+        waiting = len(self.slots.waiting("run"))
         if waiting >= self.max_queue:
             raise DLCoreError(f"{waiting} runs are already waiting; try again when some have finished.")
         run_id = self.store.create(config, student)
@@ -440,10 +442,10 @@ class JobManager:
 
     def active(self) -> list[int]:
         """Run ids running or waiting, running first."""
-        return sorted(_ids(self.slots.running(), "run")) + _ids(self.slots.waiting(), "run")
+        return sorted(self.slots.running("run")) + self.slots.waiting("run")
 
     def _is_running(self, run_id: int) -> bool:
-        return ("run", run_id) in self.slots.running()
+        return run_id in self.slots.running("run")
 
     def pause(self, run_id: int) -> None:
         trainer = self.trainer(run_id)
@@ -504,10 +506,6 @@ class JobManager:
             finished = [rid for rid in self._trainers if rid not in active]
             for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
                 del self._trainers[run_id]
-
-
-def _ids(keys: list[tuple], kind: str) -> list[int]:
-    return [number for what, number in keys if what == kind]
 
 
 def _history(progress: Progress) -> dict:

@@ -125,4 +125,4 @@ def test_races_and_runs_take_turns_for_the_same_training_slot(tiny_data_dir):
     jobs.stop(long_run)
     assert races.wait(race_id, timeout=120).status == "done"
     assert jobs.wait(next_run, timeout=120).status == "done"
-    assert jobs.slots.running() == [] and jobs.slots.waiting() == []
+    assert [jobs.slots.running(kind) + jobs.slots.waiting(kind) for kind in ("run", "race")] == [[], []]

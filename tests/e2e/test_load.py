@@ -24,6 +24,6 @@ def test_twenty_sessions_while_a_run_trains_see_no_errors_and_the_run_is_unchang
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == [], result["errors"]
-    assert result["page_loads"] == 20 * 6 and result["loads_while_training"] > 0
+    assert result["page_loads"] == 20 * 6 and result["arrived_while_training"] >= 5  # the class came mid-run
     assert result["alone"]["status"] == result["under_load"]["status"] == "done"
     assert result["same_accuracy"], (result["alone"], result["under_load"])
