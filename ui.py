@@ -54,6 +54,7 @@ def _status_ui() -> None:
     st.caption("Compute")
     if warm_up_engine().is_alive():
         st.markdown("Starting PyTorch…")
+        st.caption("The device and data show here from your next click.")
         return
     device, why_cpu, datasets = _status()
     st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))

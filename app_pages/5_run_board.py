@@ -93,7 +93,8 @@ else:
                "run": st.column_config.NumberColumn("run", format="#%d")}
     if ui.presenting():
         leaders = shown.dropna(subset=["accuracy"]).sort_values(["accuracy", "run"], ascending=[False, True]).head(10)
-        leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].set_index(pd.RangeIndex(1, len(leaders) + 1, name="place"))
+        leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].reset_index(drop=True)
+        leaders.insert(0, "place", leaders.index + 1)  # a column: st.table hides a plain row index
         st.table(highlighted(leaders, best).format({"accuracy": "{:.2%}", "run": "#{}"}))
     else:
         picked = st.dataframe(highlighted(shown, best), hide_index=True, on_select="rerun", selection_mode="single-row",

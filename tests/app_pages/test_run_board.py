@@ -83,7 +83,7 @@ def test_presenter_mode_shows_a_big_leaderboard_and_hides_the_filters():
     assert not at.dataframe and at.table
     leaders = at.table[0].value
     assert len(leaders) == 10 and list(leaders["student"])[:2] == ["student 11", "student 10"]
-    assert list(leaders.index)[:3] == [1, 2, 3]
+    assert list(leaders["place"])[:3] == [1, 2, 3]
     assert at.metric[0].value == "61.00%"
 
 
