@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dlcore import models, training
+from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
 LONG = dict(preset="cnn", batch=16, epochs=100)  # minutes of work: still going when the test acts on it
@@ -32,11 +32,7 @@ def fresh_caches(tiny_data_dir):
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return opened(PAGE, timeout=120, **query)
 
 
 def configure(at: AppTest, **settings) -> None:
@@ -53,16 +49,6 @@ def start(at: AppTest) -> int:
     at.run()
     assert not at.exception, at.exception
     return int(at.query_params["run"])
-
-
-def rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
-    """What the live fragment does in a browser: rerun until the page shows what we wait for."""
-    deadline = time.monotonic() + timeout
-    while not condition(at):
-        assert time.monotonic() < deadline, "the page never showed it"
-        time.sleep(0.2)
-        at.run()
-        assert not at.exception, at.exception
 
 
 def texts(elements) -> str:

@@ -16,6 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dlcore import predict, runs, training
+from tests.app_pages.apptest import opened
 from tests.test_preprocess import as_rgba_canvas, seven
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "3_draw_and_classify.py")
@@ -64,9 +65,7 @@ def draw(at: AppTest, picture: np.ndarray, strokes: int = 1) -> AppTest:
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert not at.exception, at.exception
-    return at
+    return opened(PAGE, timeout=60)
 
 
 def reading(at: AppTest) -> str | None:

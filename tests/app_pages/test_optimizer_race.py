@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dlcore import race, training
+from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race.py")
 
@@ -26,20 +26,7 @@ def fresh_caches(tiny_data_dir):
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def rerun_until(at: AppTest, condition, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition(at):
-        assert time.monotonic() < deadline, "the page never showed it"
-        time.sleep(0.2)
-        at.run()
-        assert not at.exception, at.exception
+    return opened(PAGE, timeout=120, **query)
 
 
 def start_tiny_race(at: AppTest) -> None:

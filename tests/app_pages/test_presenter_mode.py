@@ -6,6 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages.apptest import opened
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -26,11 +28,7 @@ def presenter_css(at: AppTest) -> bool:
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_function(presenter_page, default_timeout=30)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return opened(presenter_page, timeout=30, **query)
 
 
 def test_the_app_opens_in_presenter_mode_from_a_link():

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dlcore import training
 from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
+from tests.app_pages.apptest import opened
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "5_run_board.py")
 MLP = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=1, batch_size=64, device="cpu")
@@ -32,11 +33,7 @@ def record(config: TrainConfig, accuracy: float | None, student: str = "", statu
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return opened(PAGE, timeout=60, **query)
 
 
 def board(at: AppTest):
