@@ -70,6 +70,14 @@ def _status_ui() -> None:
             st.markdown(f"{title}: {'available' if available else 'not found'}")
 
 
+def leave_server_a_core() -> None:
+    """Training started from any page leaves the web server a core (training.share_cpu), so every page stays live
+    while it trains; the CLI, which serves nobody, keeps them all."""
+    from dlcore import training
+
+    training.share_cpu(training.job_manager().max_concurrent)
+
+
 # ---- runs: choosing one, its curves, its results (Build & train; any page that shows runs) -------
 
 POLL_SECONDS = 0.5  # how often a page watching a live run asks the job manager (bench/ui_overhead.py too)

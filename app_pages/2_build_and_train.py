@@ -55,7 +55,7 @@ def share_link_ui(config: TrainConfig) -> None:
 
 
 manager = training.job_manager()
-training.share_cpu(manager.max_concurrent)  # the server's own threads keep a core, so pages stay live
+ui.leave_server_a_core()
 
 
 def keep(**values) -> None:

@@ -49,9 +49,8 @@ def starter_ui() -> None:
     if "starter_run" in st.session_state:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
-        manager = training.job_manager()
-        training.share_cpu(manager.max_concurrent)  # training leaves a core free, so the page stays live
-        st.session_state["starter_run"] = manager.submit(predict.STARTER_CONFIG)
+        ui.leave_server_a_core()
+        st.session_state["starter_run"] = training.job_manager().submit(predict.STARTER_CONFIG)
         st.rerun()
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from dlcore import race, training
@@ -17,8 +19,11 @@ PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race
 
 @pytest.fixture(autouse=True)
 def fresh_caches(tiny_data_dir):
+    """Each test sees its own data folder; the page's thread setting (training.share_cpu) is undone afterwards."""
     st.cache_data.clear()
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)
     manager = race.race_manager()
     for race_id in manager.races():
         manager.stop(race_id)
@@ -42,6 +47,17 @@ def test_empty_page_invites_a_race():
     at = page()
     assert at.info[0].value.startswith("No race on this server yet") and "set them above" in at.info[0].value
     assert [b.label for b in at.button] == ["Start the race"]
+
+
+def test_races_leave_the_web_server_a_core():
+    """AppTest runs the page in a thread of its own; the setting reaches threads started after it, as trainers are."""
+    torch.set_num_threads(training._DEFAULT_THREADS)
+    page()
+    trainer_threads = []
+    trainer = threading.Thread(target=lambda: trainer_threads.append(torch.get_num_threads()))
+    trainer.start()
+    trainer.join()
+    assert trainer_threads == [max(1, training._DEFAULT_THREADS - 1)]
 
 
 def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
