@@ -1,9 +1,19 @@
-"""Frozen configurations shared by the CLI, the UI and saved runs, and the constants of MNIST-like data."""
+"""The schema: frozen configurations shared by the CLI, the UI, links and saved runs, each field with its type and
+bounds, and the constants of MNIST-like data.
+
+Every way a config comes in (a link, a form, a JSON file, an import, the command line) is checked here, by
+pydantic, against one declaration per field; the errors become one DLCoreError sentence naming the field.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 IMAGE_SIZE = 28  # every dataset here is 28x28 grayscale, 10 classes
 NUM_CLASSES = 10
@@ -15,53 +25,113 @@ MAX_CONV_BLOCKS = 4
 MAX_CHANNELS = 256
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 8192
+MAX_SEED = 2**31 - 1  # what every widget and torch.manual_seed on every platform accept
+MAX_DROPOUT = 0.9  # at 0.9 a layer keeps one unit in ten; beyond it nothing learns
+MAX_MOMENTUM = 0.99
+MAX_LR = 1000.0
+MAX_WEIGHT_DECAY = 1.0
+MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
+
+# A name from one of the registries (activations, optimizers, datasets...): which names exist is checked against
+# the registry itself (training.validate); the schema only keeps it short and plain.
+Name = Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+
+
+def _int(low: int, high: int):
+    return Annotated[int, Field(strict=True, ge=low, le=high)]
+
+
+def _float(low: float, high: float, low_open: bool = False, high_open: bool = False):
+    bounds = {"gt" if low_open else "ge": low, "lt" if high_open else "le": high}
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+
+
+Flag = Annotated[bool, Field(strict=True)]
 
 
 class DLCoreError(Exception):
     """An error a user can cause; its message is one sentence saying what happened and what to do."""
 
 
-@dataclass(frozen=True)
+def _checked(make, cls):
+    """Run a pydantic construction, turning its errors into one sentence that names the first bad field."""
+    try:
+        return make()
+    except ValidationError as exc:
+        raise DLCoreError(_sentence(exc.errors(include_url=False), cls.__name__)) from None
+    except RecursionError:
+        raise DLCoreError(f"The {_TITLES.get(cls.__name__, cls.__name__)} is nested too deeply to be a real one.") from None
+
+
+_TITLES = {"TrainConfig": "configuration", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+
+
+def _sentence(errors: list[dict], what: str) -> str:
+    what = _TITLES.get(what, what)
+    error = errors[0]
+    where = "".join(f"[{part + 1}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 40 else shown[:40] + "…"
+    more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after it)" if len(errors) > 1 else ""
+    if not where:
+        return f"The {what} could not be read: {error['msg'][0].lower()}{error['msg'][1:]}{more}."
+    if error["type"] == "missing":
+        return f"The {what}'s field {where} is missing; add it{more}."
+    return f"The {what}'s field {where} cannot be {shown}: {error['msg'][0].lower()}{error['msg'][1:]}{more}."
+
+
+def schema(cls):
+    """A frozen dataclass whose every construction (keyword, positional, dataclasses.replace) is checked against
+    its fields' types and bounds, failing with a DLCoreError sentence rather than pydantic's report."""
+    cls = dataclass(frozen=True)(cls)
+    init = cls.__init__
+
+    names = [field.name for field in dataclasses.fields(cls)]
+
+    @functools.wraps(init)
+    def checked_init(self, *args, **kwargs):
+        _checked(lambda: init(self, **dict(zip(names, args)), **kwargs), cls)  # by name, so errors name the field
+
+    cls.__init__ = checked_init
+    return cls
+
+
+@schema
 class DenseLayer:
     """One hidden fully connected layer; the 10-way output layer is implied."""
 
-    units: int
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = False
+    units: _int(1, MAX_UNITS)
+    activation: Name = "relu"
+    dropout: _float(0.0, MAX_DROPOUT) = 0.0
+    batch_norm: Flag = False
 
 
-@dataclass(frozen=True)
+@schema
 class ConvBlock:
     """conv -> (batch norm) -> activation -> (pool); padding 'valid' as in the seed CNN."""
 
-    channels: int
-    kernel: int = 3
-    activation: str = "relu"
-    pool: str = "none"  # "none", "max" or "avg", always 2x2
-    padding: str = "valid"  # "valid" or "same"
-    batch_norm: bool = False
+    channels: _int(1, MAX_CHANNELS)
+    kernel: Literal[1, 3, 5, 7] = 3  # odd, so "same" padding is symmetric
+    activation: Name = "relu"
+    pool: Literal["none", "max", "avg"] = "none"  # always 2x2
+    padding: Literal["valid", "same"] = "valid"
+    batch_norm: Flag = False
 
 
-@dataclass(frozen=True)
+@schema
 class ModelSpec:
     """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers)."""
 
-    kind: str = "mlp"  # "mlp" or "cnn"
-    conv: tuple[ConvBlock, ...] = ()
-    dense: tuple[DenseLayer, ...] = (DenseLayer(128), DenseLayer(64))
+    kind: Literal["mlp", "cnn"] = "mlp"
+    conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
+    dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":
-        data = _known_keys(cls, data)
-        return cls(
-            kind=data.get("kind", "mlp"),
-            conv=tuple(ConvBlock(**_known_keys(ConvBlock, block)) for block in data.get("conv", ())),
-            dense=tuple(DenseLayer(**_known_keys(DenseLayer, layer)) for layer in data.get("dense", ())),
-        )
+        return parse(cls, data)
 
     def summary(self) -> str:
         """A short human name, e.g. 'MLP 128-64 relu' or 'CNN 32-64 / 128'."""
@@ -72,58 +142,69 @@ class ModelSpec:
         return f"MLP {hidden} {','.join(activations)}".strip()
 
 
-@dataclass(frozen=True)
+@schema
 class TrainConfig:
     """Everything that decides a training run; two equal configs give the same run on CPU."""
 
-    dataset: str = "mnist-sample"
-    model: ModelSpec = field(default_factory=ModelSpec)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9  # SGD and RMSprop only
-    nesterov: bool = False  # SGD only
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant, step, cosine, onecycle
-    loss: str = "cross-entropy"  # or "mse" on one-hot targets
-    batch_size: int = 64
-    epochs: int = 5
-    seed: int = 0
-    device: str = "auto"
+    dataset: Name = "mnist-sample"
+    model: ModelSpec = dataclasses.field(default_factory=ModelSpec)
+    optimizer: Name = "adam"
+    lr: _float(0.0, MAX_LR, low_open=True) = 1e-3  # Adam's usual default; SGD wants about 0.01-0.1
+    momentum: _float(0.0, MAX_MOMENTUM) = 0.9  # SGD and RMSprop only
+    nesterov: Flag = False  # SGD only, and only with momentum
+    weight_decay: _float(0.0, MAX_WEIGHT_DECAY) = 0.0
+    schedule: Name = "constant"  # constant, step, cosine, onecycle
+    loss: Name = "cross-entropy"  # or "mse" on one-hot targets
+    batch_size: _int(1, MAX_BATCH_SIZE) = 64  # small enough to learn in few epochs, large enough to be fast
+    epochs: _int(1, MAX_EPOCHS) = 5  # enough for mnist-sample to pass 90% with the simple MLP
+    seed: _int(0, MAX_SEED) = 0
+    device: Name = "auto"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dataclasses.asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        data = dict(_known_keys(cls, data))
-        if "model" in data:
-            data["model"] = ModelSpec.from_dict(data["model"])
-        return cls(**data)
+        return parse(cls, data)
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DLCoreError(f"The configuration is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
+        data = load_json(text)
         if not isinstance(data, dict):
             raise DLCoreError("The configuration must be a JSON object with fields such as 'dataset' and 'model'.")
-        try:
-            return cls.from_dict(data)
-        except TypeError as exc:
-            raise DLCoreError(f"The configuration has a field of the wrong shape: {exc}.") from exc
+        return parse(cls, data)
 
     def with_changes(self, **changes) -> "TrainConfig":
         """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _known_keys(cls, data: dict) -> dict:
-    """Drop keys a newer or older version wrote, so saved runs and shared links keep loading."""
-    if not isinstance(data, dict):
-        raise DLCoreError(f"Expected a JSON object for {cls.__name__}, got {type(data).__name__}.")
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
+def parse(cls, data):
+    """A config (or part of one) from plain data, e.g. decoded JSON; unknown keys, which a newer or older version
+    wrote, are ignored so that saved runs and shared links keep loading."""
+    return _checked(lambda: TypeAdapter(cls).validate_python(data), cls)
+
+
+def load_json(text: str):
+    """JSON from a file, a link or an upload, refusing what could cost the server: huge text, deep nesting, and
+    numbers of thousands of digits (kept as text, so that the schema names the field that holds one)."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise DLCoreError(f"The configuration is {len(text):,} characters long; a real one is a few thousand at most.")
+    try:
+        return json.loads(text, parse_int=lambda digits: int(digits) if len(digits) <= 30 else digits)
+    except json.JSONDecodeError as exc:
+        raise DLCoreError(f"The configuration is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    except RecursionError:
+        raise DLCoreError("The configuration is nested too deeply to be a real one; check the file.") from None
+
+
+def bounds(cls, name: str) -> tuple[float | None, float | None]:
+    """A field's (lowest, highest) allowed value, so widgets and flags offer exactly what the schema accepts."""
+    low = high = None
+    for rule in cls.__pydantic_fields__[name].metadata:
+        low = getattr(rule, "ge", getattr(rule, "gt", low))
+        high = getattr(rule, "le", getattr(rule, "lt", high))
+    return low, high

@@ -38,10 +38,7 @@ def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
     _require(config.optimizer, OPTIMIZERS, "optimizer")
     common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
     if config.optimizer == "sgd":
-        momentum = config.momentum
-        if config.nesterov and momentum <= 0:
-            raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
-        return torch.optim.SGD(parameters, momentum=momentum, nesterov=config.nesterov, **common)
+        return torch.optim.SGD(parameters, momentum=config.momentum, nesterov=config.nesterov, **common)
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, **common)
     if config.optimizer == "adamw":
@@ -49,6 +46,12 @@ def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(parameters, momentum=config.momentum, **common)
     return torch.optim.Adagrad(parameters, **common)
+
+
+def state_buffers(config: TrainConfig) -> int:
+    """How many parameter-sized tensors the optimizer keeps between steps, for the memory estimate."""
+    momentum = 1 if config.momentum > 0 else 0
+    return {"adam": 2, "adamw": 2, "sgd": momentum, "rmsprop": 1 + momentum, "adagrad": 1}[config.optimizer]
 
 
 def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):

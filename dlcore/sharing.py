@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-import torch
-
 from . import activations, models, optim, training
 from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
@@ -114,42 +112,51 @@ def _format(value) -> str:
 # ---- link -> config ------------------------------------------------------------------------------
 
 def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None = None) -> SharedSetup:
-    """The setup a link describes, on top of `base`; unreadable parts fall back to base with one sentence saying so."""
+    """The setup a link describes, on top of `base`. Each part that cannot be used (unreadable, out of bounds, an
+    unknown name, a device not here) is left at base and named with its reason; a combination that cannot train
+    falls back to base whole. Either way the note says so in one sentence."""
     base = base or TrainConfig()
     values = {key: _last(params[key]) for key in KEYS if key in params}
-    bad = [key for key, text in values.items() if len(text) > MAX_VALUE_LENGTH]
-    values = {key: text for key, text in values.items() if key not in bad}
-    changes = {}
+    problems: dict[str, str] = {}
+    for key in [key for key, text in values.items() if len(text) > MAX_VALUE_LENGTH]:
+        problems[key] = f"longer than {MAX_VALUE_LENGTH} characters"
+        del values[key]
+    config, notes = base, []
+    network_keys = [key for key in NETWORK_KEYS if key in values]
     try:
         model = _network(values)
         if model is not None:
-            changes["model"] = model
-    except (DLCoreError, ValueError):
-        bad.extend(key for key in NETWORK_KEYS if key in values)
+            models.validate(model)
+            config = config.with_changes(model=model)
+    except (DLCoreError, ValueError) as exc:
+        problems.update(dict.fromkeys(network_keys, _reason(exc)))
     for key, name in SETTINGS.items():
-        if key in values:
-            try:
-                changes[name] = _parse(values[key], type(getattr(base, name)))
-            except ValueError:
-                bad.append(key)
-    notes = []
-    device = changes.get("device")
-    if device in training.DEVICES and device != "auto" and training.device_status().get(device):
-        notes.append(f"This link's device {device} is not here ({training.device_status()[device]}), "
-                     f"so {base.device} is used.")
-        del changes["device"]
-    config = base.with_changes(**changes)
+        if key not in values:
+            continue
+        try:
+            value = _parse(values[key], type(getattr(base, name)))
+            if name in training.CHOICES:
+                training.check_choice(name, value)
+            if name == "device" and value != "auto" and training.device_status()[value]:
+                notes.append(f"This link's device {value} is not here ({training.device_status()[value]}), so {base.device} is used.")
+                continue
+            config = config.with_changes(**{name: value})
+        except (DLCoreError, ValueError) as exc:
+            problems[key] = _reason(exc)
     try:
         training.validate(config)
-        optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])  # momentum and Nesterov are checked here
-    except (DLCoreError, ValueError) as exc:
-        reason = str(exc).rstrip(".")
-        return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {reason}.")
-    if bad:
-        named = " and ".join(f"{key} ('{_shown(params[key])}')" for key in bad)
-        those = "those settings are" if len(bad) > 1 else "that setting is"
-        notes.insert(0, f"This link's {named} could not be read, so {those} back to the starting setup.")
+    except DLCoreError as exc:
+        return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {_reason(exc)}.")
+    if problems:
+        named = "; ".join(f"{key} ('{_shown(params[key])}'): {reason}" for key, reason in problems.items())
+        those = "those settings are" if len(problems) > 1 else "that setting is"
+        notes.insert(0, f"Part of this link could not be used, so {those} back to the starting setup: {named}.")
     return SharedSetup(config, " ".join(notes))
+
+
+def _reason(exc: Exception) -> str:
+    """An error's sentence without its full stop, to quote inside another sentence."""
+    return str(exc).rstrip(".") if isinstance(exc, DLCoreError) else "not readable"
 
 
 def _shown(value: str | list[str]) -> str:

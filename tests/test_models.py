@@ -3,7 +3,9 @@ import torch
 from torch import nn
 
 from dlcore import models
-from dlcore.config import MAX_HIDDEN_LAYERS, MAX_UNITS, ConvBlock, DenseLayer, DLCoreError, ModelSpec
+from dlcore.config import (
+    MAX_CHANNELS, MAX_CONV_BLOCKS, MAX_HIDDEN_LAYERS, MAX_UNITS, ConvBlock, DenseLayer, DLCoreError, ModelSpec,
+)
 
 
 def _seed_simple_nn():
@@ -53,20 +55,52 @@ def test_options_build_working_layers():
 
 
 @pytest.mark.parametrize("spec, words", [
-    (ModelSpec(dense=tuple(DenseLayer(8) for _ in range(MAX_HIDDEN_LAYERS + 1))), "limit"),
-    (ModelSpec(dense=(DenseLayer(MAX_UNITS + 1),)), "units"),
-    (ModelSpec(dense=(DenseLayer(0),)), "units"),
-    (ModelSpec(dense=(DenseLayer(8, dropout=1.0),)), "dropout"),
-    (ModelSpec(dense=(DenseLayer(8, "softmax"),)), "elementwise"),
-    (ModelSpec(dense=(DenseLayer(8, "nope"),)), "Unknown activation"),
-    (ModelSpec("cnn"), "at least one conv"),
-    (ModelSpec("cnn", conv=tuple(ConvBlock(4, 7, pool="max") for _ in range(3))), "shrinks"),
-    (ModelSpec("cnn", conv=(ConvBlock(4, 4),)), "kernel"),
-    (ModelSpec("rnn"), "kind"),
+    ({"dense": [{"units": 8}] * (MAX_HIDDEN_LAYERS + 1)}, "at most 8"),
+    ({"dense": [{"units": MAX_UNITS + 1}]}, "dense.1..units"),
+    ({"dense": [{"units": 0}]}, "units"),
+    ({"dense": [{"units": 8, "dropout": 1.0}]}, "dropout"),
+    ({"dense": [{"units": 8, "activation": "softmax"}]}, "elementwise"),
+    ({"dense": [{"units": 8, "activation": "nope"}]}, "Unknown activation"),
+    ({"kind": "cnn"}, "at least one conv"),
+    ({"kind": "cnn", "conv": [{"channels": 4, "kernel": 7, "pool": "max"}] * 3}, "shrinks"),
+    ({"kind": "cnn", "conv": [{"channels": 4, "kernel": 4}]}, "kernel"),
+    ({"kind": "rnn"}, "kind"),
+    ({"dense": [{"units": "16"}]}, "valid integer"),
 ])
 def test_bad_specs_are_refused_with_a_sentence(spec, words):
     with pytest.raises(DLCoreError, match=words):
-        models.build(spec)
+        models.build(ModelSpec.from_dict(spec))
+
+
+def test_describe_agrees_with_the_network_it_builds_and_allocates_nothing():
+    spec = ModelSpec.from_dict({"kind": "cnn", "conv": [
+        {"channels": 8, "kernel": 5, "activation": "gelu", "pool": "avg", "padding": "same", "batch_norm": True},
+        {"channels": 4, "pool": "max"}], "dense": [{"units": 32, "activation": "tanh", "dropout": 0.2, "batch_norm": True}]})
+    x, shapes = torch.zeros(1, 1, 28, 28), []
+    net = models.build(spec).eval()
+    for module in net:
+        x = module(x)
+        shapes.append(tuple(x.shape[1:]))
+    rows = models.describe(spec)
+    assert [r.output_shape for r in rows] == shapes
+    assert [r.parameters for r in rows] == [models.count_parameters(m) for m in net]
+    biggest = _largest_legal_spec()  # 442M weights: building it would take gigabytes
+    assert sum(r.parameters for r in models.describe(biggest)) > 400_000_000
+
+
+def _largest_legal_spec() -> ModelSpec:
+    return ModelSpec.from_dict({"kind": "cnn", "conv": [{"channels": MAX_CHANNELS, "padding": "same", "batch_norm": True}] * MAX_CONV_BLOCKS,
+                                "dense": [{"units": MAX_UNITS}] * MAX_HIDDEN_LAYERS})
+
+
+def test_memory_estimate_grows_with_batch_and_optimizer_state_and_is_near_a_real_step():
+    small = models.estimate_memory(models.preset("simple-nn"), 64, 2, 2048)
+    assert models.estimate_memory(models.preset("simple-nn"), 512, 2, 2048).activations == 8 * small.activations
+    assert models.estimate_memory(models.preset("simple-nn"), 64, 0, 2048).optimizer_state < small.optimizer_state
+    huge = models.estimate_memory(_largest_legal_spec(), 8192, 2, 2048)
+    assert huge.total > 50 * 2**30  # the measurement: about 75 GB, which took the server down
+    weights = 442_213_642 * 4
+    assert 2 * weights <= huge.weights + huge.optimizer_state
 
 
 def test_unknown_preset():

@@ -42,13 +42,14 @@ def test_only_changes_from_the_base_are_written():
 def test_unreadable_parts_fall_back_with_one_note():
     shared = sharing.from_query({"net": "cnn", "lr": "fast", "epochs": "2.5", "present": "1"})
     assert shared.config == TrainConfig(model=models.preset("cnn"))
-    assert shared.note == "This link's lr ('fast') and epochs ('2.5') could not be read, so those settings are back to the starting setup."
+    assert shared.note == ("Part of this link could not be used, so those settings are back to the starting setup: "
+                           "lr ('fast'): not readable; epochs ('2.5'): not readable.")
 
 
 @pytest.mark.parametrize("params, named", [
     ({"dense": "128-wobble", "opt": "sgd"}, "dense ('128-wobble')"),
     ({"net": "resnet", "opt": "sgd"}, "net ('resnet')"),
-    ({"conv": "x", "dense": "8", "opt": "sgd"}, "conv ('x') and dense ('8')"),
+    ({"conv": "x", "dense": "8", "opt": "sgd"}, "conv ('x'): not readable; dense ('8'): not readable"),
 ])
 def test_bad_network_parts_are_named(params, named):
     shared = sharing.from_query(params)
@@ -57,13 +58,28 @@ def test_bad_network_parts_are_named(params, named):
 
 
 @pytest.mark.parametrize("params, reason", [
-    ({"dense": "99999"}, "99999 units"),
-    ({"opt": "lion"}, "Unknown optimizer 'lion'"),
-    ({"opt": "sgd", "momentum": "-1"}, "momentum"),
-    ({"lr": "nan"}, "learning rate"),
+    ({"dense": "99999"}, "dense ('99999'): The dense layer's field units cannot be 99999"),
+    ({"opt": "lion"}, "opt ('lion'): Unknown optimizer 'lion'"),
+    ({"momentum": "-1"}, "momentum ('-1'): The configuration's field momentum cannot be -1.0"),
+    ({"momentum": "5"}, "momentum ('5'): The configuration's field momentum cannot be 5.0"),
+    ({"lr": "nan"}, "lr ('nan'): The configuration's field lr cannot be nan"),
+    ({"seed": "9" * 150}, "seed ('9999999999999999999999999999999999999999…'): The configuration's field seed"),
     ({"conv": "8-k7-max_8-k7-max_8-k7", "dense": "8"}, "shrinks the image"),
+    ({"data": "<img src=x>"}, "data ('<img src=x>'): not readable"),
 ])
-def test_invalid_setup_gives_the_starting_setup_and_the_reason(params, reason):
+def test_each_unusable_part_is_named_with_its_reason_and_left_at_the_start(params, reason):
+    base = TrainConfig(epochs=2)
+    shared = sharing.from_query({**params, "epochs": "3"}, base)
+    assert shared.config == base.with_changes(epochs=3)  # what could be used is used
+    assert shared.note.startswith("Part of this link could not be used") and reason in shared.note
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"opt": "sgd", "momentum": "0", "nesterov": "1"}, "Nesterov momentum needs a momentum above 0"),
+    ({"conv": "256-same-bn_256-same-bn_256-same-bn_256-same-bn", "dense": "_".join(["2048"] * 8), "batch": "8192"},
+     "This run would need about"),
+])
+def test_a_combination_that_cannot_train_gives_the_starting_setup_and_the_reason(params, reason):
     base = TrainConfig(epochs=2)
     shared = sharing.from_query(params, base)
     assert shared.config == base

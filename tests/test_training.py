@@ -105,13 +105,43 @@ def test_failure_inside_the_thread_becomes_failed(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"epochs": 0}, "Epochs"), ({"batch_size": 0}, "Batch size"), ({"lr": -1.0}, "learning rate"),
-    ({"lr": float("nan")}, "learning rate"), ({"weight_decay": -1.0}, "Weight decay"), ({"optimizer": "x"}, "optimizer"),
+    ({"epochs": 0}, "field epochs"), ({"batch_size": 0}, "field batch_size"), ({"lr": -1.0}, "field lr"),
+    ({"lr": float("nan")}, "field lr"), ({"weight_decay": -1.0}, "field weight_decay"), ({"optimizer": "x"}, "optimizer"),
     ({"dataset": "cifar"}, "dataset"), ({"loss": "hinge"}, "loss"), ({"device": "tpu"}, "device"),
 ])
 def test_bad_configs_are_refused_before_training(change, words):
     with pytest.raises(DLCoreError, match=words):
         training.Trainer(TINY.with_changes(**change))
+
+
+HUGE = TrainConfig(model=ModelSpec.from_dict({
+    "kind": "cnn", "conv": [{"channels": 256, "padding": "same", "batch_norm": True}] * 4, "dense": [{"units": 2048}] * 8,
+}), batch_size=8192)  # within every field's bounds, yet about 75 GB: it took the class server down
+
+
+def test_a_run_over_the_memory_budget_is_refused_with_the_estimate_without_allocating(monkeypatch):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(DLCoreError, match=r"would need about [\d,]+ MB .* over this server's [\d,]+ MB per run; use fewer"):
+        training.validate(HUGE)
+    assert time.perf_counter() - started < 1.0  # a page calls this on every edit
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing near its size
+    monkeypatch.setenv("DLCORE_MAX_RUN_MB", "100")
+    with pytest.raises(DLCoreError, match="over this server's 100 MB"):
+        training.validate(TINY.with_changes(model=models.preset("cnn"), batch_size=1024))
+    monkeypatch.setenv("DLCORE_MAX_RUN_MB", "lots")
+    with pytest.raises(DLCoreError, match="DLCORE_MAX_RUN_MB must be a whole number"):
+        training.validate(TINY)
+
+
+def test_the_default_budget_is_a_share_of_memory_split_between_concurrent_runs(monkeypatch):
+    monkeypatch.delenv("DLCORE_MAX_RUN_MB", raising=False)
+    one = training.memory_budget_mb()
+    monkeypatch.setenv("DLCORE_MAX_JOBS", "2")
+    assert training.memory_budget_mb() == one // 2 or one // 2 < 256
+    training.validate(TrainConfig(model=models.preset("cnn"), batch_size=512))  # the seed CNN at batch 512: about 0.9 GB
 
 
 def _wait_for(condition, timeout=30.0):
