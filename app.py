@@ -22,5 +22,6 @@ pages = [
 ]
 page = st.navigation(pages)
 ui.presenter_mode_ui()
+ui.teacher_ui()
 ui.sidebar_status()  # before the page, which may end early with st.stop()
 page.run()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import json
+import os
+import secrets
 import threading
 
 import numpy as np
@@ -68,6 +71,54 @@ def _status_ui() -> None:
     for name, title, available, detail in datasets:
         if name != "mnist" and name != "mnist-sample":
             st.markdown(f"{title}: {'available' if available else 'not found'}")
+
+
+# ---- who may pause and stop a run: the session that started it, or the teacher ------------------------
+
+TEACHER_KEY = "DLCORE_TEACHER_KEY"
+
+
+def session_owner() -> str:
+    """This browser session's name as the owner of the runs and races it starts.
+
+    A random token kept only on the server, in session state: a student cannot copy or guess another's, as they
+    could a token in the address. A reload is a new session, so it sees its runs but no longer controls them.
+    """
+    return st.session_state.setdefault("session_owner", "session-" + secrets.token_urlsafe(16))
+
+
+def is_teacher() -> bool:
+    """Whether this session has entered the teacher key (DLCORE_TEACHER_KEY) in the sidebar."""
+    return bool(os.environ.get(TEACHER_KEY)) and st.session_state.get("teacher_session", False)
+
+
+def teacher_ui() -> None:
+    """The sidebar's teacher key, shown when the server has one: a teacher may pause and stop anyone's run or race."""
+    if not os.environ.get(TEACHER_KEY):
+        return
+    with st.sidebar:
+        if is_teacher():
+            st.caption("Teacher: you can pause and stop every run and race.")
+            st.button("Leave teacher mode", icon=":material/logout:", key="teacher_leave", on_click=_leave_teacher_mode)
+            return
+        st.text_input("Teacher key", type="password", key="teacher_key", on_change=_check_teacher_key,
+                      help="Lets this browser session pause and stop any student's run or race.")
+        if problem := st.session_state.pop("teacher_problem", None):
+            st.caption(problem)
+
+
+def _check_teacher_key() -> None:
+    """The key is compared in constant time and not kept: the field is emptied either way."""
+    entered, key = st.session_state["teacher_key"], os.environ.get(TEACHER_KEY, "")
+    st.session_state["teacher_key"] = ""
+    matches = bool(key) and hmac.compare_digest(entered.encode(), key.encode())
+    st.session_state["teacher_session"] = matches
+    if entered and not matches:
+        st.session_state["teacher_problem"] = "That is not the teacher key."
+
+
+def _leave_teacher_mode() -> None:
+    st.session_state["teacher_session"] = False
 
 
 def leave_server_a_core() -> None:
@@ -179,18 +230,20 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
     progress = manager.progress(run_id)
     if progress is None or progress.finished or queued != (progress.queue_position is not None):
         st.rerun()
-    pause, stop, _ = st.columns([1, 1, 5])
-    if progress.status == "paused":
-        pause.button("Resume", icon=":material/play_arrow:", on_click=manager.resume, args=(run_id,), width="stretch")
+    if manager.controls(run_id, session_owner(), is_teacher()):
+        run_controls_ui(manager, run_id, progress.status)
     else:
-        pause.button("Pause", icon=":material/pause:", on_click=manager.pause, args=(run_id,), width="stretch",
-                     disabled=progress.status != "running")
-    stop.button("Stop", icon=":material/stop:", on_click=manager.stop, args=(run_id,), width="stretch")
+        st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
+    control_problem_ui()
     if queued:
         at_once = f"{manager.max_concurrent} run{'s' if manager.max_concurrent > 1 else ''}"
-        st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} at a time.",
-                icon=":material/hourglass_top:")
+        again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
+        st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} at a "
+                f"time.{again}", icon=":material/hourglass_top:")
         return
+    if progress.status == "paused":
+        st.info("Paused: its training slot went to the next run in line. Resume puts it back in the queue.",
+                icon=":material/pause_circle:")
     if not progress.steps_per_epoch:
         st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
     else:
@@ -204,6 +257,33 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
         ))
     for column, figure, name in zip(st.columns(3), live_figures(progress, revision=run_id), ("loss", "accuracy", "epochs")):
         column.plotly_chart(figure, key=f"live_{name}", width="stretch")
+
+
+def run_controls_ui(manager, run_id: int, status: str) -> None:
+    """Pause or Resume, and Stop: for the run's owner or a teacher."""
+    pause, stop, _ = st.columns([1, 1, 5])
+    if status == "paused":
+        pause.button("Resume", icon=":material/play_arrow:", on_click=control, args=(manager.resume, run_id), width="stretch")
+    else:
+        pause.button("Pause", icon=":material/pause:", on_click=control, args=(manager.pause, run_id), width="stretch",
+                     disabled=status != "running")
+    stop.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch")
+
+
+def control(action, number: int) -> None:
+    """A control button's callback: pause, resume or stop as this session, a refusal kept to be shown."""
+    from dlcore import DLCoreError
+
+    try:
+        action(number, session_owner(), is_teacher())
+    except DLCoreError as exc:
+        st.session_state["control_problem"] = str(exc)
+
+
+def control_problem_ui() -> None:
+    """The sentence a refused control left (not the owner, or a full queue), shown once."""
+    if problem := st.session_state.pop("control_problem", None):
+        st.error(problem, icon=":material/block:")
 
 
 def compare_runs_ui(runs: list, key: str) -> None:

@@ -205,7 +205,7 @@ with name_column, ui.settings_container("student"):
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:", disabled=spec is None,
                         width="stretch"):
     try:
-        watch(manager.submit(config, student))
+        watch(manager.submit(config, student, owner=ui.session_owner()))
     except DLCoreError as exc:
         st.error(str(exc))
 if spec is None:

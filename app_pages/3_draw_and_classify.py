@@ -50,7 +50,10 @@ def starter_ui() -> None:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
         ui.leave_server_a_core()
-        st.session_state["starter_run"] = training.job_manager().submit(predict.STARTER_CONFIG)
+        try:
+            st.session_state["starter_run"] = training.job_manager().submit(predict.STARTER_CONFIG, owner=ui.session_owner())
+        except DLCoreError as exc:  # the queue is full
+            st.session_state["starter_error"] = str(exc)
         st.rerun()
 
 

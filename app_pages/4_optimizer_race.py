@@ -48,7 +48,8 @@ def settings_ui() -> tuple[TrainConfig, list[dict]]:
 
 def start(base: TrainConfig, lanes: list[dict]) -> None:
     try:
-        st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""))
+        st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
+                                                     owner=ui.session_owner())
     except DLCoreError as exc:
         st.session_state["race_problem"] = str(exc)
 
@@ -72,8 +73,12 @@ def race_ui(race_id: int) -> None:
             st.rerun()
     else:
         st.session_state["race_shown_live"] = race_id
-        left, _ = st.columns([1, 5])
-        left.button("Stop race", icon=":material/stop:", on_click=manager.stop, args=(race_id,), width="stretch")
+        if manager.controls(race_id, ui.session_owner(), ui.is_teacher()):
+            left, _ = st.columns([1, 5])
+            left.button("Stop race", icon=":material/stop:", on_click=ui.control, args=(manager.stop, race_id), width="stretch")
+        else:
+            st.caption("Only the student who started this race, or the teacher, can stop it.")
+        ui.control_problem_ui()
         if progress.steps_per_epoch:
             epoch = min(progress.epoch + 1, progress.epochs)
             st.progress(progress.fraction, text=f"Epoch {epoch} of {progress.epochs} · step {progress.step} of "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 import torch
@@ -336,24 +337,30 @@ class RaceManager:
         self._keep = keep
         self._lock = threading.Lock()
         self._races: dict[int, Race] = {}
+        self._owners: dict[int, str] = {}  # race id -> who sent it, for as long as the race is kept
         self._next_id = 1
 
-    def submit(self, configs: list[TrainConfig], student: str = "") -> int:
-        """Queue a race of configs made by lanes(); returns its race id."""
+    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = training.LOCAL) -> int:
+        """Queue a race of configs made by lanes(); returns its race id. A race that has to wait counts against
+        its owner's share of the queue, as a run does (training.Slots)."""
         if not MIN_LANES <= len(configs) <= MAX_LANES:
             raise DLCoreError(f"A race needs {MIN_LANES} to {MAX_LANES} optimizers; it has {len(configs)}.")
         base = {f.name: getattr(configs[0], f.name) for f in fields(TrainConfig) if f.name not in LANE_FIELDS}
         for config in configs[1:]:
             if any(getattr(config, name) != value for name, value in base.items()):
                 raise DLCoreError(f"Every lane must share the network, data and training settings; only {', '.join(LANE_FIELDS)} may differ.")
-        with self._lock:
-            race_id = self._next_id
-            self._next_id += 1
-            race = Race(race_id, configs, student, self.store)
-            race.on_finish = self._finished
-            self._races[race_id] = race
-        self.slots.enqueue(("race", race_id), race.start)
-        return race_id
+
+        def make() -> tuple[tuple, Callable[[], None]]:
+            with self._lock:
+                race_id = self._next_id
+                self._next_id += 1
+                race = Race(race_id, configs, student, self.store)
+                race.on_finish = self._finished
+                self._races[race_id] = race
+                self._owners[race_id] = owner
+            return ("race", race_id), race.start
+
+        return self.slots.enqueue(owner, make)[1]
 
     def progress(self, race_id: int) -> RaceProgress | None:
         with self._lock:
@@ -369,7 +376,14 @@ class RaceManager:
         with self._lock:
             return sorted(self._races, reverse=True)
 
-    def stop(self, race_id: int) -> None:
+    def controls(self, race_id: int, owner: str, teacher: bool = False) -> bool:
+        """Whether this caller may stop the race: whoever sent it, or a teacher."""
+        with self._lock:
+            return teacher or self._owners.get(race_id) == owner
+
+    def stop(self, race_id: int, owner: str = training.LOCAL, teacher: bool = False) -> None:
+        if not self.controls(race_id, owner, teacher):
+            raise DLCoreError(f"Only the student who started race #{race_id}, or the teacher, can stop it.")
         with self._lock:
             race = self._races.get(race_id)
         if race is None:
@@ -395,6 +409,7 @@ class RaceManager:
             done = [rid for rid in sorted(self._races) if rid not in live]
             for race_id in done[: max(0, len(done) - self._keep)]:
                 del self._races[race_id]
+                del self._owners[race_id]
 
 
 _MANAGERS: dict[str, RaceManager] = {}

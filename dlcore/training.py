@@ -194,15 +194,33 @@ class Trainer:
         self._thread = threading.Thread(target=self.run, name=f"trainer-{id(self):x}", daemon=True)
         self._thread.start()
 
-    def pause(self) -> None:
-        if self._progress.status == "running":
+    def pause(self) -> bool:
+        """Hold a running run between two steps, keeping its model; False when it is not running."""
+        with self._lock:
+            if self._progress.status != "running":
+                return False
             self._resume.clear()
-            self._publish(status="paused")
+            self._progress = replace(self._progress, status="paused")
+            return True
+
+    def requeue(self) -> bool:
+        """Mark a paused run as waiting for a slot again (the job manager's line); False when it is not paused."""
+        with self._lock:
+            if self._progress.status != "paused":
+                return False
+            self._progress = replace(self._progress, status="queued")
+            return True
 
     def resume(self) -> None:
-        if self._progress.status == "paused":
-            self._publish(status="running")
-            self._resume.set()
+        """Go on from where the run was held; a run that never started is started by start() instead."""
+        with self._lock:
+            if self._progress.status in ("paused", "queued") and self.started:
+                self._progress = replace(self._progress, status="running")
+                self._resume.set()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def stop(self) -> None:
         self._stop.set()
@@ -336,29 +354,75 @@ class Trainer:
 
 # ---- the job manager -----------------------------------------------------------------------------
 
+MAX_WAITING = 2  # runs and races one student may have waiting or paused: the next experiment lined up, not the class's turn
+MAX_QUEUE = 200  # everything waiting or paused on a server, whoever sent it
+LOCAL = "local"  # the owner of work this process submits for itself (the CLI, scripts); pages pass their session's
+
+
 class Slots:
     """Which work trains now and which waits, first come first served; one per server, shared by runs and optimizer
     races, so DLCORE_MAX_JOBS holds across both and a teacher's race queues behind a student's run.
 
-    Work is named by a key such as ("run", 12) and started by a callable that must return at once (it starts a
-    thread) and take no manager's lock; whoever started it calls release() when it ends.
+    Work is named by a key such as ("run", 12), sent by an owner (a browser session, or LOCAL) and started by a
+    callable that must return at once (it starts a thread) and take no manager's lock; whoever started it calls
+    release() when it ends. Each owner may have max_waiting pieces of work waiting or paused, everyone together
+    max_queue; both are checked under the lock that adds the work, so submits at the same moment cannot overshoot.
     """
 
-    def __init__(self, max_concurrent: int = 1):
+    def __init__(self, max_concurrent: int = 1, max_queue: int = MAX_QUEUE, max_waiting: int = MAX_WAITING):
         self.max_concurrent = max(1, max_concurrent)
+        self.max_queue = max_queue
+        self.max_waiting = max_waiting
         self._lock = threading.Lock()
-        self._waiting: list[tuple[tuple, Callable[[], None]]] = []
-        self._running: list[tuple] = []
+        self._waiting: list[tuple[tuple, str, Callable[[], None]]] = []  # (key, owner, start), next first
+        self._running: dict[tuple, str] = {}  # key -> owner
+        self._paused: dict[tuple, str] = {}  # key -> owner: holding its state, not a slot
 
-    def enqueue(self, key: tuple, start: Callable[[], None]) -> None:
+    def enqueue(self, owner: str, make: Callable[[], tuple[tuple, Callable[[], None]]]) -> tuple:
+        """Line up owner's work, or refuse with a sentence when it would wait and owner's share or the queue is full.
+
+        make() names and builds the work (key, start); it is called only once there is room, under the lock.
+        Returns the key.
+        """
         with self._lock:
-            self._waiting.append((key, start))
+            if self._waiting or len(self._running) >= self.max_concurrent:
+                self._check_room(owner)
+            key, start = make()
+            self._waiting.append((key, owner, start))
             self._fill()
+        return key
+
+    def park(self, key: tuple, pause: Callable[[], bool], over_limits: bool = False) -> bool:
+        """Give running work's slot to the next in line while pause() holds it; False when it was not running.
+
+        Paused work counts as waiting, so nobody pauses their way past their share (a teacher may: over_limits).
+        """
+        with self._lock:
+            if key not in self._running:
+                return False
+            if not over_limits:
+                self._check_room(self._running[key])
+            if not pause():
+                return False
+            self._paused[key] = self._running.pop(key)
+            self._fill()
+            return True
+
+    def requeue(self, key: tuple, start: Callable[[], None]) -> bool:
+        """Put paused work back at the end of the line; start() continues it when its turn comes."""
+        with self._lock:
+            if key not in self._paused:
+                return False
+            self._waiting.append((key, self._paused.pop(key), start))
+            self._fill()
+            return True
 
     def cancel(self, key: tuple) -> bool:
-        """Take waiting work out of the line; False when it is not waiting (running, or gone)."""
+        """Take waiting or paused work out of the line; False when it is neither (running, or gone)."""
         with self._lock:
-            for i, (waiting, _) in enumerate(self._waiting):
+            if self._paused.pop(key, None) is not None:
+                return True
+            for i, (waiting, _, _) in enumerate(self._waiting):
                 if waiting == key:
                     del self._waiting[i]
                     return True
@@ -366,65 +430,87 @@ class Slots:
 
     def release(self, key: tuple) -> None:
         with self._lock:
-            if key in self._running:
-                self._running.remove(key)
+            self._running.pop(key, None)
+            self._paused.pop(key, None)  # paused work can still end: stopped, or done at the very moment it paused
             self._fill()
 
     def position(self, key: tuple) -> int | None:
         """1 for the next to start; None when not waiting."""
         with self._lock:
-            return next((i for i, (waiting, _) in enumerate(self._waiting, 1) if waiting == key), None)
+            return next((i for i, (waiting, _, _) in enumerate(self._waiting, 1) if waiting == key), None)
 
     def running(self, kind: str) -> list[int]:
         """The numbers of the work of this kind ("run", "race") training now."""
         with self._lock:
             return [number for what, number in self._running if what == kind]
 
+    def paused(self, kind: str) -> list[int]:
+        with self._lock:
+            return [number for what, number in self._paused if what == kind]
+
     def waiting(self, kind: str) -> list[int]:
         """The numbers of the work of this kind waiting, next first."""
         with self._lock:
-            return [number for (what, number), _ in self._waiting if what == kind]
+            return [number for (what, number), _, _ in self._waiting if what == kind]
+
+    def _check_room(self, owner: str) -> None:
+        queued = len(self._waiting) + len(self._paused)
+        if queued >= self.max_queue:
+            raise DLCoreError(f"The queue is full ({queued} runs and races are waiting); try again when some have finished.")
+        mine = sum(who == owner for _, who, _ in self._waiting) + sum(who == owner for who in self._paused.values())
+        if mine >= self.max_waiting:
+            raise DLCoreError(f"You already have {mine} runs or races waiting or paused, the most one student may; "
+                              "stop one, or try again once one is training.")
 
     def _fill(self) -> None:
         while self._waiting and len(self._running) < self.max_concurrent:
-            key, start = self._waiting.pop(0)
-            self._running.append(key)
+            key, owner, start = self._waiting.pop(0)
+            self._running[key] = owner
             start()
 
 
 class JobManager:
     """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = 200, keep_finished: int = 100,
-                 slots: Slots | None = None):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = MAX_QUEUE,
+                 max_waiting: int = MAX_WAITING, keep_finished: int = 100, slots: Slots | None = None):
         self.store = store
-        self.slots = slots or Slots(max_concurrent)
-        self.max_queue = max_queue
+        self.slots = slots or Slots(max_concurrent, max_queue, max_waiting)
         self._keep_finished = keep_finished
         self._lock = threading.Lock()
         self._trainers: OrderedDict[int, Trainer] = OrderedDict()  # live and recently finished
+        self._owners: dict[int, str] = {}  # run id -> who sent it, for as long as its trainer is kept
 
     @property
     def max_concurrent(self) -> int:
         return self.slots.max_concurrent
 
-    def submit(self, config: TrainConfig, student: str = "") -> int:
-        """Record a run as queued and start it as soon as a slot is free; returns its run id."""
+    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL) -> int:
+        """Record a run as queued and start it as soon as a slot is free; returns its run id.
+
+        A run that has to wait is refused with a sentence when its owner already has their share waiting or
+        paused, or the queue is full; nothing is recorded then.
+        """
         validate(config)
-        waiting = len(self.slots.waiting("run"))
-        if waiting >= self.max_queue:
-            raise DLCoreError(f"{waiting} runs are already waiting; try again when some have finished.")
-        run_id = self.store.create(config, student)
-        trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
-                          on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
-        with self._lock:
-            self._trainers[run_id] = trainer
-        self.slots.enqueue(("run", run_id), lambda: self._start(run_id, trainer))
-        return run_id
+
+        def make() -> tuple[tuple, Callable[[], None]]:
+            run_id = self.store.create(config, student)
+            trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
+                              on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
+            with self._lock:
+                self._trainers[run_id] = trainer
+                self._owners[run_id] = owner
+            return ("run", run_id), lambda: self._start(run_id, trainer)
+
+        return self.slots.enqueue(owner, make)[1]
 
     def _start(self, run_id: int, trainer: Trainer) -> None:
         self.store.update(run_id, status="running")
         trainer.start()
+
+    def _continue(self, run_id: int, trainer: Trainer) -> None:
+        self.store.update(run_id, status="running")
+        trainer.resume()
 
     def progress(self, run_id: int) -> Progress | None:
         """Live progress of a run this process owns (None for runs it does not know)."""
@@ -441,32 +527,41 @@ class JobManager:
             return self._trainers.get(run_id)
 
     def active(self) -> list[int]:
-        """Run ids running or waiting, running first."""
-        return sorted(self.slots.running("run")) + self.slots.waiting("run")
+        """Run ids running, paused or waiting, in that order."""
+        return sorted(self.slots.running("run")) + sorted(self.slots.paused("run")) + self.slots.waiting("run")
 
-    def _is_running(self, run_id: int) -> bool:
-        return run_id in self.slots.running("run")
+    def controls(self, run_id: int, owner: str, teacher: bool = False) -> bool:
+        """Whether this caller may pause, resume or stop the run: whoever sent it, or a teacher."""
+        with self._lock:
+            return teacher or self._owners.get(run_id) == owner
 
-    def pause(self, run_id: int) -> None:
-        trainer = self.trainer(run_id)
-        if trainer is not None and self._is_running(run_id):
-            trainer.pause()
+    def _controlled(self, run_id: int, owner: str, teacher: bool) -> Trainer | None:
+        if not self.controls(run_id, owner, teacher):
+            raise DLCoreError(f"Only the student who started run #{run_id}, or the teacher, can pause or stop it.")
+        return self.trainer(run_id)
+
+    def pause(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Hold a running run where it is and give its slot to the next in line; resume() puts it back in line."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is not None and self.slots.park(("run", run_id), trainer.pause, over_limits=teacher):
             self.store.update(run_id, status="paused")
 
-    def resume(self, run_id: int) -> None:
-        trainer = self.trainer(run_id)
-        if trainer is not None and self._is_running(run_id):
-            trainer.resume()
-            self.store.update(run_id, status="running")
+    def resume(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Line a paused run up again; it goes on from where it was as soon as a slot is free."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is not None and trainer.requeue():
+            self.store.update(run_id, status="queued")
+            self.slots.requeue(("run", run_id), lambda: self._continue(run_id, trainer))
 
-    def stop(self, run_id: int) -> None:
-        """Stop a running run (it keeps what it learned) or take a waiting one out of the queue."""
-        waiting = self.slots.cancel(("run", run_id))
-        trainer = self.trainer(run_id)
-        if waiting:
+    def stop(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Stop a run that has started (it keeps what it learned) or take a waiting one out of the queue."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is None:
+            return
+        if self.slots.cancel(("run", run_id)) and not trainer.started:
             trainer._publish(status="stopped", message="Stopped before it started.")
             self.store.update(run_id, status="stopped", message="Stopped before it started.")
-        elif trainer is not None:
+        else:
             trainer.stop()
 
     def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
@@ -506,6 +601,7 @@ class JobManager:
             finished = [rid for rid in self._trainers if rid not in active]
             for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
                 del self._trainers[run_id]
+                self._owners.pop(run_id, None)
 
 
 def _history(progress: Progress) -> dict:
@@ -518,11 +614,13 @@ _MANAGERS_LOCK = threading.Lock()
 
 
 def job_manager() -> JobManager:
-    """The process-wide manager for $DLCORE_HOME; DLCORE_MAX_JOBS runs may train at once (default 1)."""
+    """The process-wide manager for $DLCORE_HOME; DLCORE_MAX_JOBS runs may train at once (default 1), and each
+    student may have DLCORE_MAX_WAITING runs and races waiting or paused (default 2)."""
     key = str(home())
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
-            _MANAGERS[key] = JobManager(RunStore(key), max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")))
+            _MANAGERS[key] = JobManager(RunStore(key), max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")),
+                                        max_waiting=int(os.environ.get("DLCORE_MAX_WAITING", str(MAX_WAITING))))
             threading.Thread(target=_warm_up, name="dlcore-warm-up", daemon=True).start()
         return _MANAGERS[key]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
-from dlcore import TrainConfig, models, training
+from dlcore import DLCoreError, TrainConfig, models, training
 from dlcore.runs import RunStore
 
 LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to pause and stop by hand
@@ -41,7 +42,7 @@ def manager(tiny_data_dir, dlcore_home):
     jobs = training.JobManager(RunStore(dlcore_home), max_concurrent=1)
     yield jobs
     for run_id in jobs.active():
-        jobs.stop(run_id)
+        jobs.stop(run_id, teacher=True)
     for run_id in list(jobs._trainers):
         jobs.wait(run_id, timeout=30)
 
@@ -60,6 +61,106 @@ def test_pause_holds_the_run_and_resume_continues_it(manager):
     assert manager.progress(run_id).status == "running"
     wait_for(lambda: manager.progress(run_id).step > held)
     assert manager.store.get(run_id).status == "running"
+
+
+def test_a_paused_run_gives_its_slot_to_the_next_and_resume_lines_it_up_again(manager):
+    paused = manager.submit(config(**LONG), owner="ada")
+    wait_for(lambda: manager.progress(paused).step > 20)
+    following = manager.submit(config(**LONG), owner="bob")
+    assert manager.progress(following).queue_position == 1
+    manager.pause(paused, owner="ada")
+    wait_for(lambda: manager.progress(following).step > 0)  # the slot went to the next in line
+    held = wait_for(lambda: unchanged_step(manager, paused), timeout=10)
+    losses = manager.progress(paused).step_losses
+    assert manager.active() == [following, paused]
+
+    manager.resume(paused, owner="ada")
+    progress = manager.progress(paused)
+    assert (progress.status, progress.queue_position, progress.step) == ("queued", 1, held)
+    assert manager.store.get(paused).status == "queued"
+    manager.stop(following, owner="bob")
+    wait_for(lambda: manager.progress(paused).step > held)  # on from where it was, not from the start
+    progress = manager.progress(paused)
+    assert progress.status == "running" and progress.step_losses[: len(losses)] == losses
+    assert manager.store.get(paused).status == "running"
+
+
+def test_each_owner_has_a_small_share_of_the_queue(manager):
+    manager.submit(config(**LONG), owner="ada")  # trains at once: not waiting
+    waiting = [manager.submit(config(seed=seed), owner="ada") for seed in (1, 2)]
+    with pytest.raises(DLCoreError, match="You already have 2 runs or races waiting or paused, the most one student "
+                                          "may; stop one, or try again once one is training."):
+        manager.submit(config(seed=3), owner="ada")
+    assert len(manager.store.list()) == 3  # a refused run leaves no record
+    manager.submit(config(seed=3), owner="bob")  # another student's share is their own
+    manager.stop(waiting[0], owner="ada")
+    manager.submit(config(seed=4), owner="ada")
+
+
+def test_pausing_counts_against_the_share_so_no_one_pauses_past_it(manager):
+    running = manager.submit(config(**LONG), owner="ada")
+    for seed in (1, 2):
+        manager.submit(config(seed=seed), owner="ada")
+    wait_for(lambda: manager.progress(running).status == "running")
+    with pytest.raises(DLCoreError, match="You already have 2 runs or races waiting or paused"):
+        manager.pause(running, owner="ada")
+    assert manager.progress(running).status == "running"
+    manager.pause(running, owner="teacher", teacher=True)  # a teacher may free the slot regardless
+    assert manager.progress(running).status == "paused"
+
+
+def test_the_whole_queue_is_capped(tiny_data_dir, dlcore_home):
+    jobs = training.JobManager(RunStore(dlcore_home), max_queue=2)
+    ids = [jobs.submit(config(**LONG), owner=name) for name in ("ada", "bob", "cy")]
+    try:
+        with pytest.raises(DLCoreError, match=r"The queue is full \(2 runs and races are waiting\); try again when"):
+            jobs.submit(config(), owner="dee")
+    finally:
+        for run_id in ids:
+            jobs.stop(run_id, teacher=True)
+        for run_id in ids:
+            jobs.wait(run_id, timeout=30)
+
+
+@pytest.mark.parametrize("owners, limits, accepted", [
+    (["ada"] * 20, dict(max_waiting=2), 2),  # one student clicking from 20 tabs at once
+    ([f"student-{i}" for i in range(20)], dict(max_queue=5), 5),  # a class at once, against the queue's cap
+])
+def test_submits_at_the_same_moment_cannot_overshoot_a_cap(tiny_data_dir, dlcore_home, owners, limits, accepted):
+    jobs = training.JobManager(RunStore(dlcore_home), **limits)
+    busy = jobs.submit(config(**LONG), owner="teacher")
+    start = threading.Barrier(len(owners))
+
+    def submit(owner: str) -> int | None:
+        start.wait()
+        try:
+            return jobs.submit(config(), owner=owner)
+        except DLCoreError:
+            return None
+
+    try:
+        with ThreadPoolExecutor(len(owners)) as pool:
+            ids = [run_id for run_id in pool.map(submit, owners) if run_id is not None]
+        assert len(ids) == accepted and sorted(jobs.slots.waiting("run")) == sorted(ids)
+    finally:
+        for run_id in jobs.active():
+            jobs.stop(run_id, teacher=True)
+        jobs.wait(busy, timeout=30)
+
+
+def test_only_the_owner_or_a_teacher_may_pause_resume_or_stop_a_run(manager):
+    run_id = manager.submit(config(**LONG), owner="ada")
+    wait_for(lambda: manager.progress(run_id).status == "running")
+    assert manager.controls(run_id, "ada") and not manager.controls(run_id, "bob")
+    assert manager.controls(run_id, "bob", teacher=True)
+    for action in (manager.pause, manager.resume, manager.stop):
+        with pytest.raises(DLCoreError, match=f"Only the student who started run #{run_id}, or the teacher, can pause"):
+            action(run_id, owner="bob")
+    assert manager.progress(run_id).status == "running"
+    manager.pause(run_id, owner="bob", teacher=True)
+    assert manager.progress(run_id).status == "paused"
+    manager.stop(run_id, owner="bob", teacher=True)
+    assert manager.wait(run_id, timeout=30).status == "stopped"
 
 
 def test_stop_ends_the_run_and_keeps_what_it_learned(manager):
