@@ -1,6 +1,8 @@
 """The optimizer race: lanes share weights and batches, each trains as it would alone, and the reading says who won."""
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -126,3 +128,64 @@ def test_races_and_runs_take_turns_for_the_same_training_slot(tiny_data_dir):
     assert races.wait(race_id, timeout=120).status == "done"
     assert jobs.wait(next_run, timeout=120).status == "done"
     assert [jobs.slots.running(kind) + jobs.slots.waiting(kind) for kind in ("run", "race")] == [[], []]
+
+
+LONG_RACE = BASE.with_changes(epochs=100, batch_size=8)
+
+
+def stop_all(races: race.RaceManager) -> None:
+    for race_id in races.races():
+        races.stop(race_id, teacher=True)
+        races.wait(race_id, timeout=60)
+
+
+def test_a_waiting_race_counts_in_its_owners_share_with_their_runs(tiny_data_dir):
+    jobs = training.JobManager(RunStore(), max_waiting=2)
+    races = race.RaceManager(jobs.store, slots=jobs.slots)
+    configs = race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}])
+    try:
+        races.submit(configs, owner="ada")  # trains at once
+        races.submit(configs, owner="ada")
+        jobs.submit(BASE, owner="ada")
+        with pytest.raises(DLCoreError, match="You already have 2 runs or races waiting or paused"):
+            races.submit(configs, owner="ada")
+        assert races.races() == [2, 1]  # the refused race was never made
+        races.submit(configs, owner="bob")
+    finally:
+        stop_all(races)
+        for run_id in jobs.active():
+            jobs.stop(run_id, teacher=True)
+
+
+def test_submitting_races_at_the_same_moment_cannot_overshoot_the_queue(tiny_data_dir):
+    races = race.RaceManager(RunStore(), slots=training.Slots(max_queue=3))
+    configs = race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}])
+    races.submit(configs, owner="teacher")
+    start = threading.Barrier(20)
+
+    def submit(owner: str) -> int | None:
+        start.wait()
+        try:
+            return races.submit(configs, owner=owner)
+        except DLCoreError as exc:
+            assert str(exc).startswith("The queue is full (3 runs and races are waiting)")
+            return None
+
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            accepted = [i for i in pool.map(submit, [f"student-{i}" for i in range(20)]) if i is not None]
+        assert len(accepted) == 3 and sorted(races.slots.waiting("race")) == sorted(accepted)
+    finally:
+        stop_all(races)
+
+
+def test_only_the_owner_or_a_teacher_may_stop_a_race(tiny_data_dir):
+    races = race.RaceManager(RunStore())
+    race_id = races.submit(race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}]), owner="ada")
+    assert races.controls(race_id, "ada") and races.controls(race_id, "bob", teacher=True)
+    assert not races.controls(race_id, "bob")
+    with pytest.raises(DLCoreError, match=f"Only the student who started race #{race_id}, or the teacher, can stop it."):
+        races.stop(race_id, owner="bob")
+    assert not races.progress(race_id).finished
+    races.stop(race_id, owner="bob", teacher=True)
+    assert races.wait(race_id, timeout=60).status == "stopped"
