@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, models, optim, sharing, training
-from dlcore.config import MAX_CHANNELS, MAX_EPOCHS, MAX_UNITS
+from dlcore.config import ConvBlock, DenseLayer, bounds
 
 PRESETS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)",
            "cnn": "cnn (2 conv blocks, dense 128)", "scratch": "scratch (no hidden layers)"}
@@ -58,6 +58,12 @@ manager = training.job_manager()
 ui.leave_server_a_core()
 
 
+def limits(cls, field: str) -> dict:
+    """A widget's bounds are the schema's, so no value the widget offers is refused and no link exceeds it."""
+    low, high = bounds(cls, field)
+    return {"min_value": low, "max_value": high}
+
+
 def keep(**values) -> None:
     """Give widgets back their last values, which Streamlit forgets while the user is on another page."""
     for key, value in values.items():
@@ -95,7 +101,7 @@ def layers_ui(kind: str) -> ModelSpec:
         st.markdown("**Conv blocks**: convolution, batch norm, activation, then 2×2 pooling")
         conv = st.data_editor(pd.DataFrame([b.__dict__ for b in base.conv], columns=CONV_COLUMNS), num_rows="dynamic",
                               key=f"train_conv_{version}", width="stretch", column_config={
-            "channels": column.NumberColumn(min_value=1, max_value=MAX_CHANNELS, step=1, default=32, required=True),
+            "channels": column.NumberColumn(**limits(ConvBlock, "channels"), step=1, default=32, required=True),
             "kernel": column.SelectboxColumn(width="small", options=[1, 3, 5, 7], default=3, required=True),
             "pool": column.SelectboxColumn(width="small", options=list(models.POOLS), default="max", required=True),
             "padding": column.SelectboxColumn(width="small", options=list(models.PADDINGS), default="valid", required=True),
@@ -103,8 +109,8 @@ def layers_ui(kind: str) -> ModelSpec:
     st.markdown("**Hidden dense layers**: the 10-way output layer is added after them")
     dense = st.data_editor(pd.DataFrame([d.__dict__ for d in base.dense], columns=DENSE_COLUMNS).astype({"units": "Int64"}),
                            num_rows="dynamic", key=f"train_dense_{version}", width="stretch", column_config={
-        "units": column.NumberColumn(min_value=1, max_value=MAX_UNITS, step=1, default=64, required=True),
-        "dropout": column.NumberColumn(min_value=0.0, max_value=0.9, step=0.05, default=0.0, format="%.2f", required=True),
+        "units": column.NumberColumn(**limits(DenseLayer, "units"), step=1, default=64, required=True),
+        "dropout": column.NumberColumn(**limits(DenseLayer, "dropout"), step=0.05, default=0.0, format="%.2f", required=True),
         **common})
     if new != "relu":
         st.caption(f"New layers use {activations.get(new).title}, chosen in the Activation lab.")
@@ -129,13 +135,13 @@ def settings_ui(model: ModelSpec) -> TrainConfig:
         dataset = ui.available_choice_ui("Dataset", titles, missing, key="train_dataset")
         batch_size = st.select_slider("Batch size", with_value(BATCH_SIZES, st.session_state["train_batch"]),
                                       key="train_batch")
-        epochs = st.number_input("Epochs", 1, MAX_EPOCHS, key="train_epochs")
+        epochs = st.number_input("Epochs", **limits(TrainConfig, "epochs"), key="train_epochs")
     with optimizer_column:
         optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), format_func=optim.OPTIMIZERS.get,
                                  key="train_optimizer")
         lr = st.select_slider("Learning rate", with_value(LEARNING_RATES, st.session_state["train_lr"]),
                               format_func="{:g}".format, key="train_lr")
-        momentum = st.slider("Momentum (SGD, RMSprop)", 0.0, 0.99, step=0.01, key="train_momentum",
+        momentum = st.slider("Momentum (SGD, RMSprop)", **limits(TrainConfig, "momentum"), step=0.01, key="train_momentum",
                              disabled=optimizer not in ("sgd", "rmsprop"))
         nesterov = st.checkbox("Nesterov momentum (SGD)", key="train_nesterov", disabled=optimizer != "sgd")
         weight_decay = st.select_slider("Weight decay", with_value(WEIGHT_DECAYS, st.session_state["train_decay"]),
@@ -144,10 +150,11 @@ def settings_ui(model: ModelSpec) -> TrainConfig:
         schedule = st.selectbox("Learning-rate schedule", list(optim.SCHEDULES), format_func=optim.SCHEDULES.get,
                                 key="train_schedule")
         loss = st.selectbox("Loss", list(optim.LOSSES), format_func=optim.LOSSES.get, key="train_loss")
-        seed = st.number_input("Seed", 0, 2**31 - 1, key="train_seed")
+        seed = st.number_input("Seed", **limits(TrainConfig, "seed"), key="train_seed")
         device = ui.available_choice_ui("Device", ui.DEVICE_TITLES, devices, key="train_device")
-    config = TrainConfig(dataset, model, optimizer, lr, momentum, nesterov, weight_decay, schedule, loss, batch_size,
-                         epochs, seed, device)
+    config = TrainConfig(dataset=dataset, model=model, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay, schedule=schedule, loss=loss, batch_size=batch_size, epochs=epochs,
+                         seed=seed, device=device)
     st.session_state["train_config"] = config
     return config
 
@@ -196,14 +203,20 @@ with ui.settings_container("training"):
     share_link_ui(config)
 if ui.presenting():
     st.markdown(f"**{sharing.summary(config)}** on {ui.dataset_reasons()[0][config.dataset]}")
+try:
+    too_big = None
+    training.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
+except DLCoreError as exc:
+    too_big = str(exc)
+    st.error(too_big, icon=":material/memory:")
 training.prepare(config.dataset, config.device)  # so Start trains at once
 keep(train_student=st.session_state.get("student_name", ""))
 name_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
 with name_column, ui.settings_container("student"):
     student = st.session_state["student_name"] = st.text_input(
         "Your name (optional, shown in the runs list)", key="train_student", max_chars=40)
-if button_column.button("Start training", type="primary", icon=":material/play_arrow:", disabled=spec is None,
-                        width="stretch"):
+if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
+                        disabled=spec is None or too_big is not None, width="stretch"):
     try:
         watch(manager.submit(config, student, owner=ui.session_owner()))
     except DLCoreError as exc:

@@ -1,3 +1,4 @@
+import json
 import multiprocessing
 import os
 import threading
@@ -124,3 +125,15 @@ def test_tables_can_list_runs_without_their_history(dlcore_home):
     light, = store.list(with_history=False)
     assert light.id == run_id and light.status == "done" and light.history == {}
     assert store.list()[0].history["steps"] == [0.5] * 1000 and store.get(run_id).history["epochs"] == [{"epoch": 1}]
+
+
+def test_a_run_stored_with_unchecked_settings_cannot_break_the_list(dlcore_home):
+    """Before the schema, a config with momentum 'fast' was stored, and the run board raised for everyone."""
+    store = runs.RunStore()
+    good, bad = store.create(TrainConfig()), store.create(TrainConfig())
+    broken = TrainConfig().to_dict() | {"momentum": "fast"}
+    with store._connect() as db:
+        db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(broken), bad))
+    assert [run.id for run in store.list()] == [good] == [run.id for run in store.list(with_history=False)]
+    with pytest.raises(DLCoreError, match="field momentum cannot be 'fast'"):
+        store.get(bad)
