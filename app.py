@@ -7,6 +7,7 @@ visitor who opens a page by its address would get that page without this file's 
 import streamlit as st
 
 import ui
+from dlcore import DLCoreError
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
 ui.warm_up_engine()
@@ -24,4 +25,7 @@ page = st.navigation(pages)
 ui.presenter_mode_ui()
 ui.teacher_ui()
 ui.sidebar_status()  # before the page, which may end early with st.stop()
-page.run()
+try:
+    page.run()
+except DLCoreError as exc:  # a fault no page handles itself (a runs folder it cannot write): a sentence, not an error box
+    st.error(str(exc), icon=":material/error:")

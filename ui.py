@@ -71,6 +71,18 @@ def _status_ui() -> None:
     for name, title, available, detail in datasets:
         if name != "mnist" and name != "mnist-sample":
             st.markdown(f"{title}: {'available' if available else 'not found'}")
+    if notice := _store_notice():
+        st.warning(notice, icon=":material/database:")
+
+
+def _store_notice() -> str:
+    """What the teacher must know about the runs store: a damaged database set aside, or a folder it cannot write."""
+    from dlcore import DLCoreError, training
+
+    try:
+        return training.job_manager().store.notice
+    except DLCoreError as exc:
+        return str(exc)
 
 
 # ---- who may pause and stop a run: the session that started it, or the teacher ------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import data, models, optim, predict, training
 from .config import DLCoreError, TrainConfig
+from .runs import RunStore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +137,7 @@ def _follow(manager: training.JobManager, run_id: int) -> training.Progress:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    runs = training.job_manager().store.list(with_history=False)
+    runs = RunStore().list(with_history=False)  # not the job manager: its warm-up thread could abort the exit
     if args.json:
         print(json.dumps([
             {"run_id": r.id, "status": r.status, "dataset": r.config.dataset, "model": r.config.model.summary(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -45,12 +46,17 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
 
 
+_log = logging.getLogger(__name__)
+
 _WITHOUT_HISTORY = "id, created, updated, status, message, config, student, device, '{}' AS history, results, checkpoint, seconds"
 
 
 def home() -> Path:
     """Where runs live: $DLCORE_HOME, else ~/.dlcore."""
-    return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
+    try:
+        return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
+    except RuntimeError:  # no $HOME and no passwd entry, as in some containers
+        raise DLCoreError("There is no home folder to keep runs in; set DLCORE_HOME to a writable folder.") from None
 
 
 @dataclass(frozen=True)
@@ -113,16 +119,64 @@ class RunStore:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root else home()
         self.checkpoints = self.root / "checkpoints"
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "runs.db"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        self.recovered_from: Path | None = None  # where a damaged database was set aside when this store opened
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DLCoreError(f"Cannot create the runs folder {self.checkpoints} ({exc.strerror}); "
+                              "set DLCORE_HOME to a writable folder.") from None
+        try:
+            self._open()
+        except _Damaged as damage:
+            self.recovered_from = self._set_aside()
+            _log.warning("%s (%s)", self.notice, damage)
+            self._open()
         self.mark_interrupted()
 
+    @property
+    def notice(self) -> str:
+        """What the teacher should know about this store, in a sentence; empty when all is well."""
+        if self.recovered_from is None:
+            return ""
+        return (f"The runs database {self.path} was damaged; it was kept as {self.recovered_from.name} and a fresh "
+                "one started, so runs recorded before are not listed.")
+
+    def _open(self) -> None:
+        """Check an existing file first, read-only so that a damaged one and its WAL are kept exactly as they are
+        (a cut-short copy or random bytes fail here, not on some later page); then create the tables."""
+        try:
+            if self.path.exists():
+                with self._raw_connect(read_only=True) as db:
+                    problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+                if problems != ["ok"]:
+                    raise _Damaged(problems[0])
+            with self._raw_connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            if _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise _Damaged(str(exc)) from exc
+            raise DLCoreError(_fault_sentence(exc, self.path)) from exc
+
+    def _set_aside(self) -> Path:
+        """Move a damaged database and its WAL files out of the way, keeping them; returns the new name."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = self.path.with_name(f"{self.path.name}.broken-{stamp}")
+        number = 1
+        while kept.exists():  # never overwrite an earlier broken copy
+            number += 1
+            kept = self.path.with_name(f"{self.path.name}.broken-{stamp}-{number}")
+        for suffix in ("", "-wal", "-shm"):  # SQLite's own naming, so the kept copy opens with its WAL
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                source.replace(kept.with_name(kept.name + suffix))
+        return kept
+
     @contextmanager
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _raw_connect(self, read_only: bool = False):
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if read_only else self.path
+        db = sqlite3.connect(target, timeout=30, isolation_level=None, uri=read_only)
         db.row_factory = sqlite3.Row
         try:
             yield db
@@ -137,7 +191,8 @@ class RunStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a full disk may already have rolled it back
+                    db.execute("ROLLBACK")
                 raise
 
     def create(self, config: TrainConfig, student: str = "", status: str = "queued") -> int:
@@ -203,6 +258,28 @@ class RunStore:
 
     def checkpoint_path(self, run_id: int) -> Path:
         return self.checkpoints / f"run-{run_id}.safetensors"
+
+
+class _Damaged(Exception):
+    """The runs database file is not a sound SQLite database."""
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (Python gives the extended one, e.g. SQLITE_READONLY_DIRECTORY)."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _fault_sentence(exc: sqlite3.Error, path: Path) -> str:
+    """What a SQLite failure means for the person at the keyboard, and what to do about it."""
+    code = _code(exc)
+    if code == sqlite3.SQLITE_FULL:
+        return f"The disk holding the runs database {path} is full; free some space and try again."
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_IOERR):
+        return f"Cannot use the runs database {path} ({exc}); set DLCORE_HOME to a writable folder."
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return (f"The runs database {path} is damaged ({exc}); restart the app or run `python -m dlcore runs` "
+                "to set it aside and start a fresh one.")
+    return f"The runs database {path} failed ({exc}); try again in a moment."
 
 
 def _encode(value):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import threading
@@ -250,6 +252,8 @@ class Trainer:
         if self._on_finish is not None:
             try:
                 self._on_finish(self, status, message)
+            except DLCoreError as exc:
+                status, message = "failed", str(exc)
             except Exception as exc:
                 status, message = "failed", f"The run finished but could not be saved ({exc})."
         self._publish(status=status, message=message, eta=0.0 if status == "done" else None)
@@ -591,6 +595,13 @@ class JobManager:
                 history=_history(progress),
                 results=trainer.evaluation if status in ("done", "stopped") else None, checkpoint=checkpoint,
             )
+        except Exception as exc:  # a full disk, most likely: the run must not stay 'running' in the store
+            reason = _not_saved(exc)
+            for shrink in ({}, {"history": {}}):  # if the reason does not fit beside the curves, the curves give way
+                with contextlib.suppress(DLCoreError):
+                    self.store.update(run_id, status="failed", message=reason, **shrink)
+                    break
+            raise DLCoreError(reason) from exc
         finally:
             self.slots.release(("run", run_id))
             self._forget_old()
@@ -602,6 +613,15 @@ class JobManager:
             for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
                 del self._trainers[run_id]
                 self._owners.pop(run_id, None)
+
+
+def _not_saved(exc: Exception) -> str:
+    """Why a run's end could not be recorded, as a sentence that names a full disk when that is the cause."""
+    if isinstance(exc, DLCoreError):
+        return f"The run ended but could not be recorded. {exc}"
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc):
+        return "The run ended but its weights could not be saved: the disk is full; free some space and train again."
+    return f"The run ended but its weights could not be saved ({type(exc).__name__}: {exc or 'no details'})."
 
 
 def _history(progress: Progress) -> dict:
