@@ -1,4 +1,4 @@
-"""A class at once: 20 browser sessions open every page while a run trains on the same server.
+"""A class at once, in real browsers: a few sessions open every page while a run trains on the same server.
 
 Trains one config alone through Build & train, then the same config again, and while it trains N sessions
 (contexts in one headless Chromium, so N cookie jars and N Streamlit sessions) arrive one after another, load
@@ -9,7 +9,11 @@ page errors, exception boxes, a session that could not go on), whether the run u
 same accuracy as alone (same seed: it must), and how much CPU the server itself used, since on one machine the
 browsers compete with the server for the same cores.
 
-Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load.py [--sessions 20] [--epochs 60] [--arrival 1.0]
+On one machine the browsers, not the server, run out of CPU first (20 sessions on 2 cores gave p95 84 s while
+the server used a quarter of a core), so this checks correctness with a few sessions; bench/load_protocol.py
+measures what the server sustains, with a class of 30 speaking Streamlit's protocol.
+
+Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load.py [--sessions 3] [--epochs 60] [--arrival 1.0]
        (--url URL --home DIR [--pid PID] uses a running server and its DLCORE_HOME instead of starting one)
 Last stdout line: {"p50_s": ..., "p95_s": ..., "over_limit": ..., "errors": [...], "same_accuracy": true, ...}
 """
@@ -23,17 +27,16 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.e2e.harness import (  # noqa: E402
-    CHROMIUM_ARGS, CONNECTED, EXCEPTION, EXTERNAL, SCRIPT_DONE, VIEWPORT, AppServer, Watch, require_chromium,
+from classroom import cpu_seconds, fresh_server, percentile, wait_for_run  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402  (classroom.py puts the repository on the path)
+    CHROMIUM_ARGS, CONNECTED, EXCEPTION, EXTERNAL, SCRIPT_DONE, VIEWPORT, Watch, require_chromium,
 )
 
-OUT = Path(__file__).resolve().parent / "out"  # a started server's log is kept here (gitignored) to explain errors
 RENDER_LIMIT_S = 5.0  # the issue's requirement for every page while a run trains
 
 
@@ -65,22 +68,6 @@ async def start_run(browser, url: str, epochs: int) -> int:
     run_id = int(re.search(r"[?&]run=(\d+)", page.url).group(1))
     await page.context.close()
     return run_id
-
-
-def wait_for_run(home: Path, run_id: int, timeout: float = 1800) -> dict:
-    """Poll the runs store, as a second process may, until the run has ended; returns what it recorded."""
-    from dlcore.runs import FINISHED, RunStore
-
-    store = RunStore(home)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = store.get(run_id)
-        if run.status in FINISHED:
-            rows = run.history.get("epochs") or [{}]
-            return {"run": run_id, "status": run.status, "accuracy": run.accuracy, "seconds": round(run.seconds, 2),
-                    "samples_per_sec": round(rows[-1].get("samples_per_sec", 0)), "ended": run.updated}
-        time.sleep(0.2)
-    raise TimeoutError(f"run #{run_id} did not finish within {timeout:.0f} s")
 
 
 class Class:
@@ -132,17 +119,6 @@ async def student(browser, url: str, index: int, room: Class, delay: float) -> N
     await page.context.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[max(0, round(share * len(ordered)) - 1)], 3)
-
-
 async def measure(url: str, home: Path, sessions: int, epochs: int, arrival: float, pid: int | None) -> dict:
     """The run alone, then the same run while the class arrives; the server must already be warm."""
     from playwright.async_api import async_playwright
@@ -188,25 +164,19 @@ async def on_fresh_server(sessions: int, epochs: int, arrival: float) -> dict:
     """Start a server with a fresh DLCORE_HOME, visit it once (torch's import), measure, stop, keep its log."""
     from playwright.async_api import async_playwright
 
-    with tempfile.TemporaryDirectory(prefix="dlcore-load-") as tmp:
-        server = AppServer(Path(tmp) / "home").start()
-        try:
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
-                page, _ = await new_page(browser)
-                await page.goto(server.url)
-                await rendered(page, timeout=180_000)
-                await browser.close()
-            return await measure(server.url, server.home, sessions, epochs, arrival, server.process.pid)
-        finally:
-            server.stop()
-            OUT.mkdir(parents=True, exist_ok=True)
-            (OUT / "load-server.log").write_text(server.log())
+    with fresh_server("load-server.log") as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+            page, _ = await new_page(browser)
+            await page.goto(server.url)
+            await rendered(page, timeout=180_000)
+            await browser.close()
+        return await measure(server.url, server.home, sessions, epochs, arrival, server.process.pid)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60, help="of Build & train's default network and data")
     parser.add_argument("--arrival", type=float, default=1.0, help="seconds between two sessions' first visits")
     parser.add_argument("--url", help="a running, already visited server (with --home) instead of a fresh one")

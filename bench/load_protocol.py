@@ -10,10 +10,11 @@ count, spawn rate and a time limit bound the load; each time from a request to i
 request, and a failed one carries the reason (an exception element, page_not_found, a disconnect, a timeout).
 
 A teacher's session presses Build & train's Start training (the run trains in the server's job manager, as in
-class) and watches it live: first alone, then the same run again while the class works until it ends. Reports
+class) and watches it live: first alone, then the same run again while the class works, until the run has ended
+and every student has been round every page at least once (or --max-seconds). Reports
 per-page p50/p95, the errors, and the run's samples/s under load over alone, with the load average.
 
-Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--epochs 40] [--think 2 6]
+Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--setup epochs=100] [--think 1 4]
 Last stdout line: {"pages": {"activation_lab": {"p50_s": ..., "p95_s": ...}, ...}, "errors": [...], "speed_ratio": ...}
 """
 
@@ -77,9 +78,10 @@ class Session:
         self.states: dict[str, WidgetState] = {}  # what this student set on the current page, sent with each rerun
         self.problems: list[str] = []
         self.finished = Event()
-        self.polls: dict[str, gevent.Greenlet] = {}  # fragment id -> the greenlet asking for its reruns
+        self.polls: dict[str, tuple[float, gevent.Greenlet]] = {}  # fragment id -> interval, greenlet asking for it
         self.closed: str | None = None
         self.ws = None
+        self.fragment_reruns = 0
 
     def connect(self) -> None:
         """Take the XSRF cookie as the page load does, then open the stream with it as the frontend does."""
@@ -172,7 +174,7 @@ class Session:
 
     def _take(self, message: ForwardMsg) -> None:
         kind = message.WhichOneof("type")
-        if kind == "new_session":
+        if kind == "new_session" and not message.metadata.run.fragment_ids:
             self._stop_polls()  # the frontend drops its fragment timers when a full run starts; the run re-asks
         elif kind == "navigation":
             self.pages = {page.url_pathname or "home": page.page_script_hash for page in message.navigation.app_pages}
@@ -183,8 +185,9 @@ class Session:
             self.problems.append(f"page not found: {message.page_not_found.page_name!r}")
         elif kind == "auto_rerun":
             fragment, interval = message.auto_rerun.fragment_id, message.auto_rerun.interval
-            self._stop_polls([fragment])
-            self.polls[fragment] = gevent.spawn(self._poll, fragment, interval)
+            if self.polls.get(fragment, (None,))[0] != interval:  # the same interval again keeps the timer going
+                self._stop_polls([fragment])
+                self.polls[fragment] = interval, gevent.spawn(self._poll, fragment, interval)
         elif kind == "stop_auto_rerun":
             self._stop_polls(message.stop_auto_rerun.fragment_ids)
         elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
@@ -201,11 +204,12 @@ class Session:
         while True:
             gevent.sleep(interval)
             self._send(fragment_id=fragment, is_auto_rerun=True)
+            self.fragment_reruns += 1
 
     def _stop_polls(self, fragments=None) -> None:
         for fragment in list(self.polls if fragments is None else fragments):
             if fragment in self.polls:
-                self.polls.pop(fragment).kill(block=False)
+                self.polls.pop(fragment)[1].kill(block=False)
 
 
 def new_value(element, rng: random.Random) -> WidgetState:
@@ -230,7 +234,7 @@ def new_value(element, rng: random.Random) -> WidgetState:
 class Student(User):
     """Arrives on the home page by its address, then goes round every page and tries a few widgets on each."""
 
-    wait_time = between(2, 6)  # a student reads before the next click; main() sets it from --think
+    wait_time = between(1, 4)  # a student reads before the next click; main() sets it from --think
     timeout = 60.0
 
     def on_start(self) -> None:
@@ -252,6 +256,7 @@ class Student(User):
             for label in WIDGETS.get(page, ()):
                 self.wait()
                 self.measure("change", page, lambda: self.session.change(label, self.rng))
+        TOURED.add(id(self))
 
     def measure(self, kind: str, page: str, action) -> None:
         start = time.perf_counter()
@@ -274,14 +279,15 @@ class Student(User):
 
 
 SESSIONS: list[Session] = []  # every student's session, closed when the class ends however it ended
+TOURED: set[int] = set()  # the students who have been round every page at least once
 
 
-def start_run(url: str, epochs: int, timeout: float) -> tuple[Session, int]:
-    """The teacher: Build & train's default setup with this many epochs (a setup link), Start training; returns
-    the session, left open to watch the run live as a projector would, and the run's id."""
+def start_run(url: str, setup: str, timeout: float) -> tuple[Session, int]:
+    """The teacher: Build & train opened with a setup link, Start training; returns the session, left open to
+    watch the run live as a projector would, and the run's id."""
     teacher = Session(url, timeout)
     teacher.connect()
-    teacher.open_address("build_and_train", f"epochs={epochs}")
+    teacher.open_address("build_and_train", setup)
     teacher.click("Start training")
     run = parse_qs(teacher.query_string).get("run")
     problems = teacher.take_problems()
@@ -303,17 +309,22 @@ def warm_up(url: str, timeout: float) -> None:
 
 
 def class_works(url: str, home: Path, run_id: int, students: int, spawn_rate: float, max_seconds: float) -> tuple:
-    """Locust's students work until the run ends or the time is up; returns Locust's environment and the seconds."""
+    """Locust's students work until the run has ended and each has been round every page, or the time is up;
+    returns Locust's environment, the seconds they worked and how many requests they had made when the run ended."""
     environment = Environment(user_classes=[Student], events=events, host=url)
     runner = environment.create_local_runner()
     runner.start(students, spawn_rate=spawn_rate)
     began = time.monotonic()
     watcher = gevent.spawn(wait_for_run, home, run_id, max_seconds)
-    watcher.join(timeout=max_seconds)
+    while_training = None
+    while time.monotonic() - began < max_seconds and not (watcher.ready() and len(TOURED) >= students):
+        if watcher.ready() and while_training is None:
+            while_training = environment.stats.total.num_requests
+        gevent.sleep(0.5)
     runner.quit()
     for session in SESSIONS:
         session.close()
-    return environment, time.monotonic() - began
+    return environment, time.monotonic() - began, while_training or environment.stats.total.num_requests
 
 
 def page_times(environment) -> dict:
@@ -329,22 +340,22 @@ def page_times(environment) -> dict:
     return table
 
 
-def measure(students: int, epochs: int, think: tuple[float, float], spawn_rate: float, max_seconds: float,
+def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: float, max_seconds: float,
             timeout: float) -> dict:
     """On a fresh server: warm up, the run alone, then the same run while the class works."""
     Student.wait_time, Student.timeout = between(*think), timeout
     with fresh_server("load-protocol-server.log") as server:
         url = f"http://127.0.0.1:{server.port}"  # the traffic stays on this machine
         warm_up(url, timeout=180)
-        teacher, run_id = start_run(url, epochs, timeout)
+        teacher, run_id = start_run(url, setup, timeout)
         alone = wait_for_run(server.home, run_id)
         teacher.close()
-        teacher, run_id = start_run(url, epochs, timeout)
+        teacher, run_id = start_run(url, setup, timeout)
         load_before, server_cpu, own_cpu = os.getloadavg(), cpu_seconds(server.process.pid), cpu_seconds(os.getpid())
-        environment, seconds = class_works(url, server.home, run_id, students, spawn_rate, max_seconds)
+        environment, seconds, while_training = class_works(url, server.home, run_id, students, spawn_rate, max_seconds)
         server_cpu, own_cpu = cpu_seconds(server.process.pid) - server_cpu, cpu_seconds(os.getpid()) - own_cpu
         loaded = wait_for_run(server.home, run_id)
-        teacher_problems = teacher.take_problems()
+        teacher_problems, teacher_polls = teacher.take_problems(), teacher.fragment_reruns
         teacher.close()
     errors = [f"{error.method} {error.name}: {error.error} (x{error.occurrences})"
               for error in environment.stats.errors.values()]
@@ -353,7 +364,8 @@ def measure(students: int, epochs: int, think: tuple[float, float], spawn_rate: 
     total = environment.stats.total
     return {
         "students": students, "think_s": list(think), "spawn_rate": spawn_rate, "load_phase_s": round(seconds, 1),
-        "requests": total.num_requests, "p50_s": total.get_response_time_percentile(0.5) / 1000,
+        "requests": total.num_requests, "requests_while_training": while_training, "fragment_reruns": {
+            "teacher": teacher_polls, "students": sum(session.fragment_reruns for session in SESSIONS)}, "p50_s": total.get_response_time_percentile(0.5) / 1000,
         "p95_s": total.get_response_time_percentile(0.95) / 1000, "pages": page_times(environment),
         "pages_reached": sorted({name for (name, kind) in environment.stats.entries if kind == "open"
                                  and environment.stats.entries[(name, kind)].num_requests
@@ -370,16 +382,19 @@ def measure(students: int, epochs: int, think: tuple[float, float], spawn_rate: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--epochs", type=int, default=40, help="of Build & train's default network and data")
-    parser.add_argument("--think", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
+    parser.add_argument("--setup", default="epochs=100", help="the run's Build & train setup link (its query string); "
+                        "the default network on mnist-sample, 100 epochs: about 30 s alone on an idle 2-core machine")
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                         help="seconds a student reads before the next click, drawn evenly between the two")
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
     parser.add_argument("--max-seconds", type=float, default=600, help="the class stops then even if the run has not")
     parser.add_argument("--timeout", type=float, default=60, help="seconds a request may wait for script_finished")
     args = parser.parse_args(argv)
-    result = measure(args.students, args.epochs, tuple(args.think), args.spawn_rate, args.max_seconds, args.timeout)
-    print(f"{result['requests']} requests by {result['students']} students over {result['load_phase_s']} s "
-          f"(think {args.think[0]:g}-{args.think[1]:g} s); all: p50 {result['p50_s']} s, p95 {result['p95_s']} s")
+    result = measure(args.students, args.setup, tuple(args.think), args.spawn_rate, args.max_seconds, args.timeout)
+    print(f"{result['requests']} requests ({result['requests_while_training']} while the run trained) by "
+          f"{result['students']} students over {result['load_phase_s']} s "
+          f"(think {args.think[0]:g}-{args.think[1]:g} s); all: p50 {result['p50_s']} s, p95 {result['p95_s']} s; "
+          f"fragment reruns asked by the server: {result['fragment_reruns']}")
     for page, kinds in result["pages"].items():
         print(f"  {page:18} " + "; ".join(f"{kind} x{t['count']}: p50 {t['p50_s']} s, p95 {t['p95_s']} s, max "
                                           f"{t['max_s']} s" for kind, t in kinds.items()))
