@@ -184,6 +184,15 @@ class RunStore:
             db.close()
 
     @contextmanager
+    def _connect(self):
+        """A connection whose SQLite faults (a full disk, a read-only folder) come out as one DLCoreError sentence."""
+        try:
+            with self._raw_connect() as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise DLCoreError(_fault_sentence(exc, self.path)) from exc
+
+    @contextmanager
     def _write(self):
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
