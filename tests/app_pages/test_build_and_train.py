@@ -13,6 +13,7 @@ from dlcore import models, training
 from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 LONG = dict(preset="cnn", batch=16, epochs=100)  # minutes of work: still going when the test acts on it
 
 
@@ -26,7 +27,7 @@ def fresh_caches(tiny_data_dir):
     torch.set_num_threads(threads)
     manager = training.job_manager()
     for run_id in manager.active():
-        manager.stop(run_id)
+        manager.stop(run_id, teacher=True)
     for run_id in list(manager._trainers):
         manager.wait(run_id, timeout=30)
 
@@ -52,7 +53,18 @@ def start(at: AppTest) -> int:
 
 
 def texts(elements) -> str:
-    return " ".join(str(element.value) for element in elements)
+    """The elements' text as a student reads it (Markdown's escapes, ui.literal's, taken out)."""
+    return " ".join(str(element.value) for element in elements).replace("\\", "")
+
+
+def labels(at: AppTest) -> set[str]:
+    """The buttons a user can click."""
+    return {button.label for button in at.button if not button.disabled}
+
+
+def click(at: AppTest, label: str) -> None:
+    next(b for b in at.button if b.label == label).click()
+    at.run()
 
 
 def test_the_starting_network_is_described_layer_by_layer():
@@ -138,15 +150,17 @@ def test_a_run_trains_and_its_results_are_shown():
     assert at.query_params["run"] == str(run_id) and at.success
 
 
-def test_a_reload_and_a_second_session_find_the_live_run_and_can_stop_it():
+def test_a_reload_and_a_second_session_find_the_live_run_but_only_its_owner_controls_it():
     first = page()
     configure(first, **LONG)
     run_id = start(first)
-    del first  # the tab that started it closes; the run goes on
+    rerun_until(first, lambda at: "Stop" in labels(at))
 
-    reloaded = page(run=str(run_id))
+    reloaded = page(run=str(run_id))  # a reload is a new session: it finds the run, it does not own it
     assert reloaded.selectbox(key="train_pick").value == run_id
-    rerun_until(reloaded, lambda at: any(b.label == "Pause" for b in at.button))
+    rerun_until(reloaded, lambda at: at.get("progress"))
+    assert not labels(reloaded) & {"Pause", "Resume", "Stop"}
+    assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(reloaded.caption)
 
     other = page()  # another student, no link: offered the live run
     assert "training or waiting on this server" in texts(other.info)
@@ -157,21 +171,44 @@ def test_a_reload_and_a_second_session_find_the_live_run_and_can_stop_it():
     rerun_until(other, lambda at: at.get("progress"))
     assert "samples/s** on CPU" in other.get("progress")[0].proto.text
     assert len(other.get("plotly_chart")) == 3  # the live step-loss, accuracy and loss charts
+    assert not labels(other) & {"Pause", "Resume", "Stop"}
 
-    next(b for b in other.button if b.label == "Pause").click()
-    other.run()
+    rerun_until(first, lambda at: "Pause" in labels(at))
+    click(first, "Pause")
     assert training.job_manager().progress(run_id).status == "paused"
-    assert other.get("progress")[0].proto.text.startswith("Paused · Epoch")
-    next(b for b in other.button if b.label == "Resume").click()
-    other.run()
+    assert first.get("progress")[0].proto.text.startswith("Paused · Epoch")
+    assert "its training slot went to the next run in line" in texts(first.info)
+    click(first, "Resume")
     assert training.job_manager().progress(run_id).status == "running"
 
-    next(b for b in other.button if b.label == "Stop").click()
-    other.run()
-    rerun_until(other, lambda at: at.warning)
-    assert other.warning[0].value.startswith(f"Run #{run_id} was stopped.")
-    assert other.metric[1].label == "Test accuracy"  # a stopped run still shows what it learned
+    click(first, "Stop")
+    rerun_until(first, lambda at: at.warning)
+    assert first.warning[0].value.startswith(f"Run #{run_id} was stopped.")
+    assert first.metric[1].label == "Test accuracy"  # a stopped run still shows what it learned
     rerun_until(reloaded, lambda at: at.warning)
+
+
+def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypatch):
+    student = page()
+    configure(student, **LONG)
+    run_id = start(student)
+    assert not AppTest.from_file(APP, default_timeout=120).run().sidebar.text_input  # no teacher key on this server
+    monkeypatch.setenv("DLCORE_TEACHER_KEY", "chalk-and-talk")
+    teacher = AppTest.from_file(APP, default_timeout=120)
+    teacher.switch_page("app_pages/2_build_and_train.py")
+    teacher.query_params["run"] = str(run_id)
+    teacher.run()
+    rerun_until(teacher, lambda at: at.get("progress"))
+    assert "Stop" not in labels(teacher)
+
+    teacher.text_input(key="teacher_key").input("chalk").run()
+    assert "That is not the teacher key." in texts(teacher.sidebar.caption) and "Stop" not in labels(teacher)
+    teacher.text_input(key="teacher_key").input("chalk-and-talk").run()
+    assert "Teacher: you can pause and stop every run and race." in texts(teacher.sidebar.caption)
+    assert not teacher.sidebar.text_input and teacher.session_state["teacher_key"] == ""  # the key is not kept
+    rerun_until(teacher, lambda at: {"Pause", "Stop"} <= labels(at))
+    click(teacher, "Stop")
+    assert training.job_manager().wait(run_id, timeout=60).status == "stopped"
 
 
 def test_a_second_run_waits_in_the_queue_and_says_where():
@@ -182,7 +219,7 @@ def test_a_second_run_waits_in_the_queue_and_says_where():
     configure(second)
     waiting = start(second)
     assert "Waiting in the queue: number 1 in line" in texts(second.info)
-    training.job_manager().stop(running)
+    training.job_manager().stop(running, teacher=True)
     rerun_until(second, lambda at: at.success)
     assert second.success[0].value.startswith(f"Run #{waiting} finished")
 

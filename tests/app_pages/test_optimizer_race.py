@@ -11,10 +11,11 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dlcore import race, training
+from dlcore import TrainConfig, models, race, training
 from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def fresh_caches(tiny_data_dir):
     torch.set_num_threads(threads)
     manager = race.race_manager()
     for race_id in manager.races():
-        manager.stop(race_id)
+        manager.stop(race_id, teacher=True)
         manager.wait(race_id, timeout=30)
 
 
@@ -83,3 +84,35 @@ def test_presenter_mode_keeps_the_numbers_and_enlarges_the_charts():
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["font"]["size"] == 20 and len(at.metric) == 4
     assert json.loads(page().get("plotly_chart")[0].proto.spec)["layout"].get("font", {}).get("size") != 20
+
+
+def labels(at: AppTest) -> set[str]:
+    return {button.label for button in at.button}
+
+
+def test_only_the_session_that_started_a_race_or_a_teacher_can_stop_it(monkeypatch):
+    monkeypatch.setenv("DLCORE_TEACHER_KEY", "chalk-and-talk")
+    manager = race.race_manager()
+    owner = page()
+    owner.selectbox(key="race_network").set_value("cnn")
+    owner.slider(key="race_epochs").set_value(10)
+    owner.select_slider(key="race_batch").set_value(16)
+    start_tiny_race(owner)
+    started = manager.races()[0]
+    next(b for b in owner.button if b.label == "Stop race").click().run()
+    assert manager.wait(started, timeout=60).status == "stopped"
+
+    long_race = race.lanes(TrainConfig(dataset="mnist", model=models.preset("cnn"), epochs=100, batch_size=8),
+                           [{"lr": 0.001}, {"lr": 0.01}])
+    race_id = manager.submit(long_race, owner="ada")  # someone else's race, shown to every session first
+    other = page()
+    assert "Stop race" not in labels(other)
+    assert "Only the student who started this race, or the teacher, can stop it." in \
+        " ".join(c.value for c in other.caption).replace("\\", "")
+
+    teacher = AppTest.from_file(APP, default_timeout=120)
+    teacher.switch_page("app_pages/4_optimizer_race.py").run()
+    teacher.text_input(key="teacher_key").input("chalk-and-talk").run()
+    assert teacher.session_state["race_id"] == race_id and "Stop race" in labels(teacher)
+    next(b for b in teacher.button if b.label == "Stop race").click().run()
+    assert manager.wait(race_id, timeout=60).status == "stopped"
