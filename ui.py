@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import importlib
 import json
 import os
+import re
 import secrets
 import threading
 
@@ -14,6 +16,23 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=\"'&;/@^%?,])")
+
+
+_AUTOLINK = re.compile(r"(www|\\:|\\@)", re.IGNORECASE)  # where GitHub-flavoured Markdown starts a link by itself
+
+
+def literal(text) -> str:
+    """Text a user chose (a name, a file name, a link's value, a message quoting one) as it was typed.
+
+    Streamlit draws captions, alerts, headers and metric deltas as Markdown, where a name such as
+    ![x](http://host/p.png) would become an image on every student's screen: every ASCII punctuation mark is
+    escaped, as CommonMark allows, line breaks become spaces, and addresses are kept from turning into links.
+    """
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK.sub("\\1\u2060", escaped)  # an invisible word joiner: no live link to wherever a student says
 
 
 WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
@@ -88,15 +107,34 @@ def _store_notice() -> str:
 # ---- who may pause and stop a run: the session that started it, or the teacher ------------------------
 
 TEACHER_KEY = "DLCORE_TEACHER_KEY"
+XSRF_COOKIE = "_streamlit_xsrf"
 
 
 def session_owner() -> str:
-    """This browser session's name as the owner of the runs and races it starts.
+    """Who starts a run or race here, for pausing and stopping it: this browser, named by a secret it already holds.
 
-    A random token kept only on the server, in session state: a student cannot copy or guess another's, as they
-    could a token in the address. A reload is a new session, so it sees its runs but no longer controls them.
+    Streamlit's XSRF cookie carries a random token per browser, sent on every load and never put in an address: a
+    reload or a second tab keeps control, a shared link gives none, and only a hash of it is kept. Without the
+    cookie (XSRF protection off) the owner is this session, and a reload no longer controls its runs.
     """
-    return st.session_state.setdefault("session_owner", "session-" + secrets.token_urlsafe(16))
+    if "session_owner" not in st.session_state:
+        cookie = st.context.cookies.get(XSRF_COOKIE)
+        token = _xsrf_token(cookie) if isinstance(cookie, str) else b""  # not a string in AppTest, which has no browser
+        st.session_state["session_owner"] = (
+            "browser-" + hashlib.sha256(token).hexdigest()[:32] if token else "session-" + secrets.token_urlsafe(16))
+    return st.session_state["session_owner"]
+
+
+def _xsrf_token(cookie: str) -> bytes:
+    """The token in an XSRF cookie ("2|mask|masked token|time"), whose mask changes on every page load."""
+    parts = cookie.strip("\"'").split("|")
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except (IndexError, ValueError):
+        return b""
+    if parts[0] != "2" or not mask:
+        return b""
+    return bytes(byte ^ mask[i % len(mask)] for i, byte in enumerate(masked))
 
 
 def is_teacher() -> bool:
@@ -116,7 +154,7 @@ def teacher_ui() -> None:
         st.text_input("Teacher key", type="password", key="teacher_key", on_change=_check_teacher_key,
                       help="Lets this browser session pause and stop any student's run or race.")
         if problem := st.session_state.pop("teacher_problem", None):
-            st.caption(problem)
+            st.caption(literal(problem))
 
 
 def _check_teacher_key() -> None:
@@ -197,7 +235,7 @@ def run_picker_ui(runs: list, label: str, key: str, live: tuple[int, ...] = (), 
 
 def spec_from_tables(kind: str, conv: pd.DataFrame, dense: pd.DataFrame):
     """The ModelSpec the layer editors describe; an empty cell raises DLCoreError with a sentence."""
-    from dlcore import ConvBlock, DenseLayer, DLCoreError, ModelSpec
+    from dlcore import DLCoreError, ModelSpec
 
     def records(table: pd.DataFrame, what: str) -> list[dict]:
         rows = table.to_dict("records")
@@ -206,15 +244,15 @@ def spec_from_tables(kind: str, conv: pd.DataFrame, dense: pd.DataFrame):
                 raise DLCoreError(f"{what} {i} has an empty cell; fill it in or delete the row.")
         return rows
 
-    blocks = tuple(
-        ConvBlock(int(r["channels"]), int(r["kernel"]), r["activation"], r["pool"], r["padding"], bool(r["batch_norm"]))
+    blocks = [
+        {**r, "channels": int(r["channels"]), "kernel": int(r["kernel"]), "batch_norm": bool(r["batch_norm"])}
         for r in records(conv, "Conv block")
-    )
-    layers = tuple(
-        DenseLayer(int(r["units"]), r["activation"], float(r["dropout"]), bool(r["batch_norm"]))
+    ]
+    layers = [
+        {**r, "units": int(r["units"]), "dropout": float(r["dropout"]), "batch_norm": bool(r["batch_norm"])}
         for r in records(dense, "Hidden layer")
-    )
-    return ModelSpec(kind, blocks if kind == "cnn" else (), layers)
+    ]
+    return ModelSpec.from_dict({"kind": kind, "conv": blocks if kind == "cnn" else [], "dense": layers})
 
 
 def layer_table(spec) -> pd.DataFrame:
@@ -295,7 +333,7 @@ def control(action, number: int) -> None:
 def control_problem_ui() -> None:
     """The sentence a refused control left (not the owner, or a full queue), shown once."""
     if problem := st.session_state.pop("control_problem", None):
-        st.error(problem, icon=":material/block:")
+        st.error(literal(problem), icon=":material/block:")
 
 
 def compare_runs_ui(runs: list, key: str) -> None:
@@ -469,12 +507,12 @@ def run_results_ui(run) -> None:
     from dlcore import data
 
     if run.status == "diverged":
-        st.error(f"Run #{run.id} diverged. {run.message}", icon=":material/trending_up:")
+        st.error(f"Run #{run.id} diverged. {literal(run.message)}", icon=":material/trending_up:")
         st.markdown(DIVERGED_ADVICE)
     elif run.status in ("failed", "interrupted"):
-        st.error(f"Run #{run.id} {run.status}. {run.message}")
+        st.error(f"Run #{run.id} {run.status}. {literal(run.message)}")
     elif run.status == "stopped":
-        st.warning(f"Run #{run.id} was stopped. {run.message}", icon=":material/stop_circle:")
+        st.warning(f"Run #{run.id} was stopped. {literal(run.message)}", icon=":material/stop_circle:")
     elif run.status == "done":
         st.success(f"Run #{run.id} finished: test accuracy **{run.accuracy:.2%}**.", icon=":material/check_circle:")
     else:
@@ -584,7 +622,7 @@ def export_button_ui(run, label: str = "Download weights and script") -> None:
     try:
         export.check_exportable(run)
     except DLCoreError as exc:
-        st.caption(str(exc))
+        st.caption(literal(exc))
         return
     name = export.bundle_name(run)
     st.download_button(label, lambda: export.bundle(run)[1], file_name=name, mime="application/zip",
@@ -605,7 +643,7 @@ def import_ui(key: str) -> int | None:
             run_id = export.import_weights(weights.getvalue(), weights.name, config.getvalue() if config else None,
                                            st.session_state.get("student_name", ""))
         except DLCoreError as exc:
-            st.error(str(exc), icon=":material/block:")
+            st.error(literal(exc), icon=":material/block:")
             return None
         st.success(f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.",
                    icon=":material/check_circle:")

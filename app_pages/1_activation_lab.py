@@ -135,7 +135,7 @@ with left:
 try:
     probabilities = activations.probabilities(logits, temperature)
 except DLCoreError as exc:
-    right.warning(str(exc))
+    right.warning(ui.literal(exc))
 else:
     bars = figure(f"Probabilities at T = {temperature:g}", "class", "probability",
                   yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(type="category"))
@@ -153,7 +153,7 @@ else:
     try:
         flows = [measure(name, depth, width, init, gain) for name in flow_names]
     except DLCoreError as exc:
-        st.warning(str(exc))
+        st.warning(ui.literal(exc))
     else:
         layers = list(range(1, depth + 2))
         norms = figure("Gradient size per layer", f"layer (1 = first hidden layer, {depth + 1} = output layer)",

@@ -189,7 +189,7 @@ with builder, ui.settings_container("network"):
         spec, problem = None, str(exc)
 with summary:
     if problem:
-        st.error(problem, icon=":material/error:")
+        st.error(ui.literal(problem), icon=":material/error:")
     else:
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={"parameters": st.column_config.NumberColumn(format="localized")})
@@ -197,7 +197,7 @@ with summary:
 
 st.header("2. Training", divider="gray")
 if note := st.session_state.pop("train_link_note", ""):
-    st.warning(note, icon=":material/link_off:")
+    st.warning(ui.literal(note), icon=":material/link_off:")
 with ui.settings_container("training"):
     config = settings_ui(spec or saved.model)
     share_link_ui(config)
@@ -208,7 +208,7 @@ try:
     training.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
 except DLCoreError as exc:
     too_big = str(exc)
-    st.error(too_big, icon=":material/memory:")
+    st.error(ui.literal(too_big), icon=":material/memory:")
 training.prepare(config.dataset, config.device)  # so Start trains at once
 keep(train_student=st.session_state.get("student_name", ""))
 name_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
@@ -220,7 +220,7 @@ if button_column.button("Start training", type="primary", icon=":material/play_a
     try:
         watch(manager.submit(config, student, owner=ui.session_owner()))
     except DLCoreError as exc:
-        st.error(str(exc))
+        st.error(ui.literal(exc))
 if spec is None:
     st.caption("Fix the network above to start training.")
 
@@ -245,7 +245,7 @@ elif run_id is not None:
     try:
         ui.run_results_ui(manager.store.get(run_id))
     except DLCoreError as exc:
-        st.warning(str(exc))
+        st.warning(ui.literal(exc))
         watch(None)
 
 st.header("4. Compare runs", divider="gray")

@@ -115,10 +115,10 @@ with ui.settings_container("race"):
         base, lanes = settings_ui()
     except DLCoreError as exc:
         base, lanes = None, []
-        st.error(str(exc))
+        st.error(ui.literal(exc))
 st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start, args=(base, lanes))
 if problem := st.session_state.pop("race_problem", None):
-    st.error(problem)
+    st.error(ui.literal(problem))
 
 race_ids = manager.races()
 if st.session_state.get("race_id") not in race_ids:

@@ -51,7 +51,7 @@ def podium_ui(best: pd.DataFrame) -> None:
     """The numbers a room reads: the best accuracy per dataset, who got there first, and with what."""
     first = best.sort_values("run").drop_duplicates("dataset").sort_values("dataset")
     for column, (_, row) in zip(st.columns(max(len(first), 1)), first.iterrows()):
-        who = f" by {row['student']}" if row["student"] else ""
+        who = f" by {ui.literal(row['student'])}" if row["student"] else ""
         column.metric(f"Best on {data.info(row['dataset']).title}", f"{row['accuracy']:.2%}", f"run #{row['run']}{who}",
                       delta_color="off", delta_arrow="off")
         column.caption(row["setup"])
@@ -95,15 +95,16 @@ else:
         leaders = shown.dropna(subset=["accuracy"]).sort_values(["accuracy", "run"], ascending=[False, True]).head(10)
         leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].reset_index(drop=True)
         leaders.insert(0, "place", leaders.index + 1)  # a column: st.table hides a plain row index
+        leaders["student"] = leaders["student"].map(ui.literal)  # st.table draws its cells as Markdown
         st.table(highlighted(leaders, best).format({"accuracy": "{:.2%}", "run": "#{}"}))
     else:
         picked = st.dataframe(highlighted(shown, best), hide_index=True, on_select="rerun", selection_mode="single-row",
                               key="board_table", width="stretch", column_config=columns)
         if picked.selection.rows:
             run = store.get(int(shown.iloc[picked.selection.rows[0]]["run"]))
-            st.subheader(run.label)
+            st.subheader(ui.literal(run.label))
             if run.message and run.status == "done":
-                st.caption(run.message)
+                st.caption(ui.literal(run.message))
             left, right = st.columns([2, 3])
             with left:
                 if run.checkpoint:

@@ -8,6 +8,7 @@ import os
 import socket
 import sqlite3
 import time
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,25 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
 from . import models
-from .config import DLCoreError, TrainConfig
+from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from .evaluate import Evaluation
 
 ACTIVE = ("queued", "running", "paused")
 FINISHED = ("done", "stopped", "diverged", "failed", "interrupted")
 CHECKPOINT_FORMAT = "dlcore-1"
-MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # the largest model the limits allow is well under this
+HEADER_SLACK_BYTES = 2**20  # a checkpoint's JSON header: tensor names, shapes and offsets, and the config
+
+
+def _largest_mlp_bytes() -> int:
+    """float32 bytes of the biggest MLP the limits allow (every hidden layer at the most units, with batch norm),
+    counted on the meta device so nothing is allocated: the load cap follows the limits instead of a hand number."""
+    widest = ModelSpec("mlp", dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
+    with torch.device("meta"):
+        state = models.build(widest).state_dict()
+    return sum(tensor.numel() * tensor.element_size() for tensor in state.values())
+
+
+MAX_CHECKPOINT_BYTES = _largest_mlp_bytes() + HEADER_SLACK_BYTES  # about 119 MiB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -209,7 +222,7 @@ class RunStore:
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO runs (created, updated, status, config, student, owner) VALUES (?, ?, ?, ?, ?, ?)",
-                (now, now, status, config.to_json(), student.strip()[:40], _OWNER),
+                (now, now, status, config.to_json(), student_name(student), _OWNER),
             )
             return cursor.lastrowid
 
@@ -237,7 +250,7 @@ class RunStore:
             args = statuses
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
-        return [_to_run(row) for row in rows]
+        return [run for run in map(_readable_run, rows) if run is not None]
 
     def revision(self) -> tuple[int, float]:
         """(runs, last change): differs whenever a run is created or updated, so callers can cache list()."""
@@ -299,6 +312,25 @@ def _encode(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+MAX_NAME_CHARS = 40
+
+
+def student_name(text) -> str:
+    """A name as it is stored and shown to the class: text only, one line, no invisible or direction-changing
+    characters (which could disguise it as someone else's), at most 40 characters."""
+    visible = "".join(ch for ch in str(text) if ch.isspace() or not unicodedata.category(ch).startswith("C"))
+    return " ".join(visible.split())[:MAX_NAME_CHARS]
+
+
+def _readable_run(row: sqlite3.Row) -> Run | None:
+    """A run, or None for one whose settings an older version stored without checking them: it is left out of
+    lists, so one bad row cannot break the run board for the whole class (get() still says what is wrong)."""
+    try:
+        return _to_run(row)
+    except DLCoreError:
+        return None
 
 
 def _to_run(row: sqlite3.Row) -> Run:

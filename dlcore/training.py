@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from . import data, models, optim
-from .config import MAX_BATCH_SIZE, MAX_EPOCHS, DLCoreError, TrainConfig
-from .evaluate import Evaluation, evaluate
+from .config import DLCoreError, TrainConfig
+from .evaluate import EVAL_BATCH, Evaluation, evaluate
 from .runs import RunStore, home, save_checkpoint
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -118,24 +118,50 @@ def prepare(dataset: str, device: str = "auto") -> None:
     threading.Thread(target=work, name=f"dlcore-prepare-{dataset}", daemon=True).start()
 
 
+CHOICES = {  # each TrainConfig field that names something -> the registry of those names
+    "dataset": data.DATASETS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES, "loss": optim.LOSSES,
+    "device": DEVICES,
+}
+
+
+def check_choice(field: str, value: str) -> None:
+    if value not in CHOICES[field]:
+        raise DLCoreError(f"Unknown {field} '{value}'; choose one of: {', '.join(CHOICES[field])}.")
+
+
 def validate(config: TrainConfig) -> None:
-    """Every check that can fail before any work is done, each with its own sentence."""
-    data.info(config.dataset)
+    """Every check that can fail before any work is done, each with its own sentence; the schema (dlcore.config)
+    has already checked each field's type and bounds, so what is left are names, combinations and cost."""
+    for name in CHOICES:
+        check_choice(name, getattr(config, name))
     models.validate(config.model)
-    optim.make_loss(config.loss)
-    for name, table, what in ((config.optimizer, optim.OPTIMIZERS, "optimizer"), (config.schedule, optim.SCHEDULES, "schedule")):
-        if name not in table:
-            raise DLCoreError(f"Unknown {what} '{name}'; choose one of: {', '.join(table)}.")
-    if not 1 <= config.epochs <= MAX_EPOCHS:
-        raise DLCoreError(f"Epochs must be between 1 and {MAX_EPOCHS}; got {config.epochs}.")
-    if not 1 <= config.batch_size <= MAX_BATCH_SIZE:
-        raise DLCoreError(f"Batch size must be between 1 and {MAX_BATCH_SIZE}; got {config.batch_size}.")
-    if not (0 < config.lr <= 1000 and math.isfinite(config.lr)):
-        raise DLCoreError(f"The learning rate must be above 0 and at most 1000; got {config.lr}.")
-    if config.weight_decay < 0:
-        raise DLCoreError("Weight decay cannot be negative; use 0 to turn it off.")
-    if config.device not in DEVICES:
-        raise DLCoreError(f"Unknown device '{config.device}'; choose one of: {', '.join(DEVICES)}.")
+    if config.nesterov and config.optimizer == "sgd" and config.momentum <= 0:
+        raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
+    check_memory(config)
+
+
+def memory_budget_mb() -> int:
+    """DLCORE_MAX_RUN_MB, or a quarter of this machine's memory shared by the runs that may train at once
+    (DLCORE_MAX_JOBS): what one run may take while the web server and the other runs keep theirs."""
+    if value := os.environ.get("DLCORE_MAX_RUN_MB"):
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise DLCoreError(f"DLCORE_MAX_RUN_MB must be a whole number of megabytes; it is '{value[:20]}'.") from None
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(256, total // 4 // 2**20 // max(1, int(os.environ.get("DLCORE_MAX_JOBS", "1"))))
+
+
+def check_memory(config: TrainConfig) -> models.MemoryEstimate:
+    """Refuse a run whose estimated memory is over the budget, before anything is allocated."""
+    estimate = models.estimate_memory(config.model, config.batch_size, optim.state_buffers(config), EVAL_BATCH)
+    budget = memory_budget_mb()
+    if estimate.total > budget * 2**20:
+        parts = f"{estimate.weights / 2**20:,.0f} MB for weights and gradients, {estimate.activations / 2**20:,.0f} MB " \
+                f"for one batch of {config.batch_size}'s activations"
+        raise DLCoreError(f"This run would need about {estimate.total / 2**20:,.0f} MB ({parts}), over this server's "
+                          f"{budget:,} MB per run; use fewer or smaller layers or a smaller batch.")
+    return estimate
 
 
 # ---- the trainer ---------------------------------------------------------------------------------
@@ -633,7 +659,7 @@ _MANAGERS: dict[str, JobManager] = {}
 _MANAGERS_LOCK = threading.Lock()
 
 
-def job_manager() -> JobManager:
+def job_manager(warm_up: bool = True) -> JobManager:
     """The process-wide manager for $DLCORE_HOME; DLCORE_MAX_JOBS runs may train at once (default 1), and each
     student may have DLCORE_MAX_WAITING runs and races waiting or paused (default 2)."""
     key = str(home())
@@ -641,7 +667,8 @@ def job_manager() -> JobManager:
         if key not in _MANAGERS:
             _MANAGERS[key] = JobManager(RunStore(key), max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")),
                                         max_waiting=int(os.environ.get("DLCORE_MAX_WAITING", str(MAX_WAITING))))
-            threading.Thread(target=_warm_up, name="dlcore-warm-up", daemon=True).start()
+            if warm_up:  # the CLI says no: a thread still inside torch when the interpreter exits aborts it
+                threading.Thread(target=_warm_up, name="dlcore-warm-up", daemon=True).start()
         return _MANAGERS[key]
 
 

@@ -137,3 +137,9 @@ def test_a_run_stored_with_unchecked_settings_cannot_break_the_list(dlcore_home)
     assert [run.id for run in store.list()] == [good] == [run.id for run in store.list(with_history=False)]
     with pytest.raises(DLCoreError, match="field momentum cannot be 'fast'"):
         store.get(bad)
+
+
+def test_names_are_stored_as_one_line_of_visible_text(dlcore_home):
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig(), "  Ada\n\u202eLovelace\u200b\x00 " + "x" * 100)
+    assert store.get(run_id).student == "Ada Lovelace " + "x" * 27
