@@ -42,6 +42,7 @@ from locust import User, between, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.Element_pb2 import Element  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
@@ -71,10 +72,10 @@ class Session:
 
     def __init__(self, url: str, timeout: float):
         self.url, self.timeout = url, timeout
-        self.pages: dict[str, str] = {}  # url path ("" for home) -> page_script_hash, from the navigation message
+        self.pages: dict[str, str] = {}  # url path ("home" for "") -> page_script_hash, from the navigation message
         self.page_hash = ""
         self.query_string = ""
-        self.widgets: dict[str, object] = {}  # label -> the widget's element as last drawn: its id and options
+        self.widgets: dict[str, Element] = {}  # label -> the widget's element as last drawn: its id and options
         self.states: dict[str, WidgetState] = {}  # what this student set on the current page, sent with each rerun
         self.problems: list[str] = []
         self.finished = Event()
@@ -201,9 +202,13 @@ class Session:
             self.finished.set()
 
     def _poll(self, fragment: str, interval: float) -> None:
-        while True:
+        """A fragment's timer, as the frontend's setInterval; a dropped connection ends it (the reader says why)."""
+        while self.closed is None:
             gevent.sleep(interval)
-            self._send(fragment_id=fragment, is_auto_rerun=True)
+            try:
+                self._send(fragment_id=fragment, is_auto_rerun=True)
+            except (Problem, websocket.WebSocketException, OSError):
+                return
             self.fragment_reruns += 1
 
     def _stop_polls(self, fragments=None) -> None:
@@ -212,7 +217,7 @@ class Session:
                 self.polls.pop(fragment)[1].kill(block=False)
 
 
-def new_value(element, rng: random.Random) -> WidgetState:
+def new_value(element: Element, rng: random.Random) -> WidgetState:
     """Another value for a slider, select slider, selectbox or text input, encoded as its widget state is."""
     kind = element.WhichOneof("type")
     widget = getattr(element, kind)
@@ -264,7 +269,7 @@ class Student(User):
             action()
             problems = self.session.take_problems()
             failure = Problem("; ".join(problems)) if problems else None
-        except Problem as exc:
+        except (Problem, websocket.WebSocketException, OSError) as exc:
             failure = exc
         self.report(kind, page, time.perf_counter() - start, failure)
         if self.session.closed:
@@ -324,7 +329,9 @@ def class_works(url: str, home: Path, run_id: int, students: int, spawn_rate: fl
     runner.quit()
     for session in SESSIONS:
         session.close()
-    return environment, time.monotonic() - began, while_training or environment.stats.total.num_requests
+    if while_training is None:  # the run outlasted the class
+        while_training = environment.stats.total.num_requests
+    return environment, time.monotonic() - began, while_training
 
 
 def page_times(environment) -> dict:
