@@ -211,6 +211,18 @@ def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypa
     assert training.job_manager().wait(run_id, timeout=60).status == "stopped"
 
 
+def test_a_browser_keeps_its_owner_across_reloads_and_another_browser_has_its_own():
+    """The owner comes from Streamlit's XSRF cookie, whose mask changes on every load (Streamlit makes them here)."""
+    import ui
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+    mine, theirs = bytes(range(32)), bytes(range(100, 132))
+    first, reload = generate_xsrf_token_string(mine, 1700000000), generate_xsrf_token_string(mine, 1700000000)
+    assert first != reload and ui._xsrf_token(first) == ui._xsrf_token(reload) == mine
+    assert ui._xsrf_token(generate_xsrf_token_string(theirs, 1700000000)) == theirs
+    assert ui._xsrf_token("") == ui._xsrf_token("not|a|cookie") == ui._xsrf_token("2||00|1") == b""
+
+
 def test_a_second_run_waits_in_the_queue_and_says_where():
     first = page()
     configure(first, **LONG)
