@@ -150,17 +150,17 @@ def test_a_run_trains_and_its_results_are_shown():
     assert at.query_params["run"] == str(run_id) and at.success
 
 
-def test_a_reload_and_a_second_session_find_the_live_run_but_only_its_owner_controls_it():
+def test_other_sessions_find_the_live_run_but_only_its_owner_controls_it():
     first = page()
     configure(first, **LONG)
     run_id = start(first)
     rerun_until(first, lambda at: "Stop" in labels(at))
 
-    reloaded = page(run=str(run_id))  # a reload is a new session: it finds the run, it does not own it
-    assert reloaded.selectbox(key="train_pick").value == run_id
-    rerun_until(reloaded, lambda at: at.get("progress"))
-    assert not labels(reloaded) & {"Pause", "Resume", "Stop"}
-    assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(reloaded.caption)
+    linked = page(run=str(run_id))  # another browser given the run's link: it finds the run, it does not own it
+    assert linked.selectbox(key="train_pick").value == run_id
+    rerun_until(linked, lambda at: at.get("progress"))
+    assert not labels(linked) & {"Pause", "Resume", "Stop"}
+    assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(linked.caption)
 
     other = page()  # another student, no link: offered the live run
     assert "training or waiting on this server" in texts(other.info)
@@ -185,7 +185,7 @@ def test_a_reload_and_a_second_session_find_the_live_run_but_only_its_owner_cont
     rerun_until(first, lambda at: at.warning)
     assert first.warning[0].value.startswith(f"Run #{run_id} was stopped.")
     assert first.metric[1].label == "Test accuracy"  # a stopped run still shows what it learned
-    rerun_until(reloaded, lambda at: at.warning)
+    rerun_until(linked, lambda at: at.warning)
 
 
 def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypatch):
