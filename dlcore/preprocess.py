@@ -24,6 +24,7 @@ MIN_CONTRAST = 24  # ink must differ from the background by this much (of 255) t
 INK_FRACTION = 0.2  # pixels above this share of the ink's contrast decide the bounding box
 MAX_FILE_BYTES = 10 * 2**20
 MAX_PIXELS = 25_000_000  # about 5000x5000; checked from the header, before any pixel is decoded
+WORKING_SIDE = 1024  # larger pictures are shrunk to this on decoding; a digit a tenth as wide is still 5x the 20x20 box
 CANVAS = 280  # the drawing canvas is 280x280, ten canvas pixels per input pixel
 
 
@@ -166,7 +167,12 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # ---- files ---------------------------------------------------------------------------------------
 
 def decode(data: bytes, name: str = "The file") -> np.ndarray:
-    """Image file bytes -> an L or RGBA uint8 array, refusing files that are empty, broken or too big."""
+    """Image file bytes -> an L or RGBA uint8 array, refusing files that are empty, broken or too big.
+
+    A picture wider or taller than WORKING_SIDE comes back shrunk by a whole factor, averaged block by block
+    (a JPEG is decoded at 1/2, 1/4 or 1/8 scale to begin with), so a 25-megapixel upload costs about what its
+    decoded pixels weigh once, not ten full-size float copies.
+    """
     if not data:
         raise DLCoreError(f"{name} is empty (0 bytes); choose a PNG or JPEG picture of a digit.")
     if len(data) > MAX_FILE_BYTES:
@@ -181,20 +187,41 @@ def decode(data: bytes, name: str = "The file") -> np.ndarray:
                     f"{name} is {width}x{height} pixels, over the {MAX_PIXELS / 1e6:.0f}-megapixel limit; "
                     "use a smaller picture."
                 )
+            factor = -(-max(width, height) // WORKING_SIDE)  # ceiling division: 1 for ordinary pictures
+            if factor > 1 and picture.format == "JPEG":
+                picture.draft(picture.mode, (width // factor, height // factor))
             picture.load()
-            picture = ImageOps.exif_transpose(picture)
+            ImageOps.exif_transpose(picture, in_place=True)
+            wide = picture.mode in ("I", "I;16", "I;16B", "I;16L", "F")
             has_alpha = "A" in picture.getbands() or "transparency" in picture.info
-            if picture.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            mode = "F" if wide else "RGBA" if has_alpha else "L"
+            factor = -(-max(picture.size) // WORKING_SIDE)  # what the JPEG draft left to do
+            if factor > 1:
+                picture = _shrink(picture, mode, factor)
+            if wide:
                 return _wide_gray(np.asarray(picture, dtype=np.float32))
-            return np.asarray(picture.convert("RGBA" if has_alpha else "L"))
+            return np.asarray(picture.convert(mode))
     except DLCoreError:
         raise
     except UnidentifiedImageError:
         raise DLCoreError(f"{name} is not an image Pillow can read; choose a PNG or JPEG picture.") from None
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning raises where warnings are errors
         raise DLCoreError(f"{name} has too many pixels to open safely; use a smaller picture.") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DLCoreError(f"{name} is damaged or cut short ({exc}); save it again and retry.") from None
+
+
+def _shrink(picture: Image.Image, mode: str, factor: int) -> Image.Image:
+    """Average factor x factor blocks, one band of rows at a time, so no second full-size copy is ever made
+    (Pillow's reduce of RGBA alone would make one: it averages in premultiplied alpha, so a transparent
+    pixel's colour does not bleed into the ink)."""
+    width, height = picture.size
+    small = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, 2**20 // (width * factor))  # about 4 MB of RGBA per band
+    for top in range(0, height, rows):
+        band = picture.crop((0, top, width, min(height, top + rows))).convert(mode)
+        small.paste(band.reduce(factor), (0, top // factor))
+    return small
 
 
 def read(path: str, name: str | None = None) -> np.ndarray:

@@ -1,14 +1,18 @@
 """MNIST-style preprocessing: every kind of picture a user can give ends up as a centred 20x20-in-28x28 digit."""
 
 import io
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from dlcore import data, preprocess
 from dlcore.config import DLCoreError
+from tests.conftest import REPO
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -157,6 +161,100 @@ def test_huge_picture_is_refused_before_decoding():
     Image.new("1", (10_000, 5_000)).save(buffer, format="PNG")  # 50 megapixels in a few kilobytes
     with pytest.raises(DLCoreError, match="50-megapixel|megapixel limit"):
         preprocess.decode(buffer.getvalue(), "huge.png")
+
+
+def test_a_decompression_bomb_warning_is_a_sentence_too():
+    """Between Pillow's own limits (89-179 megapixels) it only warns; where warnings are errors, still a sentence."""
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buffer, format="PNG")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(DLCoreError, match="too many pixels|megapixel limit"):
+            preprocess.decode(buffer.getvalue(), "bomb.png")
+
+
+def worst_upload() -> bytes:
+    """The issue's 25-megapixel RGBA PNG: about 110 KB as a file, 100 MB as pixels."""
+    picture = Image.new("RGBA", (5000, 5000), (0, 0, 0, 0))
+    ImageDraw.Draw(picture).line([(1500, 1200), (3500, 1200), (2200, 3800)], fill=(255, 255, 255, 255), width=300)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PEAK = """
+import resource, sys
+from dlcore import preprocess
+data = open(sys.argv[1], "rb").read()
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+picture = preprocess.decode(data, "upload.png")
+preprocess.mnist_style(picture, 0.1307, 0.3081)
+preprocess.naive(picture, 0.1307, 0.3081)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) // 1024, picture.shape)
+"""
+
+
+def test_a_25_megapixel_upload_costs_under_200_mb(tmp_path):
+    """Measured in a fresh process by its peak resident memory, so Pillow's own buffers count (before: ~870 MB)."""
+    path = tmp_path / "upload.png"
+    path.write_bytes(worst_upload())
+    assert path.stat().st_size < 200_000
+    result = subprocess.run([sys.executable, "-c", PEAK, str(path)], cwd=REPO, capture_output=True, text=True, check=True)
+    peak_mb, shape = result.stdout.split(maxsplit=1)
+    assert int(peak_mb) < 200 and shape.strip() == "(1000, 1000, 4)"
+
+
+def test_large_pictures_are_shrunk_while_decoding_and_read_the_same():
+    small = as_rgba_canvas(seven())
+    big = np.kron(small, np.ones((8, 8, 1), dtype=np.uint8))  # 2240x2240: shrunk by 3 while decoding
+    decoded = preprocess.decode(png_bytes(big))
+    assert decoded.shape == (747, 747, 4) and max(decoded.shape) <= preprocess.WORKING_SIDE
+    read_small, read_big = (preprocess.mnist_style(picture, MEAN, STD) for picture in (small, decoded))
+    assert np.abs(read_small.centred - read_big.centred).mean() < 6  # of 255: the same digit, edges resampled
+    assert_mnist_like(read_big)
+
+
+def test_shrinking_averages_in_premultiplied_alpha():
+    """A transparent pixel's colour (red here, invisible) must not bleed into the ink's edges when blocks are averaged."""
+    ink = np.kron(seven(160, 30, 40, 3), np.ones((7, 7), dtype=np.uint8))  # 1120x1120, stroke edges inside 2x2 blocks
+    hidden_red = np.dstack([np.full_like(ink, 255), np.where(ink > 0, 255, 0), np.where(ink > 0, 255, 0), ink])
+    shrunk = preprocess.to_gray(preprocess.decode(png_bytes(hidden_red.astype(np.uint8))))
+    expected = preprocess.to_gray(as_rgba_canvas(ink)).reshape(560, 2, 560, 2).mean(axis=(1, 3))
+    assert np.abs(shrunk - expected).max() <= 1  # averaging straight RGBA would be off by 44 at the edges
+
+
+def test_pictures_up_to_the_working_side_are_decoded_untouched():
+    rgba = as_rgba_canvas(np.kron(seven(256, 50, 60, 5), np.ones((4, 4), dtype=np.uint8)))  # 1024x1024
+    assert np.array_equal(preprocess.decode(png_bytes(rgba)), rgba)
+
+
+def test_large_jpeg_is_decoded_at_a_fraction_of_its_size():
+    paper = 255 - np.kron(seven(), np.ones((12, 12), dtype=np.uint8))  # 3360x3360 dark ink on white
+    decoded = preprocess.decode(png_bytes(paper, "JPEG"))
+    assert decoded.ndim == 2 and max(decoded.shape) <= preprocess.WORKING_SIDE
+    read_small, read_big = (preprocess.mnist_style(picture, MEAN, STD) for picture in (255 - seven(), decoded))
+    assert read_big.inverted and np.abs(read_small.centred - read_big.centred).mean() < 6
+
+
+def test_large_16_bit_grayscale_is_shrunk_and_stretched():
+    wide = np.kron(seven().astype(np.uint16) * 257, np.ones((5, 5), dtype=np.uint16))  # 1400x1400
+    buffer = io.BytesIO()
+    Image.fromarray(wide).save(buffer, format="PNG")
+    decoded = preprocess.decode(buffer.getvalue())
+    assert decoded.shape == (700, 700) and decoded.dtype == np.uint8 and decoded.max() == 255 and decoded.min() == 0
+
+
+@pytest.mark.parametrize("side", [280, 2800])
+def test_camera_orientation_is_applied(side):
+    """Phones store a portrait photo sideways with an EXIF note to turn it; small and shrunk pictures alike obey it."""
+    upright = np.zeros((side, side // 2), dtype=np.uint8)
+    upright[: side // 4] = 255  # ink across the top
+    exif = Image.Exif()
+    exif[0x0112] = 8  # 'turn 90 degrees counter-clockwise to view'
+    buffer = io.BytesIO()
+    Image.fromarray(np.rot90(upright, -1).copy()).save(buffer, format="JPEG", exif=exif)
+    decoded = preprocess.decode(buffer.getvalue())
+    assert decoded.shape[0] > decoded.shape[1] and decoded[: decoded.shape[0] // 5].mean() > 200
 
 
 def test_oversized_file_is_refused():
