@@ -14,7 +14,7 @@ class) and watches it live: first alone, then the same run again while the class
 and every student has been round every page at least once (or --max-seconds). Reports
 per-page p50/p95, the errors, and the run's samples/s under load over alone, with the load average.
 
-Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--setup epochs=100] [--think 1 4]
+Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--setup QUERY] [--think 1 4]
 Last stdout line: {"pages": {"activation_lab": {"p50_s": ..., "p95_s": ...}, ...}, "errors": [...], "speed_ratio": ...}
 """
 
@@ -389,8 +389,9 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--setup", default="epochs=100", help="the run's Build & train setup link (its query string); "
-                        "the default network on mnist-sample, 100 epochs: about 30 s alone on an idle 2-core machine")
+    parser.add_argument("--setup", default="epochs=100&batch=32",
+                        help="the run's Build & train setup link (its query string); the default network on "
+                             "mnist-sample: about 30 s alone on an idle 2-core machine, so the class works while it trains")
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                         help="seconds a student reads before the next click, drawn evenly between the two")
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
