@@ -104,7 +104,7 @@ def _store_notice() -> str:
         return str(exc)
 
 
-# ---- who may pause and stop a run: the session that started it, or the teacher ------------------------
+# ---- who may pause and stop a run: the browser that started it, or the teacher ------------------------
 
 TEACHER_KEY = "DLCORE_TEACHER_KEY"
 XSRF_COOKIE = "_streamlit_xsrf"
