@@ -31,7 +31,11 @@ def model_ui() -> predict.Classifier | None:
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
     import_expander_ui()
-    return load_classifier(runs[run_id].checkpoint)
+    try:
+        return load_classifier(runs[run_id].checkpoint)
+    except DLCoreError as exc:  # one unreadable run must not take the page from every session
+        st.error(ui.literal(f"Run #{run_id} cannot be used: {exc} Pick another model."))
+        return None
 
 
 def import_expander_ui() -> None:
@@ -76,12 +80,27 @@ def picture_ui():
     source = st.radio("Input", ["Draw", "Upload"], horizontal=True, label_visibility="collapsed", key="draw_source")
     if source == "Upload":
         upload = st.file_uploader("A picture of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="draw_upload")
-        return preprocess.decode(upload.getvalue(), upload.name) if upload is not None else None
+        return decoded(upload) if upload is not None else None
     brush = st.slider("Brush size", 6, 40, 18, key="draw_brush")
     canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=280,
                        width=280, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
     st.caption("Draw one digit. The canvas toolbar undoes and clears.")
     return canvas.image_data
+
+
+def decoded(upload):
+    """The upload's pixels, decoded once per file: every later rerun (a toggle, a new model) reuses them, and a
+    file that cannot be read keeps its sentence without being read again."""
+    file_id, picture, error = st.session_state.get("draw_decoded", (None, None, ""))
+    if file_id != upload.file_id:
+        try:
+            picture, error = preprocess.decode(upload.getvalue(), upload.name), ""
+        except DLCoreError as exc:
+            picture, error = None, str(exc)  # the sentence only: the exception's frames would keep the file's bytes
+        st.session_state["draw_decoded"] = (upload.file_id, picture, error)
+    if error:
+        raise DLCoreError(error)
+    return picture
 
 
 def probability_chart(prediction: predict.Prediction, classes: tuple[str, ...]) -> go.Figure:

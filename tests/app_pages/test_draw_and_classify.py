@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dlcore import predict, runs, training
+from dlcore import predict, preprocess, runs, training
 from tests.app_pages.apptest import opened
 from tests.test_preprocess import as_rgba_canvas, seven
 
@@ -140,6 +140,28 @@ def test_uploads_are_read_and_bad_files_get_a_sentence(model_run):
     assert at.image[1].captions == ["2. inverted: light ink on dark"]
 
 
+def test_an_upload_is_decoded_once_not_on_every_rerun(model_run, monkeypatch):
+    calls = []
+
+    def counted(data, name="The file"):
+        calls.append(name)
+        return decode(data, name)
+
+    decode = preprocess.decode
+    monkeypatch.setattr(preprocess, "decode", counted)
+    at = page()
+    at.radio(key="draw_source").set_value("Upload").run()
+    paper = np.dstack([255 - seven(size=500, top=60, left=200, scale=12)] * 3)
+    at.file_uploader(key="draw_upload").set_value(("seven.png", png(paper), "image/png")).run()
+    at.toggle(key="draw_naive").set_value(True).run()
+    at.run()
+    assert not at.exception and reading(at) == "7" and calls == ["seven.png"]
+
+    at.file_uploader(key="draw_upload").set_value(("notes.png", b"not a picture", "image/png")).run()
+    at.run()
+    assert "not an image" in at.error[0].value and calls == ["seven.png", "notes.png"]
+
+
 def test_picker_lists_finished_runs_latest_first(model_run, trained):
     store = runs.RunStore()
     newer = store.create(predict.STARTER_CONFIG.with_changes(epochs=2))
@@ -149,3 +171,16 @@ def test_picker_lists_finished_runs_latest_first(model_run, trained):
     picker = at.selectbox(key="draw_model")
     assert picker.value == newer
     assert picker.options == [store.get(newer).label, model_run.label]
+
+
+def test_a_newest_model_that_cannot_load_is_a_sentence_not_an_exception(model_run, tmp_path):
+    store = runs.RunStore()
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not weights")
+    newest = store.create(predict.STARTER_CONFIG)
+    store.update(newest, status="done", checkpoint=str(broken))
+    at = page()
+    assert at.selectbox(key="draw_model").value == newest
+    assert "cannot be used" in at.error[0].value and "not a safetensors weights file" in at.error[0].value
+    at.selectbox(key="draw_model").set_value(model_run.id).run()
+    assert not at.exception and not at.error
