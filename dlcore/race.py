@@ -35,11 +35,10 @@ def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
         other = sorted(set(changes) - set(LANE_FIELDS))
         if other:
             raise DLCoreError(f"Lane {number} changes {', '.join(other)}; lanes may differ only in {', '.join(LANE_FIELDS)}.")
-        config = base.with_changes(**changes)
         try:
+            config = base.with_changes(**changes)
             training.validate(config)
-            optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])  # its own settings' checks, now
-        except (DLCoreError, ValueError) as exc:
+        except DLCoreError as exc:
             raise DLCoreError(f"Lane {number}: {exc}") from exc
         configs.append(config)
     names = [optimizer_summary(config) for config in configs]

@@ -83,10 +83,10 @@ def test_races_wait_their_turn(tiny_data_dir):
     ([{"lr": 0.1}], "needs 2 to 4 optimizers; it has 1"),
     ([{"lr": 0.1}] * 5, "it has 5"),
     ([{"lr": 0.1}, {"epochs": 3}], "Lane 2 changes epochs; lanes may differ only in"),
-    ([{"lr": 0.1}, {"lr": -1.0}], "Lane 2: The learning rate must be above 0"),
+    ([{"lr": 0.1}, {"lr": -1.0}], "Lane 2: The configuration's field lr cannot be -1.0"),
     ([{"lr": 0.1}, {"optimizer": "lion"}], "Lane 2: Unknown optimizer 'lion'"),
     ([{"optimizer": "sgd", "momentum": 0.0, "nesterov": True}, {"lr": 0.1}], "Lane 1: Nesterov momentum needs"),
-    ([{"optimizer": "sgd", "momentum": -1.0}, {"lr": 0.1}], "Lane 1: Invalid momentum"),
+    ([{"optimizer": "sgd", "momentum": -1.0}, {"lr": 0.1}], "Lane 1: The configuration's field momentum cannot be -1.0"),
     ([{"lr": 0.1}, {"lr": 0.01}, {"lr": 0.1}], "Lanes 1 and 3 are both Adam lr 0.1; change one of them."),
 ])
 def test_lane_settings_are_checked_first(settings, message):
