@@ -28,4 +28,4 @@ ui.sidebar_status()  # before the page, which may end early with st.stop()
 try:
     page.run()
 except DLCoreError as exc:  # a fault no page handles itself (a runs folder it cannot write): a sentence, not an error box
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.literal(exc), icon=":material/error:")

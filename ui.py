@@ -91,7 +91,7 @@ def _status_ui() -> None:
         if name != "mnist" and name != "mnist-sample":
             st.markdown(f"{title}: {'available' if available else 'not found'}")
     if notice := _store_notice():
-        st.warning(notice, icon=":material/database:")
+        st.warning(literal(notice), icon=":material/database:")
 
 
 def _store_notice() -> str:
