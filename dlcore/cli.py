@@ -112,7 +112,7 @@ def train_command(args: argparse.Namespace) -> int:
         accuracy = f"test accuracy {run.accuracy:.2%}" if run.accuracy is not None else run.message
         print(f"run #{run_id} {run.status}: {accuracy} in {seconds:.1f}s; weights: {run.checkpoint or 'none'}")
     if run.status not in ("done", "stopped"):
-        print(f"error: {run.message}", file=sys.stderr)
+        print(f"error: {run.message or progress.message}", file=sys.stderr)  # a full disk may keep the end unrecorded
         return 1
     return 0
 

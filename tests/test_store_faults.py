@@ -156,6 +156,22 @@ def test_cli_training_onto_a_full_disk_prints_the_reason(tiny_data_dir, dlcore_h
     assert error and "full; free some space" in error[0]
 
 
+def test_cli_says_why_even_when_the_end_of_a_run_cannot_be_recorded_at_all(tiny_data_dir, monkeypatch, capsys):
+    """A disk too full for even the short 'failed' write: the store still says 'running', the trainer knows why."""
+    update = runs.RunStore.update
+
+    def no_room_for_the_end(store, run_id, **fields):
+        if "message" in fields:
+            raise DLCoreError("The disk holding the runs database is full; free some space and try again.")
+        update(store, run_id, **fields)
+
+    monkeypatch.setattr(runs.RunStore, "update", no_room_for_the_end)
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32"]) == 1
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert error == ["error: The run ended but could not be recorded. The disk holding the runs database is full; "
+                     "free some space and try again."]
+
+
 def _sidebar():
     import ui
 
