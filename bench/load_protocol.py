@@ -322,9 +322,11 @@ def class_works(url: str, home: Path, run_id: int, students: int, spawn_rate: fl
     began = time.monotonic()
     watcher = gevent.spawn(wait_for_run, home, run_id, max_seconds)
     while_training = None
-    while time.monotonic() - began < max_seconds and not (watcher.ready() and len(TOURED) >= students):
+    while time.monotonic() - began < max_seconds:
         if watcher.ready() and while_training is None:
             while_training = environment.stats.total.num_requests
+        if watcher.ready() and len(TOURED) >= students:
+            break
         gevent.sleep(0.5)
     runner.quit()
     for session in SESSIONS:
@@ -354,8 +356,10 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
     with fresh_server("load-protocol-server.log") as server:
         url = f"http://127.0.0.1:{server.port}"  # the traffic stays on this machine
         warm_up(url, timeout=180)
+        began, server_cpu = time.monotonic(), cpu_seconds(server.process.pid)
         teacher, run_id = start_run(url, setup, timeout)
         alone = wait_for_run(server.home, run_id)
+        alone_cores = (cpu_seconds(server.process.pid) - server_cpu) / (time.monotonic() - began)
         teacher.close()
         teacher, run_id = start_run(url, setup, timeout)
         load_before, server_cpu, own_cpu = os.getloadavg(), cpu_seconds(server.process.pid), cpu_seconds(os.getpid())
@@ -381,7 +385,7 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
         "speed_ratio": round(loaded["samples_per_sec"] / alone["samples_per_sec"], 3),
         "same_accuracy": alone["accuracy"] == loaded["accuracy"],
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
-        "server_cores_busy": round(server_cpu / seconds, 2), "load_generator_cores_busy": round(own_cpu / seconds, 2),
+        "server_cores_busy": round(server_cpu / seconds, 2), "server_cores_busy_alone": round(alone_cores, 2), "load_generator_cores_busy": round(own_cpu / seconds, 2),
         "cores": os.cpu_count(),
     }
 
@@ -409,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run alone:      {result['alone']}")
     print(f"run under load: {result['under_load']}; samples/s ratio {result['speed_ratio']}, "
           f"same accuracy: {result['same_accuracy']}")
-    print(f"server busy {result['server_cores_busy']} and load generator {result['load_generator_cores_busy']} of "
-          f"{result['cores']} cores; load average before {result['load_average']['before']}, after "
+    print(f"server busy {result['server_cores_busy']} (run alone: {result['server_cores_busy_alone']}) and load "
+          f"generator {result['load_generator_cores_busy']} of {result['cores']} cores; load average before {result['load_average']['before']}, after "
           f"{result['load_average']['after']}")
     print(f"errors: {len(result['errors'])}")
     for error in result["errors"][:20]:
