@@ -6,28 +6,63 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from . import data, models, optim, predict, training
+from . import data, export, models, optim, predict, training
 from .config import DLCoreError, TrainConfig
 from .runs import RunStore
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """Run one command; an error is a sentence on stderr and exit 2, and with --json also stdout's last line."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv
     try:
+        args = _parser().parse_args(argv)
         return args.command(args)
+    except _UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        return _fail(str(exc), as_json, where=exc.parser.prog)
     except DLCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), as_json)
     except KeyboardInterrupt:
-        print("error: interrupted.", file=sys.stderr)
-        return 130
+        return _fail("interrupted.", as_json, code=130)
+    except Exception as exc:
+        if not as_json:
+            raise
+        traceback.print_exc()
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", as_json)
+
+
+def _fail(message: str, as_json: bool, code: int = 2, where: str = "") -> int:
+    """The error on stderr (argparse's way for a bad command line), and with --json as stdout's last line."""
+    print(f"{where}: error: {message}" if where else f"error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": f"{where}: {message}" if where else message}))
+    return code
+
+
+class _UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises on a bad command line instead of exiting, so --json can still answer in JSON."""
+
+    def error(self, message: str):
+        raise _UsageError(self, message)
+
+
+def _manager() -> training.JobManager:
+    """The job manager without the server's warm-up thread: a thread inside torch at interpreter exit aborts it."""
+    return training.job_manager(warm_up=False)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dlcore", description="Deep Learning Playground engine.")
+    parser = _Parser(prog="python -m dlcore", description="Deep Learning Playground engine.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model and record the run")
@@ -62,15 +97,38 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files: L, RGB or RGBA, any size")
     classify.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     classify.set_defaults(command=predict_command)
+
+    bring = sub.add_parser("import", help="record weights trained elsewhere as a run, as the pages' import does")
+    bring.add_argument("file", type=Path, metavar="FILE", help="a .safetensors file or a zip exported by a playground")
+    bring.add_argument("--config", type=Path, help="its TrainConfig JSON file, when the weights hold none")
+    bring.add_argument("--student", default="", help="a name shown on the run board")
+    bring.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    bring.set_defaults(command=import_command)
+
+    send = sub.add_parser("export", help="write a run as a zip: weights, config and a standalone PyTorch script")
+    send.add_argument("run", type=_run_id, metavar="RUN", help="a run id (see `runs`)")
+    send.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write run-N.zip in")
+    send.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    send.set_defaults(command=export_command)
     return parser
+
+
+def _run_id(text: str) -> int:
+    if not text.lstrip("#").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id; `python -m dlcore runs` lists them")
+    return int(text.lstrip("#"))
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DLCoreError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.config is not None:
-        try:
-            config = TrainConfig.from_json(args.config.read_text())
-        except OSError as exc:
-            raise DLCoreError(f"Cannot read the config file {args.config} ({exc.strerror}).") from exc
+        config = TrainConfig.from_json(_read(args.config, "config file").decode("utf-8", "replace"))
     else:
         config = TrainConfig(model=models.preset(args.preset or "simple-nn"))
     return config.with_changes(
@@ -82,9 +140,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    training.resolve_device(config.device)  # a missing GPU is reported before anything is queued
-    data.load(config.dataset)  # so is a missing dataset, with the fetch attempt's sentence
-    manager = training.job_manager()
+    training.validate(config)  # a refused setting is reported before any data is read
+    training.resolve_device(config.device)  # so is a missing GPU
+    data.load(config.dataset)  # and a missing dataset, with the fetch attempt's sentence
+    manager = _manager()
     started = time.perf_counter()
     run_id = manager.submit(config, student=args.student)
     try:
@@ -177,4 +236,37 @@ def predict_command(args: argparse.Namespace) -> int:
     for result in results:
         confidence = max(result["probabilities"])
         print(f"{result['image']}: {result['prediction']} ({confidence:.1%})")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """The pages' import: the same checks, scoring and sentences; prints the new run's id."""
+    if args.file.is_file():
+        export.check_size(args.file.stat().st_size, args.file.name)  # before reading a file too big to accept
+    content = _read(args.file, "weights file")
+    config_json = _read(args.config, "config file") if args.config is not None else None
+    store = RunStore()
+    run = store.get(export.import_weights(content, args.file.name, config_json, student=args.student, store=store))
+    if args.json:
+        print(json.dumps({"run_id": run.id, "status": run.status, "message": run.message, "test_accuracy": run.accuracy,
+                          "checkpoint": run.checkpoint, "config": run.config.to_dict()}))
+    else:
+        print(run.message, file=sys.stderr)
+        print(run.id)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """The run board's export: writes the zip it downloads into DIR."""
+    name, content = export.bundle(RunStore().get(args.run))
+    path = args.out / name
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as exc:
+        raise DLCoreError(f"Cannot write {path} ({exc.strerror}); give --out a folder you can write to.") from exc
+    if args.json:
+        print(json.dumps({"run_id": args.run, "zip": str(path), "bytes": len(content)}))
+    else:
+        print(path)
     return 0

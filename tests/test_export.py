@@ -1,6 +1,8 @@
 """Export: the zip's standalone script rebuilds the very network, scores the weights as the playground did, and retrains
 the run step for step, with nothing but torch."""
 
+import ast
+import copy
 import importlib.util
 import io
 import json
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save as safetensors_bytes
 
 from dlcore import activations, data, export, models, optim, runs, training
 from dlcore.config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
@@ -162,3 +165,117 @@ def test_a_run_without_weights_cannot_be_exported(tiny_data_dir):
     assert run.status == "diverged"
     with pytest.raises(DLCoreError, match=rf"Run #{run.id} has no saved weights to export \(its status is diverged\)"):
         export.bundle(run)
+
+
+# ---- no code through an exported script ----------------------------------------------------------
+
+FIELDS = {  # every setting of a config, by where it sits
+    "config": ["dataset", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "loss", "batch_size",
+               "epochs", "seed", "device"],
+    "model": ["kind"],
+    "dense": ["units", "activation", "dropout", "batch_norm"],
+    "conv": ["channels", "kernel", "activation", "pool", "padding", "batch_norm"],
+}
+BREAKOUTS = [  # each escapes a different way from where a value could land; {touch} creates the marker file
+    "0\n{touch}\n#",  # a bare value on its own line: a new statement follows
+    '"""\n{touch}\n"""',  # inside the docstring: close it
+    "x' + {touch} + '",  # inside a quoted string: close the quote
+    "0 or {touch}",  # a bare value in an expression
+]
+
+
+def _forced(obj, **fields):
+    """A copy of a frozen config with fields set behind its validation, as a damaged store or a lax parser might."""
+    clone = copy.copy(obj)
+    for name, value in fields.items():
+        object.__setattr__(clone, name, value)
+    return clone
+
+
+def _with_payload(where: str, name: str, payload: str) -> TrainConfig:
+    base = TrainConfig(dataset="mnist", model=ModelSpec("cnn", conv=(ConvBlock(4),), dense=(DenseLayer(8),)))
+    model = base.model
+    if where == "config":
+        return _forced(base, **{name: payload})
+    if where == "model":
+        model = _forced(model, kind=payload)
+    elif where == "dense":
+        model = _forced(model, dense=(_forced(model.dense[0], **{name: payload}),))
+    else:
+        model = _forced(model, conv=(_forced(model.conv[0], **{name: payload}),))
+    return _forced(base, model=model)
+
+
+def _run_help(*scripts: Path) -> None:
+    """`python SCRIPT --help` for each script, in one fresh interpreter so torch is imported once."""
+    each = "\n".join(
+        f"sys.argv = [{str(path)!r}, '--help']\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except BaseException:\n    pass" for path in scripts)
+    subprocess.run([sys.executable, "-I", "-c", f"import runpy, sys\n{each}"], capture_output=True, text=True,
+                   timeout=120, cwd=scripts[0].parent)
+
+
+@pytest.mark.parametrize("validated", [True, False], ids=["validated", "validation-bypassed"])
+@pytest.mark.parametrize("where, name", [(where, name) for where, names in FIELDS.items() for name in names])
+def test_code_in_any_setting_never_runs_from_the_exported_script(where, name, validated, tmp_path, monkeypatch):
+    """A payload in any field is refused or written as inert data; even with the config's validation bypassed, the
+    exported script's --help runs none of it."""
+    if not validated:
+        monkeypatch.setattr(training, "validate", lambda config: None)
+    marker = tmp_path / "ran"
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"weights")
+    scripts = []
+    for number, breakout in enumerate(BREAKOUTS):
+        payload = breakout.format(touch=f"__import__('pathlib').Path(r'{marker}').touch()")
+        run = runs.Run(id=7, created=0.0, updated=0.0, status="done", message="", config=_with_payload(where, name, payload),
+                       student="", device="cpu", history={}, results=None, checkpoint=str(weights), seconds=1.0)
+        try:
+            _, content = export.bundle(run)
+        except (DLCoreError, TypeError, ValueError, KeyError):  # refused (a forced value can trip a check early)
+            continue
+        folder = tmp_path / f"export-{number}"
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            archive.extractall(folder)
+        scripts.append(folder / "run-7" / "run-7.py")
+    if scripts:
+        _run_help(*scripts)
+    assert not marker.exists()
+
+
+def test_settings_are_written_as_checked_literals(tmp_path):
+    """A string where a number belongs is refused, not pasted into the script."""
+    config = _forced(TrainConfig(), seed="0\nimport os")
+    with pytest.raises(DLCoreError, match=r"should be a whole number; this run cannot be exported"):
+        export.script(config)
+
+
+def test_names_cannot_close_the_docstring(tmp_path):
+    marker = tmp_path / "ran"
+    touch = f"__import__('pathlib').Path(r'{marker}').touch()"
+    text = export.script(TrainConfig(), name=f'x"""\n{touch}\n"""', weights=f"w\\\n{touch}\n#")
+    assert text.startswith('"""A network from the Deep Learning Playground: MLP 128-64 relu on mnist-sample')
+    assert "Needs only PyTorch" in ast.get_docstring(ast.parse(text))  # the docstring is whole, nothing escaped it
+    script = tmp_path / "exported.py"
+    script.write_text(text)
+    _run_help(script)
+    assert not marker.exists()
+
+
+def test_imported_config_with_code_in_it_never_runs(tiny_data_dir, tmp_path):
+    """The issue's path: a config carrying code is imported, then exported, then its script is run."""
+    marker = tmp_path / "ran"
+    config = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(8),)))
+    fields = config.to_dict() | {"seed": f"0\n__import__('pathlib').Path(r'{marker}').touch()\n#"}
+    torch.manual_seed(0)
+    weights = safetensors_bytes({k: v.contiguous() for k, v in models.build(config.model).state_dict().items()})
+    try:
+        run_id = export.import_weights(weights, "w.safetensors", config_json=json.dumps(fields))
+        _, content = export.bundle(runs.RunStore().get(run_id))
+    except DLCoreError as exc:
+        assert "\n" not in str(exc)
+    else:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            archive.extractall(tmp_path)
+        _run_help(tmp_path / f"run-{run_id}" / f"run-{run_id}.py")
+    assert not marker.exists()

@@ -3,13 +3,16 @@
 import io
 import json
 import pickle
+import zipfile
 
 import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import export, models, runs, training
-from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore import data, export, models, predict, runs, training
+from dlcore.config import (
+    MAX_CHANNELS, MAX_CONV_BLOCKS, MAX_HIDDEN_LAYERS, MAX_UNITS, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig,
+)
 
 CONFIG = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=1, batch_size=32, device="cpu")
 
@@ -83,11 +86,81 @@ def test_oversize_is_refused_before_reading(tiny_data_dir, monkeypatch):
         export.import_weights(bytes(1001), "big.safetensors")
 
 
-def test_zip_that_unpacks_too_large_is_refused(trained, monkeypatch):
-    _, content = export.bundle(trained)
-    monkeypatch.setattr(export, "MAX_IMPORT_BYTES", len(content) + 10)
+def _zip(content: bytes, method=zipfile.ZIP_DEFLATED, name="run-1/run-1.safetensors") -> bytearray:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        archive.writestr(name, content)
+    return bytearray(buffer.getvalue())
+
+
+def _patch(raw: bytearray, local: int, central: int, value: int, size: int = 4) -> bytes:
+    """Overwrite a field of the one member's local header and its central directory entry (offsets from each)."""
+    for start, offset in ((raw.find(b"PK\x03\x04"), local), (raw.find(b"PK\x01\x02"), central)):
+        raw[start + offset : start + offset + size] = value.to_bytes(size, "little")
+    return bytes(raw)
+
+
+def test_zip_that_inflates_past_the_limit_is_refused_while_reading(tiny_data_dir, monkeypatch):
+    monkeypatch.setattr(export, "MAX_IMPORT_BYTES", 100_000)
+    honest = bytes(_zip(bytes(5_000_000)))  # 5 MB of zeros in a 5 kB zip
+    with pytest.raises(DLCoreError, match=r"run.zip unpacks to more than the 0 MiB limit for weights"):
+        export.import_weights(honest, "run.zip")
+    lying = _patch(_zip(bytes(5_000_000)), 22, 24, 1_000)  # the same zip, declaring 1 kB
+    with pytest.raises(DLCoreError, match=r"run.zip is a damaged zip file \(run-1.safetensors fails its check\)"):
+        export.import_weights(lying, "run.zip")
+    assert runs.RunStore().list() == []
+
+
+def test_declared_sizes_are_not_trusted(tiny_data_dir, monkeypatch):
+    """A member declaring 4 GB is read until the limit, not refused or allocated from its word."""
+    monkeypatch.setattr(export, "MAX_IMPORT_BYTES", 100_000)
+    reads = []
+    original = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: reads.append(n) or original(self, n))
     with pytest.raises(DLCoreError, match="unpacks to more than"):
-        export.import_weights(content, "run.zip")
+        export.import_weights(_patch(_zip(bytes(5_000_000)), 22, 24, 2**32 - 1), "run.zip")
+    assert reads and all(0 < n <= export.READ_CHUNK for n in reads)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: _patch(raw, 6, 8, 0x1, 2), "run.zip is password-protected; export it again without a password."),
+    (lambda raw: _patch(raw, 8, 10, 99, 2), "run.zip is compressed in a way this server cannot read"),
+    (lambda raw: _patch(raw, 14, 16, 0x12345678), r"run.zip is a damaged zip file \(run-1.safetensors fails its check\)"),
+    (lambda raw: bytes(raw[: len(raw) // 2]), "run.zip is a damaged zip file; download the export again."),
+])
+def test_damaged_zips_are_one_sentence(tiny_data_dir, damage, message):
+    with pytest.raises(DLCoreError, match=message):
+        export.import_weights(damage(_zip(_weights(), zipfile.ZIP_STORED)), "run.zip")
+    assert runs.RunStore().list() == []
+
+
+def test_an_expensive_model_is_scored_on_a_fixed_subset(trained, monkeypatch):
+    monkeypatch.setattr(export, "SCORE_MACS", 1)  # as if this MLP cost what the largest CNN does
+    content = open(trained.checkpoint, "rb").read()
+    first, second = (runs.RunStore().get(export.import_weights(content, "w.safetensors")) for _ in range(2))
+    assert first.message == "Imported from w.safetensors; scored on 10 of the 200 test images."
+    assert sum(map(sum, first.results.confusion)) == export.SCORE_AT_LEAST
+    assert first.results == second.results  # the same images each time
+    dataset = data.load("mnist")
+    for index, true, _ in first.results.misclassified:  # the gallery finds each mistake in the whole test split
+        assert dataset.test_labels[index] == true
+
+
+def test_scoring_count_follows_the_cost_of_one_image():
+    largest_cnn = ModelSpec("cnn", conv=tuple(ConvBlock(MAX_CHANNELS, kernel=7, padding="same") for _ in range(MAX_CONV_BLOCKS)),
+                            dense=(DenseLayer(16),))
+    assert export.scoring_count(TrainConfig(model=largest_cnn), 10_000) == export.SCORE_AT_LEAST
+    assert export.scoring_count(TrainConfig(model=models.preset("simple-nn")), 10_000) == 10_000
+    assert 1_000 < export.scoring_count(TrainConfig(model=models.preset("cnn")), 10_000) < 10_000
+
+
+def test_the_largest_legal_mlp_checkpoint_loads(tmp_path):
+    """The load cap follows the limits: 8 x 2,048 units with batch norm (124 MB) loads, for Draw & classify too."""
+    config = TrainConfig(model=ModelSpec(dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS))))
+    path = runs.save_checkpoint(tmp_path / "largest.safetensors", models.build(config.model), config)
+    assert path.stat().st_size > 120e6 and path.stat().st_size <= runs.MAX_CHECKPOINT_BYTES
+    classifier = predict.load(path)
+    assert classifier.config == config and classifier.model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
 def test_wrong_shapes_are_refused(tiny_data_dir):
