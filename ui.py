@@ -21,7 +21,7 @@ from plotly.colors import qualitative
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=\"'&;/@^%?,])")
 
 
-_AUTOLINK = re.compile(r"(www|\\:|\\@)", re.IGNORECASE)  # where GitHub-flavoured Markdown starts a link by itself
+_AUTOLINK = re.compile(r"(\\:(?=\\/\\/)|www(?=\\\.)|\\@)", re.IGNORECASE)  # where Markdown would start a link by itself
 
 
 def literal(text) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def plain(text: str) -> str:
+    """What a user reads in an element whose text the page passed through ui.literal (escaped Markdown)."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def opened(source: str | Callable, timeout: float = 120, **query) -> AppTest:

@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dlcore import models, training
-from tests.app_pages.apptest import opened, rerun_until
+from tests.app_pages.apptest import opened, plain, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -104,12 +104,12 @@ def test_edited_layers_use_the_default_activation_and_bad_ones_get_a_sentence():
     at.session_state["train_dense_0"] = {"edited_rows": {0: {"units": 0}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
-    assert at.error[0].value.startswith("Hidden layer 1 has 0 units")
+    assert plain(at.error[0].value).startswith("The network's field dense[1].units cannot be 0")
     assert next(b for b in at.button if b.label == "Start training").disabled
 
     at.session_state["train_dense_0"] = {"edited_rows": {}, "added_rows": [{"units": 16}], "deleted_rows": []}
     at.run()
-    assert at.error[0].value == "Hidden layer 3 has an empty cell; fill it in or delete the row."
+    assert plain(at.error[0].value) == "Hidden layer 3 has an empty cell; fill it in or delete the row."
 
 
 def test_missing_data_and_devices_are_shown_with_the_reason(monkeypatch, tmp_path):
@@ -183,7 +183,7 @@ def test_other_sessions_find_the_live_run_but_only_its_owner_controls_it():
 
     click(first, "Stop")
     rerun_until(first, lambda at: at.warning)
-    assert first.warning[0].value.startswith(f"Run #{run_id} was stopped.")
+    assert plain(first.warning[0].value).startswith(f"Run #{run_id} was stopped.")
     assert first.metric[1].label == "Test accuracy"  # a stopped run still shows what it learned
     rerun_until(linked, lambda at: at.warning)
 
@@ -241,7 +241,7 @@ def test_a_diverging_run_says_why_and_what_to_try():
     configure(at, optimizer="sgd", lr=1000.0)
     start(at)
     rerun_until(at, lambda at: at.error)
-    assert "diverged" in at.error[0].value and "learning rate 1000 with sgd" in at.error[0].value
+    assert "diverged" in plain(at.error[0].value) and "learning rate 1000 with sgd" in plain(at.error[0].value)
     assert "What to try" in texts(at.markdown)
 
 
@@ -281,10 +281,34 @@ def test_a_setup_link_opens_that_setup_and_the_address_follows_edits():
 
 def test_a_bad_link_falls_back_to_the_starting_setup_with_a_note():
     at = page(net="resnet-152", epochs="3")
-    assert "could not be read" in at.warning[0].value and "net ('resnet-152')" in at.warning[0].value
+    assert "could not be used" in plain(at.warning[0].value) and "net ('resnet-152')" in plain(at.warning[0].value)
     assert at.selectbox(key="train_preset").value == "simple-nn" and at.number_input(key="train_epochs").value == 3
     at.run()
     assert not at.warning and not at.exception
+
+
+def test_a_link_beyond_a_widgets_bounds_is_named_and_leaves_the_address():
+    at = page(opt="sgd", momentum="5", lr="abc", epochs="3")  # momentum=5 raised above the slider's maximum
+    note = plain(at.warning[0].value)
+    assert "momentum ('5')" in note and "lr ('abc')" in note and "0.99" in note
+    assert at.slider(key="train_momentum").value == 0.9 and at.selectbox(key="train_optimizer").value == "sgd"
+    assert "momentum" not in at.query_params and "lr" not in at.query_params and at.query_params["epochs"] == "3"
+
+
+def test_a_network_too_big_for_the_server_is_refused_before_anything_is_allocated(monkeypatch):
+    import resource
+
+    huge = "_".join(["256-same-bn"] * 4)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    at = page(conv=huge, dense="_".join(["2048"] * 8), batch="8192")
+    assert "would need about" in plain(at.warning[0].value) and "MB" in plain(at.warning[0].value)
+    assert at.radio(key="train_kind").value == "mlp"  # the starting setup
+    monkeypatch.setenv("DLCORE_MAX_RUN_MB", "300")
+    at.selectbox(key="train_preset").set_value("cnn").run()
+    at.select_slider(key="train_batch").set_value(2048).run()
+    assert any("would need about" in plain(error.value) and "300 MB" in plain(error.value) for error in at.error)
+    assert next(b for b in at.button if b.label == "Start training").disabled
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1_000_000  # KiB; the network is ~9 GB
 
 
 def test_presenter_mode_hides_the_settings_but_says_what_is_trained():

@@ -16,7 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dlcore import predict, preprocess, runs, training
-from tests.app_pages.apptest import opened
+from tests.app_pages.apptest import opened, plain
 from tests.test_preprocess import as_rgba_canvas, seven
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "3_draw_and_classify.py")
@@ -132,7 +132,7 @@ def test_uploads_are_read_and_bad_files_get_a_sentence(model_run):
 
     at.file_uploader(key="draw_upload").set_value(("notes.png", b"not a picture at all", "image/png")).run()
     assert not at.exception and reading(at) is None
-    assert at.error[0].value.startswith("notes.png is not an image")
+    assert plain(at.error[0].value).startswith("notes.png is not an image")
 
     paper = np.dstack([255 - seven(size=500, top=60, left=200, scale=12)] * 3)  # dark ink on white paper
     at.file_uploader(key="draw_upload").set_value(("seven.png", png(paper), "image/png")).run()
@@ -159,7 +159,7 @@ def test_an_upload_is_decoded_once_not_on_every_rerun(model_run, monkeypatch):
 
     at.file_uploader(key="draw_upload").set_value(("notes.png", b"not a picture", "image/png")).run()
     at.run()
-    assert "not an image" in at.error[0].value and calls == ["seven.png", "notes.png"]
+    assert "not an image" in plain(at.error[0].value) and calls == ["seven.png", "notes.png"]
 
 
 def test_picker_lists_finished_runs_latest_first(model_run, trained):
@@ -181,6 +181,6 @@ def test_a_newest_model_that_cannot_load_is_a_sentence_not_an_exception(model_ru
     store.update(newest, status="done", checkpoint=str(broken))
     at = page()
     assert at.selectbox(key="draw_model").value == newest
-    assert "cannot be used" in at.error[0].value and "not a safetensors weights file" in at.error[0].value
+    assert "cannot be used" in plain(at.error[0].value) and "not a safetensors weights file" in plain(at.error[0].value)
     at.selectbox(key="draw_model").set_value(model_run.id).run()
     assert not at.exception and not at.error
