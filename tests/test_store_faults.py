@@ -93,6 +93,18 @@ def test_a_home_that_cannot_be_created_is_a_sentence(tmp_path, monkeypatch):
     assert result.stderr.startswith("error: Cannot create the runs folder") and "DLCORE_HOME" in result.stderr
 
 
+def test_no_home_folder_at_all_is_a_sentence(monkeypatch):
+    """Some containers run with no $HOME and no passwd entry; Path.home() then raises RuntimeError."""
+    monkeypatch.delenv("DLCORE_HOME")
+
+    def nowhere():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(runs.Path, "home", nowhere)
+    with pytest.raises(DLCoreError, match="set DLCORE_HOME to a writable folder"):
+        runs.home()
+
+
 def test_a_database_that_cannot_be_opened_is_a_sentence(dlcore_home):
     (dlcore_home / "runs.db").mkdir(parents=True)  # what SQLite meets in a read-only folder: it cannot open the file
     with pytest.raises(DLCoreError, match="Cannot use the runs database .*set DLCORE_HOME to a writable folder"):
