@@ -112,7 +112,6 @@ def _literal(value, kind: type) -> str:
     return repr(kind(value))
 
 
-
 def _plain(text: str) -> str:
     """Text for the script's docstring and comments: anything but letters, digits, spaces and plain punctuation
     (quotes, backslashes, line breaks) becomes '?', so no name can close the docstring or start a line of code."""

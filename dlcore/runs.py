@@ -28,16 +28,18 @@ CHECKPOINT_FORMAT = "dlcore-1"
 HEADER_SLACK_BYTES = 2**20  # a checkpoint's JSON header: tensor names, shapes and offsets, and the config
 
 
-def _largest_mlp_bytes() -> int:
-    """float32 bytes of the biggest MLP the limits allow (every hidden layer at the most units, with batch norm),
-    counted on the meta device so nothing is allocated: the load cap follows the limits instead of a hand number."""
-    widest = ModelSpec("mlp", dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
+def weights_bytes(spec: ModelSpec) -> int:
+    """The bytes of a network's saved weights (parameters and batch norm's statistics), counted on the meta device
+    so that even a network far too big to build costs nothing to measure."""
     with torch.device("meta"):
-        state = models.build(widest).state_dict()
+        state = models.build(spec).state_dict()
     return sum(tensor.numel() * tensor.element_size() for tensor in state.values())
 
 
-MAX_CHECKPOINT_BYTES = _largest_mlp_bytes() + HEADER_SLACK_BYTES  # about 119 MiB
+LARGEST_MLP = ModelSpec("mlp", dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
+# The load cap follows the limits rather than a hand number: the largest MLP (124 MB) loads, and
+# check_weights holds every other network, CNNs included, to the same size.
+MAX_CHECKPOINT_BYTES = weights_bytes(LARGEST_MLP) + HEADER_SLACK_BYTES  # about 119 MiB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -352,6 +354,16 @@ def save_checkpoint(path: Path | str, model: torch.nn.Module, config: TrainConfi
     save_file(state, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "config": config.to_json()})
     tmp.replace(path)  # never leave a half-written checkpoint behind
     return path
+
+
+def check_weights(spec: ModelSpec) -> None:
+    """Refuse a network whose checkpoint would be over the load cap: its weights could be saved but never loaded
+    again, by Draw & classify, an export or an import."""
+    size = weights_bytes(spec)
+    if size + HEADER_SLACK_BYTES > MAX_CHECKPOINT_BYTES:
+        raise DLCoreError(f"This network's weights would take {size / 2**20:,.0f} MiB, over the "
+                          f"{MAX_CHECKPOINT_BYTES // 2**20} MiB of the largest MLP the limits allow; use fewer channels, "
+                          "more pooling or smaller dense layers.")
 
 
 def load_checkpoint_bytes(data: bytes, config: TrainConfig | None = None) -> tuple[torch.nn.Module, TrainConfig]:

@@ -18,7 +18,7 @@ from torch import nn
 from . import data, models, optim
 from .config import DLCoreError, TrainConfig
 from .evaluate import EVAL_BATCH, Evaluation, evaluate
-from .runs import RunStore, home, save_checkpoint
+from .runs import RunStore, check_weights, home, save_checkpoint
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU syncs to ~10 a second
@@ -138,6 +138,7 @@ def validate(config: TrainConfig) -> None:
     if config.nesterov and config.optimizer == "sgd" and config.momentum <= 0:
         raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
     check_memory(config)
+    check_weights(config.model)
 
 
 def memory_budget_mb() -> int:

@@ -154,9 +154,18 @@ def test_scoring_count_follows_the_cost_of_one_image():
     assert 1_000 < export.scoring_count(TrainConfig(model=models.preset("cnn")), 10_000) < 10_000
 
 
+def test_a_network_whose_weights_could_not_be_loaded_again_is_refused():
+    """The other side of the cap: a CNN within every layer limit and the memory budget, with 392 MiB of weights."""
+    wide = ModelSpec("cnn", conv=(ConvBlock(64, padding="same"),), dense=(DenseLayer(MAX_UNITS),))
+    with pytest.raises(DLCoreError, match=r"weights would take 392 MiB, over the 119 MiB of the largest MLP the limits allow"):
+        training.validate(TrainConfig(model=wide, optimizer="sgd", momentum=0.0))
+    training.validate(TrainConfig(model=runs.LARGEST_MLP))
+
+
 def test_the_largest_legal_mlp_checkpoint_loads(tmp_path):
     """The load cap follows the limits: 8 x 2,048 units with batch norm (124 MB) loads, for Draw & classify too."""
-    config = TrainConfig(model=ModelSpec(dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS))))
+    config = TrainConfig(model=runs.LARGEST_MLP)
+    assert config.model == ModelSpec(dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
     path = runs.save_checkpoint(tmp_path / "largest.safetensors", models.build(config.model), config)
     assert path.stat().st_size > 120e6 and path.stat().st_size <= runs.MAX_CHECKPOINT_BYTES
     classifier = predict.load(path)
