@@ -127,7 +127,7 @@ def saliency_chart(steps: preprocess.Steps, heat) -> go.Figure:
 st.title("Draw & classify")
 st.caption("Draw a digit and watch a trained network read it, then see what it was actually given to read.")
 if error := st.session_state.pop("starter_error", None):
-    st.error(error)
+    st.error(ui.literal(error))
 classifier = model_ui()
 if classifier is None:
     st.stop()
@@ -140,7 +140,7 @@ with left:
     except preprocess.EmptyImageError:
         reading = None
     except DLCoreError as exc:
-        st.error(str(exc))
+        st.error(ui.literal(exc))
         st.stop()
 with right:
     if reading is None:

@@ -69,7 +69,8 @@ def test_bad_image_is_one_sentence(checkpoint, tmp_path, monkeypatch, capsys, na
         (tmp_path / name).write_bytes(content)
     assert cli.main(["predict", "--checkpoint", str(checkpoint), name, "--json"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("error: ") and words in err and err.count("\n") == 1
+    assert err.startswith("error: ") and words in err and err.count("\n") == 1
+    assert json.loads(out) == {"error": err.removeprefix("error: ").strip()}  # --json: the last stdout line says it too
 
 
 @pytest.mark.parametrize("reference, words", [("nowhere.safetensors", "There is no checkpoint"), ("42", "There is no run #42")])
