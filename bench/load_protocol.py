@@ -393,9 +393,10 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--setup", default="epochs=100&batch=32",
+    parser.add_argument("--setup", default="epochs=100&batch=16",
                         help="the run's Build & train setup link (its query string); the default network on "
-                             "mnist-sample: about 30 s alone on an idle 2-core machine, so the class works while it trains")
+                             "mnist-sample, about 26 s alone on 2 cores: long enough that a class of 30 tours every page "
+                             "while it trains, and small batches make it the run most sensitive to the pages' load")
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                         help="seconds a student reads before the next click, drawn evenly between the two")
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
