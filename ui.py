@@ -44,7 +44,7 @@ def warm_up_engine() -> threading.Thread:
 
     (A page that needs torch at once imports it itself; Python's import lock makes the two imports one.)
     """
-    thread = threading.Timer(WARM_UP_DELAY_S, importlib.import_module, args=("dlcore.training",))
+    thread = threading.Timer(WARM_UP_DELAY_S, importlib.import_module, args=("dlcore.jobs",))
     thread.daemon = True
     thread.start()
     return thread
@@ -52,11 +52,11 @@ def warm_up_engine() -> threading.Thread:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
-    from dlcore import data, training
+    from dlcore import data, devices
 
-    devices = training.device_status()
-    device = training.device_name(training.resolve_device("auto"))
-    why_cpu = "" if device != "CPU" else devices["cuda"]
+    status = devices.device_status()
+    device = devices.device_name(devices.resolve_device("auto"))
+    why_cpu = "" if device != "CPU" else status["cuda"]
     datasets = [(s.name, s.title, s.available, s.where if not s.available else s.test_source) for s in map(data.status, data.DATASETS)]
     return device, why_cpu, datasets
 
@@ -96,10 +96,10 @@ def _status_ui() -> None:
 
 def _store_notice() -> str:
     """What the teacher must know about the runs store: a damaged database set aside, or a folder it cannot write."""
-    from dlcore import DLCoreError, training
+    from dlcore import DLCoreError, jobs
 
     try:
-        return training.job_manager().store.notice
+        return jobs.job_manager().store.notice
     except DLCoreError as exc:
         return str(exc)
 
@@ -169,14 +169,6 @@ def _check_teacher_key() -> None:
 
 def _leave_teacher_mode() -> None:
     st.session_state["teacher_session"] = False
-
-
-def leave_server_a_core() -> None:
-    """Training started from any page leaves the web server a core (training.share_cpu), so every page stays live
-    while it trains; the CLI, which serves nobody, keeps them all."""
-    from dlcore import training
-
-    training.share_cpu(training.job_manager().max_concurrent)
 
 
 # ---- runs: choosing one, its curves, its results (Build & train; any page that shows runs) -------

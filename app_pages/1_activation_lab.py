@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 import streamlit as st
 
+import ui
 from dlcore import activations
 from dlcore.config import DLCoreError
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, models, optim, sharing, training
+from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jobs, models, optim, sharing, validation
 from dlcore.config import ConvBlock, DenseLayer, bounds
 
 PRESETS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)",
@@ -54,8 +54,7 @@ def share_link_ui(config: TrainConfig) -> None:
     st.code(f"{address}?{urlencode(query)}", language=None, wrap_lines=True)
 
 
-manager = training.job_manager()
-ui.leave_server_a_core()
+manager = jobs.job_manager()
 
 
 def limits(cls, field: str) -> dict:
@@ -124,12 +123,12 @@ def with_value(options: tuple, value) -> list:
 
 def settings_ui(model: ModelSpec) -> TrainConfig:
     titles, missing = ui.dataset_reasons()
-    devices = training.device_status()
-    best_device = next(name for name in ("cuda", "mps", "cpu") if not devices[name])
+    reasons = devices.device_status()
+    best_device = next(name for name in ("cuda", "mps", "cpu") if not reasons[name])
     keep(train_dataset=saved.dataset if saved.dataset not in missing else "mnist-sample", train_batch=saved.batch_size,
          train_epochs=saved.epochs, train_optimizer=saved.optimizer, train_lr=saved.lr, train_momentum=saved.momentum,
          train_nesterov=saved.nesterov, train_decay=saved.weight_decay, train_schedule=saved.schedule, train_loss=saved.loss,
-         train_seed=saved.seed, train_device=saved.device if saved.device in devices else best_device)
+         train_seed=saved.seed, train_device=saved.device if saved.device in reasons else best_device)
     data_column, optimizer_column, other_column = st.columns(3)
     with data_column:
         dataset = ui.available_choice_ui("Dataset", titles, missing, key="train_dataset")
@@ -151,7 +150,7 @@ def settings_ui(model: ModelSpec) -> TrainConfig:
                                 key="train_schedule")
         loss = st.selectbox("Loss", list(optim.LOSSES), format_func=optim.LOSSES.get, key="train_loss")
         seed = st.number_input("Seed", **limits(TrainConfig, "seed"), key="train_seed")
-        device = ui.available_choice_ui("Device", ui.DEVICE_TITLES, devices, key="train_device")
+        device = ui.available_choice_ui("Device", ui.DEVICE_TITLES, reasons, key="train_device")
     config = TrainConfig(dataset=dataset, model=model, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
                          weight_decay=weight_decay, schedule=schedule, loss=loss, batch_size=batch_size, epochs=epochs,
                          seed=seed, device=device)
@@ -205,11 +204,11 @@ if ui.presenting():
     st.markdown(f"**{sharing.summary(config)}** on {ui.dataset_reasons()[0][config.dataset]}")
 try:
     too_big = None
-    training.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
+    validation.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
 except DLCoreError as exc:
     too_big = str(exc)
     st.error(ui.literal(too_big), icon=":material/memory:")
-training.prepare(config.dataset, config.device)  # so Start trains at once
+devices.prepare(config.dataset, config.device)  # so Start trains at once
 keep(train_student=st.session_state.get("student_name", ""))
 name_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
 with name_column, ui.settings_container("student"):

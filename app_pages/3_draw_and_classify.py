@@ -5,7 +5,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import ui
-from dlcore import predict, preprocess, training
+from dlcore import jobs, predict, preprocess
 from dlcore.config import DLCoreError
 
 CANVAS_KEY = "draw_canvas"
@@ -53,9 +53,8 @@ def starter_ui() -> None:
     if "starter_run" in st.session_state:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
-        ui.leave_server_a_core()
         try:
-            st.session_state["starter_run"] = training.job_manager().submit(predict.STARTER_CONFIG, owner=ui.session_owner())
+            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=ui.session_owner())
         except DLCoreError as exc:  # the queue is full
             st.session_state["starter_error"] = str(exc)
         st.rerun()
@@ -64,7 +63,7 @@ def starter_ui() -> None:
 @st.fragment(run_every=0.5)
 def starter_progress(run_id: int) -> None:
     """Polls the background run; the whole page reruns once it has weights."""
-    progress = training.job_manager().progress(run_id)
+    progress = jobs.job_manager().progress(run_id)
     if progress is None or progress.finished:
         del st.session_state["starter_run"]
         if progress is not None and progress.status not in ("done", "stopped"):

@@ -20,7 +20,6 @@ LEGEND_BELOW = dict(orientation="h", x=0, y=-0.3, xanchor="left", yanchor="top",
 NETWORKS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)", "cnn": "cnn (2 conv blocks)"}
 
 manager = race.race_manager()
-ui.leave_server_a_core()
 
 
 def settings_ui() -> tuple[TrainConfig, list[dict]]:

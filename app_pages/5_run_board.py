@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import data, export, race, runs, sharing, training
+from dlcore import data, export, jobs, race, runs, sharing
 
 CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
 BEST_STYLE = "background-color: rgba(46, 160, 67, 0.22); font-weight: bold"
 
-store = training.job_manager().store
+store = jobs.job_manager().store
 
 
 def table(all_runs: list) -> pd.DataFrame:

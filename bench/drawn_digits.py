@@ -20,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dlcore import data, models, predict, runs, training
+from dlcore import data, jobs, models, predict, runs, training
 
 
 def main() -> None:
@@ -32,7 +34,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault("DLCORE_HOME", tempfile.mkdtemp(prefix="dlcore-bench-"))
-    threads = training.share_cpu()  # train as the app's server does: all cores but one
+    threads = jobs.training_threads(reserve=1)  # train as the app's server does: all cores but one
+    torch.set_num_threads(threads)
 
     dataset = data.load("mnist-sample")
     print(f"test digits: {args.count} of {dataset.test_source}; training on {threads} CPU thread(s)")

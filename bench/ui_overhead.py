@@ -6,7 +6,7 @@ it as the Build & train fragment does: every ui.POLL_SECONDS it takes progress()
 figures with the page's own functions, turns them into the JSON st.plotly_chart sends (validated the way
 Streamlit does) and, if this project's Streamlit config leaves runner.postScriptGC on, collects garbage
 as Streamlit does after every fragment rerun. It trains with the server's thread policy
-(training.share_cpu, as the page sets it); a third path polls the same way with the CLI's threads, to
+(jobs.training_threads: all cores but one); a third path polls the same way with the CLI's threads, to
 separate the cost of polling from the cost of leaving a core to the server.
 The paths alternate after one unmeasured warm-up run; the figure compared is each run's training
 samples/s (per-epoch test evaluation excluded), median over the repeats.
@@ -40,7 +40,7 @@ import torch
 from streamlit import config as streamlit_config
 
 import ui
-from dlcore import TrainConfig, cli, data, models, training
+from dlcore import TrainConfig, cli, data, jobs, models
 
 
 def cli_run(config_path: Path) -> float:
@@ -55,9 +55,9 @@ def cli_run(config_path: Path) -> float:
 
 def page_run(config: TrainConfig, threads: int) -> tuple[float, int]:
     """A run watched at the fragment's rate; returns its samples/s and how many polls drew charts."""
-    torch.set_num_threads(threads)
     post_run_gc = streamlit_config.get_option("runner.postScriptGC")
-    manager = training.job_manager()
+    manager = jobs.job_manager()
+    manager.threads = threads  # the torch threads the job's own thread takes
     run_id = manager.submit(config)
     polls, next_poll = 0, time.perf_counter()
     while True:
@@ -93,7 +93,7 @@ def main() -> None:
     config_path.write_text(config.to_json())
 
     default_threads = torch.get_num_threads()
-    server_threads = training.share_cpu(training.job_manager().max_concurrent)  # what the page sets
+    server_threads = jobs.job_manager().threads  # what every job on a server trains with
     polls: list[int] = []
 
     def cli() -> float:

@@ -9,7 +9,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import data, export, models, optim, predict, training
+from . import data, devices, export, jobs, models, optim, predict, training, validation
 from .config import DLCoreError, TrainConfig
 from .runs import RunStore
 
@@ -56,9 +56,9 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(self, message)
 
 
-def _manager() -> training.JobManager:
+def _manager() -> jobs.JobManager:
     """The job manager without the server's warm-up thread: a thread inside torch at interpreter exit aborts it."""
-    return training.job_manager(warm_up=False)
+    return jobs.job_manager(serving=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--schedule", choices=list(optim.SCHEDULES))
     train.add_argument("--loss", choices=list(optim.LOSSES))
-    train.add_argument("--device", choices=list(training.DEVICES))
+    train.add_argument("--device", choices=list(devices.DEVICES))
     train.add_argument("--seed", type=int)
     train.add_argument("--student", default="", help="a name shown on the run board")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
@@ -140,8 +140,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    training.validate(config)  # a refused setting is reported before any data is read
-    training.resolve_device(config.device)  # so is a missing GPU
+    validation.validate(config)  # a refused setting is reported before any data is read
+    devices.resolve_device(config.device)  # so is a missing GPU
     data.load(config.dataset)  # and a missing dataset, with the fetch attempt's sentence
     manager = _manager()
     started = time.perf_counter()
@@ -176,7 +176,7 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(manager: training.JobManager, run_id: int) -> training.Progress:
+def _follow(manager: jobs.JobManager, run_id: int) -> training.Progress:
     """Draw a progress bar on stderr until the run ends."""
     while True:
         progress = manager.progress(run_id)

@@ -33,7 +33,7 @@ MAX_WEIGHT_DECAY = 1.0
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 
 # A name from one of the registries (activations, optimizers, datasets...): which names exist is checked against
-# the registry itself (training.validate); the schema only keeps it short and plain.
+# the registry itself (validation.validate); the schema only keeps it short and plain.
 Name = Annotated[str, Field(strict=True, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
 

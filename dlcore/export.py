@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, evaluate, models, optim, runs, training
+from . import data, devices, evaluate, jobs, models, optim, runs, validation
 from .config import DLCoreError, TrainConfig
 
 TEMPLATE = Path(__file__).with_name("export_script.py.txt")
@@ -89,7 +89,7 @@ def script(config: TrainConfig, name: str = "model.py", weights: str = "model.sa
     An imported config is a stranger's: it is validated first, and every value enters the script as a literal of
     its checked type (settings) or as plain text that cannot end a docstring or comment (the title, comments).
     """
-    training.validate(config)
+    validation.validate(config)
     accuracy = run.accuracy if run is not None else None
     what = f"Run #{_literal(run.id, int)}" if run is not None else "A network"
     title = f"{what} from the Deep Learning Playground: {config.model.summary()} on {config.dataset}"
@@ -206,13 +206,13 @@ def import_weights(content: bytes, filename: str, config_json: str | bytes | Non
     if config_json:
         text = config_json.decode("utf-8", "replace") if isinstance(config_json, bytes) else config_json
         config = TrainConfig.from_json(text)
-        training.validate(config)
+        validation.validate(config)
     model, config = runs.load_checkpoint_bytes(content, config)
-    training.validate(config)
+    validation.validate(config)
     if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
         raise DLCoreError(f"{filename} holds NaN or infinite weights, so it would predict nothing useful; export it again.")
     scored = _score(model, config)
-    store = store or training.job_manager().store
+    store = store or jobs.job_manager().store
     run_id = store.create(config, student, status="running")
     checkpoint = runs.save_checkpoint(store.checkpoint_path(run_id), model, config)
     if scored is None:
@@ -281,7 +281,7 @@ def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, 
     """
     if not data.status(config.dataset).available:
         return None
-    _, _, test_x, test_y = training.tensors_on(data.load(config.dataset), torch.device("cpu"))
+    _, _, test_x, test_y = devices.tensors_on(data.load(config.dataset), torch.device("cpu"))
     total = len(test_y)
     count = scoring_count(config, total)
     subset = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:count].sort().values

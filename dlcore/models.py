@@ -76,9 +76,9 @@ class MemoryEstimate:
     activations: int  # every layer's output kept for backward, and its gradient, for one batch
     evaluation: int  # consecutive layer outputs and the convolutions' workspace for one evaluation batch
 
-    @property
-    def total(self) -> int:
-        return self.weights + self.optimizer_state + max(self.activations, self.evaluation)
+    def total(self, lanes: int = 1) -> int:
+        """For `lanes` copies of the network stepped one after another (an optimizer race), one batch at a time."""
+        return lanes * (self.weights + self.optimizer_state) + max(self.activations, self.evaluation)
 
 
 FLOAT_BYTES = 4

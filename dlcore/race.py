@@ -12,17 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
-import torch
-
-from . import data, models, optim, training
+from . import jobs
 from .config import DLCoreError, TrainConfig
-from .evaluate import evaluate
-from .runs import RunStore, home, save_checkpoint
+from .loop import Lane, LoopJob, diverged_message
+from .runs import RunStore, home, save_checkpoint, student_name
 from .sharing import optimizer_summary
+from .validation import check_memory, validate
 
 MIN_LANES, MAX_LANES = 2, 4
 LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
-PUBLISH_SECONDS = training.PUBLISH_SECONDS
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
 
 
@@ -37,7 +35,7 @@ def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
             raise DLCoreError(f"Lane {number} changes {', '.join(other)}; lanes may differ only in {', '.join(LANE_FIELDS)}.")
         try:
             config = base.with_changes(**changes)
-            training.validate(config)
+            validate(config)
         except DLCoreError as exc:
             raise DLCoreError(f"Lane {number}: {exc}") from exc
         configs.append(config)
@@ -125,201 +123,76 @@ class RaceProgress:
         return prefix + "; ".join(sentences) + "."
 
 
-class _Lane:
-    """One model with its optimizer, schedule and running totals; stepped only by the race's thread."""
-
-    def __init__(self, config: TrainConfig, device: torch.device, total_steps: int):
-        self.config = config
-        self.name = optimizer_summary(config)
-        with training._INIT_LOCK:  # same seed, same initial weights in every lane
-            torch.manual_seed(config.seed)
-            self.model = models.build(config.model).to(device)
-        self.optimizer = optim.make_optimizer(config, self.model.parameters())
-        self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
-        self.loss_fn = optim.make_loss(config.loss)
-        self.pending: list[torch.Tensor] = []
-        self.seconds = 0.0
-        self.diverged_at: int | None = None
-        self.loss_sum = self.correct = None
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        started = time.perf_counter()
-        logits = self.model(x)
-        loss = self.loss_fn(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
-        detached = loss.detach()
-        self.pending.append(detached)
-        self.loss_sum += detached * len(y)
-        self.correct += (logits.detach().argmax(dim=1) == y).sum()
-        self.seconds += time.perf_counter() - started
-
-
-class Race:
-    """Trains the lanes in one background thread; progress() may be called from any thread at any time."""
+class Race(LoopJob):
+    """The lanes of one race in one loop; progress() may be called from any thread at any time."""
 
     def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", store: RunStore | None = None):
+        super().__init__(configs)
         self.race_id = race_id
         self.configs = configs
-        self.student = student.strip()[:40]
+        self.student = student_name(student)
         self.store = store
-        self._lock = threading.Lock()
-        empty = tuple(LaneProgress(optimizer_summary(config), config, "queued") for config in configs)
-        self._progress = RaceProgress(race_id, "queued", empty, epochs=configs[0].epochs, student=self.student)
-        self._losses: list[list[float]] = [[] for _ in configs]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.on_finish = None  # called with the race after its final progress is published
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name=f"race-{self.race_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.names = [optimizer_summary(config) for config in configs]
+        self.run_ids: list[int | None] = [None] * len(configs)  # where each lane is recorded, once it has started
+        self.on_finish = None  # called with the race before its final status is published
 
     def progress(self) -> RaceProgress:
-        with self._lock:
-            lanes = tuple(replace(lane, step_losses=list(losses), history=list(lane.history))
-                          for lane, losses in zip(self._progress.lanes, self._losses))
-            return replace(self._progress, lanes=lanes)
+        loop = self.loop
+        with self._lock, loop.lock:
+            status = self._status
+            if loop.lanes:
+                lanes = tuple(self._lane_progress(number, lane, status) for number, lane in enumerate(loop.lanes))
+            else:
+                lanes = tuple(LaneProgress(name, config, status) for name, config in zip(self.names, self.configs))
+            return RaceProgress(
+                self.race_id, status, lanes, message=self._message, device=loop.device, epoch=loop.epoch,
+                epochs=self.configs[0].epochs, step=loop.step, steps_per_epoch=loop.steps_per_epoch,
+                elapsed=loop.elapsed, eta=0.0 if status == "done" else loop.eta() if status == "running" else None,
+                student=self.student,
+            )
 
-    def _publish(self, **changes) -> None:
-        with self._lock:
-            self._progress = replace(self._progress, **changes)
+    def _lane_progress(self, number: int, lane: Lane, status: str) -> LaneProgress:
+        diverged = lane.diverged_at is not None
+        return LaneProgress(
+            self.names[number], lane.config, "diverged" if diverged else status,
+            message=diverged_message(lane.config) if diverged else "", step_losses=list(lane.losses),
+            history=[row.to_dict() for row in lane.history], diverged_at=lane.diverged_at,
+            accuracy=lane.evaluation.accuracy if lane.evaluation else None, seconds=lane.seconds,
+            run_id=self.run_ids[number],
+        )
 
-    def _publish_lane(self, index: int, **changes) -> None:
-        with self._lock:
-            lanes = list(self._progress.lanes)
-            lanes[index] = replace(lanes[index], **changes)
-            self._progress = replace(self._progress, lanes=tuple(lanes))
+    def run(self, threads: int | None = None) -> None:
+        if self.store is not None:
+            self.run_ids = [self.store.create(config, self.student, status="running") for config in self.configs]
+        super().run(threads)
 
-    def run(self) -> None:
-        try:
-            status, message = self._race()
-        except DLCoreError as exc:
-            status, message = "failed", str(exc)
-        except Exception as exc:  # the race ends, the server does not
-            status, message = "failed", f"The race failed unexpectedly ({type(exc).__name__}: {exc}); check the settings."
-        self._publish(status=status, message=message, eta=0.0 if status == "done" else None)
+    def _ending(self, status: str) -> str:
+        return "" if status == "diverged" else super()._ending(status)  # each lane says why it diverged
+
+    def _record(self, status: str, message: str) -> None:
+        """Each lane becomes a run in the store, as if it had been trained alone."""
+        progress = self.progress()
+        for number, (lane, mine) in enumerate(zip(self.loop.lanes, progress.lanes)):
+            run_id = self.run_ids[number]
+            if run_id is None:
+                continue
+            history = _history(mine, progress)
+            if lane.diverged_at is not None:
+                self.store.update(run_id, status="diverged", message=mine.message, device=progress.device,
+                                  seconds=lane.seconds, history=history)
+                continue
+            others = ", ".join(name for i, name in enumerate(self.names) if i != number)
+            checkpoint = save_checkpoint(self.store.checkpoint_path(run_id), lane.model, lane.config)
+            self.store.update(run_id, status="stopped" if status == "stopped" else "done",
+                              message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
+                              history=history, results=lane.evaluation, checkpoint=str(checkpoint))
+
+    def _finished(self, status: str, message: str) -> None:
+        if status == "failed" and self.store is not None:
+            for run_id in filter(None, self.run_ids):
+                self.store.update(run_id, status="failed", message=f"The optimizer race failed: {message}")
         if self.on_finish is not None:
             self.on_finish(self)
-
-    def _race(self) -> tuple[str, str]:
-        base = self.configs[0]
-        device = training.resolve_device(base.device)
-        train_x, train_y, test_x, test_y = training.tensors_on(data.load(base.dataset), device)
-        n = len(train_y)
-        steps_per_epoch = math.ceil(n / base.batch_size)
-        lanes = [_Lane(config, device, steps_per_epoch * base.epochs) for config in self.configs]
-        run_ids = [self.store.create(config, self.student, status="running") if self.store else None for config in self.configs]
-        for index, run_id in enumerate(run_ids):
-            self._publish_lane(index, status="running", run_id=run_id)
-        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)
-        self._publish(status="running", device=training.device_name(device), steps_per_epoch=steps_per_epoch)
-        started = time.perf_counter()
-        step = 0
-        try:
-            for epoch in range(base.epochs):
-                order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
-                for lane in lanes:
-                    lane.model.train()
-                    lane.loss_sum = torch.zeros((), device=device)
-                    lane.correct = torch.zeros((), device=device, dtype=torch.long)
-                last_publish = time.perf_counter()
-                for start in range(0, n, base.batch_size):
-                    if self._stop.is_set() or all(lane.diverged_at is not None for lane in lanes):
-                        break
-                    index = order[start : start + base.batch_size]
-                    x, y = train_x[index], train_y[index]
-                    for lane in lanes:
-                        if lane.diverged_at is None:
-                            lane.step(x, y)
-                    step += 1
-                    if time.perf_counter() - last_publish >= PUBLISH_SECONDS:
-                        last_publish = time.perf_counter()
-                        self._flush(lanes, step, started)
-                self._flush(lanes, step, started)
-                if self._stop.is_set() or all(lane.diverged_at is not None for lane in lanes):
-                    break
-                for number, lane in enumerate(lanes):
-                    if lane.diverged_at is None:
-                        self._finish_epoch(number, lane, epoch, n, test_x, test_y)
-                self._publish(epoch=epoch + 1)
-            status = "stopped" if self._stop.is_set() else "done"
-            for number, lane in enumerate(lanes):
-                self._finish_lane(number, lane, status, run_ids[number], test_x, test_y)
-        except BaseException as exc:
-            for run_id in run_ids:
-                if run_id is not None:
-                    self.store.update(run_id, status="failed", message=f"The optimizer race failed ({type(exc).__name__}).")
-            raise
-        if status == "stopped":
-            return status, f"Stopped after {step} steps; each optimizer keeps what it learned so far."
-        return status, ""
-
-    def _flush(self, lanes: list[_Lane], step: int, started: float) -> None:
-        """Read every lane's pending losses back in one go; a lane with a non-finite loss leaves the race."""
-        elapsed = time.perf_counter() - started
-        total = self._progress.steps_per_epoch * self.configs[0].epochs
-        for number, lane in enumerate(lanes):
-            if not lane.pending:
-                continue
-            values = torch.stack(lane.pending).float().cpu().tolist()
-            lane.pending.clear()
-            first_bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
-            if first_bad is not None:
-                values = values[: first_bad + 1]  # the steps after the first NaN say nothing more
-            with self._lock:
-                self._losses[number].extend(values)
-                if first_bad is not None:
-                    lane.diverged_at = len(self._losses[number]) - len(values) + first_bad + 1
-            if first_bad is not None:
-                self._publish_lane(number, status="diverged", diverged_at=lane.diverged_at,
-                                   message=training.diverged_message(lane.config))
-            self._publish_lane(number, seconds=lane.seconds)
-        self._publish(step=step, elapsed=elapsed, eta=elapsed / step * (total - step) if step else None)
-
-    def _finish_epoch(self, number: int, lane: _Lane, epoch: int, n: int, test_x: torch.Tensor, test_y: torch.Tensor) -> None:
-        result = evaluate(lane.model, test_x, test_y, test_x.device)
-        rows = self._progress.lanes[number].history
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": lane.loss_sum.item() / n,
-            "train_accuracy": lane.correct.item() / n,
-            "test_loss": result.loss,
-            "test_accuracy": result.accuracy,
-            "samples_per_sec": n * (epoch + 1) / lane.seconds if lane.seconds else 0.0,
-            "train_seconds": lane.seconds,
-        }
-        self._publish_lane(number, history=[*rows, row])
-
-    def _finish_lane(self, number: int, lane: _Lane, status: str, run_id: int | None,
-                     test_x: torch.Tensor, test_y: torch.Tensor) -> None:
-        """The lane's final test score and its record in the runs store, as if it had been trained alone."""
-        progress = self.progress()
-        mine = progress.lanes[number]
-        others = ", ".join(other.name for i, other in enumerate(progress.lanes) if i != number)
-        note = f"{RUN_NOTE} {others}."
-        if lane.diverged_at is not None:
-            if run_id is not None:
-                self.store.update(run_id, status="diverged", message=mine.message, device=progress.device,
-                                  seconds=lane.seconds, history=_history(mine, progress))
-            return
-        evaluation = evaluate(lane.model, test_x, test_y, test_x.device)
-        self._publish_lane(number, status=status, accuracy=evaluation.accuracy)
-        if run_id is None:
-            return
-        model = lane.model.cpu().eval()
-        checkpoint = save_checkpoint(self.store.checkpoint_path(run_id), model, lane.config)
-        self.store.update(run_id, status=status, message=note, device=progress.device, seconds=lane.seconds,
-                          history=_history(mine, progress), results=evaluation, checkpoint=str(checkpoint))
 
 
 def _history(lane: LaneProgress, progress: RaceProgress) -> dict:
@@ -327,27 +200,30 @@ def _history(lane: LaneProgress, progress: RaceProgress) -> dict:
 
 
 class RaceManager:
-    """Every race in this process. Races take turns with runs for the server's training slots (training.Slots:
+    """Every race in this process. Races take turns with runs for the server's training slots (jobs.Slots:
     DLCORE_MAX_JOBS at once, default 1), so a race waits behind a run and a run behind a race."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: training.Slots | None = None):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: jobs.Slots | None = None,
+                 threads: int | None = None):
         self.store = store
-        self.slots = slots or training.Slots(max_concurrent)
+        self.slots = slots or jobs.Slots(max_concurrent)
+        self.threads = threads  # torch threads per race: the job manager's CPU policy
         self._keep = keep
         self._lock = threading.Lock()
         self._races: dict[int, Race] = {}
         self._owners: dict[int, str] = {}  # race id -> who sent it, for as long as the race is kept
         self._next_id = 1
 
-    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = training.LOCAL) -> int:
+    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL) -> int:
         """Queue a race of configs made by lanes(); returns its race id. A race that has to wait counts against
-        its owner's share of the queue, as a run does (training.Slots)."""
+        its owner's share of the queue, as a run does (jobs.Slots)."""
         if not MIN_LANES <= len(configs) <= MAX_LANES:
             raise DLCoreError(f"A race needs {MIN_LANES} to {MAX_LANES} optimizers; it has {len(configs)}.")
         base = {f.name: getattr(configs[0], f.name) for f in fields(TrainConfig) if f.name not in LANE_FIELDS}
         for config in configs[1:]:
             if any(getattr(config, name) != value for name, value in base.items()):
                 raise DLCoreError(f"Every lane must share the network, data and training settings; only {', '.join(LANE_FIELDS)} may differ.")
+        check_memory(configs[0], lanes=len(configs))
 
         def make() -> tuple[tuple, Callable[[], None]]:
             with self._lock:
@@ -357,7 +233,7 @@ class RaceManager:
                 race.on_finish = self._finished
                 self._races[race_id] = race
                 self._owners[race_id] = owner
-            return ("race", race_id), race.start
+            return ("race", race_id), lambda: race.start(self.threads)
 
         return self.slots.enqueue(owner, make)[1]
 
@@ -380,7 +256,7 @@ class RaceManager:
         with self._lock:
             return teacher or self._owners.get(race_id) == owner
 
-    def stop(self, race_id: int, owner: str = training.LOCAL, teacher: bool = False) -> None:
+    def stop(self, race_id: int, owner: str = jobs.LOCAL, teacher: bool = False) -> None:
         if not self.controls(race_id, owner, teacher):
             raise DLCoreError(f"Only the student who started race #{race_id}, or the teacher, can stop it.")
         with self._lock:
@@ -388,7 +264,7 @@ class RaceManager:
         if race is None:
             return
         if self.slots.cancel(("race", race_id)):
-            race._publish(status="stopped", message="Stopped before it started.")
+            race.cancel("Stopped before it started.")
         else:
             race.stop()
 
@@ -420,6 +296,6 @@ def race_manager() -> RaceManager:
     key = str(home())
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
-            jobs = training.job_manager()
-            _MANAGERS[key] = RaceManager(jobs.store, slots=jobs.slots)
+            manager = jobs.job_manager()
+            _MANAGERS[key] = RaceManager(manager.store, slots=manager.slots, threads=manager.threads)
         return _MANAGERS[key]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from . import activations, models, optim, training
+from . import activations, devices, models, optim, validation
 from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
 # query key -> TrainConfig field, for the plain settings; the network uses net, or conv and dense.
@@ -135,16 +135,16 @@ def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None =
             continue
         try:
             value = _parse(values[key], type(getattr(base, name)))
-            if name in training.CHOICES:
-                training.check_choice(name, value)
-            if name == "device" and value != "auto" and training.device_status()[value]:
-                notes.append(f"This link's device {value} is not here ({training.device_status()[value]}), so {base.device} is used.")
+            if name in validation.CHOICES:
+                validation.check_choice(name, value)
+            if name == "device" and value != "auto" and devices.device_status()[value]:
+                notes.append(f"This link's device {value} is not here ({devices.device_status()[value]}), so {base.device} is used.")
                 continue
             config = config.with_changes(**{name: value})
         except (DLCoreError, ValueError) as exc:
             problems[key] = _reason(exc)
     try:
-        training.validate(config)
+        validation.validate(config)
     except DLCoreError as exc:
         return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {_reason(exc)}.")
     if problems:

@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import cli, export, runs, training
+from dlcore import cli, export, jobs, runs
 from dlcore.config import TrainConfig
 from tests.conftest import REPO
 
@@ -90,7 +90,7 @@ def test_the_cli_never_starts_the_warm_up_thread(tiny_data_dir, tmp_path, monkey
     """The server's warm-up thread imports torch.optim in the background; still inside torch when a quick command
     ends, it made the interpreter abort (exit 134) about one time in six. The CLI does not start it."""
     warmed = []
-    monkeypatch.setattr(training, "_warm_up", lambda: warmed.append(1))
+    monkeypatch.setattr(jobs, "_warm_up", lambda: warmed.append(1))
     assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "64", "--json"]) == 0
     run_id = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
     assert cli.main(["train", "--epochs", "0"]) == 2

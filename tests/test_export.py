@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import activations, data, export, models, optim, runs, training
+from dlcore import activations, data, export, jobs, models, optim, runs, validation
 from dlcore.config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
 CNN = TrainConfig(
@@ -27,7 +27,7 @@ CNN = TrainConfig(
 
 
 def _train(config):
-    manager = training.job_manager()
+    manager = jobs.job_manager(serving=False)  # every core, as the exported script trains: the same sums, bit for bit
     run_id = manager.submit(config, student="Ada")
     manager.wait(run_id, timeout=120)
     return manager.store.get(run_id)
@@ -221,7 +221,7 @@ def test_code_in_any_setting_never_runs_from_the_exported_script(where, name, va
     """A payload in any field is refused or written as inert data; even with the config's validation bypassed, the
     exported script's --help runs none of it."""
     if not validated:
-        monkeypatch.setattr(training, "validate", lambda config: None)
+        monkeypatch.setattr(validation, "validate", lambda config: None)
     marker = tmp_path / "ran"
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"weights")

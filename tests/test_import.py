@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import data, export, models, predict, runs, training
+from dlcore import data, export, jobs, models, predict, runs, validation
 from dlcore.config import (
     MAX_CHANNELS, MAX_CONV_BLOCKS, MAX_HIDDEN_LAYERS, MAX_UNITS, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig,
 )
@@ -19,7 +19,7 @@ CONFIG = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), 
 
 @pytest.fixture
 def trained(tiny_data_dir):
-    manager = training.job_manager()
+    manager = jobs.job_manager()
     run_id = manager.submit(CONFIG)
     manager.wait(run_id, timeout=120)
     return manager.store.get(run_id)
@@ -158,8 +158,8 @@ def test_a_network_whose_weights_could_not_be_loaded_again_is_refused():
     """The other side of the cap: a CNN within every layer limit and the memory budget, with 392 MiB of weights."""
     wide = ModelSpec("cnn", conv=(ConvBlock(64, padding="same"),), dense=(DenseLayer(MAX_UNITS),))
     with pytest.raises(DLCoreError, match=r"weights would take 392 MiB, over the 119 MiB of the largest MLP the limits allow"):
-        training.validate(TrainConfig(model=wide, optimizer="sgd", momentum=0.0))
-    training.validate(TrainConfig(model=runs.LARGEST_MLP))
+        validation.validate(TrainConfig(model=wide, optimizer="sgd", momentum=0.0))
+    validation.validate(TrainConfig(model=runs.LARGEST_MLP))
 
 
 def test_the_largest_legal_mlp_checkpoint_loads(tmp_path):

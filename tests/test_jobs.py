@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from dlcore import DLCoreError, TrainConfig, models, training
+from dlcore import DLCoreError, TrainConfig, data, devices, jobs, loop, models, race, training
 from dlcore.runs import RunStore
 
 LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to pause and stop by hand
@@ -30,7 +30,7 @@ def wait_for(condition, timeout: float = 60.0):
     raise AssertionError("timed out waiting for a run")
 
 
-def unchanged_step(manager: training.JobManager, run_id: int) -> int | None:
+def unchanged_step(manager: jobs.JobManager, run_id: int) -> int | None:
     step = manager.progress(run_id).step
     time.sleep(0.3)
     return step if manager.progress(run_id).step == step else None
@@ -39,12 +39,12 @@ def unchanged_step(manager: training.JobManager, run_id: int) -> int | None:
 @pytest.fixture
 def manager(tiny_data_dir, dlcore_home):
     """A manager of its own (one run at a time); whatever is still active at the end is stopped."""
-    jobs = training.JobManager(RunStore(dlcore_home), max_concurrent=1)
-    yield jobs
-    for run_id in jobs.active():
-        jobs.stop(run_id, teacher=True)
-    for run_id in list(jobs._trainers):
-        jobs.wait(run_id, timeout=30)
+    run_jobs = jobs.JobManager(RunStore(dlcore_home), max_concurrent=1)
+    yield run_jobs
+    for run_id in run_jobs.active():
+        run_jobs.stop(run_id, teacher=True)
+    for run_id in list(run_jobs._trainers):
+        run_jobs.wait(run_id, timeout=30)
 
 
 def test_pause_holds_the_run_and_resume_continues_it(manager):
@@ -110,16 +110,16 @@ def test_pausing_counts_against_the_share_so_no_one_pauses_past_it(manager):
 
 
 def test_the_whole_queue_is_capped(tiny_data_dir, dlcore_home):
-    jobs = training.JobManager(RunStore(dlcore_home), max_queue=2)
-    ids = [jobs.submit(config(**LONG), owner=name) for name in ("ada", "bob", "cy")]
+    run_jobs = jobs.JobManager(RunStore(dlcore_home), max_queue=2)
+    ids = [run_jobs.submit(config(**LONG), owner=name) for name in ("ada", "bob", "cy")]
     try:
         with pytest.raises(DLCoreError, match=r"The queue is full \(2 runs and races are waiting\); try again when"):
-            jobs.submit(config(), owner="dee")
+            run_jobs.submit(config(), owner="dee")
     finally:
         for run_id in ids:
-            jobs.stop(run_id, teacher=True)
+            run_jobs.stop(run_id, teacher=True)
         for run_id in ids:
-            jobs.wait(run_id, timeout=30)
+            run_jobs.wait(run_id, timeout=30)
 
 
 @pytest.mark.parametrize("owners, limits, accepted", [
@@ -127,25 +127,25 @@ def test_the_whole_queue_is_capped(tiny_data_dir, dlcore_home):
     ([f"student-{i}" for i in range(20)], dict(max_queue=5), 5),  # a class at once, against the queue's cap
 ])
 def test_submits_at_the_same_moment_cannot_overshoot_a_cap(tiny_data_dir, dlcore_home, owners, limits, accepted):
-    jobs = training.JobManager(RunStore(dlcore_home), **limits)
-    busy = jobs.submit(config(**LONG), owner="teacher")
+    run_jobs = jobs.JobManager(RunStore(dlcore_home), **limits)
+    busy = run_jobs.submit(config(**LONG), owner="teacher")
     start = threading.Barrier(len(owners))
 
     def submit(owner: str) -> int | None:
         start.wait()
         try:
-            return jobs.submit(config(), owner=owner)
+            return run_jobs.submit(config(), owner=owner)
         except DLCoreError:
             return None
 
     try:
         with ThreadPoolExecutor(len(owners)) as pool:
             ids = [run_id for run_id in pool.map(submit, owners) if run_id is not None]
-        assert len(ids) == accepted and sorted(jobs.slots.waiting("run")) == sorted(ids)
+        assert len(ids) == accepted and sorted(run_jobs.slots.waiting("run")) == sorted(ids)
     finally:
-        for run_id in jobs.active():
-            jobs.stop(run_id, teacher=True)
-        jobs.wait(busy, timeout=30)
+        for run_id in run_jobs.active():
+            run_jobs.stop(run_id, teacher=True)
+        run_jobs.wait(busy, timeout=30)
 
 
 def test_only_the_owner_or_a_teacher_may_pause_resume_or_stop_a_run(manager):
@@ -213,15 +213,15 @@ def test_a_waiting_run_can_leave_the_queue(manager):
 
 
 def test_the_concurrency_setting_runs_more_at_once(tiny_data_dir, dlcore_home):
-    jobs = training.JobManager(RunStore(dlcore_home), max_concurrent=2)
-    ids = [jobs.submit(config(**LONG)) for _ in range(3)]
+    run_jobs = jobs.JobManager(RunStore(dlcore_home), max_concurrent=2)
+    ids = [run_jobs.submit(config(**LONG)) for _ in range(3)]
     try:
-        assert [jobs.progress(i).queue_position for i in ids] == [None, None, 1]
+        assert [run_jobs.progress(i).queue_position for i in ids] == [None, None, 1]
     finally:
         for run_id in ids:
-            jobs.stop(run_id)
+            run_jobs.stop(run_id)
         for run_id in ids:
-            jobs.wait(run_id, timeout=30)
+            run_jobs.wait(run_id, timeout=30)
 
 
 def test_two_sessions_watching_one_run_see_the_same_run(manager):
@@ -248,14 +248,14 @@ def test_two_sessions_watching_one_run_see_the_same_run(manager):
 
 def test_a_run_keeps_going_when_its_session_goes_away(tiny_data_dir):
     """The process-wide manager owns the run; the page that started it only held its id."""
-    session = {"run_id": training.job_manager().submit(config(epochs=2))}
+    session = {"run_id": jobs.job_manager().submit(config(epochs=2))}
     run_id = session.pop("run_id")
     del session  # the browser tab closed
     store = RunStore()
     run = wait_for(lambda: (r := store.get(run_id)).status == "done" and r, timeout=60)
     assert len(run.history["epochs"]) == 2 and run.results is not None
-    assert training.job_manager() is training.job_manager()  # a new session finds the same manager
-    assert training.job_manager().progress(run_id).status == "done"
+    assert jobs.job_manager() is jobs.job_manager()  # a new session finds the same manager
+    assert jobs.job_manager().progress(run_id).status == "done"
 
 
 def test_an_absurd_learning_rate_diverges_with_advice(manager):
@@ -269,18 +269,30 @@ def test_an_absurd_learning_rate_diverges_with_advice(manager):
 
 
 def test_a_server_leaves_a_core_and_splits_the_rest_between_jobs():
-    default = training._DEFAULT_THREADS
-    try:
-        assert training.share_cpu(jobs=1) == torch.get_num_threads() == max(1, default - 1)
-        assert training.share_cpu(jobs=2, reserve=0) == max(1, default // 2)
-        assert training.share_cpu(jobs=64) == torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(default)
+    default = jobs._DEFAULT_THREADS
+    assert jobs.training_threads(1, reserve=1) == max(1, default - 1)
+    assert jobs.training_threads(2, reserve=0) == max(1, default // 2)
+    assert jobs.training_threads(64, reserve=1) == 1
+
+
+@pytest.mark.parametrize("serving", [True, False])
+def test_every_job_trains_with_the_managers_threads_without_anyone_asking(tiny_data_dir, monkeypatch, serving):
+    """A page that starts a run or a race, or the CLI, never sets threads: the manager's policy reaches the job's
+    own thread (a server leaves itself a core; the CLI uses them all)."""
+    seen = []
+    original = loop.Loop.run
+    monkeypatch.setattr(loop.Loop, "run", lambda self, **kw: seen.append(torch.get_num_threads()) or original(self, **kw))
+    manager = jobs.job_manager(serving=serving)
+    manager.wait(manager.submit(config(epochs=1)), timeout=60)
+    race_id = race.race_manager().submit(race.lanes(config(epochs=1), [{"lr": 0.01}, {"lr": 0.001}]))
+    race.race_manager().wait(race_id, timeout=60)
+    expected = jobs.training_threads(1, reserve=1 if serving else 0)
+    assert seen == [expected, expected] and manager.threads == expected
 
 
 def test_prepare_loads_the_data_a_run_will_need_in_the_background(tiny_data_dir):
-    dataset = training.data.load("mnist")  # loaded first, so the background thread uses this very object
-    training.prepare("mnist", "cpu")
-    wait_for(lambda: (id(dataset), "cpu") in training._DEVICE_TENSORS)
-    assert training.tensors_on(dataset, torch.device("cpu")) is training._DEVICE_TENSORS[(id(dataset), "cpu")][1]
-    training.prepare("no-such-data", "cpu")  # a problem is left for Start to report, not raised here
+    dataset = data.load("mnist")  # loaded first, so the background thread uses this very object
+    devices.prepare("mnist", "cpu")
+    wait_for(lambda: (id(dataset), "cpu") in devices._DEVICE_TENSORS)
+    assert devices.tensors_on(dataset, torch.device("cpu")) is devices._DEVICE_TENSORS[(id(dataset), "cpu")][1]
+    devices.prepare("no-such-data", "cpu")  # a problem is left for Start to report, not raised here

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlcore import optim, training
+from dlcore import optim, validation
 from dlcore.config import DLCoreError, TrainConfig
 
 
@@ -20,7 +20,7 @@ def test_sgd_momentum_and_nesterov():
     opt = optim.make_optimizer(TrainConfig(optimizer="sgd", momentum=0.8, nesterov=True), nn.Linear(2, 2).parameters())
     assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["nesterov"]
     with pytest.raises(DLCoreError, match="Nesterov"):
-        training.validate(TrainConfig(optimizer="sgd", momentum=0, nesterov=True))
+        validation.validate(TrainConfig(optimizer="sgd", momentum=0, nesterov=True))
 
 
 def _lrs(schedule, steps=100):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from dlcore import data, preprocess
+from dlcore import preprocess
 from dlcore.config import DLCoreError
 from tests.conftest import REPO
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from dlcore import race, training
+from dlcore import jobs, race, training
 from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from dlcore.runs import RunStore
 
@@ -117,17 +117,17 @@ def test_reading_when_every_lane_diverged():
 
 
 def test_races_and_runs_take_turns_for_the_same_training_slot(tiny_data_dir):
-    jobs = training.JobManager(RunStore(), max_concurrent=1)
-    races = race.RaceManager(jobs.store, slots=jobs.slots)
-    long_run = jobs.submit(BASE.with_changes(epochs=100, batch_size=8))
+    run_jobs = jobs.JobManager(RunStore(), max_concurrent=1)
+    races = race.RaceManager(run_jobs.store, slots=run_jobs.slots)
+    long_run = run_jobs.submit(BASE.with_changes(epochs=100, batch_size=8))
     race_id = races.submit(race.lanes(BASE, [{"optimizer": "adam"}, {"optimizer": "sgd", "lr": 0.1}]))
-    next_run = jobs.submit(BASE)
-    assert races.progress(race_id).queue_position == 1 and jobs.progress(next_run).queue_position == 2
+    next_run = run_jobs.submit(BASE)
+    assert races.progress(race_id).queue_position == 1 and run_jobs.progress(next_run).queue_position == 2
     assert races.progress(race_id).status == "queued" and "number 1 in the queue" in races.progress(race_id).reading()
-    jobs.stop(long_run)
+    run_jobs.stop(long_run)
     assert races.wait(race_id, timeout=120).status == "done"
-    assert jobs.wait(next_run, timeout=120).status == "done"
-    assert [jobs.slots.running(kind) + jobs.slots.waiting(kind) for kind in ("run", "race")] == [[], []]
+    assert run_jobs.wait(next_run, timeout=120).status == "done"
+    assert [run_jobs.slots.running(kind) + run_jobs.slots.waiting(kind) for kind in ("run", "race")] == [[], []]
 
 
 LONG_RACE = BASE.with_changes(epochs=100, batch_size=8)
@@ -140,25 +140,25 @@ def stop_all(races: race.RaceManager) -> None:
 
 
 def test_a_waiting_race_counts_in_its_owners_share_with_their_runs(tiny_data_dir):
-    jobs = training.JobManager(RunStore(), max_waiting=2)
-    races = race.RaceManager(jobs.store, slots=jobs.slots)
+    run_jobs = jobs.JobManager(RunStore(), max_waiting=2)
+    races = race.RaceManager(run_jobs.store, slots=run_jobs.slots)
     configs = race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}])
     try:
         races.submit(configs, owner="ada")  # trains at once
         races.submit(configs, owner="ada")
-        jobs.submit(BASE, owner="ada")
+        run_jobs.submit(BASE, owner="ada")
         with pytest.raises(DLCoreError, match="You already have 2 runs or races waiting or paused"):
             races.submit(configs, owner="ada")
         assert races.races() == [2, 1]  # the refused race was never made
         races.submit(configs, owner="bob")
     finally:
         stop_all(races)
-        for run_id in jobs.active():
-            jobs.stop(run_id, teacher=True)
+        for run_id in run_jobs.active():
+            run_jobs.stop(run_id, teacher=True)
 
 
 def test_submitting_races_at_the_same_moment_cannot_overshoot_the_queue(tiny_data_dir):
-    races = race.RaceManager(RunStore(), slots=training.Slots(max_queue=3))
+    races = race.RaceManager(RunStore(), slots=jobs.Slots(max_queue=3))
     configs = race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}])
     races.submit(configs, owner="teacher")
     start = threading.Barrier(20)

@@ -87,9 +87,9 @@ def test_a_combination_that_cannot_train_gives_the_starting_setup_and_the_reason
 
 
 def test_a_missing_device_falls_back(monkeypatch):
-    from dlcore import training
+    from dlcore import devices
 
-    monkeypatch.setattr(training, "device_status", lambda: {"cpu": "", "cuda": "no CUDA GPU was found", "mps": "no"})
+    monkeypatch.setattr(devices, "device_status", lambda: {"cpu": "", "cuda": "no CUDA GPU was found", "mps": "no"})
     shared = sharing.from_query({"device": "cuda", "epochs": "2"})
     assert shared.config == TrainConfig(epochs=2) and "cuda is not here (no CUDA GPU was found)" in shared.note
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from dlcore import cli, runs, training
+from dlcore import cli, jobs, runs
 from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from tests.app_pages.apptest import opened, rerun_until
 from tests.conftest import REPO
@@ -136,7 +136,7 @@ def test_a_full_disk_is_a_sentence_and_leaves_the_store_as_it_was(dlcore_home, m
 
 
 def test_a_run_whose_results_do_not_fit_ends_failed_with_the_reason(tiny_data_dir, dlcore_home, monkeypatch):
-    manager = training.JobManager(runs.RunStore())
+    manager = jobs.JobManager(runs.RunStore())
     with _disk_full(monkeypatch):
         run_id = manager.submit(TINY.with_changes(epochs=2, batch_size=8))  # a history of 150 steps: a page
         progress = manager.wait(run_id, timeout=120)
@@ -149,8 +149,8 @@ def test_a_checkpoint_that_hits_a_full_disk_ends_the_run_failed(tiny_data_dir, d
     def no_space(*args):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(training, "save_checkpoint", no_space)
-    manager = training.JobManager(runs.RunStore())
+    monkeypatch.setattr(jobs, "save_checkpoint", no_space)
+    manager = jobs.JobManager(runs.RunStore())
     run_id = manager.submit(TINY)
     progress = manager.wait(run_id, timeout=120)
     assert progress.status == "failed" and "the disk is full; free some space" in progress.message
@@ -193,7 +193,7 @@ def _sidebar():
 def test_the_sidebar_says_a_damaged_database_was_set_aside(dlcore_home):
     dlcore_home.mkdir()
     (dlcore_home / "runs.db").write_bytes(os.urandom(4096))
-    training._MANAGERS.pop(str(dlcore_home), None)
+    jobs._MANAGERS.pop(str(dlcore_home), None)
     at = opened(_sidebar, timeout=60)
     rerun_until(at, lambda at: any("was damaged" in w.value for w in at.sidebar.warning))
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from dlcore import models, training
+from dlcore import devices, models, training, validation
 from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
 TINY = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(32),)), epochs=2, batch_size=32, device="cpu")
@@ -88,14 +88,14 @@ def test_stop_while_paused(tiny_data_dir):
 
 
 def test_missing_device_is_a_sentence():
-    for name, reason in training.device_status().items():
+    for name, reason in devices.device_status().items():
         if reason:
             with pytest.raises(DLCoreError, match=f"{name} is not available"):
-                training.resolve_device(name)
-    assert training.resolve_device("cpu").type == "cpu"
-    assert training.resolve_device("auto").type in ("cpu", "cuda", "mps")
+                devices.resolve_device(name)
+    assert devices.resolve_device("cpu").type == "cpu"
+    assert devices.resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(DLCoreError, match="Unknown device"):
-        training.resolve_device("tpu")
+        devices.resolve_device("tpu")
 
 
 def test_failure_inside_the_thread_becomes_failed(tmp_path, monkeypatch):
@@ -125,23 +125,23 @@ def test_a_run_over_the_memory_budget_is_refused_with_the_estimate_without_alloc
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     with pytest.raises(DLCoreError, match=r"would need about [\d,]+ MB .* over this server's [\d,]+ MB per run; use fewer"):
-        training.validate(HUGE)
+        validation.validate(HUGE)
     assert time.perf_counter() - started < 1.0  # a page calls this on every edit
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing near its size
     monkeypatch.setenv("DLCORE_MAX_RUN_MB", "100")
     with pytest.raises(DLCoreError, match="over this server's 100 MB"):
-        training.validate(TINY.with_changes(model=models.preset("cnn"), batch_size=1024))
+        validation.validate(TINY.with_changes(model=models.preset("cnn"), batch_size=1024))
     monkeypatch.setenv("DLCORE_MAX_RUN_MB", "lots")
     with pytest.raises(DLCoreError, match="DLCORE_MAX_RUN_MB must be a whole number"):
-        training.validate(TINY)
+        validation.validate(TINY)
 
 
 def test_the_default_budget_is_a_share_of_memory_split_between_concurrent_runs(monkeypatch):
     monkeypatch.delenv("DLCORE_MAX_RUN_MB", raising=False)
-    one = training.memory_budget_mb()
+    one = validation.memory_budget_mb()
     monkeypatch.setenv("DLCORE_MAX_JOBS", "2")
-    assert training.memory_budget_mb() == one // 2 or one // 2 < 256
-    training.validate(TrainConfig(model=models.preset("cnn"), batch_size=512))  # the seed CNN at batch 512: about 0.9 GB
+    assert validation.memory_budget_mb() == one // 2 or one // 2 < 256
+    validation.validate(TrainConfig(model=models.preset("cnn"), batch_size=512))  # the seed CNN at batch 512: about 0.9 GB
 
 
 def _wait_for(condition, timeout=30.0):

@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dlcore import models, training
+from dlcore import devices, jobs, models
 from tests.app_pages.apptest import opened, plain, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
@@ -25,7 +25,7 @@ def fresh_caches(tiny_data_dir):
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-    manager = training.job_manager()
+    manager = jobs.job_manager()
     for run_id in manager.active():
         manager.stop(run_id, teacher=True)
     for run_id in list(manager._trainers):
@@ -118,10 +118,10 @@ def test_missing_data_and_devices_are_shown_with_the_reason(monkeypatch, tmp_pat
     assert at.radio(key="train_dataset").options == ["MNIST sample (5,000 digits)"]
     captions = texts(at.caption)
     assert "~~MNIST~~ unavailable" in captions and "~~Fashion-MNIST~~ unavailable" in captions
-    devices = training.device_status()
+    reasons = devices.device_status()
     for name, title in (("cuda", "CUDA GPU"), ("mps", "Apple GPU (MPS)")):
-        if devices[name]:
-            assert f"~~{title}~~ unavailable: {devices[name]}" in captions
+        if reasons[name]:
+            assert f"~~{title}~~ unavailable: {reasons[name]}" in captions
         else:
             assert title in at.radio(key="train_device").options
 
@@ -138,7 +138,7 @@ def test_a_run_trains_and_its_results_are_shown():
     gallery = at.image[0].proto.imgs
     assert len(gallery) > 0 and "→" in gallery[0].caption
 
-    run = training.job_manager().store.get(run_id)
+    run = jobs.job_manager().store.get(run_id)
     true, predicted = run.results.misclassified[0][1:]
     at.selectbox(key=f"mistakes_{run_id}_true").set_value(true)
     at.selectbox(key=f"mistakes_{run_id}_pred").set_value(predicted).run()
@@ -175,11 +175,11 @@ def test_other_sessions_find_the_live_run_but_only_its_owner_controls_it():
 
     rerun_until(first, lambda at: "Pause" in labels(at))
     click(first, "Pause")
-    assert training.job_manager().progress(run_id).status == "paused"
+    assert jobs.job_manager().progress(run_id).status == "paused"
     assert first.get("progress")[0].proto.text.startswith("Paused · Epoch")
     assert "its training slot went to the next run in line" in texts(first.info)
     click(first, "Resume")
-    assert training.job_manager().progress(run_id).status == "running"
+    assert jobs.job_manager().progress(run_id).status == "running"
 
     click(first, "Stop")
     rerun_until(first, lambda at: at.warning)
@@ -208,7 +208,7 @@ def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypa
     assert not teacher.sidebar.text_input and teacher.session_state["teacher_key"] == ""  # the key is not kept
     rerun_until(teacher, lambda at: {"Pause", "Stop"} <= labels(at))
     click(teacher, "Stop")
-    assert training.job_manager().wait(run_id, timeout=60).status == "stopped"
+    assert jobs.job_manager().wait(run_id, timeout=60).status == "stopped"
 
 
 def test_a_browser_keeps_its_owner_across_reloads_and_another_browser_has_its_own():
@@ -231,7 +231,7 @@ def test_a_second_run_waits_in_the_queue_and_says_where():
     configure(second)
     waiting = start(second)
     assert "Waiting in the queue: number 1 in line" in texts(second.info)
-    training.job_manager().stop(running, teacher=True)
+    jobs.job_manager().stop(running, teacher=True)
     rerun_until(second, lambda at: at.success)
     assert second.success[0].value.startswith(f"Run #{waiting} finished")
 
@@ -246,7 +246,7 @@ def test_a_diverging_run_says_why_and_what_to_try():
 
 
 def test_past_runs_are_listed_and_ticked_ones_overlaid():
-    manager = training.job_manager()
+    manager = jobs.job_manager()
     at = page()
     configure(at)
     first = start(at)

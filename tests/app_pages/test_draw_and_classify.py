@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dlcore import predict, preprocess, runs, training
+from dlcore import jobs, predict, preprocess, runs, training
 from tests.app_pages.apptest import opened, plain
 from tests.test_preprocess import as_rgba_canvas, seven
 
@@ -91,8 +91,8 @@ def test_without_a_model_one_click_trains_the_starter(tiny_data_dir, monkeypatch
     assert "no trained model" in at.info[0].value and not at.selectbox
     at.button[0].click().run()
     run_id = at.session_state["starter_run"]
-    assert training.job_manager().store.get(run_id).config.dataset == "mnist"
-    assert training.job_manager().wait(run_id, timeout=60).status == "done"
+    assert jobs.job_manager().store.get(run_id).config.dataset == "mnist"
+    assert jobs.job_manager().wait(run_id, timeout=60).status == "done"
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox[0].value == run_id and at.selectbox[0].options[0].startswith(f"#{run_id} CNN 8-16 / 64")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dlcore import TrainConfig, models, race, training
+from dlcore import TrainConfig, jobs, models, race
 from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race.py")
@@ -50,17 +49,6 @@ def test_empty_page_invites_a_race():
     assert [b.label for b in at.button] == ["Start the race"]
 
 
-def test_races_leave_the_web_server_a_core():
-    """AppTest runs the page in a thread of its own; the setting reaches threads started after it, as trainers are."""
-    torch.set_num_threads(training._DEFAULT_THREADS)
-    page()
-    trainer_threads = []
-    trainer = threading.Thread(target=lambda: trainer_threads.append(torch.get_num_threads()))
-    trainer.start()
-    trainer.join()
-    assert trainer_threads == [max(1, training._DEFAULT_THREADS - 1)]
-
-
 def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
     at = page()
     start_tiny_race(at)
@@ -70,7 +58,7 @@ def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
     assert [m.label for m in at.metric] == ["SGD lr 0.01", "SGD lr 0.01 m 0.9", "Adam lr 0.001", "SGD lr 5 m 0.9"]
     loss_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [trace["name"] for trace in loss_chart["data"]] == [m.label for m in at.metric]
-    stored = training.job_manager().store.list()
+    stored = jobs.job_manager().store.list()
     assert len(stored) == 4 and all(run.student == "" for run in stored)
     downloads = at.get("download_button")
     finished = [run for run in stored if run.checkpoint]

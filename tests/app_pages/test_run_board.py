@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dlcore import training
+from dlcore import jobs
 from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
 from tests.app_pages.apptest import opened
@@ -25,7 +25,7 @@ def fresh_caches(tiny_data_dir):
 
 def record(config: TrainConfig, accuracy: float | None, student: str = "", status: str = "done") -> int:
     """A finished run in the store, as training leaves it, without spending time training."""
-    store = training.job_manager().store
+    store = jobs.job_manager().store
     run_id = store.create(config, student)
     results = Evaluation(accuracy, 0.3, [accuracy] * 10, [[0] * 10] * 10, []) if accuracy is not None else None
     store.update(run_id, status=status, results=results, seconds=1.5, device="CPU")
@@ -85,7 +85,7 @@ def test_presenter_mode_shows_a_big_leaderboard_and_hides_the_filters():
 
 
 def test_a_real_run_can_be_exported_from_the_board():
-    manager = training.job_manager()
+    manager = jobs.job_manager()
     run_id = manager.submit(MLP, "Ada")
     manager.wait(run_id, timeout=60)
     at = page()
@@ -102,7 +102,7 @@ def test_ties_are_all_highlighted_and_the_first_to_get_there_is_credited():
 
 
 def test_race_lanes_and_imports_are_marked_and_filter_by_their_status():
-    store = training.job_manager().store
+    store = jobs.job_manager().store
     for message in ("Optimizer race against Adam lr 0.001.", "Imported from mine.safetensors.", ""):
         store.update(record(MLP, 0.8), message=message)
     at = page()

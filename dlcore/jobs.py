@@ -1,0 +1,333 @@
+"""The job manager: the server's training slots, a fair queue for them, and the CPU policy every job follows."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+
+from . import optim
+from .config import DLCoreError, TrainConfig
+from .runs import RunStore, home, save_checkpoint
+from .training import Progress, Trainer
+from .validation import validate
+
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def training_threads(max_concurrent: int = 1, reserve: int = 0) -> int:
+    """All cores but `reserve`, split between the jobs that train at once: the torch threads each job uses.
+
+    A web server reserves one. torch's OpenMP threads spin at every barrier, so a busy thread that takes one of
+    their cores stalls each parallel op: on 2 cores, simple-nn fell from 52k to 5k samples/s beside one busy
+    process, while one training thread kept 46k beside it.
+    """
+    return max(1, (_DEFAULT_THREADS - reserve) // max(1, max_concurrent))
+
+
+MAX_WAITING = 2  # runs and races one student may have waiting or paused: the next experiment lined up, not the class's turn
+MAX_QUEUE = 200  # everything waiting or paused on a server, whoever sent it
+LOCAL = "local"  # the owner of work this process submits for itself (the CLI, scripts); pages pass their session's
+
+
+class Slots:
+    """Which work trains now and which waits, first come first served; one per server, shared by runs and optimizer
+    races, so DLCORE_MAX_JOBS holds across both and a teacher's race queues behind a student's run.
+
+    Work is named by a key such as ("run", 12), sent by an owner (a browser session, or LOCAL) and started by a
+    callable that must return at once (it starts a thread) and take no manager's lock; whoever started it calls
+    release() when it ends. Each owner may have max_waiting pieces of work waiting or paused, everyone together
+    max_queue; both are checked under the lock that adds the work, so submits at the same moment cannot overshoot.
+    """
+
+    def __init__(self, max_concurrent: int = 1, max_queue: int = MAX_QUEUE, max_waiting: int = MAX_WAITING):
+        self.max_concurrent = max(1, max_concurrent)
+        self.max_queue = max_queue
+        self.max_waiting = max_waiting
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[tuple, str, Callable[[], None]]] = []  # (key, owner, start), next first
+        self._running: dict[tuple, str] = {}  # key -> owner
+        self._paused: dict[tuple, str] = {}  # key -> owner: holding its state, not a slot
+
+    def enqueue(self, owner: str, make: Callable[[], tuple[tuple, Callable[[], None]]]) -> tuple:
+        """Line up owner's work, or refuse with a sentence when it would wait and owner's share or the queue is full.
+
+        make() names and builds the work (key, start); it is called only once there is room, under the lock.
+        Returns the key.
+        """
+        with self._lock:
+            if self._waiting or len(self._running) >= self.max_concurrent:
+                self._check_room(owner)
+            key, start = make()
+            self._waiting.append((key, owner, start))
+            self._fill()
+        return key
+
+    def park(self, key: tuple, pause: Callable[[], bool], over_limits: bool = False) -> bool:
+        """Give running work's slot to the next in line while pause() holds it; False when it was not running.
+
+        Paused work counts as waiting, so nobody pauses their way past their share (a teacher may: over_limits).
+        """
+        with self._lock:
+            if key not in self._running:
+                return False
+            if not over_limits:
+                self._check_room(self._running[key])
+            if not pause():
+                return False
+            self._paused[key] = self._running.pop(key)
+            self._fill()
+            return True
+
+    def requeue(self, key: tuple, start: Callable[[], None]) -> bool:
+        """Put paused work back at the end of the line; start() continues it when its turn comes."""
+        with self._lock:
+            if key not in self._paused:
+                return False
+            self._waiting.append((key, self._paused.pop(key), start))
+            self._fill()
+            return True
+
+    def cancel(self, key: tuple) -> bool:
+        """Take waiting or paused work out of the line; False when it is neither (running, or gone)."""
+        with self._lock:
+            if self._paused.pop(key, None) is not None:
+                return True
+            for i, (waiting, _, _) in enumerate(self._waiting):
+                if waiting == key:
+                    del self._waiting[i]
+                    return True
+        return False
+
+    def release(self, key: tuple) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+            self._paused.pop(key, None)  # paused work can still end: stopped, or done at the very moment it paused
+            self._fill()
+
+    def position(self, key: tuple) -> int | None:
+        """1 for the next to start; None when not waiting."""
+        with self._lock:
+            return next((i for i, (waiting, _, _) in enumerate(self._waiting, 1) if waiting == key), None)
+
+    def running(self, kind: str) -> list[int]:
+        """The numbers of the work of this kind ("run", "race") training now."""
+        with self._lock:
+            return [number for what, number in self._running if what == kind]
+
+    def paused(self, kind: str) -> list[int]:
+        with self._lock:
+            return [number for what, number in self._paused if what == kind]
+
+    def waiting(self, kind: str) -> list[int]:
+        """The numbers of the work of this kind waiting, next first."""
+        with self._lock:
+            return [number for (what, number), _, _ in self._waiting if what == kind]
+
+    def _check_room(self, owner: str) -> None:
+        queued = len(self._waiting) + len(self._paused)
+        if queued >= self.max_queue:
+            raise DLCoreError(f"The queue is full ({queued} runs and races are waiting); try again when some have finished.")
+        mine = sum(who == owner for _, who, _ in self._waiting) + sum(who == owner for who in self._paused.values())
+        if mine >= self.max_waiting:
+            raise DLCoreError(f"You already have {mine} runs or races waiting or paused, the most one student may; "
+                              "stop one, or try again once one is training.")
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._running) < self.max_concurrent:
+            key, owner, start = self._waiting.pop(0)
+            self._running[key] = owner
+            start()
+
+
+class JobManager:
+    """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
+
+    def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = MAX_QUEUE,
+                 max_waiting: int = MAX_WAITING, keep_finished: int = 100, slots: Slots | None = None,
+                 reserve_cores: int = 0):
+        self.store = store
+        self.slots = slots or Slots(max_concurrent, max_queue, max_waiting)
+        self.threads = training_threads(self.slots.max_concurrent, reserve_cores)  # per job, runs and races alike
+        self._keep_finished = keep_finished
+        self._lock = threading.Lock()
+        self._trainers: OrderedDict[int, Trainer] = OrderedDict()  # live and recently finished
+        self._owners: dict[int, str] = {}  # run id -> who sent it, for as long as its trainer is kept
+
+    @property
+    def max_concurrent(self) -> int:
+        return self.slots.max_concurrent
+
+    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL) -> int:
+        """Record a run as queued and start it as soon as a slot is free; returns its run id.
+
+        A run that has to wait is refused with a sentence when its owner already has their share waiting or
+        paused, or the queue is full; nothing is recorded then.
+        """
+        validate(config)
+
+        def make() -> tuple[tuple, Callable[[], None]]:
+            run_id = self.store.create(config, student)
+            trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
+                              on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
+            with self._lock:
+                self._trainers[run_id] = trainer
+                self._owners[run_id] = owner
+            return ("run", run_id), lambda: self._start(run_id, trainer)
+
+        return self.slots.enqueue(owner, make)[1]
+
+    def _start(self, run_id: int, trainer: Trainer) -> None:
+        self.store.update(run_id, status="running")
+        trainer.start(self.threads)
+
+    def _continue(self, run_id: int, trainer: Trainer) -> None:
+        self.store.update(run_id, status="running")
+        trainer.resume()
+
+    def progress(self, run_id: int) -> Progress | None:
+        """Live progress of a run this process owns (None for runs it does not know)."""
+        with self._lock:
+            trainer = self._trainers.get(run_id)
+        position = self.slots.position(("run", run_id))
+        if trainer is None:
+            return None
+        progress = trainer.progress()
+        return replace(progress, queue_position=position) if position else progress
+
+    def trainer(self, run_id: int) -> Trainer | None:
+        with self._lock:
+            return self._trainers.get(run_id)
+
+    def active(self) -> list[int]:
+        """Run ids running, paused or waiting, in that order."""
+        return sorted(self.slots.running("run")) + sorted(self.slots.paused("run")) + self.slots.waiting("run")
+
+    def controls(self, run_id: int, owner: str, teacher: bool = False) -> bool:
+        """Whether this caller may pause, resume or stop the run: whoever sent it, or a teacher."""
+        with self._lock:
+            return teacher or self._owners.get(run_id) == owner
+
+    def _controlled(self, run_id: int, owner: str, teacher: bool) -> Trainer | None:
+        if not self.controls(run_id, owner, teacher):
+            raise DLCoreError(f"Only the student who started run #{run_id}, or the teacher, can pause or stop it.")
+        return self.trainer(run_id)
+
+    def pause(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Hold a running run where it is and give its slot to the next in line; resume() puts it back in line."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is not None and self.slots.park(("run", run_id), trainer.pause, over_limits=teacher):
+            self.store.update(run_id, status="paused")
+
+    def resume(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Line a paused run up again; it goes on from where it was as soon as a slot is free."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is not None and trainer.requeue():
+            self.store.update(run_id, status="queued")
+            self.slots.requeue(("run", run_id), lambda: self._continue(run_id, trainer))
+
+    def stop(self, run_id: int, owner: str = LOCAL, teacher: bool = False) -> None:
+        """Stop a run that has started (it keeps what it learned) or take a waiting one out of the queue."""
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is None:
+            return
+        if self.slots.cancel(("run", run_id)) and not trainer.started:
+            trainer.cancel("Stopped before it started.")
+            self.store.update(run_id, status="stopped", message="Stopped before it started.")
+        else:
+            trainer.stop()
+
+    def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
+        """Block until a run finishes (for the CLI and tests; pages poll progress instead)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            progress = self.progress(run_id)
+            if progress is None or progress.finished:
+                return progress
+            if deadline is not None and time.monotonic() > deadline:
+                return progress
+            time.sleep(0.05)
+
+    def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
+        progress = trainer.progress()
+        self.store.update(run_id, device=progress.device, seconds=progress.elapsed,
+                          history=_history(progress))
+
+    def _record_finish(self, run_id: int, trainer: Trainer, status: str, message: str) -> None:
+        try:
+            progress = trainer.progress()
+            checkpoint = None
+            if status in ("done", "stopped") and trainer.model is not None:
+                checkpoint = str(save_checkpoint(self.store.checkpoint_path(run_id), trainer.model, trainer.config))
+            self.store.update(
+                run_id, status=status, message=message, device=progress.device, seconds=progress.elapsed,
+                history=_history(progress),
+                results=trainer.evaluation if status in ("done", "stopped") else None, checkpoint=checkpoint,
+            )
+        except Exception as exc:  # a full disk, most likely: the run must not stay 'running' in the store
+            reason = _not_saved(exc)
+            for shrink in ({}, {"history": {}}):  # if the reason does not fit beside the curves, the curves give way
+                with contextlib.suppress(DLCoreError):
+                    self.store.update(run_id, status="failed", message=reason, **shrink)
+                    break
+            raise DLCoreError(reason) from exc
+        finally:
+            self.slots.release(("run", run_id))
+            self._forget_old()
+
+    def _forget_old(self) -> None:
+        active = set(self.active())
+        with self._lock:
+            finished = [rid for rid in self._trainers if rid not in active]
+            for run_id in finished[: max(0, len(finished) - self._keep_finished)]:
+                del self._trainers[run_id]
+                self._owners.pop(run_id, None)
+
+
+def _not_saved(exc: Exception) -> str:
+    """Why a run's end could not be recorded, as a sentence that names a full disk when that is the cause."""
+    if isinstance(exc, DLCoreError):
+        return f"The run ended but could not be recorded. {exc}"
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc):
+        return "The run ended but its weights could not be saved: the disk is full; free some space and train again."
+    return f"The run ended but its weights could not be saved ({type(exc).__name__}: {exc or 'no details'})."
+
+
+def _history(progress: Progress) -> dict:
+    """What the store keeps of a run's curves; steps_per_epoch lets runs with other batch sizes share an x axis."""
+    return {"steps": progress.step_losses, "epochs": progress.history, "steps_per_epoch": progress.steps_per_epoch}
+
+
+_MANAGERS: dict[str, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def job_manager(serving: bool = True) -> JobManager:
+    """The process-wide manager for $DLCORE_HOME; DLCORE_MAX_JOBS runs may train at once (default 1), and each
+    student may have DLCORE_MAX_WAITING runs and races waiting or paused (default 2).
+
+    A process serving pages (the default) leaves the web server a core, so every page stays live while a job
+    trains, and pays torch.optim's import before the first Start; the CLI (serving=False) trains on every core and
+    starts no warm-up thread, which would abort the interpreter if it were still inside torch at exit.
+    """
+    key = str(home())
+    with _MANAGERS_LOCK:
+        if key not in _MANAGERS:
+            _MANAGERS[key] = JobManager(RunStore(key), max_concurrent=int(os.environ.get("DLCORE_MAX_JOBS", "1")),
+                                        max_waiting=int(os.environ.get("DLCORE_MAX_WAITING", str(MAX_WAITING))),
+                                        reserve_cores=1 if serving else 0)
+            if serving:
+                threading.Thread(target=_warm_up, name="dlcore-warm-up", daemon=True).start()
+        return _MANAGERS[key]
+
+
+def _warm_up() -> None:
+    """Pay torch.optim's one-off import cost (about 1.5 s) before the first Start, not after it."""
+    optim.make_optimizer(TrainConfig(), [torch.zeros(1, requires_grad=True)])

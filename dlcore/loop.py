@@ -1,0 +1,338 @@
+"""THE training loop: lanes, each a model with its optimizer, schedule, loss and metrics, stepped on shared batches.
+
+A run is a loop of one lane; an optimizer race is a loop of several lanes that start from the same weights and see
+the same batches in the same order. Pause, stop, the time limit, divergence and the metrics are handled here once,
+for both; training.py and race.py only publish what the loop did and record it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from . import data, models, optim
+from .config import DLCoreError, TrainConfig
+from .devices import device_name, resolve_device, tensors_on
+from .evaluate import Evaluation, evaluate
+from .validation import time_limit_seconds
+
+PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU syncs to ~10 a second
+_INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane at a time
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One finished epoch of one lane, as the charts and the runs store keep it."""
+
+    epoch: int
+    train_loss: float  # the mean of the epoch's step losses, weighted by batch size
+    train_accuracy: float  # on the batches as they were trained, so with dropout on
+    test_loss: float
+    test_accuracy: float
+    samples_per_sec: float  # training samples per second of the loop's training time (pauses, evaluation excluded)
+    train_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def diverged_message(config: TrainConfig) -> str:
+    hint = "a 10x lower learning rate" if config.lr > 1e-4 else "another optimizer such as Adam"
+    return f"The loss became infinite or NaN (learning rate {config.lr:g} with {config.optimizer}); try {hint}."
+
+
+class Lane:
+    """One model with its optimizer, schedule, loss and running totals; stepped only by its loop's thread."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, total_steps: int):
+        self.config = config
+        with _INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
+            torch.manual_seed(config.seed)
+            self.model = models.build(config.model).to(device)
+        self.optimizer = optim.make_optimizer(config, self.model.parameters())
+        self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
+        self.loss_fn = optim.make_loss(config.loss)
+        self.losses: list[float] = []  # every step's loss read back so far, cut after the first non-finite one
+        self.history: list[EpochRow] = []
+        self.diverged_at: int | None = None  # the step whose loss was not finite
+        self.evaluation: Evaluation | None = None  # the final test results
+        self.seconds = 0.0  # time spent stepping this lane alone: what one optimizer's step costs
+        self._pending: list[torch.Tensor] = []  # step losses not yet read back from the device
+        self._loss_sum = self._correct = None
+
+    @property
+    def training(self) -> bool:
+        return self.diverged_at is None
+
+    def begin_epoch(self) -> None:
+        self.model.train()
+        device = next(self.model.parameters()).device
+        self._loss_sum = torch.zeros((), device=device)
+        self._correct = torch.zeros((), device=device, dtype=torch.long)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One optimizer step on one batch: the only training step in dlcore (the export script has its own)."""
+        started = time.perf_counter()
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        detached = loss.detach()
+        self._pending.append(detached)
+        self._loss_sum += detached * len(y)
+        self._correct += (logits.detach().argmax(dim=1) == y).sum()
+        self.seconds += time.perf_counter() - started
+
+    def read_losses(self) -> list[float]:
+        """Bring pending losses back from the device in one go; a non-finite one ends this lane's training."""
+        if not self._pending:
+            return []
+        values = torch.stack(self._pending).float().cpu().tolist()
+        self._pending.clear()
+        first_bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
+        if first_bad is not None:
+            values = values[: first_bad + 1]  # the steps after the first NaN say nothing more
+            self.diverged_at = len(self.losses) + first_bad + 1
+        return values
+
+    def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
+                  test_x: torch.Tensor, test_y: torch.Tensor) -> EpochRow:
+        """The epoch's row: its training totals over `samples`, and a score on the test split."""
+        result = evaluate(self.model, test_x, test_y, test_x.device)
+        return EpochRow(
+            epoch=epoch, train_loss=self._loss_sum.item() / samples, train_accuracy=self._correct.item() / samples,
+            test_loss=result.loss, test_accuracy=result.accuracy, samples_per_sec=samples_per_sec,
+            train_seconds=train_seconds,
+        )
+
+
+class Loop:
+    """Trains lanes that share a dataset, batch size, epochs and seed, in the calling thread.
+
+    Any thread may pause, resume or stop it and read its state under `lock`; the loop itself never blocks on a
+    reader. Lanes are made when it starts, so a queued run holds no model.
+    """
+
+    def __init__(self, configs: list[TrainConfig]):
+        self.configs = configs
+        self.lock = threading.Lock()
+        self.lanes: list[Lane] = []
+        self.device = ""  # the device's name, once known
+        self.epoch = 0  # epochs completed
+        self.step = 0  # batches trained, over all epochs
+        self.steps_per_epoch = 0
+        self.samples = 0  # training samples each lane has seen
+        self.elapsed = 0.0  # training time so far: pauses and evaluation excluded
+        self.timed_out = False
+        self._trained = 0.0  # the training time of the epochs finished
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+
+    # control, from any thread
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._resume.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def samples_per_sec(self) -> float:
+        return self.samples / self.elapsed if self.elapsed else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds of training left at the current speed."""
+        base = self.configs[0]
+        remaining = (self.steps_per_epoch * base.epochs - self.step) * base.batch_size
+        return remaining / self.samples_per_sec if self.samples_per_sec else None
+
+    # the work, in the loop's thread
+    def run(self, on_epoch=None) -> str:
+        """Train every lane to the end; 'done', 'stopped' (by a user or the time limit) or 'diverged' (every lane).
+
+        on_epoch(loop) is called after each epoch's evaluation, in this thread.
+        """
+        base = self.configs[0]
+        device = resolve_device(base.device)
+        train_x, train_y, test_x, test_y = tensors_on(data.load(base.dataset), device)
+        n = len(train_y)
+        self.steps_per_epoch = math.ceil(n / base.batch_size)
+        lanes = [Lane(config, device, self.steps_per_epoch * base.epochs) for config in self.configs]
+        with self.lock:
+            self.lanes, self.device = lanes, device_name(device)
+        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)
+        limit = time_limit_seconds()
+        for epoch in range(1, base.epochs + 1):
+            order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
+            for lane in lanes:
+                lane.begin_epoch()
+            started = last_read = time.perf_counter()
+            for first in range(0, n, base.batch_size):
+                if not self._resume.is_set():
+                    paused_at = time.perf_counter()
+                    self._resume.wait()
+                    started += time.perf_counter() - paused_at
+                if self._stop.is_set() or not any(lane.training for lane in lanes):
+                    break
+                index = order[first : first + base.batch_size]
+                x, y = train_x[index], train_y[index]
+                for lane in lanes:
+                    if lane.training:
+                        lane.step(x, y)
+                now = time.perf_counter()
+                with self.lock:
+                    self.step += 1
+                    self.samples += len(y)
+                if now - last_read >= PUBLISH_SECONDS:
+                    last_read = now
+                    self._read_back(self._trained + now - started)
+                    if self.elapsed > limit:
+                        self.timed_out = True
+                        self._stop.set()
+            self._trained += time.perf_counter() - started
+            self._read_back(self._trained)
+            if self._stop.is_set() or not any(lane.training for lane in lanes):
+                break
+            for lane in lanes:
+                if lane.training:
+                    row = lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, test_x, test_y)
+                    with self.lock:
+                        lane.history.append(row)
+            with self.lock:
+                self.epoch = epoch
+            if on_epoch is not None:
+                on_epoch(self)
+        for lane in lanes:
+            if lane.training:
+                lane.evaluation = evaluate(lane.model, test_x, test_y, device)
+                lane.model = lane.model.cpu().eval()
+        if not any(lane.training for lane in lanes):
+            return "diverged"
+        return "stopped" if self._stop.is_set() else "done"
+
+    def _read_back(self, elapsed: float) -> None:
+        """Publish every lane's new losses and the time trained so far."""
+        values = [lane.read_losses() for lane in self.lanes]
+        with self.lock:
+            for lane, new in zip(self.lanes, values):
+                lane.losses.extend(new)
+            self.elapsed = elapsed
+
+
+class LoopJob:
+    """A loop in a background thread, with the status readers see: queued, running, paused, then how it ended.
+
+    A run (training.Trainer) and a race (race.Race) are both one: subclasses say what to record when the loop ends.
+    """
+
+    def __init__(self, configs: list[TrainConfig]):
+        self.loop = Loop(configs)
+        self._lock = threading.Lock()
+        self._status, self._message = "queued", ""
+        self._thread: threading.Thread | None = None
+
+    # control, from any thread
+    def start(self, threads: int | None = None) -> None:
+        """Train in a thread of its own, with `threads` torch threads (the job manager's CPU policy)."""
+        self._thread = threading.Thread(target=self.run, args=(threads,), name=f"{type(self).__name__}-{id(self):x}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def pause(self) -> bool:
+        """Hold a running job between two steps, keeping its models; False when it is not running."""
+        with self._lock:
+            if self._status != "running":
+                return False
+            self.loop.pause()
+            self._status = "paused"
+            return True
+
+    def requeue(self) -> bool:
+        """Mark a paused job as waiting for a slot again (the job manager's line); False when it is not paused."""
+        with self._lock:
+            if self._status != "paused":
+                return False
+            self._status = "queued"
+            return True
+
+    def resume(self) -> None:
+        """Go on from where the job was held; a job that never started is started by start() instead."""
+        with self._lock:
+            if self._status in ("paused", "queued") and self.started:
+                self._status = "running"
+                self.loop.resume()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def cancel(self, message: str) -> None:
+        """End a job that never started."""
+        with self._lock:
+            self._status, self._message = "stopped", message
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # the work, in the job's thread
+    def run(self, threads: int | None = None) -> None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with self._lock:
+            self._status = "running"
+        try:
+            status = self.loop.run(on_epoch=self._epoch_done)
+            message = self._ending(status)
+            self._record(status, message)
+        except DLCoreError as exc:
+            status, message = "failed", str(exc)
+        except Exception as exc:  # the job ends, the server does not
+            status = "failed"
+            message = f"Training failed unexpectedly ({type(exc).__name__}: {exc}); check the settings and try again."
+        try:
+            self._finished(status, message)
+        except DLCoreError as exc:
+            status, message = "failed", str(exc)
+        except Exception as exc:
+            status, message = "failed", f"The job ended but could not be recorded ({type(exc).__name__}: {exc})."
+        with self._lock:
+            self._status, self._message = status, message
+
+    def _ending(self, status: str) -> str:
+        """The sentence a job's end leaves, for the user and the runs store."""
+        if status == "diverged":
+            return diverged_message(self.loop.configs[0])
+        if status != "stopped":
+            return ""
+        kept = "the model keeps" if len(self.loop.configs) == 1 else "each optimizer keeps"
+        if self.loop.timed_out:
+            return (f"Stopped after {self.loop.step} steps, at this server's limit of {time_limit_seconds() / 60:g} "
+                    f"minutes of training per run; {kept} what it learned so far.")
+        return f"Stopped after {self.loop.step} steps; {kept} what it learned so far."
+
+    def _epoch_done(self, loop: Loop) -> None:
+        """After each epoch's evaluation, in the job's thread."""
+
+    def _record(self, status: str, message: str) -> None:
+        """Keep what the loop did before the final status is published; a DLCoreError makes the job 'failed'."""
+
+    def _finished(self, status: str, message: str) -> None:
+        """After recording, before the final status is published: where the job manager frees the slot."""
