@@ -1,0 +1,53 @@
+"""The one training loop: its lanes, the time limit, and that dlcore steps an optimizer in exactly one place."""
+
+import ast
+from pathlib import Path
+
+from dlcore import loop, training
+from dlcore.config import DenseLayer, ModelSpec, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=2, batch_size=32, device="cpu")
+
+
+def test_dlcore_has_exactly_one_training_step():
+    """One zero_grad in the engine (the exported script, which stands alone, has its own; backward() elsewhere
+    measures gradients, as the Activation lab and saliency do, without stepping an optimizer)."""
+    calls = [
+        path.name for path in sorted((REPO / "dlcore").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "zero_grad"
+    ]
+    assert calls == ["loop.py"]
+
+
+def test_lanes_of_one_loop_share_first_weights_and_batches(tiny_data_dir):
+    """Two lanes with the same settings are two identical runs: same first weights, same batches, same losses."""
+    run = loop.Loop([TINY, TINY])
+    assert run.run() == "done"
+    first, second = run.lanes
+    assert first.losses == second.losses and len(first.losses) == run.step == 2 * 19
+    assert [row.test_accuracy for row in first.history] == [row.test_accuracy for row in second.history]
+    assert first.evaluation.accuracy == second.evaluation.accuracy
+
+
+def test_a_diverging_lane_leaves_and_the_others_go_on(tiny_data_dir):
+    run = loop.Loop([TINY.with_changes(optimizer="sgd", lr=1000.0), TINY])
+    assert run.run() == "done"
+    wild, calm = run.lanes
+    assert wild.diverged_at is not None and len(wild.losses) == wild.diverged_at and wild.evaluation is None
+    assert calm.diverged_at is None and len(calm.history) == 2 and calm.evaluation is not None
+
+
+def test_every_lane_diverging_ends_the_loop_as_diverged(tiny_data_dir):
+    assert loop.Loop([TINY.with_changes(optimizer="sgd", lr=1000.0)]).run() == "diverged"
+
+
+def test_a_run_past_the_servers_time_limit_stops_and_keeps_what_it_learned(tiny_data_dir, monkeypatch):
+    monkeypatch.setenv("DLCORE_MAX_RUN_MINUTES", "0.002")  # 0.12 s of training
+    trainer = training.Trainer(TINY.with_changes(epochs=100, batch_size=8))
+    trainer.run()
+    progress = trainer.progress()
+    assert progress.status == "stopped" and progress.epoch < 100
+    assert "limit of 0.002 minutes of training per run" in progress.message
+    assert trainer.model is not None and trainer.evaluation is not None  # what it learned is kept
