@@ -11,8 +11,8 @@ request, and a failed one carries the reason (an exception element, page_not_fou
 
 A teacher's session presses Build & train's Start training (the run trains in the server's job manager, as in
 class) and watches it live: first alone, then the same run again while the class works, until the run has ended
-and every student has been round every page at least once (or --max-seconds). Reports
-per-page p50/p95, the errors, and the run's samples/s under load over alone, with the load average.
+and every student has been round every page at least once (or --max-seconds). Reports per-page p50/p95, the
+errors, and the run's samples/s under load over alone, with the load average and the CPU the server used.
 
 Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--setup QUERY] [--think 1 4]
 Last stdout line: {"pages": {"activation_lab": {"p50_s": ..., "p95_s": ...}, ...}, "errors": [...], "speed_ratio": ...}
@@ -375,9 +375,10 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
     total = environment.stats.total
     return {
         "students": students, "think_s": list(think), "spawn_rate": spawn_rate, "load_phase_s": round(seconds, 1),
-        "requests": total.num_requests, "requests_while_training": while_training, "fragment_reruns": {
-            "teacher": teacher_polls, "students": sum(session.fragment_reruns for session in SESSIONS)}, "p50_s": total.get_response_time_percentile(0.5) / 1000,
-        "p95_s": total.get_response_time_percentile(0.95) / 1000, "pages": page_times(environment),
+        "requests": total.num_requests, "requests_while_training": while_training,
+        "fragment_reruns": {"teacher": teacher_polls, "students": sum(session.fragment_reruns for session in SESSIONS)},
+        "p50_s": total.get_response_time_percentile(0.5) / 1000, "p95_s": total.get_response_time_percentile(0.95) / 1000,
+        "pages": page_times(environment),
         "pages_reached": sorted({name for (name, kind) in environment.stats.entries if kind == "open"
                                  and environment.stats.entries[(name, kind)].num_requests
                                  > environment.stats.entries[(name, kind)].num_failures}),
