@@ -371,13 +371,15 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
     errors = [f"{error.method} {error.name}: {error.error} (x{error.occurrences})"
               for error in environment.stats.errors.values()]
     errors += [f"teacher's live view: {problem}" for problem in teacher_problems]
-    errors += [f"student crashed: {crash['msg']} (x{crash['count']})" for crash in environment.runner.exceptions.values()]
+    errors += [f"student crashed: {crash['msg']} (x{crash['count']})"
+               for crash in environment.runner.exceptions.values()]
     total = environment.stats.total
     return {
         "students": students, "think_s": list(think), "spawn_rate": spawn_rate, "load_phase_s": round(seconds, 1),
         "requests": total.num_requests, "requests_while_training": while_training,
         "fragment_reruns": {"teacher": teacher_polls, "students": sum(session.fragment_reruns for session in SESSIONS)},
-        "p50_s": total.get_response_time_percentile(0.5) / 1000, "p95_s": total.get_response_time_percentile(0.95) / 1000,
+        "p50_s": total.get_response_time_percentile(0.5) / 1000,
+        "p95_s": total.get_response_time_percentile(0.95) / 1000,
         "pages": page_times(environment),
         "pages_reached": sorted({name for (name, kind) in environment.stats.entries if kind == "open"
                                  and environment.stats.entries[(name, kind)].num_requests
@@ -386,7 +388,8 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
         "speed_ratio": round(loaded["samples_per_sec"] / alone["samples_per_sec"], 3),
         "same_accuracy": alone["accuracy"] == loaded["accuracy"],
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
-        "server_cores_busy": round(server_cpu / seconds, 2), "server_cores_busy_alone": round(alone_cores, 2), "load_generator_cores_busy": round(own_cpu / seconds, 2),
+        "server_cores_busy": round(server_cpu / seconds, 2), "server_cores_busy_alone": round(alone_cores, 2),
+        "load_generator_cores_busy": round(own_cpu / seconds, 2),
         "cores": os.cpu_count(),
     }
 
@@ -396,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--setup", default="epochs=100&batch=16",
                         help="the run's Build & train setup link (its query string); the default network on "
-                             "mnist-sample, about 26 s alone on 2 cores: long enough that a class of 30 tours every page "
-                             "while it trains, and small batches make it the run most sensitive to the pages' load")
+                             "mnist-sample, about 26 s alone on 2 cores: long enough that a class of 30 tours every "
+                             "page while it trains, and small batches make it the run most sensitive to the pages' load")
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                         help="seconds a student reads before the next click, drawn evenly between the two")
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
@@ -416,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run under load: {result['under_load']}; samples/s ratio {result['speed_ratio']}, "
           f"same accuracy: {result['same_accuracy']}")
     print(f"server busy {result['server_cores_busy']} (run alone: {result['server_cores_busy_alone']}) and load "
-          f"generator {result['load_generator_cores_busy']} of {result['cores']} cores; load average before {result['load_average']['before']}, after "
-          f"{result['load_average']['after']}")
+          f"generator {result['load_generator_cores_busy']} of {result['cores']} cores; load average before "
+          f"{result['load_average']['before']}, after {result['load_average']['after']}")
     print(f"errors: {len(result['errors'])}")
     for error in result["errors"][:20]:
         print(f"  {error}")

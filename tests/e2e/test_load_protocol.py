@@ -29,7 +29,7 @@ def test_a_class_over_the_protocol_sees_no_errors_on_any_page_and_the_run_speed_
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == [], result["errors"]
     assert result["pages_reached"] == PAGES, result["pages"]
-    assert all(result["pages"][page]["open"]["count"] >= 5 for page in PAGES), result["pages"]  # each student, each page
+    assert all(result["pages"][page]["open"]["count"] >= 5 for page in PAGES), result["pages"]  # every student
     assert result["requests_while_training"] > 0 and result["fragment_reruns"]["teacher"] > 0
     assert result["alone"]["status"] == result["under_load"]["status"] == "done"
     assert result["same_accuracy"], (result["alone"], result["under_load"])
