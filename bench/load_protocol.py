@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", default="epochs=100&batch=16",
                         help="the run's Build & train setup link (its query string); the default network on "
                              "mnist-sample, about 26 s alone on 2 cores: long enough that a class of 30 tours every "
-                             "page while it trains, and small batches make it the run most sensitive to the pages' load")
+                             "page while it trains, and small batches make it the run most sensitive to page load")
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
                         help="seconds a student reads before the next click, drawn evenly between the two")
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
