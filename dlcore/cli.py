@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from . import data, devices, export, jobs, models, optim, predict, training, validation
-from .config import DLCoreError, TrainConfig
+from . import data, devices, export, jobs, models, predict, sharing, training, validation
+from .config import DLCoreError, ModelSpec, TrainConfig, bounds
 from .runs import RunStore
 
 
@@ -65,21 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m dlcore", description="Deep Learning Playground engine.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a model and record the run")
+    train = sub.add_parser("train", help="train a model and record the run",
+                           description="Every setting has a flag; those not given come from --config, else the defaults.")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=list(models.PRESETS), help="a seed network (default simple-nn)")
     source.add_argument("--config", type=Path, help="a TrainConfig JSON file")
-    train.add_argument("--dataset", choices=list(data.DATASETS))
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--optimizer", choices=list(optim.OPTIMIZERS))
-    train.add_argument("--lr", type=float)
-    train.add_argument("--momentum", type=float)
-    train.add_argument("--weight-decay", type=float)
-    train.add_argument("--schedule", choices=list(optim.SCHEDULES))
-    train.add_argument("--loss", choices=list(optim.LOSSES))
-    train.add_argument("--device", choices=list(devices.DEVICES))
-    train.add_argument("--seed", type=int)
+    add_config_flags(train, source)
     train.add_argument("--student", default="", help="a name shown on the run board")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     train.set_defaults(command=train_command)
@@ -126,16 +118,39 @@ def _read(path: Path, what: str) -> bytes:
         raise DLCoreError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
 
 
+def add_config_flags(parser: argparse.ArgumentParser, network: argparse._MutuallyExclusiveGroup) -> None:
+    """A flag for every TrainConfig field, its type and choices taken from the schema and the registries."""
+    network.add_argument("--model", type=_network, metavar="NETWORK",
+                         help="a network as a setup link writes it, e.g. 'conv=32_64-max&dense=128-gelu-d0.2'")
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == "model":
+            continue
+        kind = type(field.default)
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif field.name in validation.CHOICES:
+            parser.add_argument(flag, choices=list(validation.CHOICES[field.name]))
+        else:
+            low, high = bounds(TrainConfig, field.name)
+            parser.add_argument(flag, type=kind, metavar=kind.__name__.upper(), help=f"{low:,} to {high:,}")
+
+
+def _network(text: str) -> ModelSpec:
+    shared = sharing.network_from_link(text)
+    if shared is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a network; write it as a setup link does, "
+                                         "e.g. 'conv=32_64-max&dense=128', or name a preset")
+    return shared
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.config is not None:
         config = TrainConfig.from_json(_read(args.config, "config file").decode("utf-8", "replace"))
     else:
-        config = TrainConfig(model=models.preset(args.preset or "simple-nn"))
-    return config.with_changes(
-        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, loss=args.loss,
-        device=args.device, seed=args.seed,
-    )
+        config = TrainConfig(model=args.model or models.preset(args.preset or "simple-nn"))
+    return config.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+                                  if field.name != "model"})
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -7,19 +7,18 @@ custom network as `?conv=32_64-max&dense=128-gelu-d0.2`. Layers are separated by
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Mapping
+from urllib.parse import parse_qs
 
 from . import activations, devices, models, optim, validation
 from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
-# query key -> TrainConfig field, for the plain settings; the network uses net, or conv and dense.
-SETTINGS = {
-    "data": "dataset", "opt": "optimizer", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
-    "wd": "weight_decay", "schedule": "schedule", "loss": "loss", "batch": "batch_size", "epochs": "epochs",
-    "seed": "seed", "device": "device",
-}
+SHORT_NAMES = {"dataset": "data", "optimizer": "opt", "weight_decay": "wd", "batch_size": "batch"}  # for links
+# query key -> TrainConfig field, for every setting but the network, which uses net, or conv and dense.
+SETTINGS = {SHORT_NAMES.get(f.name, f.name): f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"}
 NETWORK_KEYS = ("net", "conv", "dense")
 KEYS = NETWORK_KEYS + tuple(SETTINGS)  # every key a setup link may hold; a page's other keys are left alone
 MAX_VALUE_LENGTH = 200
@@ -157,6 +156,21 @@ def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None =
 def _reason(exc: Exception) -> str:
     """An error's sentence without its full stop, to quote inside another sentence."""
     return str(exc).rstrip(".") if isinstance(exc, DLCoreError) else "not readable"
+
+
+def network_from_link(text: str) -> ModelSpec | None:
+    """A network written as a link writes it: a preset's name, 'net=cnn', or 'conv=32_64-max&dense=128-gelu';
+    None when the text is none of these."""
+    if text in models.PRESETS:
+        return models.preset(text)
+    values = {key: _last(value) for key, value in parse_qs(text, keep_blank_values=True).items() if key in NETWORK_KEYS}
+    try:
+        model = _network(values)
+    except ValueError:
+        return None
+    if model is not None:
+        models.validate(model)
+    return model
 
 
 def _shown(value: str | list[str]) -> str:

@@ -162,3 +162,28 @@ def test_import_and_export_round_trip(tiny_data_dir, tmp_path, capsys):
     assert cli.main(["import", str(bare), "--config", str(config)]) == 0
     out, err = capsys.readouterr()
     assert runs.RunStore().get(int(out.strip())).config == trained.config and "Imported from bare.safetensors" in err
+
+
+def test_train_offers_a_flag_for_every_setting_the_schema_has():
+    import dataclasses
+
+    from dlcore.config import TrainConfig
+
+    train = cli._parser()._subparsers._group_actions[0].choices["train"]
+    flags = {option for action in train._actions for option in action.option_strings}
+    for field in dataclasses.fields(TrainConfig):
+        assert "--" + field.name.replace("_", "-") in flags, field.name
+    assert "--no-nesterov" in flags
+
+
+def test_flags_reach_the_config_through_the_schema(capsys):
+    args = cli._parser().parse_args(["train", "--model", "conv=8-max&dense=16-gelu", "--optimizer", "sgd",
+                                     "--nesterov", "--momentum", "0.5", "--batch-size", "32", "--weight-decay", "0.01"])
+    config = cli.config_from_args(args)
+    assert config.model.kind == "cnn" and config.model.conv[0].channels == 8 and config.model.dense[0].activation == "gelu"
+    assert (config.optimizer, config.nesterov, config.momentum, config.batch_size) == ("sgd", True, 0.5, 32)
+    assert config.weight_decay == 0.01 and config.lr == 1e-3  # what no flag names keeps its default
+    assert cli.main(["train", "--momentum", "5", "--json"]) == 2
+    assert "field momentum cannot be 5.0" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+    assert cli.main(["train", "--model", "conv=x", "--json"]) == 2
+    assert "is not a network" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
