@@ -147,6 +147,16 @@ class Slots:
             start()
 
 
+def wait_for_end(progress: Callable, timeout: float | None = None):
+    """Poll a job's progress() until it has finished, is unknown (None) or the timeout has passed; its last answer."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        answer = progress()
+        if answer is None or answer.finished or (deadline is not None and time.monotonic() > deadline):
+            return answer
+        time.sleep(0.05)
+
+
 class JobManager:
     """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
 
@@ -246,14 +256,7 @@ class JobManager:
 
     def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
         """Block until a run finishes (for the CLI and tests; pages poll progress instead)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            progress = self.progress(run_id)
-            if progress is None or progress.finished:
-                return progress
-            if deadline is not None and time.monotonic() > deadline:
-                return progress
-            time.sleep(0.05)
+        return wait_for_end(lambda: self.progress(run_id), timeout)
 
     def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
         progress = trainer.progress()

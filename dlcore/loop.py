@@ -40,6 +40,19 @@ class EpochRow:
         return asdict(self)
 
 
+class Fraction:
+    """For progress records (a run's, a race's): the share of their steps done, for progress bars."""
+
+    step: int
+    epochs: int
+    steps_per_epoch: int
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * self.steps_per_epoch
+        return min(self.step / total, 1.0) if total else 0.0
+
+
 def diverged_message(config: TrainConfig) -> str:
     hint = "a 10x lower learning rate" if config.lr > 1e-4 else "another optimizer such as Adam"
     return f"The loss became infinite or NaN (learning rate {config.lr:g} with {config.optimizer}); try {hint}."

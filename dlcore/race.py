@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 from . import jobs
 from .config import DLCoreError, TrainConfig
-from .loop import Lane, LoopJob, diverged_message
+from .loop import Fraction, Lane, LoopJob, diverged_message
 from .runs import RunStore, home, save_checkpoint, student_name
 from .sharing import optimizer_summary
 from .validation import check_memory, validate
@@ -69,7 +68,7 @@ class LaneProgress:
 
 
 @dataclass(frozen=True)
-class RaceProgress:
+class RaceProgress(Fraction):
     race_id: int
     status: str  # queued, running, done, stopped, failed
     lanes: tuple[LaneProgress, ...]
@@ -83,11 +82,6 @@ class RaceProgress:
     eta: float | None = None
     queue_position: int | None = None
     student: str = ""
-
-    @property
-    def fraction(self) -> float:
-        total = self.epochs * self.steps_per_epoch
-        return min(self.step / total, 1.0) if total else 0.0
 
     @property
     def finished(self) -> bool:
@@ -270,12 +264,7 @@ class RaceManager:
 
     def wait(self, race_id: int, timeout: float | None = None) -> RaceProgress | None:
         """Block until a race finishes (tests and scripts; pages poll progress instead)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            progress = self.progress(race_id)
-            if progress is None or progress.finished or (deadline is not None and time.monotonic() > deadline):
-                return progress
-            time.sleep(0.05)
+        return jobs.wait_for_end(lambda: self.progress(race_id), timeout)
 
     def _finished(self, race: Race) -> None:
         self.slots.release(("race", race.race_id))

@@ -8,12 +8,12 @@ from torch import nn
 
 from .config import TrainConfig
 from .evaluate import Evaluation
-from .loop import LoopJob
+from .loop import Fraction, LoopJob
 from .validation import validate
 
 
 @dataclass(frozen=True)
-class Progress:
+class Progress(Fraction):
     """A consistent copy of a run's live state, cheap to take from any thread."""
 
     status: str  # queued, running, paused, done, stopped, diverged, failed
@@ -29,11 +29,6 @@ class Progress:
     elapsed: float = 0.0
     eta: float | None = None
     queue_position: int | None = None  # 1 = next to start
-
-    @property
-    def fraction(self) -> float:
-        total = self.epochs * self.steps_per_epoch
-        return min(self.step / total, 1.0) if total else 0.0
 
     @property
     def finished(self) -> bool:
