@@ -17,6 +17,19 @@ from pydantic.dataclasses import dataclass
 
 IMAGE_SIZE = 28  # every dataset here is 28x28 grayscale, 10 classes
 NUM_CLASSES = 10
+CANVAS_SIZE = 280  # the drawing canvas is 280x280, ten canvas pixels per input pixel
+# Mean and standard deviation of each dataset's training pixels in [0, 1]: every image a model trains on or reads is
+# standardised with its dataset's pair. mnist-sample keeps MNIST's, so a model trained on it reads digits like one
+# trained on MNIST.
+MNIST_STATS = (0.1307, 0.3081)
+PIXEL_STATS = {"mnist": MNIST_STATS, "fashion-mnist": (0.2860, 0.3530), "mnist-sample": MNIST_STATS}
+
+
+def standardize(pixels, mean: float, std: float):
+    """Pixels in [0, 255], a tensor or an array, as every model here takes them (the exported script, which cannot
+    import dlcore, writes the formula again; a test checks the two agree)."""
+    return (pixels / 255.0 - mean) / std
+
 
 # Limits that keep one student's typo from taking the class server down.
 MAX_HIDDEN_LAYERS = 8

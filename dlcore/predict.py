@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import data, preprocess, runs
-from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from .config import IMAGE_SIZE, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, standardize
 from .evaluate import predict_logits
 from .runs import RunStore
 
@@ -76,7 +76,7 @@ def finished_runs(store: RunStore | None = None) -> list[runs.Run]:
 @torch.inference_mode()
 def probabilities(classifier: Classifier, normalized: np.ndarray) -> Prediction:
     """The model's softmax for one normalised 28x28 input."""
-    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, 28, 28)
+    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
     probs = torch.softmax(classifier.model(x)[0].float(), dim=0)
     best = int(probs.argmax())
     return Prediction(probs.tolist(), best, float(probs[best]), classifier.info.classes[best])
@@ -100,7 +100,7 @@ def saliency(classifier: Classifier, normalized: np.ndarray, target: int) -> np.
 
     torch.autograd.grad leaves the parameters' .grad alone, so one shared model can serve many readers.
     """
-    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, 28, 28)
+    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
     x.requires_grad_(True)
     with torch.enable_grad():
         logit = classifier.model(x)[0, target]
@@ -158,7 +158,7 @@ def drawn_digits(classifier: Classifier, images: torch.Tensor, labels: torch.Ten
         right = (predict_logits(classifier.model, x).argmax(dim=1) == labels).numpy()
         return float(right[mask].mean() if mask is not None else right.mean())
 
-    original = ((images.float() / 255.0 - info.mean) / info.std).unsqueeze(1)
+    original = standardize(images, info.mean, info.std).unsqueeze(1)
     naive_batch = torch.from_numpy(np.stack(naive_inputs)).unsqueeze(1)
     return DrawnDigits(
         count=len(labels),

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from .config import IMAGE_SIZE, DLCoreError
+from .config import CANVAS_SIZE, IMAGE_SIZE, DLCoreError, standardize
 
 BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 field
 CENTRE = 14.0  # where MNIST's centres of mass sit (measured: 13.5-14.5 on the test split)
@@ -25,7 +25,6 @@ INK_FRACTION = 0.2  # pixels above this share of the ink's contrast decide the b
 MAX_FILE_BYTES = 10 * 2**20
 MAX_PIXELS = 25_000_000  # about 5000x5000; checked from the header, before any pixel is decoded
 WORKING_SIDE = 1024  # larger pictures are shrunk to this on decoding; a digit a tenth as wide is still 5x the 20x20 box
-CANVAS = 280  # the drawing canvas is 280x280, ten canvas pixels per input pixel
 
 
 class EmptyImageError(DLCoreError):
@@ -121,7 +120,7 @@ def mnist_style(image: np.ndarray | Image.Image, mean: float, std: float) -> Ste
     top, left = (IMAGE_SIZE - scaled.shape[0]) // 2, (IMAGE_SIZE - scaled.shape[1]) // 2
     field[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
     centred = centre_of_mass_to_centre(field)
-    return Steps(gray, inverted, ink, cropped, scaled, centred, normalize(centred, mean, std))
+    return Steps(gray, inverted, ink, cropped, scaled, centred, standardize(centred, mean, std))
 
 
 def centre_of_mass_to_centre(field: np.ndarray) -> np.ndarray:
@@ -134,7 +133,7 @@ def centre_of_mass_to_centre(field: np.ndarray) -> np.ndarray:
 def naive(image: np.ndarray | Image.Image, mean: float, std: float) -> tuple[np.ndarray, np.ndarray]:
     """What a quick script does: squash the whole picture to 28x28; returns (the 28x28 image, the model input)."""
     small = _resize(to_gray(image), (IMAGE_SIZE, IMAGE_SIZE))
-    return small, normalize(small, mean, std)
+    return small, standardize(small, mean, std)
 
 
 def display(image: np.ndarray, size: int = 112) -> np.ndarray:
@@ -151,11 +150,6 @@ def display(image: np.ndarray, size: int = 112) -> np.ndarray:
     top, left = (size - fitted.shape[0]) // 2, (size - fitted.shape[1]) // 2
     tile[top : top + fitted.shape[0], left : left + fitted.shape[1]] = np.clip(fitted, 0, 255).astype(np.uint8)
     return tile
-
-
-def normalize(field: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """[0, 255] -> the standardised values the model was trained on."""
-    return ((field / 255.0 - mean) / std).astype(np.float32)
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -260,15 +254,15 @@ def canvas_style(digit: np.ndarray, rng: np.random.Generator, variant: int) -> n
         big = ndimage.grey_dilation(big, footprint=(yy**2 + xx**2) <= radius**2)
     rows = np.flatnonzero((big > 0).any(axis=1))
     cols = np.flatnonzero((big > 0).any(axis=0))
-    big = big[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1][:CANVAS, :CANVAS]
-    top = int(rng.integers(0, CANVAS - big.shape[0] + 1))
-    left = int(rng.integers(0, CANVAS - big.shape[1] + 1))
-    ink = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    big = big[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1][:CANVAS_SIZE, :CANVAS_SIZE]
+    top = int(rng.integers(0, CANVAS_SIZE - big.shape[0] + 1))
+    left = int(rng.integers(0, CANVAS_SIZE - big.shape[1] + 1))
+    ink = np.zeros((CANVAS_SIZE, CANVAS_SIZE), dtype=np.float32)
     ink[top : top + big.shape[0], left : left + big.shape[1]] = big
     ink = np.clip(ink, 0, 255).astype(np.uint8)
     look = variant % 4
     if look == 0:
-        white = np.full((CANVAS, CANVAS), 255, dtype=np.uint8)
+        white = np.full((CANVAS_SIZE, CANVAS_SIZE), 255, dtype=np.uint8)
         return np.dstack([white, white, white, ink])
     if look == 1:
         return ink

@@ -64,6 +64,14 @@ def test_corrupt_idx_file_is_reported(tiny_data_dir):
         data.load("mnist")
 
 
+def test_truncated_idx_file_is_reported(tiny_data_dir):
+    data._load.cache_clear()
+    path = tiny_data_dir / "mnist" / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-28]))
+    with pytest.raises(DLCoreError, match=r"not a readable IDX file \(its header promises 156,800 bytes of data and it holds 156,772\)"):
+        data.load("mnist")
+
+
 def test_mismatched_idx_files_are_reported(tiny_data_dir):
     data._load.cache_clear()
     write_idx(tiny_data_dir / "mnist" / "train-labels-idx1-ubyte.gz", torch.zeros(7, dtype=torch.uint8).numpy())

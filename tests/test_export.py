@@ -4,6 +4,7 @@ the run step for step, with nothing but torch."""
 import ast
 import copy
 import importlib.util
+import inspect
 import io
 import json
 import shutil
@@ -16,8 +17,8 @@ import pytest
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import activations, data, export, jobs, models, optim, runs, validation
-from dlcore.config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore import activations, data, export, jobs, models, optim, runs, standalone, validation
+from dlcore.config import PIXEL_STATS, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, standardize
 
 CNN = TrainConfig(
     dataset="mnist", epochs=1, batch_size=32, device="cpu", optimizer="sgd", lr=0.05, nesterov=True,
@@ -64,7 +65,8 @@ def test_exported_script_scores_and_retrains_exactly_like_the_run(tiny_data_dir,
     run = _train(CNN)
     assert run.status == "done"
     script = _unpack(run, tmp_path)
-    assert f"test accuracy {run.accuracy:.2%}" in script.read_text().splitlines()[0]
+    assert f"TITLE = 'Run #{run.id} from the Deep Learning Playground: " in script.read_text()
+    assert f"test accuracy {run.accuracy:.2%}.'" in script.read_text()
     scored = _script(script, "evaluate", "--data", str(tiny_data_dir))
     assert scored["accuracy"] == run.accuracy and scored["loss"] == pytest.approx(run.results.loss, rel=1e-6)
     assert scored["test_images"] == 200
@@ -83,7 +85,7 @@ def test_sample_runs_export_with_their_held_out_digits(tmp_path, monkeypatch):
                              batch_size=256, device="cpu"))
     script = _unpack(run, tmp_path)
     shutil.copy(data._sample_path(), script.parent)
-    assert export.SAMPLE_FILE == data._sample_path().name
+    assert standalone.SAMPLE_FILE == data._sample_path().name
     scored = _script(script, "evaluate", "--data", str(script.parent))
     assert scored["accuracy"] == run.accuracy and scored["test_images"] == data.SAMPLE_TEST_SIZE
 
@@ -128,7 +130,8 @@ def test_script_makes_the_same_schedule(schedule, tmp_path):
     config = TrainConfig(schedule=schedule, lr=0.1)
     module = _module(export.script(config), tmp_path)
     rates = []
-    for make in (lambda opt: module.make_schedule(opt, 20), lambda opt: optim.make_schedule(config, opt, 20)):
+    for make in (lambda opt: module.make_schedule(opt, 20, module.SCHEDULE, module.LR),
+                 lambda opt: optim.make_schedule(config, opt, 20)):
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
         scheduler = make(optimizer)
         trajectory = []
@@ -144,7 +147,7 @@ def test_script_makes_the_same_schedule(schedule, tmp_path):
 def test_script_computes_the_same_loss(loss, tmp_path):
     module = _module(export.script(TrainConfig(loss=loss)), tmp_path)
     logits, labels = torch.randn(8, 10), torch.arange(8)
-    assert torch.equal(module.loss_fn(logits, labels), optim.make_loss(loss)(logits, labels))
+    assert torch.equal(module.LOSS_FUNCTIONS[module.LOSS](logits, labels), optim.make_loss(loss)(logits, labels))
 
 
 def test_script_reads_and_writes_safetensors_like_the_library(tmp_path):
@@ -158,6 +161,60 @@ def test_script_reads_and_writes_safetensors_like_the_library(tmp_path):
     read = module.read_safetensors(tmp_path / "theirs.safetensors")
     for name, tensor in tensors.items():
         assert torch.equal(loaded[name], tensor) and torch.equal(read[name], tensor)
+
+
+# ---- the standalone module is the script -------------------------------------------------------
+
+STANDALONE = Path(standalone.__file__)
+
+
+def test_the_standalone_module_is_the_script_of_the_default_config():
+    """Its settings block holds what an export of TrainConfig() writes, so its defaults agree with dlcore's constants
+    (image size, classes, mean and std, checkpoint format, evaluation batch)."""
+    source = STANDALONE.read_text()
+    assert source.count(export.SETTINGS_BEGIN) == 1 and source.count(export.SETTINGS_END) == 1
+    assert export.script(TrainConfig()) == source, "write export.script(TrainConfig()) to dlcore/standalone.py"
+
+
+def test_an_export_writes_only_between_the_markers():
+    """The schedules, losses and data readers a script runs are dlcore's own, to the letter."""
+    head, _, rest = STANDALONE.read_text().partition(export.SETTINGS_BEGIN)
+    text = export.script(CNN)
+    assert text.startswith(head) and text.endswith(rest.partition(export.SETTINGS_END)[2])
+    for shared in (standalone.make_schedule, standalone.mse_on_softmax, standalone.read_idx, standalone.held_out):
+        assert inspect.getsource(shared) in text
+
+
+def test_the_standalone_module_imports_only_torch_and_the_standard_library():
+    tree = ast.parse(STANDALONE.read_text())
+    top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    top |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert top == {"argparse", "gzip", "json", "math", "sys", "pathlib", "torch"}
+    nested = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} - {"pathlib", "torch"}
+    assert nested == {"torchvision"}  # for --download only, inside download()
+
+
+def test_the_standalone_module_trains_as_it_stands_like_the_playground(tmp_path, monkeypatch):
+    """Copied alone next to the sample digits, its defaults train the default network as dlcore does."""
+    monkeypatch.delenv("DLCORE_DATA_DIR", raising=False)
+    script = tmp_path / "standalone.py"
+    shutil.copy(STANDALONE, script)
+    shutil.copy(data._sample_path(), tmp_path)
+    trained = _script(script, "train", "--data", str(tmp_path), "--epochs", "1", "--device", "cpu")
+    scored = _script(script, "evaluate", "--data", str(tmp_path), "--weights", trained["weights"])
+    run = _train(TrainConfig(epochs=1, device="cpu"))
+    assert trained["accuracy"] == scored["accuracy"] == run.accuracy
+    assert scored["test_images"] == data.SAMPLE_TEST_SIZE
+
+
+@pytest.mark.parametrize("dataset", list(data.DATASETS))
+def test_the_script_normalises_real_digits_as_dlcore_does(dataset, tmp_path, monkeypatch):
+    """The script writes the formula again (it cannot import dlcore): on real digits both give the same floats."""
+    monkeypatch.delenv("DLCORE_DATA_DIR", raising=False)
+    images = data.load("mnist-sample").train_images[:500]
+    module = _module(export.script(TrainConfig(dataset=dataset)), tmp_path)
+    assert (module.MEAN, module.STD) == PIXEL_STATS[dataset]
+    assert torch.equal(module.normalize(images), standardize(images, *PIXEL_STATS[dataset]).unsqueeze(1))
 
 
 def test_a_run_without_weights_cannot_be_exported(tiny_data_dir):
@@ -250,12 +307,13 @@ def test_settings_are_written_as_checked_literals(tmp_path):
         export.script(config)
 
 
-def test_names_cannot_close_the_docstring(tmp_path):
+def test_a_weights_name_cannot_break_out_of_the_script(tmp_path):
     marker = tmp_path / "ran"
     touch = f"__import__('pathlib').Path(r'{marker}').touch()"
-    text = export.script(TrainConfig(), name=f'x"""\n{touch}\n"""', weights=f"w\\\n{touch}\n#")
-    assert text.startswith('"""A network from the Deep Learning Playground: MLP 128-64 relu on mnist-sample')
-    assert "Needs only PyTorch" in ast.get_docstring(ast.parse(text))  # the docstring is whole, nothing escaped it
+    weights = f'w\\\n{touch}\n#"""\n{touch}\n"""'
+    text = export.script(TrainConfig(), weights=weights)
+    assert "needs only PyTorch" in ast.get_docstring(ast.parse(text))  # the docstring is whole, nothing escaped it
+    assert _module(text, tmp_path).WEIGHTS == weights
     script = tmp_path / "exported.py"
     script.write_text(text)
     _run_help(script)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlcore import optim, validation
+from dlcore import optim, standalone, validation
 from dlcore.config import DLCoreError, TrainConfig
 
 
@@ -66,3 +66,17 @@ def test_unknown_names(field, value):
             optim.make_schedule(config, torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1), 10)
     with pytest.raises(DLCoreError):
         optim.make_loss("hinge")
+
+
+def test_schedules_and_losses_are_the_exported_scripts_own():
+    """dlcore trains with the definitions standalone.py (the exported script) holds, so the two cannot drift."""
+    assert set(standalone.LOSS_FUNCTIONS) == set(optim.LOSSES)
+    for name in optim.LOSSES:
+        assert optim.make_loss(name) is standalone.LOSS_FUNCTIONS[name]
+    for name in optim.SCHEDULES:
+        config = TrainConfig(schedule=name, lr=0.5)
+        ours = optim.make_schedule(config, torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.5), 10)
+        theirs = standalone.make_schedule(torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.5), 10, name, 0.5)
+        assert type(ours) is type(theirs)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        standalone.make_schedule(torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.5), 10, "warmup", 0.5)

