@@ -6,11 +6,13 @@ visitor who opens a page by its address would get that page without this file's 
 
 import streamlit as st
 
-import ui
 from dlcore import DLCoreError
+from ui import literal
+from ui.classroom import presenter_mode_ui, teacher_ui
+from ui.status import sidebar_status, warm_up_engine
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
-ui.warm_up_engine()
+warm_up_engine()
 
 pages = [
     st.Page("app_pages/0_home.py", title="Home", icon=":material/home:", url_path="home", default=True),
@@ -22,10 +24,10 @@ pages = [
     st.Page("app_pages/5_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
 ]
 page = st.navigation(pages)
-ui.presenter_mode_ui()
-ui.teacher_ui()
-ui.sidebar_status()  # before the page, which may end early with st.stop()
+presenter_mode_ui()
+teacher_ui()
+sidebar_status()  # before the page, which may end early with st.stop()
 try:
     page.run()
 except DLCoreError as exc:  # a fault no page handles itself (a runs folder it cannot write): a sentence, not an error box
-    st.error(ui.literal(exc), icon=":material/error:")
+    st.error(literal(exc), icon=":material/error:")

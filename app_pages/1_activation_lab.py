@@ -4,9 +4,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 import streamlit as st
 
-import ui
 from dlcore import activations
 from dlcore.config import DLCoreError
+from ui import literal
+from ui.charts import margin
 
 # A network's scores for a handwritten 7: something to start from before the user edits them.
 EXAMPLE_LOGITS = [-1.2, 0.3, 1.1, 0.8, -0.5, 0.2, -2.0, 4.1, 0.6, 1.5]
@@ -24,7 +25,7 @@ def color(name: str) -> str:
 def figure(heading: str, x_title: str, y_title: str, **layout) -> go.Figure:
     return go.Figure(layout=dict(
         title=dict(text=heading, x=0, xanchor="left", y=0.98, yanchor="top"), xaxis_title=x_title,
-        yaxis_title=y_title, height=420, margin=dict(l=10, r=10, t=90, b=10),
+        yaxis_title=y_title, height=420, margin=margin(top=90),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), **layout,
     ))
 
@@ -136,7 +137,7 @@ with left:
 try:
     probabilities = activations.probabilities(logits, temperature)
 except DLCoreError as exc:
-    right.warning(ui.literal(exc))
+    right.warning(literal(exc))
 else:
     bars = figure(f"Probabilities at T = {temperature:g}", "class", "probability",
                   yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(type="category"))
@@ -154,7 +155,7 @@ else:
     try:
         flows = [measure(name, depth, width, init, gain) for name in flow_names]
     except DLCoreError as exc:
-        st.warning(ui.literal(exc))
+        st.warning(literal(exc))
     else:
         layers = list(range(1, depth + 2))
         norms = figure("Gradient size per layer", f"layer (1 = first hidden layer, {depth + 1} = output layer)",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
-import ui
 from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jobs, models, optim, sharing, validation
 from dlcore.config import ConvBlock, DenseLayer, bounds
+from ui import charts, literal
+from ui.classroom import control, control_problem_ui, is_teacher, presenting, session_owner, settings_container
+from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
+from ui.status import available_choice_ui, dataset_reasons
 
 PRESETS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)",
            "cnn": "cnn (2 conv blocks, dense 128)", "scratch": "scratch (no hidden layers)"}
@@ -19,8 +23,11 @@ WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 CONV_COLUMNS = ["channels", "kernel", "activation", "pool", "padding", "batch_norm"]
 DENSE_COLUMNS = ["units", "activation", "dropout", "batch_norm"]
-SETTING_KEYS = ("train_dataset", "train_batch", "train_epochs", "train_optimizer", "train_lr", "train_momentum",
-                "train_nesterov", "train_decay", "train_schedule", "train_loss", "train_seed", "train_device")
+KEYS = {field: f"train_{field}" for field in sharing.SETTINGS.values()}  # every TrainConfig field but the model
+SETUP_COLUMNS = {field: field.replace("_", " ") for field in KEYS}  # the comparison table's setup, field by field
+PICK = "train_pick"  # the run picker; the address's ?run=N is the watched run's home
+QUEUE_POLL_SECONDS = 1.0  # a run waiting in the queue has only its place in line to show
+DEVICE_TITLES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
 START = TrainConfig(model=models.preset("simple-nn"))  # what the page shows first; links name what differs
 
 
@@ -33,7 +40,7 @@ def open_link() -> None:
     st.session_state["train_link"] = link
     st.session_state["train_link_note"] = setup.note
     st.session_state["train_config"] = setup.config
-    for key in (*SETTING_KEYS, "train_preset"):
+    for key in (*KEYS.values(), "train_preset"):
         st.session_state.pop(key, None)
     preset = next((name for name, spec in models.PRESETS.items() if spec == setup.config.model), None)
     st.session_state["train_from"] = preset or "scratch"
@@ -113,7 +120,46 @@ def layers_ui(kind: str) -> ModelSpec:
         **common})
     if new != "relu":
         st.caption(f"New layers use {activations.get(new).title}, chosen in the Activation lab.")
-    return ui.spec_from_tables(kind, conv, dense)
+    return spec_from_tables(kind, conv, dense)
+
+
+def spec_from_tables(kind: str, conv: pd.DataFrame, dense: pd.DataFrame):
+    """The ModelSpec the layer editors describe; an empty cell raises DLCoreError with a sentence."""
+    from dlcore import DLCoreError, ModelSpec
+
+    def records(table: pd.DataFrame, what: str) -> list[dict]:
+        rows = table.to_dict("records")
+        for i, row in enumerate(rows, 1):
+            if any(pd.isna(value) for value in row.values()):
+                raise DLCoreError(f"{what} {i} has an empty cell; fill it in or delete the row.")
+        return rows
+
+    blocks = [
+        {**r, "channels": int(r["channels"]), "kernel": int(r["kernel"]), "batch_norm": bool(r["batch_norm"])}
+        for r in records(conv, "Conv block")
+    ]
+    layers = [
+        {**r, "units": int(r["units"]), "dropout": float(r["dropout"]), "batch_norm": bool(r["batch_norm"])}
+        for r in records(dense, "Hidden layer")
+    ]
+    return ModelSpec.from_dict({"kind": kind, "conv": blocks if kind == "cnn" else [], "dense": layers})
+
+
+def layer_table(spec) -> pd.DataFrame:
+    """Each layer's output shape and parameter count (raises DLCoreError for a spec that cannot be built)."""
+    return _layer_table(json.dumps(spec.to_dict()))
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def _layer_table(spec_json: str) -> pd.DataFrame:
+    from dlcore import ModelSpec, models
+
+    rows = models.describe(ModelSpec.from_dict(json.loads(spec_json)))
+    return pd.DataFrame({
+        "layer": ["input", *(row.name for row in rows)],
+        "output shape": ["1 × 28 × 28", *(" × ".join(map(str, row.output_shape)) for row in rows)],
+        "parameters": [0, *(row.parameters for row in rows)],
+    })
 
 
 def with_value(options: tuple, value) -> list:
@@ -122,50 +168,171 @@ def with_value(options: tuple, value) -> list:
 
 
 def settings_ui(model: ModelSpec) -> TrainConfig:
-    titles, missing = ui.dataset_reasons()
+    """One widget per TrainConfig field, each keyed train_<field>; they start from the saved setup."""
+    titles, missing = dataset_reasons()
     reasons = devices.device_status()
     best_device = next(name for name in ("cuda", "mps", "cpu") if not reasons[name])
-    keep(train_dataset=saved.dataset if saved.dataset not in missing else "mnist-sample", train_batch=saved.batch_size,
-         train_epochs=saved.epochs, train_optimizer=saved.optimizer, train_lr=saved.lr, train_momentum=saved.momentum,
-         train_nesterov=saved.nesterov, train_decay=saved.weight_decay, train_schedule=saved.schedule, train_loss=saved.loss,
-         train_seed=saved.seed, train_device=saved.device if saved.device in reasons else best_device)
+    usable = saved.with_changes(dataset=saved.dataset if saved.dataset not in missing else "mnist-sample",
+                                device=saved.device if saved.device in reasons else best_device)
+    keep(**{key: getattr(usable, field) for field, key in KEYS.items()})
     data_column, optimizer_column, other_column = st.columns(3)
     with data_column:
-        dataset = ui.available_choice_ui("Dataset", titles, missing, key="train_dataset")
-        batch_size = st.select_slider("Batch size", with_value(BATCH_SIZES, st.session_state["train_batch"]),
-                                      key="train_batch")
-        epochs = st.number_input("Epochs", **limits(TrainConfig, "epochs"), key="train_epochs")
+        available_choice_ui("Dataset", titles, missing, key=KEYS["dataset"])
+        st.select_slider("Batch size", with_value(BATCH_SIZES, st.session_state[KEYS["batch_size"]]),
+                         key=KEYS["batch_size"])
+        st.number_input("Epochs", **limits(TrainConfig, "epochs"), key=KEYS["epochs"])
     with optimizer_column:
         optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), format_func=optim.OPTIMIZERS.get,
-                                 key="train_optimizer")
-        lr = st.select_slider("Learning rate", with_value(LEARNING_RATES, st.session_state["train_lr"]),
-                              format_func="{:g}".format, key="train_lr")
-        momentum = st.slider("Momentum (SGD, RMSprop)", **limits(TrainConfig, "momentum"), step=0.01, key="train_momentum",
-                             disabled=optimizer not in ("sgd", "rmsprop"))
-        nesterov = st.checkbox("Nesterov momentum (SGD)", key="train_nesterov", disabled=optimizer != "sgd")
-        weight_decay = st.select_slider("Weight decay", with_value(WEIGHT_DECAYS, st.session_state["train_decay"]),
-                                        format_func="{:g}".format, key="train_decay")
+                                 key=KEYS["optimizer"])
+        st.select_slider("Learning rate", with_value(LEARNING_RATES, st.session_state[KEYS["lr"]]),
+                         format_func="{:g}".format, key=KEYS["lr"])
+        st.slider("Momentum (SGD, RMSprop)", **limits(TrainConfig, "momentum"), step=0.01, key=KEYS["momentum"],
+                  disabled=optimizer not in ("sgd", "rmsprop"))
+        st.checkbox("Nesterov momentum (SGD)", key=KEYS["nesterov"], disabled=optimizer != "sgd")
+        st.select_slider("Weight decay", with_value(WEIGHT_DECAYS, st.session_state[KEYS["weight_decay"]]),
+                         format_func="{:g}".format, key=KEYS["weight_decay"])
     with other_column:
-        schedule = st.selectbox("Learning-rate schedule", list(optim.SCHEDULES), format_func=optim.SCHEDULES.get,
-                                key="train_schedule")
-        loss = st.selectbox("Loss", list(optim.LOSSES), format_func=optim.LOSSES.get, key="train_loss")
-        seed = st.number_input("Seed", **limits(TrainConfig, "seed"), key="train_seed")
-        device = ui.available_choice_ui("Device", ui.DEVICE_TITLES, reasons, key="train_device")
-    config = TrainConfig(dataset=dataset, model=model, optimizer=optimizer, lr=lr, momentum=momentum, nesterov=nesterov,
-                         weight_decay=weight_decay, schedule=schedule, loss=loss, batch_size=batch_size, epochs=epochs,
-                         seed=seed, device=device)
+        st.selectbox("Learning-rate schedule", list(optim.SCHEDULES), format_func=optim.SCHEDULES.get,
+                     key=KEYS["schedule"])
+        st.selectbox("Loss", list(optim.LOSSES), format_func=optim.LOSSES.get, key=KEYS["loss"])
+        st.number_input("Seed", **limits(TrainConfig, "seed"), key=KEYS["seed"])
+        available_choice_ui("Device", DEVICE_TITLES, reasons, key=KEYS["device"])
+    config = TrainConfig(model=model, **{field: st.session_state[key] for field, key in KEYS.items()})
     st.session_state["train_config"] = config
     return config
 
 
 def watch(run_id: int | None) -> None:
-    """Follow a run in this session and in the address bar, so a reload comes back to it."""
-    st.session_state["train_run_id"] = run_id
+    """Follow a run: the address names it, so a reload or a shared link comes back to it."""
     if run_id is None:
         st.query_params.pop("run", None)
     else:
         st.query_params["run"] = str(run_id)
 
+
+def pick() -> None:
+    """The picker's choice goes to the address. Anything but a run id is not a choice: the label a run had before
+    its status changed, which a browser can send back, never replaces ?run=N."""
+    picked = st.session_state[PICK]
+    if picked is None or isinstance(picked, int):
+        watch(picked)
+
+
+def watched_run() -> int | None:
+    """The run the address names; after a page change, whose address has no ?run, the picker (kept for the
+    session) names it again. The picker's value is set from the address before it is drawn."""
+    query = st.query_params.get("run", "")
+    if query.isdigit():
+        st.session_state[PICK] = int(query)
+    elif st.session_state.get(PICK) is not None:
+        watch(st.session_state[PICK])
+    return st.session_state.get(PICK)
+
+
+def forget(problem: str) -> None:
+    """A run that cannot be shown (not in this store) gets a sentence and leaves the address and the picker."""
+    st.warning(literal(problem))
+    watch(None)
+    st.session_state[PICK] = None
+
+
+def recent_runs(store, limit: int = 100) -> list:
+    """store.list(limit=limit), parsed once and shared by every session until a run changes.
+
+    Parsing each run's step losses and mistakes takes milliseconds a run; a class rerunning the page
+    would otherwise parse the whole list on every click. Callers must not modify what they get.
+    """
+    return _recent_runs(str(store.root), store.revision(), limit)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _recent_runs(root: str, revision: tuple[int, float], limit: int) -> list:
+    """The shared list; revision is there only to be part of the cache key."""
+    from dlcore.runs import RunStore
+
+    return RunStore(root).list(limit=limit)
+
+
+def run_picker_ui(runs: list, live: tuple[int, ...]) -> int | None:
+    """A selectbox of runs by id, newest first, live ones marked; returns the chosen id or None."""
+    labels = {run.id: run.label for run in runs}
+    ids = list(labels)
+    if st.session_state.get(PICK) is not None and st.session_state[PICK] not in labels:
+        ids.insert(0, st.session_state[PICK])
+    return st.selectbox(
+        "Run", ids, index=None, key=PICK, on_change=pick, placeholder="Choose a run", persist_state="session",
+        format_func=lambda run_id: ("● training now: " if run_id in live else "") + labels.get(run_id, f"#{run_id}"),
+    )
+
+
+def live_run_ui(manager, run_id: int, queued: bool) -> None:
+    """A live run's controls, progress and charts; run it in st.fragment(run_every=...) so only it redraws.
+
+    When the run finishes, or leaves the queue, the whole page reruns to show what comes next.
+    """
+    progress = manager.progress(run_id)
+    if progress is None or progress.finished or queued != (progress.queue_position is not None):
+        st.rerun()
+    if manager.controls(run_id, session_owner(), is_teacher()):
+        run_controls_ui(manager, run_id, progress.status)
+    else:
+        st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
+    control_problem_ui()
+    if queued:
+        at_once = f"{manager.max_concurrent} run{'s' if manager.max_concurrent > 1 else ''}"
+        again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
+        st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} at a "
+                f"time.{again}", icon=":material/hourglass_top:")
+        return
+    if progress.status == "paused":
+        st.info("Paused: its training slot went to the next run in line. Resume puts it back in the queue.",
+                icon=":material/pause_circle:")
+    if not progress.steps_per_epoch:
+        st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
+    else:
+        epoch = min(progress.epoch + 1, progress.epochs)
+        step = progress.step - (epoch - 1) * progress.steps_per_epoch
+        eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
+        st.progress(progress.fraction, text=(
+            f"{'Paused · ' if progress.status == 'paused' else ''}Epoch {epoch} of {progress.epochs} · "
+            f"step {step} of {progress.steps_per_epoch} · "
+            f"**{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}"
+        ))
+    charts_ui(charts.live_figures(progress, revision=run_id, presenter=presenting()), key="live")
+
+
+def run_controls_ui(manager, run_id: int, status: str) -> None:
+    """Pause or Resume, and Stop: for the run's owner or a teacher."""
+    pause, stop, _ = st.columns([1, 1, 5])
+    if status == "paused":
+        pause.button("Resume", icon=":material/play_arrow:", on_click=control, args=(manager.resume, run_id), width="stretch")
+    else:
+        pause.button("Pause", icon=":material/pause:", on_click=control, args=(manager.pause, run_id), width="stretch",
+                     disabled=status != "running")
+    stop.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch")
+
+
+def compare_runs_ui(runs: list, key: str) -> None:
+    """Past runs in a table; the ones ticked are overlaid, loss against epochs so batch sizes compare."""
+    if not runs:
+        st.caption("Finished runs are listed here, so you can compare their curves.")
+        return
+    table = pd.DataFrame([{
+        "run": r.id, "status": r.status, "model": r.config.model.summary(),
+        **{column: getattr(r.config, field) for field, column in SETUP_COLUMNS.items()},
+        "test accuracy": r.accuracy, "seconds": round(r.seconds, 1), "ran on": r.device, "by": r.student,
+    } for r in runs])
+    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=key, width="stretch",
+                          column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
+                                         **{SETUP_COLUMNS[field]: st.column_config.NumberColumn(format="%g")
+                                            for field in ("lr", "weight_decay")}})
+    chosen = [runs[i] for i in picked.selection.rows]
+    if not chosen:
+        st.caption("Tick runs in the first column to overlay their curves.")
+        return
+    histories = [(f"#{r.id}", r.history.get("epochs", [])) for r in chosen]
+    steps = [(f"#{r.id}", r.history.get("steps", []), r.history.get("steps_per_epoch", 0)) for r in chosen]
+    charts_ui(charts.curve_figures(steps, histories, per_epoch=True, presenter=presenting()))
 
 open_link()
 saved: TrainConfig = st.session_state.setdefault("train_config", START)
@@ -177,18 +344,18 @@ st.caption("Stack layers, pick how to train them, and watch a real PyTorch netwo
 st.header("1. Network", divider="gray")
 keep(train_preset=st.session_state.get("train_from", "simple-nn"), train_kind=saved.model.kind)
 builder, summary = st.columns([3, 2], gap="large")
-with builder, ui.settings_container("network"):
+with builder, settings_container("network"):
     start_from, kind = st.columns(2)
     start_from.selectbox("Start from", list(PRESETS), format_func=PRESETS.get, key="train_preset", on_change=load_preset)
     kind.radio("Kind", list(KINDS), format_func=KINDS.get, key="train_kind", on_change=switch_kind)
     try:
         spec = layers_ui(st.session_state["train_kind"])
-        table, problem = ui.layer_table(spec), None
+        table, problem = layer_table(spec), None
     except DLCoreError as exc:
         spec, problem = None, str(exc)
 with summary:
     if problem:
-        st.error(ui.literal(problem), icon=":material/error:")
+        st.error(literal(problem), icon=":material/error:")
     else:
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={"parameters": st.column_config.NumberColumn(format="localized")})
@@ -196,56 +363,55 @@ with summary:
 
 st.header("2. Training", divider="gray")
 if note := st.session_state.pop("train_link_note", ""):
-    st.warning(ui.literal(note), icon=":material/link_off:")
-with ui.settings_container("training"):
+    st.warning(literal(note), icon=":material/link_off:")
+with settings_container("training"):
     config = settings_ui(spec or saved.model)
     share_link_ui(config)
-if ui.presenting():
-    st.markdown(f"**{sharing.summary(config)}** on {ui.dataset_reasons()[0][config.dataset]}")
+if presenting():
+    st.markdown(f"**{sharing.summary(config)}** on {dataset_reasons()[0][config.dataset]}")
 try:
     too_big = None
     validation.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
 except DLCoreError as exc:
     too_big = str(exc)
-    st.error(ui.literal(too_big), icon=":material/memory:")
+    st.error(literal(too_big), icon=":material/memory:")
 devices.prepare(config.dataset, config.device)  # so Start trains at once
 keep(train_student=st.session_state.get("student_name", ""))
 name_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
-with name_column, ui.settings_container("student"):
+with name_column, settings_container("student"):
     student = st.session_state["student_name"] = st.text_input(
         "Your name (optional, shown in the runs list)", key="train_student", max_chars=40)
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
                         disabled=spec is None or too_big is not None, width="stretch"):
     try:
-        watch(manager.submit(config, student, owner=ui.session_owner()))
+        watch(manager.submit(config, student, owner=session_owner()))
     except DLCoreError as exc:
-        st.error(ui.literal(exc))
+        st.error(literal(exc))
 if spec is None:
     st.caption("Fix the network above to start training.")
 
 st.header("3. Watch", divider="gray")
-runs = ui.recent_runs(manager.store)
-if "train_run_id" not in st.session_state and st.query_params.get("run", "").isdigit():
-    st.session_state["train_run_id"] = int(st.query_params["run"])
+runs = recent_runs(manager.store)
 active = manager.active()
-st.session_state["train_pick"] = st.session_state.get("train_run_id")
-run_id = ui.run_picker_ui(runs, "Run", key="train_pick", live=tuple(active),
-                          on_change=lambda: watch(st.session_state["train_pick"]))
+picker = st.container()  # drawn once the watched run is known to exist
+run_id = watched_run()
+progress = manager.progress(run_id) if run_id is not None else None
+run = None
+if run_id is not None and (progress is None or progress.finished):
+    try:
+        run = manager.store.get(run_id)
+    except DLCoreError as exc:
+        forget(str(exc))
+with picker:
+    run_id = run_picker_ui(runs, live=tuple(active))
 if run_id is None and active:
     st.info(f"{len(active)} run{'s are' if len(active) > 1 else ' is'} training or waiting on this server; "
             "choose one above to watch it.")
-if run_id is not None and st.query_params.get("run") != str(run_id):
-    watch(run_id)  # back from another page: the address bar names the run again, for a reload
-progress = manager.progress(run_id) if run_id is not None else None
-if progress is not None and not progress.finished:
-    queued = progress.queue_position is not None
-    st.fragment(run_every=ui.QUEUE_POLL_SECONDS if queued else ui.POLL_SECONDS)(ui.live_run_ui)(manager, run_id, queued)
+if run is not None:
+    run_results_ui(run)
 elif run_id is not None:
-    try:
-        ui.run_results_ui(manager.store.get(run_id))
-    except DLCoreError as exc:
-        st.warning(ui.literal(exc))
-        watch(None)
+    queued = progress.queue_position is not None
+    st.fragment(run_every=QUEUE_POLL_SECONDS if queued else POLL_SECONDS)(live_run_ui)(manager, run_id, queued)
 
 st.header("4. Compare runs", divider="gray")
-ui.compare_runs_ui(runs, key="train_compare")
+compare_runs_ui(runs, key="train_compare")

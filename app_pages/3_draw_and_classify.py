@@ -4,9 +4,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import ui
 from dlcore import jobs, predict, preprocess
 from dlcore.config import DLCoreError
+from ui import literal
+from ui.charts import margin, scaled
+from ui.classroom import import_ui, presenting, session_owner, settings_container
 
 CANVAS_KEY = "draw_canvas"
 
@@ -34,16 +36,16 @@ def model_ui() -> predict.Classifier | None:
     try:
         return load_classifier(runs[run_id].checkpoint)
     except DLCoreError as exc:  # one unreadable run must not take the page from every session
-        st.error(ui.literal(f"Run #{run_id} cannot be used: {exc} Pick another model."))
+        st.error(literal(f"Run #{run_id} cannot be used: {exc} Pick another model."))
         return None
 
 
 def import_expander_ui() -> None:
     """Weights trained elsewhere (another playground's export, a student's laptop) become the model to draw for."""
-    with ui.settings_container("draw_import"), st.expander("Use weights trained elsewhere", icon=":material/upload:"):
+    with settings_container("draw_import"), st.expander("Use weights trained elsewhere", icon=":material/upload:"):
         st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from "
                    "a playground. Pickled .pt/.pth files are refused: loading them can run any code.")
-        if (run_id := ui.import_ui("draw_import")) is not None:
+        if (run_id := import_ui("draw_import")) is not None:
             st.session_state["draw_imported"] = run_id  # chosen in the picker on the rerun, before it is drawn
             st.rerun()
 
@@ -54,7 +56,7 @@ def starter_ui() -> None:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
         try:
-            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=ui.session_owner())
+            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=session_owner())
         except DLCoreError as exc:  # the queue is full
             st.session_state["starter_error"] = str(exc)
         st.rerun()
@@ -106,7 +108,7 @@ def probability_chart(prediction: predict.Prediction, classes: tuple[str, ...]) 
     colours = ["#e4572e" if i == prediction.prediction else "#6c8ebf" for i in range(len(classes))]
     figure = go.Figure(go.Bar(x=list(classes), y=prediction.probabilities, marker_color=colours,
                               hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+    figure.update_layout(height=260, margin=margin(top=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
                          xaxis=dict(type="category", title="class"))
     return figure
 
@@ -117,7 +119,7 @@ def saliency_chart(steps: preprocess.Steps, heat) -> go.Figure:
         go.Heatmap(z=heat, colorscale=[[0, "rgba(255,60,0,0)"], [1, "rgba(255,60,0,0.9)"]], zmin=0, zmax=1,
                    colorbar=dict(title="influence"), hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
     ])
-    figure.update_layout(height=320, width=360, margin=dict(l=10, r=10, t=10, b=10),
+    figure.update_layout(height=320, width=360, margin=margin(top=10),
                          yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
                          xaxis=dict(showticklabels=False))
     return figure
@@ -126,7 +128,7 @@ def saliency_chart(steps: preprocess.Steps, heat) -> go.Figure:
 st.title("Draw & classify")
 st.caption("Draw a digit and watch a trained network read it, then see what it was actually given to read.")
 if error := st.session_state.pop("starter_error", None):
-    st.error(ui.literal(error))
+    st.error(literal(error))
 classifier = model_ui()
 if classifier is None:
     st.stop()
@@ -139,7 +141,7 @@ with left:
     except preprocess.EmptyImageError:
         reading = None
     except DLCoreError as exc:
-        st.error(ui.literal(exc))
+        st.error(literal(exc))
         st.stop()
 with right:
     if reading is None:
@@ -147,7 +149,7 @@ with right:
         st.stop()
     guess = reading.prediction
     st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")
-    st.plotly_chart(ui.presentable(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
+    st.plotly_chart(scaled(probability_chart(guess, classifier.info.classes), presenting()), key="draw_probabilities")
 
 st.subheader("What the model is given")
 st.caption("The picture goes through the steps MNIST's own digits went through, so it looks like what the model trained on.")

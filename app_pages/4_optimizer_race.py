@@ -7,8 +7,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
 
-import ui
 from dlcore import DLCoreError, TrainConfig, models, optim, race
+from ui import literal
+from ui.charts import loss_figure, margin, scaled
+from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, session_owner,
+                          settings_container)
+from ui.runs import POLL_SECONDS
+from ui.status import available_choice_ui, dataset_reasons
 
 START_LANES = [  # plain SGD crawls, momentum helps, Adam races ahead, a huge step size blows up
     {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0},
@@ -24,12 +29,12 @@ manager = race.race_manager()
 
 def settings_ui() -> tuple[TrainConfig, list[dict]]:
     """What every lane shares, then the table of lanes, one row per optimizer."""
-    titles, missing = ui.dataset_reasons()
+    titles, missing = dataset_reasons()
     st.session_state.setdefault("race_dataset", "mnist-sample")  # 4 networks at once: the small set keeps it brisk
     network, dataset, rhythm = st.columns(3)
     preset = network.selectbox("Network", list(NETWORKS), format_func=NETWORKS.get, key="race_network")
     with dataset:
-        chosen = ui.available_choice_ui("Dataset", titles, missing, key="race_dataset")
+        chosen = available_choice_ui("Dataset", titles, missing, key="race_dataset")
     epochs = rhythm.slider("Epochs", 1, 10, 2, key="race_epochs")
     batch_size = rhythm.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="race_batch")
     st.markdown("**Lanes**: one row per optimizer (2 to 4). Momentum counts for SGD and RMSprop only.")
@@ -48,7 +53,7 @@ def settings_ui() -> tuple[TrainConfig, list[dict]]:
 def start(base: TrainConfig, lanes: list[dict]) -> None:
     try:
         st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
-                                                     owner=ui.session_owner())
+                                                     owner=session_owner())
     except DLCoreError as exc:
         st.session_state["race_problem"] = str(exc)
 
@@ -72,12 +77,12 @@ def race_ui(race_id: int) -> None:
             st.rerun()
     else:
         st.session_state["race_shown_live"] = race_id
-        if manager.controls(race_id, ui.session_owner(), ui.is_teacher()):
+        if manager.controls(race_id, session_owner(), is_teacher()):
             left, _ = st.columns([1, 5])
-            left.button("Stop race", icon=":material/stop:", on_click=ui.control, args=(manager.stop, race_id), width="stretch")
+            left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
         else:
             st.caption("Only the student who started this race, or the teacher, can stop it.")
-        ui.control_problem_ui()
+        control_problem_ui()
         if progress.steps_per_epoch:
             epoch = min(progress.epoch + 1, progress.epochs)
             st.progress(progress.fraction, text=f"Epoch {epoch} of {progress.epochs} · step {progress.step} of "
@@ -85,7 +90,8 @@ def race_ui(race_id: int) -> None:
     (st.success if progress.status == "done" else st.warning if progress.status in ("stopped", "failed") else st.info)(
         progress.reading(), icon=":material/flag:")
     lane_metrics_ui(progress)
-    losses = ui.loss_figure([(lane.name, lane.step_losses, progress.steps_per_epoch) for lane in progress.lanes], revision=race_id)
+    losses = loss_figure([(lane.name, lane.step_losses, progress.steps_per_epoch) for lane in progress.lanes], revision=race_id,
+                         presenter=presenting())
     starts = [lane.step_losses[0] for lane in progress.lanes if lane.step_losses and math.isfinite(lane.step_losses[0])]
     if starts:  # a diverging lane leaves through the top instead of flattening everyone else's curve
         losses.update_yaxes(range=[0, 1.3 * max(starts)])
@@ -96,10 +102,10 @@ def race_ui(race_id: int) -> None:
 
 def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
     """Test accuracy after each epoch, one line per lane in the loss chart's colours."""
-    figure = ui.presentable(go.Figure(layout=dict(
-        title="Test accuracy per epoch", height=300, margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND_BELOW,
+    figure = scaled(go.Figure(layout=dict(
+        title="Test accuracy per epoch", height=300, margin=margin(), legend=LEGEND_BELOW,
         xaxis=dict(title="epoch", dtick=1, range=[0.8, progress.epochs + 0.2]), yaxis=dict(title="test accuracy", tickformat=".0%"),
-        uirevision=progress.race_id)))
+        uirevision=progress.race_id)), presenting())
     for color, lane in zip(qualitative.Plotly, progress.lanes):
         figure.add_scatter(x=[row["epoch"] for row in lane.history], y=[row["test_accuracy"] for row in lane.history],
                            mode="lines+markers", name=lane.name, line=dict(color=color))
@@ -109,31 +115,31 @@ def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
 st.title("Optimizer race")
 st.caption("The same network starts from the same weights in every lane and sees the same batches in the same order; "
            "only the optimizer differs. Watch which one gets the loss down fastest, and which one blows up.")
-with ui.settings_container("race"):
+with settings_container("race"):
     try:
         base, lanes = settings_ui()
     except DLCoreError as exc:
         base, lanes = None, []
-        st.error(ui.literal(exc))
+        st.error(literal(exc))
 st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start, args=(base, lanes))
 if problem := st.session_state.pop("race_problem", None):
-    st.error(ui.literal(problem))
+    st.error(literal(problem))
 
 race_ids = manager.races()
 if st.session_state.get("race_id") not in race_ids:
     st.session_state["race_id"] = race_ids[0] if race_ids else None
 if st.session_state["race_id"] is None:
-    where = "turn presenter mode off to change them" if ui.presenting() else "set them above"
+    where = "turn presenter mode off to change them" if presenting() else "set them above"
     st.info(f"No race on this server yet: start one with the lanes shown in the settings ({where}).")
 else:
     if len(race_ids) > 1:
         st.selectbox("Race", race_ids, key="race_id", format_func=lambda i: f"Race #{i}: " + ", ".join(
             lane.name for lane in manager.progress(i).lanes))
     live = not manager.progress(st.session_state["race_id"]).finished
-    st.fragment(run_every=ui.POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
+    st.fragment(run_every=POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
     finished = [lane for lane in manager.progress(st.session_state["race_id"]).lanes if lane.run_id and lane.accuracy is not None]
     if not live and finished:
         st.caption("Each lane is saved as a run: find them on the run board, use them in Draw & classify, or take one home.")
         for column, lane in zip(st.columns(len(finished)), finished):
             with column:
-                ui.export_button_ui(manager.store.get(lane.run_id), label=f"Export {lane.name}")
+                export_button_ui(manager.store.get(lane.run_id), label=f"Export {lane.name}")

@@ -5,8 +5,10 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-import ui
 from dlcore import data, export, jobs, race, runs, sharing
+from ui import literal
+from ui.classroom import export_button_ui, import_ui, presenting, settings_container
+from ui.runs import run_results_ui
 
 CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
 BEST_STYLE = "background-color: rgba(46, 160, 67, 0.22); font-weight: bold"
@@ -51,7 +53,7 @@ def podium_ui(best: pd.DataFrame) -> None:
     """The numbers a room reads: the best accuracy per dataset, who got there first, and with what."""
     first = best.sort_values("run").drop_duplicates("dataset").sort_values("dataset")
     for column, (_, row) in zip(st.columns(max(len(first), 1)), first.iterrows()):
-        who = f" by {ui.literal(row['student'])}" if row["student"] else ""
+        who = f" by {literal(row['student'])}" if row["student"] else ""
         column.metric(f"Best on {data.info(row['dataset']).title}", f"{row['accuracy']:.2%}", f"run #{row['run']}{who}",
                       delta_color="off", delta_arrow="off")
         column.caption(row["setup"])
@@ -75,7 +77,7 @@ def changes() -> tuple:
 
 st.title("Run board")
 st.caption("Every run trained, raced or imported on this server; the best run on each dataset is highlighted. "
-           + ("The ten best are shown." if ui.presenting() else "Click a column header to sort; tick a run to see its results and download it."))
+           + ("The ten best are shown." if presenting() else "Click a column header to sort; tick a run to see its results and download it."))
 all_runs = store.list(with_history=False)  # a run's curves are read when it is picked
 st.fragment(run_every=CHANGE_POLL_SECONDS)(watch_for_changes)(changes())
 if not all_runs:
@@ -83,7 +85,7 @@ if not all_runs:
     shown = best = table([])
 else:
     board = table(all_runs)
-    with ui.settings_container("board"):
+    with settings_container("board"):
         shown = filters_ui(board)
     best = best_rows(shown)
     podium_ui(best)
@@ -91,30 +93,30 @@ else:
                "accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
                "seconds": st.column_config.NumberColumn("time (s)", format="%.1f"),
                "run": st.column_config.NumberColumn("run", format="#%d")}
-    if ui.presenting():
+    if presenting():
         leaders = shown.dropna(subset=["accuracy"]).sort_values(["accuracy", "run"], ascending=[False, True]).head(10)
         leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].reset_index(drop=True)
         leaders.insert(0, "place", leaders.index + 1)  # a column: st.table hides a plain row index
-        leaders["student"] = leaders["student"].map(ui.literal)  # st.table draws its cells as Markdown
+        leaders["student"] = leaders["student"].map(literal)  # st.table draws its cells as Markdown
         st.table(highlighted(leaders, best).format({"accuracy": "{:.2%}", "run": "#{}"}))
     else:
         picked = st.dataframe(highlighted(shown, best), hide_index=True, on_select="rerun", selection_mode="single-row",
                               key="board_table", width="stretch", column_config=columns)
         if picked.selection.rows:
             run = store.get(int(shown.iloc[picked.selection.rows[0]]["run"]))
-            st.subheader(ui.literal(run.label))
+            st.subheader(literal(run.label))
             if run.message and run.status == "done":
-                st.caption(ui.literal(run.message))
+                st.caption(literal(run.message))
             left, right = st.columns([2, 3])
             with left:
                 if run.checkpoint:
-                    ui.export_button_ui(run)
+                    export_button_ui(run)
             right.page_link("app_pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
-            ui.run_results_ui(run)
+            run_results_ui(run)
         else:
             st.caption(f"{len(shown)} of {len(board)} runs shown.")
 
-with ui.settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:"):
+with settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:"):
     st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from a "
                "playground. Pickled .pt/.pth files are refused: loading them can run any code.")
-    ui.import_ui("board_import")
+    import_ui("board_import")

@@ -2,7 +2,7 @@
 
 All paths train the same config in this one process through the same job manager. The CLI path is
 `dlcore.cli.main(["train", ...])` with torch's default threads. The page path submits the run and polls
-it as the Build & train fragment does: every ui.POLL_SECONDS it takes progress(), builds the live
+it as the Build & train fragment does: every POLL_SECONDS it takes progress(), builds the live
 figures with the page's own functions, turns them into the JSON st.plotly_chart sends (validated the way
 Streamlit does) and, if this project's Streamlit config leaves runner.postScriptGC on, collects garbage
 as Streamlit does after every fragment rerun. It trains with the server's thread policy
@@ -39,8 +39,9 @@ import plotly.tools
 import torch
 from streamlit import config as streamlit_config
 
-import ui
 from dlcore import TrainConfig, cli, data, jobs, models
+from ui.charts import live_figures
+from ui.runs import POLL_SECONDS
 
 
 def cli_run(config_path: Path) -> float:
@@ -64,13 +65,13 @@ def page_run(config: TrainConfig, threads: int) -> tuple[float, int]:
         progress = manager.progress(run_id)
         if progress.finished:
             break
-        for figure in ui.live_figures(progress, revision=run_id):
+        for figure in live_figures(progress, revision=run_id):
             checked = plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True)
             plotly.io.to_json(checked, validate=False)
         if post_run_gc:
             gc.collect(2)
         polls += 1
-        next_poll += ui.POLL_SECONDS  # run_every fires on a clock, however long each poll took
+        next_poll += POLL_SECONDS  # run_every fires on a clock, however long each poll took
         time.sleep(max(0.0, next_poll - time.perf_counter()))
     if progress.status != "done":
         sys.exit(f"the page run ended {progress.status}: {progress.message}")
@@ -117,7 +118,7 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(json.dumps({
         "dataset": args.dataset, "preset": args.preset, "epochs": args.epochs, "batch_size": args.batch_size,
-        "poll_seconds": ui.POLL_SECONDS, "polls_per_page_run": statistics.median(polls),
+        "poll_seconds": POLL_SECONDS, "polls_per_page_run": statistics.median(polls),
         "post_script_gc": streamlit_config.get_option("runner.postScriptGC"),
         "cli_threads": default_threads, "server_threads": server_threads,
         "cli_samples_per_sec": round(median["cli"], 1), "page_samples_per_sec": round(median["page"], 1),

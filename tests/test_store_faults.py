@@ -185,9 +185,9 @@ def test_cli_says_why_even_when_the_end_of_a_run_cannot_be_recorded_at_all(tiny_
 
 
 def _sidebar():
-    import ui
+    from ui.status import sidebar_status
 
-    ui.sidebar_status()
+    sidebar_status()
 
 
 def test_the_sidebar_says_a_damaged_database_was_set_aside(dlcore_home):

@@ -29,6 +29,19 @@ def opened(source: str | Callable, timeout: float = 120, **query) -> AppTest:
     return at
 
 
+def send(at: AppTest, key: str, wire_value: str) -> None:
+    """Rerun with a selectbox's value as a browser sends it, an option's label: one the page may no longer show.
+
+    AppTest always sends the label of the value it holds, so the browser's message is built here.
+    """
+    states = at._tree.get_widget_states()
+    for state in states.widgets:
+        if state.id == at.selectbox(key=key).id:
+            state.string_value = wire_value
+    at._run(states)
+    assert not at.exception, at.exception
+
+
 def rerun_until(at: AppTest, condition: Callable[[AppTest], bool], timeout: float = 90.0) -> None:
     """What a live fragment does in a browser: rerun until the page shows what the test waits for."""
     deadline = time.monotonic() + timeout

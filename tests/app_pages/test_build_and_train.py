@@ -10,11 +10,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dlcore import devices, jobs, models
-from tests.app_pages.apptest import opened, plain, rerun_until
+from tests.app_pages.apptest import opened, plain, rerun_until, send
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_build_and_train.py")
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-LONG = dict(preset="cnn", batch=16, epochs=100)  # minutes of work: still going when the test acts on it
+LONG = dict(preset="cnn", batch_size=16, epochs=100)  # minutes of work: still going when the test acts on it
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +130,7 @@ def test_a_run_trains_and_its_results_are_shown():
     at = page()
     configure(at, optimizer="sgd", lr=1e-5)  # barely learns, so there are mistakes to show
     run_id = start(at)
-    assert at.session_state["train_run_id"] == run_id
+    assert at.selectbox(key="train_pick").value == run_id
     rerun_until(at, lambda at: at.success)
     assert at.success[0].value.startswith(f"Run #{run_id} finished: test accuracy")
     assert [m.label for m in at.metric][1:] == ["Test accuracy", "Test loss", "Training time", "Samples/s on CPU"]
@@ -148,6 +148,43 @@ def test_a_run_trains_and_its_results_are_shown():
     at.query_params.pop("run")  # what a visit to another page leaves in the address bar
     at.run()
     assert at.query_params["run"] == str(run_id) and at.success
+
+
+def test_a_run_finishing_keeps_its_address_and_the_pickers_value():
+    """Issue 14: the run's label changes as it finishes; the address keeps ?run=N, whatever label a browser sends."""
+    at = page()
+    configure(at)
+    run_id = start(at)
+    picker = at.selectbox(key="train_pick")
+    label_while_live = picker.options[picker.index]
+    jobs.job_manager().wait(run_id, timeout=60)
+    at.run()
+    assert at.query_params["run"] == str(run_id) and at.selectbox(key="train_pick").value == run_id
+    assert label_while_live not in at.selectbox(key="train_pick").options
+    send(at, "train_pick", label_while_live)  # a browser that had not yet drawn the new label
+    assert at.query_params["run"] == str(run_id) and at.selectbox(key="train_pick").value == run_id
+    assert at.success[0].value.startswith(f"Run #{run_id} finished")
+
+
+def test_the_watched_run_survives_a_page_change_and_an_unknown_one_is_named():
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.switch_page("app_pages/2_build_and_train.py")
+    app.run()
+    configure(app)
+    run_id = start(app)
+    jobs.job_manager().wait(run_id, timeout=60)
+    app.switch_page("app_pages/5_run_board.py")
+    app.query_params.clear()  # a page change drops the address's query
+    app.run()
+    app.switch_page("app_pages/2_build_and_train.py")
+    app.run()
+    assert app.query_params["run"] == str(run_id) and app.selectbox(key="train_pick").value == run_id
+
+    unknown = page(run="999")
+    assert "999" in plain(unknown.warning[0].value)
+    assert "run" not in unknown.query_params and unknown.selectbox(key="train_pick").value is None
+    unknown.run()
+    assert not unknown.warning and "run" not in unknown.query_params
 
 
 def test_other_sessions_find_the_live_run_but_only_its_owner_controls_it():
@@ -213,14 +250,15 @@ def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypa
 
 def test_a_browser_keeps_its_owner_across_reloads_and_another_browser_has_its_own():
     """The owner comes from Streamlit's XSRF cookie, whose mask changes on every load (Streamlit makes them here)."""
-    import ui
     from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+    from ui.classroom import _xsrf_token
 
     mine, theirs = bytes(range(32)), bytes(range(100, 132))
     first, reload = generate_xsrf_token_string(mine, 1700000000), generate_xsrf_token_string(mine, 1700000000)
-    assert first != reload and ui._xsrf_token(first) == ui._xsrf_token(reload) == mine
-    assert ui._xsrf_token(generate_xsrf_token_string(theirs, 1700000000)) == theirs
-    assert ui._xsrf_token("") == ui._xsrf_token("not|a|cookie") == ui._xsrf_token("2||00|1") == b""
+    assert first != reload and _xsrf_token(first) == _xsrf_token(reload) == mine
+    assert _xsrf_token(generate_xsrf_token_string(theirs, 1700000000)) == theirs
+    assert _xsrf_token("") == _xsrf_token("not|a|cookie") == _xsrf_token("2||00|1") == b""
 
 
 def test_a_second_run_waits_in_the_queue_and_says_where():
@@ -251,12 +289,12 @@ def test_past_runs_are_listed_and_ticked_ones_overlaid():
     configure(at)
     first = start(at)
     manager.wait(first, timeout=60)
-    at.select_slider(key="train_batch").set_value(128).run()
+    at.select_slider(key="train_batch_size").set_value(128).run()
     second = start(at)
     manager.wait(second, timeout=60)
     at.run()
     table = at.dataframe(key="train_compare").value
-    assert list(table["run"]) == [second, first] and list(table["batch"]) == [128, 64]
+    assert list(table["run"]) == [second, first] and list(table["batch size"]) == [128, 64]
     charts = len(at.get("plotly_chart"))
     at.session_state["train_compare"] = {"selection": {"rows": [0, 1], "columns": []}}
     at.run()
@@ -271,7 +309,7 @@ def test_a_setup_link_opens_that_setup_and_the_address_follows_edits():
     at = page(net="cnn", opt="sgd", lr="0.05", momentum="0.9", epochs="3", batch="128")
     assert at.radio(key="train_kind").value == "cnn" and at.selectbox(key="train_preset").value == "cnn"
     assert at.selectbox(key="train_optimizer").value == "sgd" and at.select_slider(key="train_lr").value == 0.05
-    assert at.number_input(key="train_epochs").value == 3 and at.select_slider(key="train_batch").value == 128
+    assert at.number_input(key="train_epochs").value == 3 and at.select_slider(key="train_batch_size").value == 128
     assert not at.warning
     at.number_input(key="train_epochs").set_value(4).run()
     assert at.query_params["epochs"] == "4" and at.query_params["net"] == "cnn"
@@ -305,7 +343,7 @@ def test_a_network_too_big_for_the_server_is_refused_before_anything_is_allocate
     assert at.radio(key="train_kind").value == "mlp"  # the starting setup
     monkeypatch.setenv("DLCORE_MAX_RUN_MB", "300")
     at.selectbox(key="train_preset").set_value("cnn").run()
-    at.select_slider(key="train_batch").set_value(2048).run()
+    at.select_slider(key="train_batch_size").set_value(2048).run()
     assert any("would need about" in plain(error.value) and "300 MB" in plain(error.value) for error in at.error)
     assert next(b for b in at.button if b.label == "Start training").disabled
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1_000_000  # KiB; the network is ~9 GB

@@ -15,10 +15,10 @@ def presenter_page():
     """What app.py does for every page: the toggle, then a page that asks whether to present."""
     import streamlit as st
 
-    import ui
+    from ui.classroom import presenter_mode_ui, settings_container
 
-    ui.presenter_mode_ui()
-    with ui.settings_container("demo"):
+    presenter_mode_ui()
+    with settings_container("demo"):
         st.slider("A setting", 0, 10, 5)
     st.metric("Accuracy", "97.1%")
 

@@ -1,0 +1,184 @@
+"""Classroom tools: presenter mode for a projector, who may pause and stop a run (its browser, or the teacher),
+and runs taken home or brought in (export, import)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+import streamlit as st
+
+from ui import literal
+
+PRESENTER_CSS = """<style>
+[class*="st-key-settings_"] { display: none !important; }
+.stMainBlockContainer { max-width: 100%; }
+.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label { font-size: 1.35rem !important; }
+.stMainBlockContainer [data-testid="stMetricValue"], .stMainBlockContainer [data-testid="stMetricValue"] * {
+    font-size: clamp(2rem, 2.6vw, 3.6rem) !important; font-weight: 700; line-height: 1.2; }
+.stMainBlockContainer [data-testid="stMetricLabel"] *, .stMainBlockContainer [data-testid="stMetricDelta"] * {
+    font-size: 1.5rem !important; }
+.stMainBlockContainer [data-testid="stProgress"] p { font-size: 1.6rem !important; }
+.stMainBlockContainer h1 { font-size: 3.2rem !important; }
+</style>"""
+
+
+def presenter_mode_ui() -> None:
+    """The sidebar's presenter-mode toggle, kept in step with ?present=1 so a link opens a page ready for a projector.
+
+    app.py calls it for every page: a link's present=1 or present=0 wins; a page change that drops the query
+    keeps the mode and writes it back, so a reload stays in it.
+    """
+    query = st.query_params.get("present")
+    if query is not None:
+        st.session_state["presenting"] = query == "1"
+    elif st.session_state.get("presenting"):
+        st.query_params["present"] = "1"
+    st.sidebar.toggle("Presenter mode", key="presenting", on_change=_present_in_url,
+                      help="Hides the settings and enlarges text, numbers and charts for a projector. "
+                           "Add ?present=1 to a page's address to open it this way.")
+    if presenting():
+        st.html(PRESENTER_CSS)
+
+
+def _present_in_url() -> None:
+    if st.session_state["presenting"]:
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
+def presenting() -> bool:
+    """The toggle's state; before the toggle is drawn (a page run on its own), what the link asks for."""
+    if "presenting" in st.session_state:
+        return bool(st.session_state["presenting"])
+    return st.query_params.get("present") == "1"
+
+
+def settings_container(name: str):
+    """A container for settings, which presenter mode hides (by its key's CSS class)."""
+    return st.container(key=f"settings_{name}")
+
+
+# ---- who may pause and stop a run: the browser that started it, or the teacher ------------------------
+
+TEACHER_KEY = "DLCORE_TEACHER_KEY"
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def session_owner() -> str:
+    """Who starts a run or race here, for pausing and stopping it: this browser, named by a secret it already holds.
+
+    Streamlit's XSRF cookie carries a random token per browser, sent on every load and never put in an address: a
+    reload or a second tab keeps control, a shared link gives none, and only a hash of it is kept. Without the
+    cookie (XSRF protection off) the owner is this session, and a reload no longer controls its runs.
+    """
+    if "session_owner" not in st.session_state:
+        cookie = st.context.cookies.get(XSRF_COOKIE)
+        token = _xsrf_token(cookie) if isinstance(cookie, str) else b""  # not a string in AppTest, which has no browser
+        st.session_state["session_owner"] = (
+            "browser-" + hashlib.sha256(token).hexdigest()[:32] if token else "session-" + secrets.token_urlsafe(16))
+    return st.session_state["session_owner"]
+
+
+def _xsrf_token(cookie: str) -> bytes:
+    """The token in an XSRF cookie ("2|mask|masked token|time"), whose mask changes on every page load."""
+    parts = cookie.strip("\"'").split("|")
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except (IndexError, ValueError):
+        return b""
+    if parts[0] != "2" or not mask:
+        return b""
+    return bytes(byte ^ mask[i % len(mask)] for i, byte in enumerate(masked))
+
+
+def is_teacher() -> bool:
+    """Whether this session has entered the teacher key (DLCORE_TEACHER_KEY) in the sidebar."""
+    return bool(os.environ.get(TEACHER_KEY)) and st.session_state.get("teacher_session", False)
+
+
+def teacher_ui() -> None:
+    """The sidebar's teacher key, shown when the server has one: a teacher may pause and stop anyone's run or race."""
+    if not os.environ.get(TEACHER_KEY):
+        return
+    with st.sidebar:
+        if is_teacher():
+            st.caption("Teacher: you can pause and stop every run and race.")
+            st.button("Leave teacher mode", icon=":material/logout:", key="teacher_leave", on_click=_leave_teacher_mode)
+            return
+        st.text_input("Teacher key", type="password", key="teacher_key", on_change=_check_teacher_key,
+                      help="Lets this browser session pause and stop any student's run or race.")
+        if problem := st.session_state.pop("teacher_problem", None):
+            st.caption(literal(problem))
+
+
+def _check_teacher_key() -> None:
+    """The key is compared in constant time and not kept: the field is emptied either way."""
+    entered, key = st.session_state["teacher_key"], os.environ.get(TEACHER_KEY, "")
+    st.session_state["teacher_key"] = ""
+    matches = bool(key) and hmac.compare_digest(entered.encode(), key.encode())
+    st.session_state["teacher_session"] = matches
+    if entered and not matches:
+        st.session_state["teacher_problem"] = "That is not the teacher key."
+
+
+def _leave_teacher_mode() -> None:
+    st.session_state["teacher_session"] = False
+
+
+def control(action, number: int) -> None:
+    """A control button's callback: pause, resume or stop as this session, a refusal kept to be shown."""
+    from dlcore import DLCoreError
+
+    try:
+        action(number, session_owner(), is_teacher())
+    except DLCoreError as exc:
+        st.session_state["control_problem"] = str(exc)
+
+
+def control_problem_ui() -> None:
+    """The sentence a refused control left (not the owner, or a full queue), shown once."""
+    if problem := st.session_state.pop("control_problem", None):
+        st.error(literal(problem), icon=":material/block:")
+
+
+# ---- runs taken home and brought in -----------------------------------------------------------------
+
+def export_button_ui(run, label: str = "Download weights and script") -> None:
+    """The run's zip: safetensors weights, its config, and a standalone PyTorch script that rebuilds, evaluates and
+    retrains it."""
+    from dlcore import DLCoreError, export
+
+    try:
+        export.check_exportable(run)
+    except DLCoreError as exc:
+        st.caption(literal(exc))
+        return
+    name = export.bundle_name(run)
+    st.download_button(label, lambda: export.bundle(run)[1], file_name=name, mime="application/zip",
+                       icon=":material/download:", key=f"export_{run.id}", on_click="ignore",
+                       help=f"{name}: the weights (.safetensors), the config (.json) and a script that needs only "
+                            "torch and torchvision: `python run-N.py evaluate` scores the weights, `python run-N.py train` trains the same setup again.")
+
+
+def import_ui(key: str) -> int | None:
+    """Upload weights trained elsewhere; they are checked, scored and saved as a run. Returns its id once imported."""
+    from dlcore import DLCoreError, export
+
+    weights = st.file_uploader("Weights: a .safetensors file, or a .zip exported from a playground", key=f"{key}_weights")
+    config = st.file_uploader("Its config (.json), if the weights file does not carry one", type=["json"],
+                              key=f"{key}_config")
+    if st.button("Import", icon=":material/upload:", disabled=weights is None, key=f"{key}_go"):
+        try:
+            run_id = export.import_weights(weights.getvalue(), weights.name, config.getvalue() if config else None,
+                                           st.session_state.get("student_name", ""))
+        except DLCoreError as exc:
+            st.error(literal(exc), icon=":material/block:")
+            return None
+        st.success(f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.",
+                   icon=":material/check_circle:")
+        return run_id
+    return None

@@ -1,0 +1,89 @@
+"""A run's curves and results, as Build & train and the run board show them."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ui import charts, literal
+from ui.classroom import presenting
+
+POLL_SECONDS = 0.5  # how often a page watching a live run asks the job manager (bench/ui_overhead.py too)
+DIVERGED_ADVICE = (
+    "What to try: lower the learning rate (about 0.001 suits Adam, 0.01 to 0.1 suits SGD); switch to Adam; "
+    "add batch norm to the hidden layers; or use the one-cycle schedule, which warms the learning rate up."
+)
+
+
+def charts_ui(figures: list, key: str | None = None) -> None:
+    """Charts side by side, one column each; a key keeps a polled chart's zoom from one poll to the next."""
+    for i, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):
+        column.plotly_chart(figure, key=f"{key}_{i}" if key else None, width="stretch")
+
+
+def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, limit: int = 60) -> None:
+    """Misclassified test images, filtered by true and predicted class; cell is a clicked matrix cell."""
+    from dlcore import data
+
+    key = f"mistakes_{run.id}"
+    anything = [None, *range(len(classes))]
+    name = {None: "any", **dict(enumerate(classes))}.get
+    if cell is not None and st.session_state.get(f"{key}_cell") != cell:
+        st.session_state[f"{key}_cell"] = cell
+        st.session_state[f"{key}_true"], st.session_state[f"{key}_pred"] = cell
+    left, right, _ = st.columns([1, 1, 2])
+    true_class = left.selectbox("True class", anything, format_func=name, key=f"{key}_true")
+    predicted = right.selectbox("Predicted as", anything, format_func=name, key=f"{key}_pred")
+    mistakes = run.results.mistakes(true_class, predicted)
+    if not mistakes:
+        st.caption("No test images were misread that way.")
+        return
+    shown = mistakes[:limit]
+    images = data.test_images(run.config.dataset, [index for index, _, _ in shown])
+    st.caption(f"{len(mistakes):,} misread test images; showing {len(images)}.")
+    st.image(
+        [np.kron(255 - image, np.ones((3, 3), dtype=np.uint8)) for image in images],
+        caption=[f"{classes[t]} → {classes[p]}" for _, t, p in shown[: len(images)]],
+    )
+
+
+def run_results_ui(run) -> None:
+    """A finished run: what happened, its curves, its confusion matrix, per-class accuracy and its mistakes."""
+    from dlcore import data
+
+    if run.status == "diverged":
+        st.error(f"Run #{run.id} diverged. {literal(run.message)}", icon=":material/trending_up:")
+        st.markdown(DIVERGED_ADVICE)
+    elif run.status in ("failed", "interrupted"):
+        st.error(f"Run #{run.id} {run.status}. {literal(run.message)}")
+    elif run.status == "stopped":
+        st.warning(f"Run #{run.id} was stopped. {literal(run.message)}", icon=":material/stop_circle:")
+    elif run.status == "done":
+        st.success(f"Run #{run.id} finished: test accuracy **{run.accuracy:.2%}**.", icon=":material/check_circle:")
+    else:
+        st.info(f"Run #{run.id} is {run.status} in another process; its curves update after each epoch.")
+    history = run.history or {}
+    if run.results is not None:
+        epochs = history.get("epochs")  # a run stopped inside its first epoch has none: estimate from its steps
+        steps = len(history.get("steps", []))
+        rate = epochs[-1]["samples_per_sec"] if epochs else steps * run.config.batch_size / max(run.seconds, 1e-9)
+        columns = st.columns(4)
+        columns[0].metric("Test accuracy", f"{run.results.accuracy:.2%}")
+        columns[1].metric("Test loss", f"{run.results.loss:.3f}")
+        columns[2].metric("Training time", f"{run.seconds:.1f} s")
+        columns[3].metric(f"Samples/s on {run.device or 'CPU'}", f"{rate:,.0f}")
+    charts_ui(charts.history_figures(history, presenting()))
+    if run.results is None:
+        return
+    classes = data.info(run.config.dataset).classes
+    left, right = st.columns(2)
+    event = left.plotly_chart(
+        charts.confusion_figure(run.results.confusion, classes, presenting()), on_select="rerun",
+        selection_mode="points", key=f"confusion_{run.id}", width="stretch",
+    )
+    right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch")
+    left.caption("Click a cell to see its test images below.")
+    points = event.selection.points if event else []
+    cell = (classes.index(str(points[0]["y"])), classes.index(str(points[0]["x"]))) if points else None
+    st.subheader("Misread test images")
+    mistakes_ui(run, classes, cell)

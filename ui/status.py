@@ -1,0 +1,95 @@
+"""What this server has: torch warming up in the background, the compute device and the data, shown in the
+sidebar and offered in the pages' choices."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+import streamlit as st
+
+from ui import literal
+
+WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_engine() -> threading.Thread:
+    """Import torch in the background once per server, a moment after the first page, which never waits for it.
+
+    (A page that needs torch at once imports it itself; Python's import lock makes the two imports one.)
+    """
+    thread = threading.Timer(WARM_UP_DELAY_S, importlib.import_module, args=("dlcore.jobs",))
+    thread.daemon = True
+    thread.start()
+    return thread
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
+    from dlcore import data, devices
+
+    status = devices.device_status()
+    device = devices.device_name(devices.resolve_device("auto"))
+    why_cpu = "" if device != "CPU" else status["cuda"]
+    datasets = [(s.name, s.title, s.available, s.where if not s.available else s.test_source) for s in map(data.status, data.DATASETS)]
+    return device, why_cpu, datasets
+
+
+def sidebar_status() -> None:
+    """Which device computes and which data is here; it never makes the page wait for torch.
+
+    In a fresh server's first seconds torch is still being imported in the background: the sidebar says so,
+    and shows the status from the next rerun on. (No polling fragment: a fragment run that overlaps a widget's
+    rerun can lose that widget's new value.)
+    """
+    with st.sidebar:
+        _status_ui()
+
+
+def _status_ui() -> None:
+    st.caption("Compute")
+    if warm_up_engine().is_alive():
+        st.markdown("Starting PyTorch…")
+        st.caption("The device and data show here from your next click.")
+        return
+    device, why_cpu, datasets = _status()
+    st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))
+    st.caption("Data")
+    full = {name: available for name, _, available, _ in datasets}
+    if full.get("mnist"):
+        st.markdown("**Full MNIST** (60,000 training digits)")
+    else:
+        st.markdown("**MNIST sample**: 5,000 real training digits")
+        st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
+    for name, title, available, detail in datasets:
+        if name != "mnist" and name != "mnist-sample":
+            st.markdown(f"{title}: {'available' if available else 'not found'}")
+    if notice := _store_notice():
+        st.warning(literal(notice), icon=":material/database:")
+
+
+def _store_notice() -> str:
+    """What the teacher must know about the runs store: a damaged database set aside, or a folder it cannot write."""
+    from dlcore import DLCoreError, jobs
+
+    try:
+        return jobs.job_manager().store.notice
+    except DLCoreError as exc:
+        return str(exc)
+
+
+def dataset_reasons() -> tuple[dict[str, str], dict[str, str]]:
+    """Dataset titles, and for each one missing here the sentence saying why (from the cached status)."""
+    _, _, datasets = _status()
+    return {name: title for name, title, _, _ in datasets}, {name: where for name, _, ok, where in datasets if not ok}
+
+
+def available_choice_ui(label: str, titles: dict[str, str], reasons: dict[str, str], key: str) -> str:
+    """A radio over the usable options; the unusable ones are listed greyed out below it with the reason."""
+    usable = [name for name in titles if not reasons.get(name)]
+    choice = st.radio(label, usable, format_func=titles.get, key=key, horizontal=True)
+    for name in titles:
+        if reasons.get(name):
+            st.caption(f":material/block: ~~{titles[name]}~~ unavailable: {reasons[name]}")
+    return choice
