@@ -162,9 +162,9 @@ def _layer_table(spec_json: str) -> pd.DataFrame:
     })
 
 
-def with_value(options: tuple, value) -> list:
-    """A slider's options, plus the value a link or a saved setup chose when it is not among them."""
-    return sorted({*options, value})
+def with_value(options: tuple, field: str) -> list:
+    """A slider's options, plus the value a link or a saved setup chose for its field when it is not among them."""
+    return sorted({*options, st.session_state[KEYS[field]]})
 
 
 def settings_ui(model: ModelSpec) -> TrainConfig:
@@ -178,18 +178,18 @@ def settings_ui(model: ModelSpec) -> TrainConfig:
     data_column, optimizer_column, other_column = st.columns(3)
     with data_column:
         available_choice_ui("Dataset", titles, missing, key=KEYS["dataset"])
-        st.select_slider("Batch size", with_value(BATCH_SIZES, st.session_state[KEYS["batch_size"]]),
+        st.select_slider("Batch size", with_value(BATCH_SIZES, "batch_size"),
                          key=KEYS["batch_size"])
         st.number_input("Epochs", **limits(TrainConfig, "epochs"), key=KEYS["epochs"])
     with optimizer_column:
         optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), format_func=optim.OPTIMIZERS.get,
                                  key=KEYS["optimizer"])
-        st.select_slider("Learning rate", with_value(LEARNING_RATES, st.session_state[KEYS["lr"]]),
+        st.select_slider("Learning rate", with_value(LEARNING_RATES, "lr"),
                          format_func="{:g}".format, key=KEYS["lr"])
         st.slider("Momentum (SGD, RMSprop)", **limits(TrainConfig, "momentum"), step=0.01, key=KEYS["momentum"],
                   disabled=optimizer not in ("sgd", "rmsprop"))
         st.checkbox("Nesterov momentum (SGD)", key=KEYS["nesterov"], disabled=optimizer != "sgd")
-        st.select_slider("Weight decay", with_value(WEIGHT_DECAYS, st.session_state[KEYS["weight_decay"]]),
+        st.select_slider("Weight decay", with_value(WEIGHT_DECAYS, "weight_decay"),
                          format_func="{:g}".format, key=KEYS["weight_decay"])
     with other_column:
         st.selectbox("Learning-rate schedule", list(optim.SCHEDULES), format_func=optim.SCHEDULES.get,
@@ -224,9 +224,10 @@ def watched_run() -> int | None:
     query = st.query_params.get("run", "")
     if query.isdigit():
         st.session_state[PICK] = int(query)
-    elif st.session_state.get(PICK) is not None:
-        watch(st.session_state[PICK])
-    return st.session_state.get(PICK)
+    run_id = st.session_state.get(PICK)
+    if run_id is not None and not query.isdigit():
+        watch(run_id)
+    return run_id
 
 
 def forget(problem: str) -> None:
@@ -253,12 +254,13 @@ def _recent_runs(root: str, revision: tuple[int, float], limit: int) -> list:
     return RunStore(root).list(limit=limit)
 
 
-def run_picker_ui(runs: list, live: tuple[int, ...]) -> int | None:
-    """A selectbox of runs by id, newest first, live ones marked; returns the chosen id or None."""
+def run_picker_ui(runs: list, watched: int | None, live: tuple[int, ...]) -> int | None:
+    """A selectbox of runs by id, newest first (the watched one too, however old), live ones marked; returns the
+    chosen id or None."""
     labels = {run.id: run.label for run in runs}
     ids = list(labels)
-    if st.session_state.get(PICK) is not None and st.session_state[PICK] not in labels:
-        ids.insert(0, st.session_state[PICK])
+    if watched is not None and watched not in labels:
+        ids.insert(0, watched)
     return st.selectbox(
         "Run", ids, index=None, key=PICK, on_change=pick, placeholder="Choose a run", persist_state="session",
         format_func=lambda run_id: ("● training now: " if run_id in live else "") + labels.get(run_id, f"#{run_id}"),
@@ -402,8 +404,9 @@ if run_id is not None and (progress is None or progress.finished):
         run = manager.store.get(run_id)
     except DLCoreError as exc:
         forget(str(exc))
+        run_id = None
 with picker:
-    run_id = run_picker_ui(runs, live=tuple(active))
+    run_id = run_picker_ui(runs, run_id, live=tuple(active))
 if run_id is None and active:
     st.info(f"{len(active)} run{'s are' if len(active) > 1 else ' is'} training or waiting on this server; "
             "choose one above to watch it.")

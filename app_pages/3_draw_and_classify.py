@@ -5,7 +5,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from dlcore import jobs, predict, preprocess
-from dlcore.config import DLCoreError
+from dlcore.config import CANVAS_SIZE, DLCoreError
 from ui import literal
 from ui.charts import margin, scaled
 from ui.classroom import import_ui, presenting, session_owner, settings_container
@@ -83,8 +83,8 @@ def picture_ui():
         upload = st.file_uploader("A picture of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="draw_upload")
         return decoded(upload) if upload is not None else None
     brush = st.slider("Brush size", 6, 40, 18, key="draw_brush")
-    canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=280,
-                       width=280, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
+    canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
+                       width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
     st.caption("Draw one digit. The canvas toolbar undoes and clears.")
     return canvas.image_data
 

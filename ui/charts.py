@@ -77,10 +77,12 @@ def loss_figure(curves: list[tuple[str, list[float], int]], per_epoch: bool = Fa
         traces.append(dict(type="scatter", x=x, y=smoothed(values)[index], mode="lines", name=name or "smoothed",
                            line=dict(color=color, width=2)))
     return _figure(traces, "Training loss per step", "epoch" if per_epoch else "step", "loss", revision=revision,
-                   empty="" if traces else "The first losses appear a moment after the run starts.", presenter=presenter)
+                   empty="" if traces else "The first losses appear a moment after the run starts.",
+                   presenter=presenter)
 
 
-def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=None, presenter: bool = False) -> go.Figure:
+def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=None,
+                 presenter: bool = False) -> go.Figure:
     """Train (dotted) and test (solid) accuracy or loss after each epoch, one colour per run."""
     traces = []
     for i, (name, rows) in enumerate(histories):

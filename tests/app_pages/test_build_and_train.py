@@ -183,6 +183,7 @@ def test_the_watched_run_survives_a_page_change_and_an_unknown_one_is_named():
     unknown = page(run="999")
     assert "999" in plain(unknown.warning[0].value)
     assert "run" not in unknown.query_params and unknown.selectbox(key="train_pick").value is None
+    assert not any("999" in option for option in unknown.selectbox(key="train_pick").options)
     unknown.run()
     assert not unknown.warning and "run" not in unknown.query_params
 
