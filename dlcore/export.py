@@ -236,11 +236,17 @@ def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | 
     return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES), config_json
 
 
+INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)  # what zipfile reads
+
+
 def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, limit: int) -> bytes:
     """A member's bytes, inflated chunk by chunk and stopped past the limit: the sizes a zip declares are the
     uploader's word, and a small zip can inflate to gigabytes."""
     if member.flag_bits & 0x1:
         raise DLCoreError(f"{filename} is password-protected; export it again without a password.")
+    if member.compress_type not in INFLATABLE:
+        raise DLCoreError(f"{filename} is compressed in a way this server cannot read; zip it again with the usual "
+                          "(deflate) compression, or upload the .safetensors file itself.")
     content = bytearray()
     try:
         with archive.open(member) as stream:
@@ -248,9 +254,6 @@ def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, li
                 content += chunk
                 if len(content) > limit:
                     raise DLCoreError(f"{filename} unpacks to more than the {limit // 2**20} MiB limit for weights.")
-    except (NotImplementedError, RuntimeError) as exc:  # zipfile's words for a method it cannot inflate
-        raise DLCoreError(f"{filename} is compressed in a way this server cannot read; zip it again with the usual "
-                          "(deflate) compression, or upload the .safetensors file itself.") from exc
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:  # a bad CRC, truncated data
         raise DLCoreError(f"{filename} is a damaged zip file ({PurePosixPath(member.filename).name} fails its check); "
                           "download the export again.") from exc
