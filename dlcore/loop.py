@@ -144,6 +144,7 @@ class Loop:
         self.elapsed = 0.0  # training time so far: pauses and evaluation excluded
         self.timed_out = False
         self._trained = 0.0  # the training time of the epochs finished
+        self._limit = time_limit_seconds()  # read when the job is made, so a queued run keeps the limit it was given
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
@@ -188,7 +189,6 @@ class Loop:
         with self.lock:
             self.lanes, self.device = lanes, device_name(device)
         shuffle = torch.Generator(device="cpu").manual_seed(base.seed)
-        limit = time_limit_seconds()
         for epoch in range(1, base.epochs + 1):
             order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
             for lane in lanes:
@@ -213,9 +213,6 @@ class Loop:
                 if now - last_read >= PUBLISH_SECONDS:
                     last_read = now
                     self._read_back(self._trained + now - started)
-                    if self.elapsed > limit:
-                        self.timed_out = True
-                        self._stop.set()
             self._trained += time.perf_counter() - started
             self._read_back(self._trained)
             if self._stop.is_set() or not any(lane.training for lane in lanes):
@@ -238,12 +235,15 @@ class Loop:
         return "stopped" if self._stop.is_set() else "done"
 
     def _read_back(self, elapsed: float) -> None:
-        """Publish every lane's new losses and the time trained so far."""
+        """Publish every lane's new losses and the time trained so far; past the time limit, stop."""
         values = [lane.read_losses() for lane in self.lanes]
         with self.lock:
             for lane, new in zip(self.lanes, values):
                 lane.losses.extend(new)
             self.elapsed = elapsed
+        if elapsed > self._limit:
+            self.timed_out = True
+            self._stop.set()
 
 
 class LoopJob:
