@@ -342,6 +342,8 @@ saved: TrainConfig = st.session_state.setdefault("train_config", START)
 st.title("Build & train")
 st.caption("Stack layers, pick how to train them, and watch a real PyTorch network learn. Training runs on the "
            "server: switching pages or reloading this one neither stops nor loses it.")
+if note := st.session_state.pop("train_link_note", ""):  # above the fold: what the link could not do
+    st.warning(literal(note), icon=":material/link_off:")
 
 st.header("1. Network", divider="gray")
 keep(train_preset=st.session_state.get("train_from", "simple-nn"), train_kind=saved.model.kind)
@@ -364,8 +366,6 @@ with summary:
         st.metric("Trainable parameters", f"{table['parameters'].sum():,}")
 
 st.header("2. Training", divider="gray")
-if note := st.session_state.pop("train_link_note", ""):
-    st.warning(literal(note), icon=":material/link_off:")
 with settings_container("training"):
     config = settings_ui(spec or saved.model)
     share_link_ui(config)

@@ -54,11 +54,15 @@ def check_memory(config: TrainConfig, lanes: int = 1) -> int:
     budget = memory_budget_mb()
     if total > budget * 2**20:
         what = "This run" if lanes == 1 else f"This race of {lanes} copies of the network"
-        parts = f"{lanes * estimate.weights / 2**20:,.0f} MB for weights and gradients, " \
-                f"{estimate.activations / 2**20:,.0f} MB for one batch of {config.batch_size}'s activations"
-        raise DLCoreError(f"{what} would need about {total / 2**20:,.0f} MB ({parts}), over this server's "
+        parts = f"{_size(lanes * estimate.weights)} for weights and gradients, " \
+                f"{_size(estimate.activations)} for one batch of {config.batch_size}'s activations"
+        raise DLCoreError(f"{what} would need about {_size(total)} ({parts}), over this server's "
                           f"{budget:,} MB per run; use fewer or smaller layers or a smaller batch.")
     return total
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:,.1f} GB" if count >= 10 * 2**30 else f"{count / 2**20:,.0f} MB"
 
 
 def time_limit_seconds() -> float:

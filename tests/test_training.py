@@ -124,7 +124,7 @@ def test_a_run_over_the_memory_budget_is_refused_with_the_estimate_without_alloc
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    with pytest.raises(DLCoreError, match=r"would need about [\d,]+ MB .* over this server's [\d,]+ MB per run; use fewer"):
+    with pytest.raises(DLCoreError, match=r"would need about [\d,.]+ [MG]B .* over this server's [\d,]+ MB per run; use fewer"):
         validation.validate(HUGE)
     assert time.perf_counter() - started < 1.0  # a page calls this on every edit
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing near its size
