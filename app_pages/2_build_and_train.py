@@ -275,20 +275,25 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
     progress = manager.progress(run_id)
     if progress is None or progress.finished or queued != (progress.queue_position is not None):
         st.rerun()
-    if manager.controls(run_id, session_owner(), is_teacher()):
-        run_controls_ui(manager, run_id, progress.status)
-    else:
-        st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
-    control_problem_ui()
+    # Every state draws the same slots in the same order (a block stays a block, an element an element): a fragment
+    # rerun that changes what stands at a position races the browser's last update ("'setIn' cannot be called").
+    with st.container():
+        if manager.controls(run_id, session_owner(), is_teacher()):
+            run_controls_ui(manager, run_id, progress.status)
+        else:
+            st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
+        control_problem_ui()
+    with st.container():
+        if queued:
+            at_once = f"{manager.max_concurrent} run{'s' if manager.max_concurrent > 1 else ''}"
+            again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
+            st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} "
+                    f"at a time.{again}", icon=":material/hourglass_top:")
+        elif progress.status == "paused":
+            st.info("Paused: its training slot went to the next run in line. Resume puts it back in the queue.",
+                    icon=":material/pause_circle:")
     if queued:
-        at_once = f"{manager.max_concurrent} run{'s' if manager.max_concurrent > 1 else ''}"
-        again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
-        st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} at a "
-                f"time.{again}", icon=":material/hourglass_top:")
         return
-    if progress.status == "paused":
-        st.info("Paused: its training slot went to the next run in line. Resume puts it back in the queue.",
-                icon=":material/pause_circle:")
     if not progress.steps_per_epoch:
         st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
     else:
