@@ -57,8 +57,8 @@ def cli_run(config_path: Path) -> float:
 def page_run(config: TrainConfig, threads: int) -> tuple[float, int]:
     """A run watched at the fragment's rate; returns its samples/s and how many polls drew charts."""
     post_run_gc = streamlit_config.get_option("runner.postScriptGC")
+    torch.set_num_threads(threads)
     manager = jobs.job_manager()
-    manager.threads = threads  # the torch threads the job's own thread takes
     run_id = manager.submit(config)
     polls, next_poll = 0, time.perf_counter()
     while True:
@@ -94,11 +94,11 @@ def main() -> None:
     config_path.write_text(config.to_json())
 
     default_threads = torch.get_num_threads()
-    server_threads = jobs.job_manager().threads  # what every job on a server trains with
+    server_threads = jobs.training_threads(reserve=1)  # what every job on a server trains with
     polls: list[int] = []
 
     def cli() -> float:
-        torch.set_num_threads(default_threads)
+        torch.set_num_threads(default_threads)  # the CLI's policy: every core (one manager serves all paths)
         return cli_run(config_path)
 
     def watched(threads: int) -> float:

@@ -259,10 +259,9 @@ class LoopJob:
         self._thread: threading.Thread | None = None
 
     # control, from any thread
-    def start(self, threads: int | None = None) -> None:
-        """Train in a thread of its own, with `threads` torch threads (the job manager's CPU policy)."""
-        self._thread = threading.Thread(target=self.run, args=(threads,), name=f"{type(self).__name__}-{id(self):x}",
-                                        daemon=True)
+    def start(self) -> None:
+        """Train in a thread of its own."""
+        self._thread = threading.Thread(target=self.run, name=f"{type(self).__name__}-{id(self):x}", daemon=True)
         self._thread.start()
 
     @property
@@ -306,9 +305,7 @@ class LoopJob:
             self._thread.join(timeout)
 
     # the work, in the job's thread
-    def run(self, threads: int | None = None) -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
+    def run(self) -> None:
         with self._lock:
             self._status = "running"
         try:

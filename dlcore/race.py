@@ -155,10 +155,10 @@ class Race(LoopJob):
             run_id=self.run_ids[number],
         )
 
-    def run(self, threads: int | None = None) -> None:
+    def run(self) -> None:
         if self.store is not None:
             self.run_ids = [self.store.create(config, self.student, status="running") for config in self.configs]
-        super().run(threads)
+        super().run()
 
     def _ending(self, status: str) -> str:
         return "" if status == "diverged" else super()._ending(status)  # each lane says why it diverged
@@ -197,11 +197,9 @@ class RaceManager:
     """Every race in this process. Races take turns with runs for the server's training slots (jobs.Slots:
     DLCORE_MAX_JOBS at once, default 1), so a race waits behind a run and a run behind a race."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: jobs.Slots | None = None,
-                 threads: int | None = None):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: jobs.Slots | None = None):
         self.store = store
         self.slots = slots or jobs.Slots(max_concurrent)
-        self.threads = threads  # torch threads per race: the job manager's CPU policy
         self._keep = keep
         self._lock = threading.Lock()
         self._races: dict[int, Race] = {}
@@ -227,7 +225,7 @@ class RaceManager:
                 race.on_finish = self._finished
                 self._races[race_id] = race
                 self._owners[race_id] = owner
-            return ("race", race_id), lambda: race.start(self.threads)
+            return ("race", race_id), race.start
 
         return self.slots.enqueue(owner, make)[1]
 
@@ -286,5 +284,5 @@ def race_manager() -> RaceManager:
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
             manager = jobs.job_manager()
-            _MANAGERS[key] = RaceManager(manager.store, slots=manager.slots, threads=manager.threads)
+            _MANAGERS[key] = RaceManager(manager.store, slots=manager.slots)
         return _MANAGERS[key]
