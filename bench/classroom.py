@@ -6,6 +6,7 @@ the e2e tests do, train one run alone and the same run under load, and compare t
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -58,3 +59,12 @@ def cpu_seconds(pid: int) -> float:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return round(ordered[max(0, round(share * len(ordered)) - 1)], 3)
+
+
+def report_end(result: dict) -> int:
+    """What both load benchmarks end with: the errors, then the whole result as JSON on the last line."""
+    print(f"errors: {len(result['errors'])}")
+    for error in result["errors"][:20]:
+        print(f"  {error}")
+    print(json.dumps(result))
+    return 0

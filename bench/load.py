@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classroom import cpu_seconds, fresh_server, percentile, wait_for_run  # noqa: E402
+from classroom import cpu_seconds, fresh_server, percentile, report_end, wait_for_run  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402  (classroom.py puts the repository on the path)
     CHROMIUM_ARGS, CONNECTED, EXCEPTION, EXTERNAL, SCRIPT_DONE, VIEWPORT, Watch, require_chromium,
 )
@@ -196,11 +195,7 @@ def main(argv: list[str] | None = None) -> int:
           "the browsers on this machine")
     print(f"run alone:      {result['alone']}")
     print(f"run under load: {result['under_load']}; same accuracy: {result['same_accuracy']}")
-    print(f"errors: {len(result['errors'])}")
-    for error in result["errors"][:20]:
-        print(f"  {error}")
-    print(json.dumps(result))
-    return 0
+    return report_end(result)
 
 
 if __name__ == "__main__":

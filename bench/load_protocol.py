@@ -26,7 +26,6 @@ monkey.patch_all()  # before anything opens a socket: Locust's users are greenle
 
 import argparse  # noqa: E402
 import http.cookiejar  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
@@ -48,7 +47,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classroom import cpu_seconds, fresh_server, wait_for_run  # noqa: E402
+from classroom import cpu_seconds, fresh_server, report_end, wait_for_run  # noqa: E402
 
 PAGES = ("home", "activation_lab", "build_and_train", "draw_and_classify", "optimizer_race", "run_board")
 # What a student tries on each page, by label: cheap controls and the expensive one (a fresh gradient measurement).
@@ -421,11 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server busy {result['server_cores_busy']} (run alone: {result['server_cores_busy_alone']}) and load "
           f"generator {result['load_generator_cores_busy']} of {result['cores']} cores; load average before "
           f"{result['load_average']['before']}, after {result['load_average']['after']}")
-    print(f"errors: {len(result['errors'])}")
-    for error in result["errors"][:20]:
-        print(f"  {error}")
-    print(json.dumps(result))
-    return 0
+    return report_end(result)
 
 
 if __name__ == "__main__":
