@@ -149,6 +149,8 @@ with right:
         st.stop()
     guess = reading.prediction
     st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")
+    if reading.doubt:
+        st.warning(reading.doubt, icon=":material/help:")
     st.plotly_chart(scaled(probability_chart(guess, classifier.info.classes), presenting()), key="draw_probabilities")
 
 st.subheader("What the model is given")

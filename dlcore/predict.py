@@ -57,6 +57,26 @@ class Reading:
     prediction: Prediction
     naive_input: np.ndarray  # the 28x28 picture a whole-image resize gives, in [0, 255]
     naive_prediction: Prediction
+    doubt: str = ""  # a sentence when the answer should not be trusted (see doubt())
+
+
+SPECK = 0.1  # ink spanning less than this share of the picture is a dot or a smudge, not a digit
+UNSURE = 0.5  # below this winning probability the answer is a guess; the model always names some class
+
+
+def doubt(steps: preprocess.Steps, prediction: Prediction, classes: tuple[str, ...]) -> str:
+    """Why the answer should not be trusted, in one sentence, or '': a softmax reads a dot as confidently as a
+    digit, so the page says when the ink is too small to be one, or when the model's top two are close."""
+    thing = "digit" if classes == data.DIGITS else "picture"
+    spread = max(steps.cropped.shape) / max(steps.gray.shape)
+    if spread < SPECK:
+        return (f"This looks like a dot, not a {thing}: the ink spans {spread:.0%} of the picture, so whatever the "
+                f"model says means little. Draw the {thing} bigger, filling most of the canvas.")
+    if prediction.confidence < UNSURE:
+        second = sorted(range(len(classes)), key=prediction.probabilities.__getitem__)[-2]
+        return (f"The model is unsure: {prediction.label} at {prediction.confidence:.0%}, then {classes[second]} at "
+                f"{prediction.probabilities[second]:.0%}. Draw it more clearly, or it may not be a {thing} it knows.")
+    return ""
 
 
 def load(reference: str | Path, store: RunStore | None = None) -> Classifier:
@@ -92,7 +112,8 @@ def read(classifier: Classifier, image) -> Reading:
     """What the page shows: the MNIST-style reading and the naive one beside it."""
     steps, prediction = classify(classifier, image)
     small, naive_input = preprocess.naive(image, classifier.info.mean, classifier.info.std)
-    return Reading(steps, prediction, small, probabilities(classifier, naive_input))
+    return Reading(steps, prediction, small, probabilities(classifier, naive_input),
+                   doubt(steps, prediction, classifier.info.classes))
 
 
 def saliency(classifier: Classifier, normalized: np.ndarray, target: int) -> np.ndarray:

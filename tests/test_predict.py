@@ -89,3 +89,18 @@ def test_drawn_digits_are_read_almost_as_well_as_mnist_ones(tmp_path):
     assert study.original >= 0.9
     assert study.ratio >= 0.97, study
     assert study.naive < study.mnist_style - 0.4, study
+
+
+def test_a_dot_or_an_unsure_answer_is_doubted_and_a_clear_digit_is_not():
+    classes = data.DIGITS
+    canvas = np.zeros((280, 280, 4), dtype=np.uint8)
+    canvas[130:148, 130:148] = 255  # one dab of an 18-pixel brush
+    steps = preprocess.mnist_style(canvas, 0.1307, 0.3081)
+    sure = predict.Prediction([0.01] * 9 + [0.91], 9, 0.91, "9")
+    assert predict.doubt(steps, sure, classes).startswith("This looks like a dot, not a digit: the ink spans 6%")
+    digit = preprocess.mnist_style(as_rgba_canvas(seven()), 0.1307, 0.3081)
+    assert predict.doubt(digit, sure, classes) == ""
+    torn = predict.Prediction([0.0] * 3 + [0.35] + [0.0] * 4 + [0.30, 0.35 - 1e-9], 3, 0.35, "3")
+    assert predict.doubt(digit, torn, classes) == ("The model is unsure: 3 at 35%, then 9 at 35%. Draw it more "
+                                                  "clearly, or it may not be a digit it knows.")
+    assert "not a picture" in predict.doubt(steps, sure, data.info("fashion-mnist").classes)

@@ -125,6 +125,18 @@ def test_a_drawn_seven_is_read_with_every_step_shown(model_run):
     assert f"would read **{expected.naive_prediction.label}**" in at.markdown[-1].value
 
 
+def test_a_dot_is_read_but_doubted(model_run):
+    """A softmax names a class for anything: a single dab of the brush gets a reading and a sentence that says why
+    not to trust it (it used to be read as a confident 0)."""
+    dot = np.zeros((280, 280), dtype=np.uint8)
+    dot[130:148, 130:148] = 255
+    at = draw(page(), as_rgba_canvas(dot))
+    assert reading(at) is not None
+    assert plain(at.warning[0].value).startswith("This looks like a dot, not a digit")
+    at = draw(page(), as_rgba_canvas(seven(top=60, left=80, scale=6)))
+    assert not [w for w in at.warning if "looks like a dot" in plain(w.value)]
+
+
 def test_uploads_are_read_and_bad_files_get_a_sentence(model_run):
     at = page()
     at.radio(key="draw_source").set_value("Upload").run()
