@@ -10,6 +10,7 @@ import streamlit as st
 
 from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jobs, models, optim, sharing, validation
 from dlcore.config import ConvBlock, DenseLayer, bounds
+from dlcore.runs import parse_run_id
 from ui import charts, literal
 from ui.classroom import control, control_problem_ui, is_teacher, presenting, session_owner, settings_container
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
@@ -221,11 +222,11 @@ def pick() -> None:
 def watched_run() -> int | None:
     """The run the address names; after a page change, whose address has no ?run, the picker (kept for the
     session) names it again. The picker's value is set from the address before it is drawn."""
-    query = st.query_params.get("run", "")
-    if query.isdigit():
-        st.session_state[PICK] = int(query)
+    query = parse_run_id(st.query_params.get("run", ""))
+    if query is not None:
+        st.session_state[PICK] = query
     run_id = st.session_state.get(PICK)
-    if run_id is not None and not query.isdigit():
+    if run_id is not None and query is None:
         watch(run_id)
     return run_id
 

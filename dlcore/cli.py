@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import data, devices, export, jobs, models, predict, sharing, training, validation
 from .config import DLCoreError, ModelSpec, TrainConfig, bounds
-from .runs import RunStore
+from .runs import RunStore, parse_run_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,16 +106,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_id(text: str) -> int:
-    if not text.lstrip("#").isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run id; `python -m dlcore runs` lists them")
-    return int(text.lstrip("#"))
+    run_id = parse_run_id(text)
+    if run_id is None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a run id; `python -m dlcore runs` lists them")
+    return run_id
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, limit: int) -> bytes:
+    """At most `limit` bytes: a device such as /dev/zero, or a huge file, is refused instead of read forever."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as file:
+            content = file.read(limit + 1)
     except OSError as exc:
         raise DLCoreError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
+    if len(content) > limit:
+        raise DLCoreError(f"The {what} {path} is over the {limit / 2**20:g} MiB a {what} may be.")
+    return content
 
 
 def add_config_flags(parser: argparse.ArgumentParser, network: argparse._MutuallyExclusiveGroup) -> None:
@@ -146,7 +152,7 @@ def _network(text: str) -> ModelSpec:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.config is not None:
-        config = TrainConfig.from_json(_read(args.config, "config file").decode("utf-8", "replace"))
+        config = TrainConfig.from_json(_read(args.config, "config file", export.MAX_CONFIG_BYTES).decode("utf-8", "replace"))
     else:
         config = TrainConfig(model=args.model or models.preset(args.preset or "simple-nn"))
     return config.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
@@ -258,8 +264,8 @@ def import_command(args: argparse.Namespace) -> int:
     """The pages' import: the same checks, scoring and sentences; prints the new run's id."""
     if args.file.is_file():
         export.check_size(args.file.stat().st_size, args.file.name)  # before reading a file too big to accept
-    content = _read(args.file, "weights file")
-    config_json = _read(args.config, "config file") if args.config is not None else None
+    content = _read(args.file, "weights file", export.MAX_IMPORT_BYTES)
+    config_json = _read(args.config, "config file", export.MAX_CONFIG_BYTES) if args.config is not None else None
     store = RunStore()
     run = store.get(export.import_weights(content, args.file.name, config_json, student=args.student, store=store))
     if args.json:

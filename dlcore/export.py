@@ -232,14 +232,14 @@ def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | 
         raise DLCoreError(f"{filename} should hold exactly one .safetensors file, as the playground's exports do; it holds {len(weights)}.")
     configs = [path for path in members if path.name.endswith("-config.json")]
     if config_json is None and len(configs) == 1:
-        config_json = _unpack(archive, members[configs[0]], filename, MAX_CONFIG_BYTES)
-    return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES), config_json
+        config_json = _unpack(archive, members[configs[0]], filename, MAX_CONFIG_BYTES, "a config")
+    return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES, "weights"), config_json
 
 
 INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)  # what zipfile reads
 
 
-def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, limit: int) -> bytes:
+def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, limit: int, what: str) -> bytes:
     """A member's bytes, inflated chunk by chunk and stopped past the limit: the sizes a zip declares are the
     uploader's word, and a small zip can inflate to gigabytes."""
     if member.flag_bits & 0x1:
@@ -253,7 +253,7 @@ def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, filename: str, li
             while chunk := stream.read(READ_CHUNK):
                 content += chunk
                 if len(content) > limit:
-                    raise DLCoreError(f"{filename} unpacks to more than the {limit // 2**20} MiB limit for weights.")
+                    raise DLCoreError(f"{filename} unpacks to more than the {limit // 2**20} MiB limit for {what}.")
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:  # a bad CRC, truncated data
         raise DLCoreError(f"{filename} is a damaged zip file ({PurePosixPath(member.filename).name} fails its check); "
                           "download the export again.") from exc

@@ -21,6 +21,7 @@ from .validation import check_memory, validate
 MIN_LANES, MAX_LANES = 2, 4
 LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
+LEAD_WINDOWS = 3  # tenths of an epoch a lane must lead in a row before the reading names it
 
 
 def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
@@ -58,10 +59,11 @@ class LaneProgress:
     seconds: float = 0.0  # time spent stepping this lane alone
     run_id: int | None = None  # where the finished lane is recorded
 
-    def final_loss(self, steps_per_epoch: int) -> float | None:
-        """The mean of the last tenth of an epoch's step losses: a fair end point for noisy curves."""
-        finite = [loss for loss in self.step_losses if math.isfinite(loss)]
-        if not finite or self.diverged_at is not None:
+    def final_loss(self, steps_per_epoch: int, upto: int | None = None) -> float | None:
+        """The mean of the last tenth of an epoch's step losses (before step `upto`): a fair point for noisy curves."""
+        losses = self.step_losses[:upto]
+        finite = [loss for loss in losses if math.isfinite(loss)]
+        if not finite or (self.diverged_at is not None and self.diverged_at <= len(losses)):
             return None
         tail = max(1, steps_per_epoch // 10)
         return sum(finite[-tail:]) / len(finite[-tail:])
@@ -102,7 +104,7 @@ class RaceProgress(Fraction):
             loss, best = scored[0]
             accuracy = f", test accuracy {best.accuracy:.1%}" if best.accuracy is not None else ""
             if not self.finished:
-                sentences.append(f"So far {best.name} leads with loss {loss:.3f}")
+                sentences.append(self._leader(best, loss))
             else:
                 sentences.append(f"{best.name} reached the lowest loss ({loss:.3f}{accuracy})")
         else:
@@ -115,6 +117,23 @@ class RaceProgress(Fraction):
             sentences.append("no better than at the start: " + ", ".join(worse))
         prefix = "Stopped early. " if self.status == "stopped" else ""
         return prefix + "; ".join(sentences) + "."
+
+
+    def _leader(self, best: LaneProgress, loss: float) -> str:
+        """Who leads mid-race, named only once they have led for LEAD_WINDOWS tenths of an epoch in a row: noisy
+        curves cross each other many times a second, and a leader that changes with every poll tells nothing."""
+        window = max(1, self.steps_per_epoch // 10)
+        steps = min(len(lane.step_losses) for lane in self.lanes)
+        if steps < LEAD_WINDOWS * window:
+            return f"Too early to name a leader after {steps} steps"
+        leaders = []
+        for upto in range(steps, steps - LEAD_WINDOWS * window, -window):
+            scored = [(lane.final_loss(self.steps_per_epoch, upto), lane.name) for lane in self.lanes]
+            leaders.append(min((item for item in scored if item[0] is not None), default=(None, ""))[1])
+        if set(leaders) == {best.name}:
+            return f"So far {best.name} leads with loss {loss:.3f}"
+        trading = " and ".join(dict.fromkeys(name for name in leaders if name))
+        return f"No clear leader yet: {trading} keep trading places"
 
 
 class Race(LoopJob):

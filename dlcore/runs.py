@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -237,6 +238,8 @@ class RunStore:
             db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*encoded.values(), run_id))
 
     def get(self, run_id: int) -> Run:
+        if not 0 < run_id < 2**63:  # beyond SQLite's integers: no such run, not an OverflowError
+            raise DLCoreError("There is no such run; `python -m dlcore runs` lists them.")
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
@@ -400,11 +403,17 @@ def load_checkpoint(path: Path | str) -> tuple[torch.nn.Module, TrainConfig]:
     return load_checkpoint_bytes(path.read_bytes())
 
 
+def parse_run_id(text: str) -> int | None:
+    """'12' or '#12' -> 12; None for anything else, '²', '-1' and 30-digit numbers included (SQLite's ids fit 18)."""
+    match = re.fullmatch(r"#?([0-9]{1,18})", text.strip())
+    return int(match.group(1)) if match else None
+
+
 def resolve_checkpoint(reference: str, store: RunStore | None = None) -> Path:
     """A run id ('12' or '#12') or a path -> the checkpoint path."""
-    text = reference.strip().lstrip("#")
-    if text.isdigit() and not Path(reference).exists():
-        run = (store or RunStore()).get(int(text))
+    run_id = parse_run_id(reference)
+    if run_id is not None and not Path(reference).exists():
+        run = (store or RunStore()).get(run_id)
         if not run.checkpoint:
             raise DLCoreError(f"Run #{run.id} has no saved weights (its status is {run.status}).")
         return Path(run.checkpoint)

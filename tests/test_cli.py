@@ -187,3 +187,17 @@ def test_flags_reach_the_config_through_the_schema(capsys):
     assert "field momentum cannot be 5.0" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
     assert cli.main(["train", "--model", "conv=x", "--json"]) == 2
     assert "is not a network" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["export", "9" * 23, "--out", "."], "is not a run id"),
+    (["predict", "--checkpoint", "9" * 23, "x.png"], "There is no checkpoint"),
+    (["predict", "--checkpoint", "²", "x.png"], "There is no checkpoint"),
+    (["train", "--config", "/dev/zero"], "is over the 1 MiB a config file may be"),
+    (["import", "/dev/zero"], "MiB a weights file may be"),
+])
+def test_odd_run_ids_and_endless_files_are_one_sentence(argv, words, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*argv, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert words in json.loads(out.splitlines()[-1])["error"] and "Traceback" not in err

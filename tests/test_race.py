@@ -106,7 +106,19 @@ def test_reading_names_a_lane_that_got_worse():
     assert progress.reading() == ("Adam lr 0.001 reached the lowest loss (0.400, test accuracy 91.0%); "
                                   "no better than at the start: SGD lr 5.")
     live = race.RaceProgress(1, "running", lanes, steps_per_epoch=40, epochs=1, step=4)
+    assert live.reading() == "Too early to name a leader after 4 steps."
+
+
+def test_a_leader_is_named_only_once_it_has_led_for_a_while():
+    """Three tenths of an epoch in a row: noisy curves that cross every few steps name nobody."""
+    steady = race.LaneProgress("Adam lr 0.001", BASE, "running", step_losses=[2.0 - 0.1 * i for i in range(12)])
+    slow = race.LaneProgress("SGD lr 0.01", BASE, "running", step_losses=[2.1 - 0.05 * i for i in range(12)])
+    live = race.RaceProgress(1, "running", (steady, slow), steps_per_epoch=40, epochs=1, step=12)
     assert live.reading() == "So far Adam lr 0.001 leads with loss 1.050."
+    zig = race.LaneProgress("Adam lr 0.001", BASE, "running", step_losses=[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    zag = race.LaneProgress("SGD lr 0.01", BASE, "running", step_losses=[1.5] * 12)
+    crossing = race.RaceProgress(1, "running", (zig, zag), steps_per_epoch=40, epochs=1, step=12)
+    assert crossing.reading() == "No clear leader yet: Adam lr 0.001 and SGD lr 0.01 keep trading places."
 
 
 def test_reading_when_every_lane_diverged():

@@ -143,3 +143,11 @@ def test_names_are_stored_as_one_line_of_visible_text(dlcore_home):
     store = runs.RunStore()
     run_id = store.create(TrainConfig(), "  Ada\n\u202eLovelace\u200b\x00 " + "x" * 100)
     assert store.get(run_id).student == "Ada Lovelace " + "x" * 27
+
+
+def test_ids_no_run_can_have_are_no_such_run(dlcore_home):
+    store = runs.RunStore()
+    with pytest.raises(DLCoreError, match="There is no such run"):
+        store.get(10**23)  # SQLite's integers end at 2**63 - 1: this used to be an OverflowError
+    assert runs.parse_run_id("#12") == 12 and runs.parse_run_id(" 7 ") == 7
+    assert [runs.parse_run_id(text) for text in ("²", "-1", "1.5", "9" * 19, "")] == [None] * 5

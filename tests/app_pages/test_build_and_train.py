@@ -188,6 +188,15 @@ def test_the_watched_run_survives_a_page_change_and_an_unknown_one_is_named():
     assert not unknown.warning and "run" not in unknown.query_params
 
 
+@pytest.mark.parametrize("address", ["9" * 23, "9" * 5000, "²", "-1", "<script>"])
+def test_a_run_address_that_is_no_run_id_breaks_nothing(address):
+    """A 23-digit id used to raise SQLite's OverflowError on every rerun of the session, '²' passed isdigit()."""
+    at = page(run=address)
+    assert not at.exception and at.selectbox(key="train_pick").value is None
+    at.run()
+    assert not at.exception
+
+
 def test_other_sessions_find_the_live_run_but_only_its_owner_controls_it():
     first = page()
     configure(first, **LONG)
