@@ -161,10 +161,6 @@ class Loop:
         self._resume.set()
 
     @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
     def samples_per_sec(self) -> float:
         return self.samples / self.elapsed if self.elapsed else 0.0
 
