@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
+from torch import nn
 
 from . import data, models, optim
 from .config import DLCoreError, TrainConfig
@@ -61,11 +63,12 @@ def diverged_message(config: TrainConfig) -> str:
 class Lane:
     """One model with its optimizer, schedule, loss and running totals; stepped only by its loop's thread."""
 
-    def __init__(self, config: TrainConfig, device: torch.device, total_steps: int):
+    def __init__(self, config: TrainConfig, device: torch.device, total_steps: int,
+                 build: Callable[[], nn.Module] | None = None):
         self.config = config
         with _INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
             torch.manual_seed(config.seed)
-            self.model = models.build(config.model).to(device)
+            self.model = (build() if build is not None else models.build(config.model)).to(device)
         self.optimizer = optim.make_optimizer(config, self.model.parameters())
         self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
         self.loss_fn = optim.make_loss(config.loss)
@@ -129,11 +132,15 @@ class Loop:
     """Trains lanes that share a dataset, batch size, epochs and seed, in the calling thread.
 
     Any thread may pause, resume or stop it and read its state under `lock`; the loop itself never blocks on a
-    reader. Lanes are made when it starts, so a queued run holds no model.
+    reader. Lanes are made when it starts, so a queued run holds no model. Data that is no named dataset (the 2-D
+    playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), and a model that is no ModelSpec's
+    from `build`.
     """
 
-    def __init__(self, configs: list[TrainConfig]):
+    def __init__(self, configs: list[TrainConfig], tensors: tuple[torch.Tensor, ...] | None = None,
+                 build: Callable[[], nn.Module] | None = None):
         self.configs = configs
+        self.tensors, self.build = tensors, build
         self.lock = threading.Lock()
         self.lanes: list[Lane] = []
         self.device = ""  # the device's name, once known
@@ -178,10 +185,11 @@ class Loop:
         """
         base = self.configs[0]
         device = resolve_device(base.device)
-        train_x, train_y, test_x, test_y = tensors_on(data.load(base.dataset), device)
+        train_x, train_y, test_x, test_y = (
+            tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
         n = len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)
-        lanes = [Lane(config, device, self.steps_per_epoch * base.epochs) for config in self.configs]
+        lanes = [Lane(config, device, self.steps_per_epoch * base.epochs, self.build) for config in self.configs]
         with self.lock:
             self.lanes, self.device = lanes, device_name(device)
         shuffle = torch.Generator(device="cpu").manual_seed(base.seed)

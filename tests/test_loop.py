@@ -3,6 +3,9 @@
 import ast
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from dlcore import loop, training
 from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 
@@ -51,3 +54,15 @@ def test_a_run_past_the_servers_time_limit_stops_and_keeps_what_it_learned(tiny_
     assert progress.status == "stopped" and progress.epoch < 100
     assert "limit of 0.002 minutes of training per run" in progress.message
     assert trainer.model is not None and trainer.evaluation is not None  # what it learned is kept
+
+
+def test_a_loop_trains_given_tensors_and_model_without_a_named_dataset():
+    """The 2-D playground's way in: its own points and network, the same lanes, batches and rows."""
+    x = torch.tensor([[-1.0, -1.0], [1.0, 1.0]]).repeat(20, 1)
+    y = torch.tensor([0, 1]).repeat(20)
+    config = TrainConfig(dataset="toy", optimizer="sgd", lr=0.5, batch_size=8, epochs=3, device="cpu")
+    trained = loop.Loop([config], tensors=(x, y, x, y), build=lambda: nn.Linear(2, 2))
+    assert trained.run() == "done"
+    lane = trained.lanes[0]
+    assert isinstance(lane.model, nn.Linear) and [row.epoch for row in lane.history] == [1, 2, 3]
+    assert lane.evaluation.accuracy == 1.0 and trained.steps_per_epoch == 5
