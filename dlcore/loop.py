@@ -133,14 +133,15 @@ class Loop:
 
     Any thread may pause, resume or stop it and read its state under `lock`; the loop itself never blocks on a
     reader. Lanes are made when it starts, so a queued run holds no model. Data that is no named dataset (the 2-D
-    playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), and a model that is no ModelSpec's
-    from `build`.
+    playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), a model that is no ModelSpec's
+    from `build`, and `epochs` may go past a TrainConfig's bound (a 2-D network's epoch is a few milliseconds).
     """
 
     def __init__(self, configs: list[TrainConfig], tensors: tuple[torch.Tensor, ...] | None = None,
-                 build: Callable[[], nn.Module] | None = None):
+                 build: Callable[[], nn.Module] | None = None, epochs: int | None = None):
         self.configs = configs
         self.tensors, self.build = tensors, build
+        self.epochs = epochs or configs[0].epochs
         self.lock = threading.Lock()
         self.lanes: list[Lane] = []
         self.device = ""  # the device's name, once known
@@ -174,7 +175,7 @@ class Loop:
     def eta(self) -> float | None:
         """Seconds of training left at the current speed."""
         base = self.configs[0]
-        remaining = (self.steps_per_epoch * base.epochs - self.step) * base.batch_size
+        remaining = (self.steps_per_epoch * self.epochs - self.step) * base.batch_size
         return remaining / self.samples_per_sec if self.samples_per_sec else None
 
     # the work, in the loop's thread
@@ -189,11 +190,11 @@ class Loop:
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
         n = len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)
-        lanes = [Lane(config, device, self.steps_per_epoch * base.epochs, self.build) for config in self.configs]
+        lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build) for config in self.configs]
         with self.lock:
             self.lanes, self.device = lanes, device_name(device)
         shuffle = torch.Generator(device="cpu").manual_seed(base.seed)
-        for epoch in range(1, base.epochs + 1):
+        for epoch in range(1, self.epochs + 1):
             order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
             for lane in lanes:
                 lane.begin_epoch()

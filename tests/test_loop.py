@@ -60,8 +60,8 @@ def test_a_loop_trains_given_tensors_and_model_without_a_named_dataset():
     """The 2-D playground's way in: its own points and network, the same lanes, batches and rows."""
     x = torch.tensor([[-1.0, -1.0], [1.0, 1.0]]).repeat(20, 1)
     y = torch.tensor([0, 1]).repeat(20)
-    config = TrainConfig(dataset="toy", optimizer="sgd", lr=0.5, batch_size=8, epochs=3, device="cpu")
-    trained = loop.Loop([config], tensors=(x, y, x, y), build=lambda: nn.Linear(2, 2))
+    config = TrainConfig(dataset="toy", optimizer="sgd", lr=0.5, batch_size=8, epochs=1, device="cpu")
+    trained = loop.Loop([config], tensors=(x, y, x, y), build=lambda: nn.Linear(2, 2), epochs=3)
     assert trained.run() == "done"
     lane = trained.lanes[0]
     assert isinstance(lane.model, nn.Linear) and [row.epoch for row in lane.history] == [1, 2, 3]
