@@ -8,10 +8,11 @@ import json
 import sys
 import time
 import traceback
+import typing
 from pathlib import Path
 
-from . import data, devices, export, jobs, models, predict, sharing, training, validation
-from .config import DLCoreError, ModelSpec, TrainConfig, bounds
+from . import data, devices, export, jobs, models, optim, predict, sharing, toy, training, validation
+from .config import DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
 from .runs import RunStore, parse_run_id
 
 
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--out", type=Path, required=True, metavar="DIR", help="the folder to write run-N.zip in")
     send.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     send.set_defaults(command=export_command)
+
+    play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
+                          description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
+    add_toy_flags(play)
+    play.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    play.set_defaults(command=toy_command)
     return parser
 
 
@@ -140,6 +147,50 @@ def add_config_flags(parser: argparse.ArgumentParser, network: argparse._Mutuall
         else:
             low, high = bounds(TrainConfig, field.name)
             parser.add_argument(flag, type=kind, metavar=kind.__name__.upper(), help=f"{low:,} to {high:,}")
+
+
+def add_toy_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every ToyConfig field: choices from its Literal or registry, lists as commas, bounds in help."""
+    for field in dataclasses.fields(ToyConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = ToyConfig.__pydantic_fields__[field.name].annotation
+        if field.name == "features":
+            parser.add_argument(flag, type=_names, metavar="NAME,...", help=", ".join(toy.FEATURES))
+        elif field.name == "hidden":
+            parser.add_argument(flag, type=_units, metavar="UNITS,...", help="neurons per hidden layer, e.g. 8,8; '' for none")
+        elif field.name == "optimizer":
+            parser.add_argument(flag, choices=list(optim.OPTIMIZERS))
+        elif typing.get_origin(kind) is typing.Literal:
+            parser.add_argument(flag, choices=list(typing.get_args(kind)))
+        else:
+            number = type(field.default)
+            low, high = bounds(ToyConfig, field.name)
+            what = "PCT" if field.name == "noise" else number.__name__.upper()
+            parser.add_argument(flag, type=number, metavar=what, help=f"{low:,} to {high:,}")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _units(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a list of whole numbers such as 8,8") from None
+
+
+def toy_command(args: argparse.Namespace) -> int:
+    """Train one 2-D network to the end and score its test points."""
+    config = ToyConfig().with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ToyConfig)})
+    jobs.tiny_work_threads()
+    result = toy.train(config)
+    if args.json:
+        print(json.dumps({**result, "config": config.to_dict()}))
+    else:
+        print(f"{config.dataset}: test accuracy {result['test_accuracy']:.1%}, test loss {result['test_loss']:.4f}, "
+              f"train loss {result['train_loss']:.4f} after {result['epochs']} epochs in {result['seconds']:.1f}s")
+    return 0
 
 
 def _network(text: str) -> ModelSpec:

@@ -43,7 +43,14 @@ MAX_DROPOUT = 0.9  # at 0.9 a layer keeps one unit in ten; beyond it nothing lea
 MAX_MOMENTUM = 0.99
 MAX_LR = 1000.0
 MAX_WEIGHT_DECAY = 1.0
-MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
+MAX_CONFIG_CHARS = 100_000
+# The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
+# milliseconds and a picture of every neuron fits the page.
+MAX_TOY_LAYERS = 6
+MAX_TOY_UNITS = 8
+MAX_TOY_POINTS = 1000
+MAX_TOY_EPOCHS = 100_000
+TOY_FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")  # a config's JSON: the largest legal one is a few kilobytes
 
 # A name from one of the registries (activations, optimizers, datasets...): which names exist is checked against
 # the registry itself (validation.validate); the schema only keeps it short and plain.
@@ -76,7 +83,7 @@ def _checked(make, cls):
         raise DLCoreError(f"The {_TITLES.get(cls.__name__, cls.__name__)} is nested too deeply to be a real one.") from None
 
 
-_TITLES = {"TrainConfig": "configuration", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+_TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
 
 
 def _sentence(errors: list[dict], what: str) -> str:
@@ -191,6 +198,34 @@ class TrainConfig:
         return parse(cls, data)
 
     def with_changes(self, **changes) -> "TrainConfig":
+        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@schema
+class ToyConfig:
+    """A 2-D playground network and its data, TF Playground's settings; two equal configs train alike."""
+
+    dataset: Literal["circle", "xor", "gauss", "spiral", "moons"] = "circle"
+    noise: _int(0, 50) = 0  # percent, in TF Playground's units
+    train_ratio: _float(0.1, 0.9) = 0.5  # TF Playground's default: half the points train, half test
+    points: _int(50, MAX_TOY_POINTS) = 500  # TF Playground's count for classification
+    features: Annotated[tuple[Literal[TOY_FEATURES], ...], Field(min_length=1, max_length=len(TOY_FEATURES))] = ("x1", "x2")
+    hidden: Annotated[tuple[_int(1, MAX_TOY_UNITS), ...], Field(max_length=MAX_TOY_LAYERS)] = (4, 2)  # TF's first network
+    activation: Literal["tanh", "relu", "sigmoid", "linear"] = "tanh"
+    optimizer: Name = "adam"  # one of Build & train's
+    lr: _float(0.0, 10.0, low_open=True) = 0.01  # Adam's sweet spot here; TF Playground's SGD wants 0.03
+    momentum: _float(0.0, MAX_MOMENTUM) = 0.9  # SGD and RMSprop only
+    regularization: Literal["none", "l1", "l2"] = "none"  # on weights, not biases, as TF Playground does
+    reg_rate: _float(0.0, 10.0) = 0.0
+    batch_size: _int(1, MAX_TOY_POINTS) = 10
+    epochs: _int(1, MAX_TOY_EPOCHS) = 200  # for a run from the command line; the page trains while it plays
+    seed: _int(0, MAX_SEED) = 0  # draws the points, then the first weights
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def with_changes(self, **changes) -> "ToyConfig":
         """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

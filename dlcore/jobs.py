@@ -32,6 +32,12 @@ def training_threads(max_concurrent: int = 1, reserve: int = 0) -> int:
     return max(1, (_DEFAULT_THREADS - reserve) // max(1, max_concurrent))
 
 
+def tiny_work_threads() -> None:
+    """One torch thread for a process that only trains 2-D playground networks (the CLI's toy command): their ops
+    are a few dozen numbers, and waking a team of OpenMP threads for each made a run 5x slower on 2 busy cores."""
+    torch.set_num_threads(1)
+
+
 MAX_WAITING = 2  # runs and races one student may have waiting or paused: the next experiment lined up, not the class's turn
 MAX_QUEUE = 200  # everything waiting or paused on a server, whoever sent it
 LOCAL = "local"  # the owner of work this process submits for itself (the CLI, scripts); pages pass their session's

@@ -201,3 +201,38 @@ def test_odd_run_ids_and_endless_files_are_one_sentence(argv, words, capsys, tmp
     assert cli.main([*argv, "--json"]) == 2
     out, err = capsys.readouterr()
     assert words in json.loads(out.splitlines()[-1])["error"] and "Traceback" not in err
+
+
+@pytest.fixture
+def kept_threads():
+    """The toy command sets one torch thread for its process; the tests' process gets its own setting back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_toy_trains_a_2d_network_and_prints_the_issues_figures(kept_threads, capsys):
+    code = cli.main(["toy", "--dataset", "xor", "--noise", "10", "--train-ratio", "0.6", "--features", "x1,x2,x1x2",
+                     "--hidden", "4,4", "--activation", "tanh", "--optimizer", "adam", "--lr", "0.01",
+                     "--regularization", "l2", "--reg-rate", "0.001", "--batch-size", "10", "--epochs", "3",
+                     "--seed", "2", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"test_accuracy", "test_loss", "train_loss", "epochs", "seconds"} <= set(summary)
+    assert summary["epochs"] == 3 and summary["test_accuracy"] > 0.8
+    assert summary["config"]["features"] == ["x1", "x2", "x1x2"] and summary["config"]["train_ratio"] == 0.6
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--hidden", "9"], "hidden[1] cannot be 9"),
+    (["--hidden", "1,1,1,1,1,1,1"], "at most 6 items"),
+    (["--features", "x3"], "features[1] cannot be 'x3'"),
+    (["--noise", "80"], "noise cannot be 80"),
+    (["--hidden", "a"], "not a list of whole numbers"),
+    (["--dataset", "ring"], "invalid choice: 'ring'"),
+])
+def test_toy_refuses_what_the_schema_refuses_in_one_sentence(args, words, kept_threads, capsys):
+    assert cli.main(["toy", *args, "--json"]) == 2
+    assert words in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]

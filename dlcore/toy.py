@@ -1,0 +1,414 @@
+"""The 2-D playground: TF Playground's datasets and input features, a small network, and its trainer.
+
+The points are drawn the way TF Playground draws them (same shapes, scales in [-6, 6], noise in its units), moons
+the way scikit-learn's make_moons does, scaled to the same square. Training is the one loop (loop.Loop) with the
+engine's optimizers and cross-entropy; only the network's arithmetic is special: these nets have a few dozen
+weights, so a step's cost is all per-operation overhead, and the forward and backward passes run as one autograd
+node on NumPy views of one flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import validation
+from .config import MAX_TOY_EPOCHS, TOY_FEATURES, DLCoreError, ToyConfig, TrainConfig
+from .loop import Loop, diverged_message
+
+EXTENT = 6.0  # every dataset lies in [-6, 6]², TF Playground's square
+FEATURES: dict[str, str] = {  # name -> how the page labels it
+    "x1": "x₁", "x2": "x₂", "x1sq": "x₁²", "x2sq": "x₂²", "x1x2": "x₁x₂", "sinx1": "sin x₁", "sinx2": "sin x₂",
+}
+DATASETS: dict[str, str] = {
+    "circle": "Circle", "xor": "Exclusive or", "gauss": "Two gaussians", "spiral": "Spiral", "moons": "Moons",
+}
+ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": "Linear"}
+REGULARIZATIONS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
+
+
+# the points: (N, 2) float32 positions and (N,) int64 labels, 1 for TF Playground's blue class, 0 for orange
+
+
+def _circle(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    radius = 5.0
+    inside = rng.uniform(0, radius * 0.5, n // 2)
+    outside = rng.uniform(radius * 0.7, radius, n - n // 2)
+    r = np.concatenate([inside, outside])
+    angle = rng.uniform(0, 2 * math.pi, n)
+    xy = np.stack([r * np.sin(angle), r * np.cos(angle)], axis=1)
+    shifted = xy + rng.uniform(-radius, radius, (n, 2)) * noise  # noise moves the label, not the point
+    return xy, (np.hypot(shifted[:, 0], shifted[:, 1]) < radius * 0.5).astype(np.int64)
+
+
+def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    xy = rng.uniform(-5, 5, (n, 2))
+    xy += np.where(xy > 0, 0.3, -0.3)  # a gap along the axes
+    shifted = xy + rng.uniform(-5, 5, (n, 2)) * noise
+    return xy, (shifted[:, 0] * shifted[:, 1] >= 0).astype(np.int64)
+
+
+def _gauss(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    variance = 0.5 + noise / 0.5 * 3.5  # TF's scale: noise 0 -> 0.5, noise 50 % -> 4
+    half = n // 2
+    positive = rng.normal(2, math.sqrt(variance), (half, 2))
+    negative = rng.normal(-2, math.sqrt(variance), (n - half, 2))
+    return np.concatenate([positive, negative]), np.repeat([1, 0], [half, n - half])
+
+
+def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    half = n // 2
+    arms, labels = [], []
+    for delta, label, count in ((0.0, 1, half), (math.pi, 0, n - half)):
+        i = np.arange(count) / count
+        r, t = i * 5, 1.75 * i * 2 * math.pi + delta
+        arm = np.stack([r * np.sin(t), r * np.cos(t)], axis=1) + rng.uniform(-1, 1, (count, 2)) * noise
+        arms.append(arm)
+        labels.append(np.full(count, label))
+    return np.concatenate(arms), np.concatenate(labels)
+
+
+def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's make_moons (noise is its Gaussian's deviation, in moon units), scaled by 4 to [-6, 6]."""
+    outer, inner = n // 2, n - n // 2
+    t_out, t_in = np.linspace(0, math.pi, outer), np.linspace(0, math.pi, inner)
+    xy = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1), np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], 1)])
+    xy += rng.normal(0, noise, xy.shape) if noise else 0
+    return (xy - [0.5, 0.25]) * 4, np.repeat([0, 1], [outer, inner])
+
+
+_GENERATORS = {"circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral, "moons": _moons}
+
+
+@dataclass(frozen=True)
+class Points:
+    """A dataset split as TF Playground splits it: shuffled, the first train_ratio of the points for training."""
+
+    train_xy: np.ndarray  # (N_train, 2)
+    train_y: np.ndarray  # (N_train,)
+    test_xy: np.ndarray
+    test_y: np.ndarray
+
+
+def make_points(config: ToyConfig) -> Points:
+    rng = np.random.default_rng(config.seed)
+    xy, labels = _GENERATORS[config.dataset](config.points, config.noise / 100, rng)
+    order = rng.permutation(len(labels))
+    xy, labels = xy[order].astype(np.float32), labels[order]
+    split = max(1, min(len(labels) - 1, int(len(labels) * config.train_ratio)))
+    return Points(xy[:split], labels[:split], xy[split:], labels[split:])
+
+
+def used_features(config: ToyConfig) -> list[str]:
+    """The chosen features in TF Playground's order, each once."""
+    return [name for name in TOY_FEATURES if name in config.features]
+
+
+def features(xy: np.ndarray, names: list[str]) -> np.ndarray:
+    """(N, 2) positions -> (N, len(names)) float32 inputs."""
+    x1, x2 = xy[:, 0], xy[:, 1]
+    columns = {"x1": lambda: x1, "x2": lambda: x2, "x1sq": lambda: x1 * x1, "x2sq": lambda: x2 * x2,
+               "x1x2": lambda: x1 * x2, "sinx1": lambda: np.sin(x1), "sinx2": lambda: np.sin(x2)}
+    return np.stack([columns[name]() for name in names], axis=1).astype(np.float32)
+
+
+# the network: one flat parameter, read through NumPy views
+
+
+def _activate(z: np.ndarray, name: str) -> None:
+    """In place."""
+    if name == "tanh":
+        np.tanh(z, out=z)
+    elif name == "relu":
+        np.maximum(z, 0, out=z)
+    elif name == "sigmoid":
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        z += 1
+        np.reciprocal(z, out=z)
+
+
+def _slope(a: np.ndarray, name: str) -> np.ndarray | float:
+    """The activation's derivative, from its output."""
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return a > 0
+    if name == "sigmoid":
+        return a * (1 - a)
+    return 1.0
+
+
+class _Pass(torch.autograd.Function):
+    """The whole network as one autograd node: the forward and backward arithmetic in NumPy on the flat weights."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, flat: torch.Tensor, net: "ToyNet") -> torch.Tensor:
+        outputs = net.layer_outputs(x.numpy())
+        ctx.net, ctx.outputs = net, outputs
+        return torch.from_numpy(outputs[-1])
+
+    @staticmethod
+    def backward(ctx, grad_logits: torch.Tensor):
+        return None, torch.from_numpy(ctx.net.gradient(ctx.outputs, grad_logits.numpy())), None
+
+
+class ToyNet(nn.Module):
+    """inputs -> hidden layers -> 2 logits (orange, blue); its weights are one flat parameter."""
+
+    def __init__(self, inputs: int, hidden: tuple[int, ...], activation: str, seed: int,
+                 regularization: str = "none", reg_rate: float = 0.0):
+        super().__init__()
+        self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, 2], [inputs, *hidden])]  # (out, in)
+        self.activation, self.regularization, self.reg_rate = activation, regularization, reg_rate
+        generator = torch.Generator().manual_seed(seed)
+        parts = []
+        for units, fan_in in self.shapes:  # nn.Linear's default: uniform in ±1/√fan-in, seeded here so a page
+            bound = 1 / math.sqrt(fan_in)  # can draw the first weights before the loop makes its lane
+            parts.append(torch.empty(units * (fan_in + 1)).uniform_(-bound, bound, generator=generator))
+        self.flat = nn.Parameter(torch.cat(parts))
+        self._views(self.flat.detach().numpy())
+
+    def _views(self, flat: np.ndarray) -> None:
+        self.weights, self.biases, self.spans, start = [], [], [], 0
+        for units, fan_in in self.shapes:
+            middle, end = start + units * fan_in, start + units * (fan_in + 1)
+            self.weights.append(flat[start:middle].reshape(units, fan_in))
+            self.biases.append(flat[middle:end])
+            self.spans.append((start, middle, end))
+            start = end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Pass.apply(x, self.flat, self)
+
+    def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """[inputs, each hidden layer's outputs, logits], each (N, width)."""
+        outputs = [x]
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            z = outputs[-1] @ weight.T
+            z += bias
+            if i < len(self.weights) - 1:
+                _activate(z, self.activation)
+            outputs.append(z)
+        return outputs
+
+    def gradient(self, outputs: list[np.ndarray], grad: np.ndarray) -> np.ndarray:
+        """The flat gradient of the loss (whose gradient at the logits is `grad`) plus the weights' penalty."""
+        flat = np.empty(self.flat.shape[0], dtype=np.float32)
+        for i in range(len(self.weights) - 1, -1, -1):
+            start, middle, end = self.spans[i]
+            np.dot(grad.T, outputs[i], out=flat[start:middle].reshape(self.shapes[i]))
+            np.sum(grad, axis=0, out=flat[middle:end])
+            if self.regularization == "l1":
+                flat[start:middle] += self.reg_rate * np.sign(self.weights[i]).ravel()
+            elif self.regularization == "l2":  # the gradient of rate·w²/2, TF Playground's L2
+                flat[start:middle] += self.reg_rate * self.weights[i].ravel()
+            if i:
+                grad = grad @ self.weights[i]
+                grad *= _slope(outputs[i], self.activation)
+        return flat
+
+
+def build(config: ToyConfig) -> ToyNet:
+    return ToyNet(len(used_features(config)), config.hidden, config.activation, config.seed, config.regularization,
+                  config.reg_rate)
+
+
+def lane_config(config: ToyConfig) -> TrainConfig:
+    """What the loop and the optimizer read; the data and the network come from the toy config itself."""
+    validation.check_choice("optimizer", config.optimizer)
+    return TrainConfig(dataset=f"toy-{config.dataset}", optimizer=config.optimizer, lr=config.lr,
+                       momentum=config.momentum, batch_size=min(config.batch_size, config.points), epochs=1,
+                       seed=config.seed, device="cpu")
+
+
+def _tensors(config: ToyConfig, points: Points) -> tuple[torch.Tensor, ...]:
+    names = used_features(config)
+    return (torch.from_numpy(features(points.train_xy, names)), torch.from_numpy(points.train_y),
+            torch.from_numpy(features(points.test_xy, names)), torch.from_numpy(points.test_y))
+
+
+def make_loop(config: ToyConfig, epochs: int, points: Points | None = None) -> Loop:
+    return Loop([lane_config(config)], tensors=_tensors(config, points or make_points(config)),
+                build=lambda: build(config), epochs=epochs)
+
+
+def train(config: ToyConfig) -> dict:
+    """Train for config.epochs in this thread, as the command line does; the figures it prints."""
+    started = time.perf_counter()
+    loop = make_loop(config, config.epochs)
+    status = loop.run()
+    if status == "diverged":
+        raise DLCoreError(diverged_message(loop.configs[0]))
+    last = loop.lanes[0].history[-1]
+    return {"test_accuracy": last.test_accuracy, "test_loss": last.test_loss, "train_loss": last.train_loss,
+            "epochs": loop.epoch, "seconds": round(time.perf_counter() - started, 3), "status": status}
+
+
+# the page's playground: one student's network, trained on request, a picture after each request
+
+
+GRID = 60  # cells per side of the boundary picture (TF Playground draws 100; 60 looks the same at page size)
+NEURON_GRID = 20  # cells per side of each neuron's own picture
+IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread
+_TRAINING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))  # playgrounds training at once: the
+# web server keeps a core, and a class pressing play together takes turns instead of slowing every page
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What the page draws after a request: the network's state as plain NumPy and lists, no tensors."""
+
+    epoch: int
+    boundary: np.ndarray  # (GRID, GRID) p(blue) - p(orange) in [-1, 1], rows from y = -6 up, columns from x = -6
+    neurons: list[np.ndarray]  # per hidden layer (units, NEURON_GRID, NEURON_GRID), each neuron's output
+    inputs: np.ndarray  # (features, NEURON_GRID, NEURON_GRID): what each input feature looks like over the square
+    weights: list[np.ndarray]  # per layer (out, in), the last one into the 2 logits
+    biases: list[np.ndarray]
+    train_loss: list[float] = field(default_factory=list)  # per epoch, from epoch 1
+    test_loss: list[float] = field(default_factory=list)
+    test_accuracy: float | None = None
+    status: str = "ready"  # ready, training, done, stopped, diverged, idle
+    message: str = ""
+
+
+def _square(cells: int) -> np.ndarray:
+    """(cells², 2) centres of a cells x cells grid over [-6, 6]², row by row from y = -6."""
+    axis = np.linspace(-EXTENT, EXTENT, cells, dtype=np.float32)
+    x1, x2 = np.meshgrid(axis, axis)
+    return np.stack([x1.ravel(), x2.ravel()], axis=1)
+
+
+def grid_axis(cells: int = GRID) -> list[float]:
+    return np.linspace(-EXTENT, EXTENT, cells).tolist()
+
+
+def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> Picture:
+    fine = net.layer_outputs(features(_square(GRID), names))[-1]
+    coarse = net.layer_outputs(features(_square(NEURON_GRID), names))
+    side = (NEURON_GRID, NEURON_GRID)
+    return Picture(
+        epoch=epoch, boundary=np.tanh((fine[:, 1] - fine[:, 0]) / 2).reshape(GRID, GRID),  # = p(blue) - p(orange)
+        neurons=[layer.T.reshape(-1, *side) for layer in coarse[1:-1]], inputs=coarse[0].T.reshape(-1, *side),
+        weights=[w.copy() for w in net.weights], biases=[b.copy() for b in net.biases],
+        train_loss=[row.train_loss for row in history], test_loss=[row.test_loss for row in history],
+        test_accuracy=history[-1].test_accuracy if history else None, **state)
+
+
+class Playground:
+    """One student's network, trained by the one loop in a thread of its own, a few epochs per request.
+
+    The page asks for one epoch (a step) or for a slice of time (while playing); the loop's thread trains whole
+    epochs until the request is met, draws a Picture, and waits for the next request, so a paused playground costs
+    nothing and a playing one at most the time it is given.
+    """
+
+    def __init__(self, config: ToyConfig):
+        self.config = config
+        self.points = make_points(config)
+        self._names = used_features(config)
+        self._loop = make_loop(config, MAX_TOY_EPOCHS, self.points)
+        self._cond = threading.Condition()
+        self._until_epoch, self._until_time = 0, 0.0
+        self._asked = self._closed = self._idle = False
+        self._holding = False  # whether this playground's thread holds one of the training slots
+        self._thread: threading.Thread | None = None
+        self._picture = picture(build(config), self._names, 0)  # the same first weights the loop's lane draws
+
+    @property
+    def epoch(self) -> int:
+        return self._picture.epoch
+
+    @property
+    def finished(self) -> bool:
+        return self._picture.status in ("done", "stopped", "diverged", "idle")
+
+    def latest(self) -> Picture:
+        return self._picture
+
+    def step(self, wait: float = 5.0) -> Picture:
+        """Train one more epoch; the picture after it (or the latest one, if it takes longer than `wait`)."""
+        return self._ask(epochs=1, seconds=None, wait=wait)
+
+    def play(self, seconds: float, wait: float) -> Picture:
+        """Train whole epochs for about `seconds` (at least one)."""
+        return self._ask(epochs=None, seconds=seconds, wait=wait)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _ask(self, epochs: int | None, seconds: float | None, wait: float) -> Picture:
+        with self._cond:
+            if self.finished or self._closed:
+                return self._picture
+            self._until_epoch = self._loop.epoch + epochs if epochs else MAX_TOY_EPOCHS
+            self._until_time = time.perf_counter() + seconds if seconds else math.inf
+            self._asked = True
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._train, name=f"playground-{id(self):x}", daemon=True)
+                self._thread.start()
+            self._cond.wait_for(lambda: not self._asked, timeout=wait)
+            return self._picture
+
+    # in the playground's thread
+    def _train(self) -> None:
+        _TRAINING.acquire()
+        self._holding = True
+        try:
+            status = self._loop.run(on_epoch=self._epoch_done)
+        except DLCoreError as exc:
+            status, message = "stopped", str(exc)
+        else:
+            message = self._ending(status)
+        finally:
+            if self._holding:
+                _TRAINING.release()
+        lane = self._loop.lanes[0] if self._loop.lanes else None
+        with self._cond:
+            if lane is not None and status != "diverged":
+                self._picture = picture(lane.model, self._names, self._loop.epoch, lane.history, status=status,
+                                        message=message)
+            else:
+                self._picture = replace(self._picture, status=status, message=message)
+            self._asked = False
+            self._cond.notify_all()
+
+    def _ending(self, status: str) -> str:
+        if status == "diverged":
+            return diverged_message(self._loop.configs[0])
+        if status == "done":
+            return f"Trained the most epochs a playground may ({MAX_TOY_EPOCHS:,}); reset to start again."
+        if self._loop.timed_out:
+            return "Stopped at this server's limit of training time per run; reset to start again."
+        if self._idle:
+            return f"Paused for over {IDLE_SECONDS // 60} minutes, so the server let this network go; reset to start again."
+        return "Stopped."
+
+    def _epoch_done(self, loop: Loop) -> None:
+        """After each epoch: if the request is met, draw the picture and wait for the next one."""
+        if loop.epoch < self._until_epoch and time.perf_counter() < self._until_time:
+            return
+        lane = loop.lanes[0]
+        with self._cond:
+            self._picture = picture(lane.model, self._names, loop.epoch, lane.history, status="ready")
+            self._asked = False
+            self._cond.notify_all()
+            _TRAINING.release()
+            self._holding = False
+            if not self._cond.wait_for(lambda: self._asked or self._closed, timeout=IDLE_SECONDS):
+                self._idle = True
+            if self._closed or self._idle:
+                loop.stop()
+                return
+        _TRAINING.acquire()
+        self._holding = True

@@ -1,0 +1,162 @@
+"""The 2-D playground's engine: TF Playground's datasets, the features, the network against PyTorch as the oracle,
+the issue's accuracy targets, and the page's playground thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dlcore import DLCoreError, loop, toy
+from dlcore.config import ToyConfig
+
+
+def points(**changes) -> toy.Points:
+    return toy.make_points(ToyConfig(**changes))
+
+
+def everything(p: toy.Points) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([p.train_xy, p.test_xy]), np.concatenate([p.train_y, p.test_y])
+
+
+def test_circle_is_tf_playgrounds_blue_disc_inside_an_orange_ring():
+    xy, y = everything(points(dataset="circle"))
+    r = np.hypot(xy[:, 0], xy[:, 1])
+    assert len(y) == 500 and y.sum() == 250
+    assert r[y == 1].max() <= 2.5 and r[y == 0].min() >= 3.5 and r.max() <= 5
+
+
+def test_xor_labels_by_quadrant_with_a_gap_along_the_axes():
+    xy, y = everything(points(dataset="xor"))
+    assert np.abs(xy).min() >= 0.3 and np.abs(xy).max() <= 5.3
+    assert (y == (xy[:, 0] * xy[:, 1] >= 0)).all()
+
+
+def test_gauss_centres_and_tf_playgrounds_variance_scale():
+    xy, y = everything(points(dataset="gauss", points=1000))
+    assert np.allclose(xy[y == 1].mean(0), [2, 2], atol=0.15) and np.allclose(xy[y == 0].mean(0), [-2, -2], atol=0.15)
+    assert xy[y == 1].var(0).mean() == pytest.approx(0.5, rel=0.2)
+    noisy, labels = everything(points(dataset="gauss", points=1000, noise=50))
+    assert noisy[labels == 1].var(0).mean() == pytest.approx(4.0, rel=0.2)
+
+
+def test_spiral_arms_wind_out_to_radius_five_and_noise_is_uniform_in_its_units():
+    xy, y = everything(points(dataset="spiral"))
+    assert np.hypot(xy[:, 0], xy[:, 1]).max() < 5 and y.sum() == 250
+    clean, noisy = points(dataset="spiral"), points(dataset="spiral", noise=50)
+    shift = np.abs(everything(noisy)[0] - everything(clean)[0])
+    assert 0.4 < shift.max() <= 0.5  # TF: uniform(-1, 1) x noise, noise 50 % -> at most 0.5
+
+
+def test_noise_flips_circle_labels_but_never_moves_points():
+    clean, noisy = points(dataset="circle"), points(dataset="circle", noise=50)
+    assert np.array_equal(everything(clean)[0], everything(noisy)[0])
+    assert 0 < (everything(clean)[1] != everything(noisy)[1]).mean() < 0.5
+
+
+def test_moons_fill_tf_playgrounds_square():
+    xy, y = everything(points(dataset="moons"))
+    assert xy[:, 0].min() == pytest.approx(-6, abs=0.01) and xy[:, 0].max() == pytest.approx(6, abs=0.01)
+    assert y.sum() == 250
+
+
+def test_the_split_follows_the_train_ratio_and_the_seed():
+    p = points(train_ratio=0.3)
+    assert (len(p.train_y), len(p.test_y)) == (150, 350)
+    assert np.array_equal(points(seed=1).train_xy, points(seed=1).train_xy)
+    assert not np.array_equal(points(seed=1).train_xy, points(seed=2).train_xy)
+
+
+def test_features_are_computed_in_tf_playgrounds_order():
+    xy = np.array([[1.0, 2.0]], dtype=np.float32)
+    names = toy.used_features(ToyConfig(features=("sinx2", "x1", "x1x2", "x1")))
+    assert names == ["x1", "x1x2", "sinx2"]
+    assert np.allclose(toy.features(xy, names), [[1.0, 2.0, np.sin(2.0)]])
+
+
+def reference(net: toy.ToyNet) -> nn.Sequential:
+    """The same network written the usual way, holding copies of its weights."""
+    activation = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "linear": nn.Identity}[net.activation]
+    layers = []
+    for i, (weight, bias) in enumerate(zip(net.weights, net.biases)):
+        linear = nn.Linear(weight.shape[1], weight.shape[0])
+        linear.weight.data, linear.bias.data = torch.tensor(weight), torch.tensor(bias)
+        layers += [linear] + ([activation()] if i < len(net.weights) - 1 else [])
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+@pytest.mark.parametrize("regularization", ["none", "l1", "l2"])
+def test_the_network_and_its_gradient_match_pytorchs_own(activation, regularization):
+    net = toy.ToyNet(3, (5, 4), activation, seed=1, regularization=regularization, reg_rate=0.1)
+    oracle = reference(net)
+    x, y = torch.randn(7, 3), torch.tensor([0, 1, 1, 0, 1, 0, 0])
+    nn.functional.cross_entropy(net(x), y).backward()
+    loss = nn.functional.cross_entropy(oracle(x), y)
+    weights = [layer.weight for layer in oracle if isinstance(layer, nn.Linear)]
+    if regularization == "l1":
+        loss = loss + 0.1 * sum(w.abs().sum() for w in weights)
+    elif regularization == "l2":
+        loss = loss + 0.1 * sum((w * w).sum() for w in weights) / 2
+    loss.backward()
+    assert torch.allclose(net(x), oracle(x), atol=1e-6)
+    expected = torch.cat([t.grad.flatten() for layer in oracle if isinstance(layer, nn.Linear)
+                          for t in (layer.weight, layer.bias)])
+    assert torch.allclose(net.flat.grad, expected, atol=1e-5)
+
+
+def test_the_first_weights_follow_the_seed():
+    config = ToyConfig(hidden=(8, 8))
+    assert torch.equal(toy.build(config).flat, toy.build(config).flat)
+    assert not torch.equal(toy.build(config).flat, toy.build(config.with_changes(seed=1)).flat)
+
+
+def test_a_short_run_learns_and_reports_the_clis_figures():
+    result = toy.train(ToyConfig(dataset="gauss", epochs=5))
+    assert result["test_accuracy"] > 0.95 and result["epochs"] == 5 and result["status"] == "done"
+    assert 0 < result["test_loss"] < 0.7 and result["train_loss"] > 0 and result["seconds"] > 0
+
+
+def test_an_unknown_optimizer_is_a_sentence():
+    with pytest.raises(DLCoreError, match="Unknown optimizer 'lbfgs'"):
+        toy.train(ToyConfig(optimizer="lbfgs"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["circle", "xor", "gauss"])
+def test_two_layers_of_four_learn_the_simple_sets_as_tf_playground_does(dataset):
+    result = toy.train(ToyConfig(dataset=dataset, hidden=(4, 4), lr=0.01, epochs=200))
+    assert result["test_accuracy"] >= 0.95
+
+
+@pytest.mark.slow
+def test_six_layers_of_eight_learn_the_spiral():
+    result = toy.train(ToyConfig(dataset="spiral", hidden=(8,) * 6, lr=0.003, epochs=1000))
+    assert result["test_accuracy"] >= 0.90
+
+
+def test_a_playground_steps_plays_and_lets_go():
+    playground = toy.Playground(ToyConfig(dataset="xor", hidden=(4, 3)))
+    first = playground.latest()
+    assert first.epoch == 0 and first.boundary.shape == (toy.GRID, toy.GRID)
+    assert [layer.shape for layer in first.neurons] == [(4, toy.NEURON_GRID, toy.NEURON_GRID), (3, 20, 20)]
+    assert [w.shape for w in first.weights] == [(4, 2), (3, 4), (2, 3)] and first.inputs.shape == (2, 20, 20)
+    stepped = playground.step()
+    assert stepped.epoch == 1 and len(stepped.train_loss) == len(stepped.test_loss) == 1
+    assert not np.array_equal(stepped.boundary, first.boundary)
+    played = playground.play(seconds=0.2, wait=5)
+    assert played.epoch > 1 and played.status == "ready" and played.test_accuracy is not None
+    playground.close()
+    playground._thread.join(5)
+    assert not playground._thread.is_alive()
+
+
+def test_a_playgrounds_first_picture_is_the_loops_first_weights():
+    """The page draws epoch 0 before any thread starts; the loop's lane must start from the very same weights."""
+    config = ToyConfig(hidden=(3,), seed=5)
+    torch.manual_seed(123)  # whatever torch's global generator holds, the network seeds itself
+    lane = loop.Lane(toy.lane_config(config), torch.device("cpu"), 1, lambda: toy.build(config))
+    first = toy.Playground(config).latest()
+    assert np.array_equal(np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(first.weights, first.biases)]),
+                          lane.model.flat.detach().numpy())
