@@ -1,5 +1,6 @@
 """Draw & classify: a trained model reads the user's handwriting, and shows how it was made ready to read."""
 
+import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
@@ -11,6 +12,11 @@ from ui.charts import margin, scaled
 from ui.classroom import import_ui, presenting, session_owner, settings_container
 
 CANVAS_KEY = "draw_canvas"
+# Inferno, from black: its own first colour, #000004, is one of the placeholders Streamlit's chart theme recolours.
+INFLUENCE_SCALE = [[0.0, "#000000"], *plotly.colors.get_colorscale("Inferno")[1:]]
+STEPS_HELP = ("The picture goes through the steps MNIST's own digits went through, so it looks like what the model "
+              "trained on: grayscale; inverted when the paper is light, so the ink is light on dark; cropped to the ink; "
+              "fitted into 20x20 keeping its shape; placed in 28x28 with its centre of mass at the centre.")
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model...")
@@ -19,20 +25,14 @@ def load_classifier(checkpoint: str) -> predict.Classifier:
     return predict.load(checkpoint)
 
 
-def model_ui() -> predict.Classifier | None:
-    """The model picker (latest digit model first), or the starter-model button when there is none."""
-    runs = {run.id: run for run in predict.finished_runs()}
-    if not runs:
-        starter_ui()
-        import_expander_ui()
-        return None
+def model_ui(runs: dict) -> predict.Classifier | None:
+    """The model picker (latest digit model first), with a model just imported chosen in it."""
     if (imported := st.session_state.pop("draw_imported", None)) in runs:
         st.session_state["draw_model"] = imported
         st.success(f"Imported as run #{imported}; it is the model below now.", icon=":material/check_circle:")
     run_id = st.selectbox("Model", list(runs), format_func=lambda rid: runs[rid].label, key="draw_model",
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
-    import_expander_ui()
     try:
         return load_classifier(runs[run_id].checkpoint)
     except DLCoreError as exc:  # one unreadable run must not take the page from every session
@@ -76,16 +76,21 @@ def starter_progress(run_id: int) -> None:
     st.progress(progress.fraction, text=f"Training the starter model: {where}")
 
 
-def picture_ui():
-    """The canvas (or an upload); returns the picture as an array, or None while there is nothing to read."""
-    source = st.radio("Input", ["Draw", "Upload"], horizontal=True, label_visibility="collapsed", key="draw_source")
+def picture_ui(source: str):
+    """The canvas (or an upload); returns the picture as an array, or None while there is nothing to read.
+
+    The canvas's toolbar shows on hover, in the 2.65rem above the canvas's top right corner: the short heading
+    leaves that free, and the brush slider sits below the canvas, where the toolbar cannot cover it.
+    """
     if source == "Upload":
         upload = st.file_uploader("A picture of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="draw_upload")
         return decoded(upload) if upload is not None else None
-    brush = st.slider("Brush size", 6, 40, 18, key="draw_brush")
+    st.markdown("**Draw one digit**")
+    brush = st.session_state.get("draw_brush", 18)
     canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
                        width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
-    st.caption("Draw one digit. The canvas toolbar undoes and clears.")
+    st.slider("Brush size", 6, 40, 18, key="draw_brush")
+    st.caption("Undo, redo and clear: above the canvas, while the mouse is over it.")
     return canvas.image_data
 
 
@@ -108,42 +113,69 @@ def probability_chart(prediction: predict.Prediction, classes: tuple[str, ...]) 
     colours = ["#e4572e" if i == prediction.prediction else "#6c8ebf" for i in range(len(classes))]
     figure = go.Figure(go.Bar(x=list(classes), y=prediction.probabilities, marker_color=colours,
                               hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    figure.update_layout(height=260, margin=margin(top=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+    figure.update_layout(height=230, margin=margin(top=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
                          xaxis=dict(type="category", title="class"))
     return figure
 
 
 def saliency_chart(steps: preprocess.Steps, heat) -> go.Figure:
+    """The influence in a hot colour scale at full strength (a transparent overlay washed out over white ink), with
+    the digit the model was given traced over it as a cyan outline, which stands out from every colour of the scale."""
     figure = go.Figure([
-        go.Heatmap(z=steps.centred, colorscale="gray", showscale=False, hoverinfo="skip"),
-        go.Heatmap(z=heat, colorscale=[[0, "rgba(255,60,0,0)"], [1, "rgba(255,60,0,0.9)"]], zmin=0, zmax=1,
-                   colorbar=dict(title="influence"), hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+        go.Heatmap(z=heat, colorscale=INFLUENCE_SCALE, zmin=0, zmax=1, colorbar=dict(title="influence", thickness=12),
+                   hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+        go.Contour(z=steps.centred, contours=dict(start=127.5, end=127.5, coloring="none"), line=dict(color="#00e5ff", width=2),
+                   showscale=False, hoverinfo="skip", name="the digit"),
     ])
-    figure.update_layout(height=320, width=360, margin=margin(top=10),
-                         yaxis=dict(autorange="reversed", scaleanchor="x", showticklabels=False),
-                         xaxis=dict(showticklabels=False))
+    figure.update_layout(height=220, margin=margin(top=0), yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+                         xaxis=dict(visible=False, constrain="domain"))
     return figure
 
 
-st.title("Draw & classify")
-st.caption("Draw a digit and watch a trained network read it, then see what it was actually given to read.")
+def on_screen(figure: go.Figure) -> go.Figure:
+    """Presenter mode's larger chart text without its taller charts: the page's three columns must fit one screen."""
+    height = figure.layout.height
+    return scaled(figure, presenting()).update_layout(height=height)
+
+
+def steps_ui(steps: preprocess.Steps) -> None:
+    st.caption("**What the model is given**", help=STEPS_HELP)
+    pictures = steps.pictures()
+    for column, (_, image) in zip(st.columns(len(pictures), gap="small"), pictures):
+        column.image(image, width="stretch")
+    st.caption(" → ".join(caption for caption, _ in pictures))  # one line under the strip: tile captions wrap letter by letter
+
+
+st.title("Draw & classify", help="Draw a digit and watch a trained network read it, then see what it was actually "
+                                  "given to read and which of its pixels drove the answer.")
 if error := st.session_state.pop("starter_error", None):
     st.error(literal(error))
-classifier = model_ui()
+runs = {run.id: run for run in predict.finished_runs()}
+if not runs:
+    starter_ui()
+    import_expander_ui()
+    st.stop()
+picker, choice, elsewhere = st.columns([3, 1.4, 2], vertical_alignment="bottom")
+with elsewhere:
+    import_expander_ui()
+with picker:
+    classifier = model_ui(runs)
 if classifier is None:
     st.stop()
+source = choice.radio("Input", ["Draw", "Upload"], horizontal=True, label_visibility="collapsed", key="draw_source")
 
-left, right = st.columns([1, 1], gap="large")
-with left:
+# The drawing, the answer and why it was given side by side: together on a 1366x768 screen, without scrolling.
+drawing, answer, why = st.columns([0.33, 0.27, 0.4], gap="medium")
+with drawing:
     try:
-        picture = picture_ui()
+        picture = picture_ui(source)
         reading = predict.read(classifier, picture) if picture is not None else None
     except preprocess.EmptyImageError:
         reading = None
     except DLCoreError as exc:
         st.error(literal(exc))
         st.stop()
-with right:
+with answer:
     if reading is None:
         st.info("Draw a digit on the canvas (or upload a picture of one) to see what the model reads.", icon=":material/draw:")
         st.stop()
@@ -151,12 +183,14 @@ with right:
     st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")
     if reading.doubt:
         st.warning(reading.doubt, icon=":material/help:")
-    st.plotly_chart(scaled(probability_chart(guess, classifier.info.classes), presenting()), key="draw_probabilities")
-
-st.subheader("What the model is given")
-st.caption("The picture goes through the steps MNIST's own digits went through, so it looks like what the model trained on.")
-for column, (caption, image) in zip(st.columns(5), reading.steps.pictures()):
-    column.image(image, caption=caption, width=112)
+    st.plotly_chart(on_screen(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
+with why:
+    steps_ui(reading.steps)
+    st.caption("**Which pixels drove the answer**", help=f"How strongly the score for '{guess.label}' reacts to each "
+               "input pixel (the size of its gradient): the brighter, the stronger. The cyan line outlines the digit "
+               "the model was given.")
+    heat = predict.saliency(classifier, reading.steps.normalized, guess.prediction)
+    st.plotly_chart(on_screen(saliency_chart(reading.steps, heat)), key="draw_saliency")
 
 if st.toggle("Compare with a naive resize to 28x28", key="draw_naive"):
     naive = reading.naive_prediction
@@ -165,8 +199,3 @@ if st.toggle("Compare with a naive resize to 28x28", key="draw_naive"):
     text.markdown(f"Given this instead, the model would read **{naive.label}** ({naive.confidence:.1%} confident). "
                   "Squashed whole, the digit keeps the size, place, stroke and colours it was drawn with, "
                   "not those of the 20x20, centred, light-on-dark digits the model learned from.")
-
-st.subheader("Which pixels drove the answer")
-st.caption(f"How strongly the score for '{guess.label}' reacts to each input pixel (the input gradient's size).")
-st.plotly_chart(saliency_chart(reading.steps, predict.saliency(classifier, reading.steps.normalized, guess.prediction)),
-                key="draw_saliency", width="content")

@@ -47,13 +47,13 @@ class Steps:
     normalized: np.ndarray  # 28x28 float32, standardised with the training data's mean and std
 
     def pictures(self) -> list[tuple[str, np.ndarray]]:
-        """(caption, uint8 image) per step, ready to show side by side."""
+        """(a caption of a few words, uint8 image) per step, in order, ready to show side by side in a narrow strip."""
         return [
-            ("1. grayscale", display(self.gray)),
-            ("2. inverted: light ink on dark" if self.inverted else "2. ink (already light on dark)", display(self.ink)),
-            ("3. cropped to the ink", display(self.cropped)),
-            (f"4. fitted into 20x20 ({self.scaled.shape[1]}x{self.scaled.shape[0]})", display(self.scaled)),
-            ("5. 28x28, centre of mass centred", display(self.centred)),
+            ("grayscale", display(self.gray)),
+            ("inverted" if self.inverted else "not inverted", display(self.ink)),
+            ("cropped", display(self.cropped)),
+            (f"into 20x20 ({self.scaled.shape[1]}x{self.scaled.shape[0]})", display(self.scaled)),
+            ("centred in 28x28", display(self.centred)),
         ]
 
 

@@ -11,11 +11,13 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.flows import draw, open_draw, picture_upload, reading
-from tests.e2e.harness import ALERT, screenshot, wait_rendered
+from tests.e2e.harness import ALERT, SCREENSHOTS, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ONE = [[(140, 40), (140, 240)]]
+SEVEN = [[(70, 60), (210, 60), (120, 240)]]
+LAPTOP = {"width": 1366, "height": 768}
 ZERO = [[(140 + 65 * math.sin(t / 24 * 2 * math.pi), 140 - 95 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
 
 
@@ -36,6 +38,51 @@ def test_drawn_one_and_zero_are_read_as_drawn(watched, app_server, digit_model):
     expect(reading(page)).to_have_text("0")
     wait_rendered(page)
     screenshot(page, "draw-zero")
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def _on_screen(box: dict) -> bool:
+    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= LAPTOP["width"] and \
+        box["y"] + box["height"] <= LAPTOP["height"]
+
+
+@pytest.mark.parametrize("query", ["", "?present=1"], ids=["plain", "presenter"])
+def test_drawing_answer_and_why_share_a_laptop_screen(watched, app_server, digit_model, query):
+    """At 1366x768, unscrolled, the canvas, the answer, the preprocessing steps and the saliency map are all in view,
+    and the canvas's toolbar (shown while the mouse is over the canvas) covers none of the controls."""
+    page, _ = watched
+    page.set_viewport_size(LAPTOP)
+    page.goto(f"{app_server.url}/draw_and_classify{query}")
+    wait_rendered(page)
+    canvas = page.locator("canvas.upper-canvas")
+    draw(page, SEVEN)
+    expect(reading(page)).to_have_text("7")
+    wait_rendered(page)
+
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 20, box["y"] + 20)
+    toolbar = page.locator(".dc-toolbar")  # inside the component's open shadow root, which Playwright's CSS pierces
+    expect(toolbar).to_have_css("opacity", "1")
+    controls = {"brush slider": page.get_by_test_id("stSlider").filter(has_text="Brush size"),
+                "model picker": page.get_by_test_id("stSelectbox").filter(has_text="Model"),
+                "input choice": page.get_by_test_id("stRadio")}
+    for name, control in controls.items():
+        assert not _overlaps(toolbar.bounding_box(), control.bounding_box()), f"the canvas toolbar covers the {name}"
+    shot = SCREENSHOTS / f"draw-laptop{query and '-presenter'}.png"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shot)  # the window as the user sees it, not the whole page
+
+    assert page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTop") == 0
+    shown = {"canvas": canvas, "answer": reading(page), "probabilities": page.locator(".st-key-draw_probabilities"),
+             "steps": page.get_by_test_id("stImage"), "saliency": page.locator(".st-key-draw_saliency")}
+    expect(shown["steps"]).to_have_count(5)
+    for name, parts in shown.items():
+        for part in parts.all():
+            assert _on_screen(part.bounding_box()), f"{name} is outside the 1366x768 window (see {shot})"
 
 
 def _png(image: Image.Image) -> bytes:
