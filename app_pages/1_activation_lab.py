@@ -30,6 +30,12 @@ def figure(heading: str, x_title: str, y_title: str, **layout) -> go.Figure:
     ))
 
 
+def activations_ui(where, label: str, default: list[str], key: str) -> list[str]:
+    """A picker of activations where typing a name and Enter adds that one: Streamlit's "Select N matches" would
+    otherwise come first, and "ELU" + Enter added ELU, SELU and Leaky ReLU."""
+    return where.multiselect(label, activations.HIDDEN_ACTIVATIONS, default, format_func=title, key=key, select_all=False)
+
+
 def params_ui(name: str) -> dict[str, float]:
     """A slider for each tunable parameter of one activation (Leaky ReLU's slope, ELU's α, Softplus's β)."""
     values = {}
@@ -43,8 +49,7 @@ def params_ui(name: str) -> dict[str, float]:
 def plot_ui() -> tuple[list[str], dict[str, dict[str, float]], float, float]:
     """Which functions to draw, with their parameters, and over which inputs."""
     left, right = st.columns([2, 1])
-    names = left.multiselect("Activation functions", activations.HIDDEN_ACTIVATIONS, ["relu", "sigmoid", "gelu"],
-                             format_func=title, key="lab-functions")
+    names = activations_ui(left, "Activation functions", ["relu", "sigmoid", "gelu"], key="lab-functions")
     low, high = right.slider("Input range x", -10.0, 10.0, (-5.0, 5.0), 0.5, key="lab-range")
     tunable = [name for name in names if activations.get(name).params]
     params = {name: {} for name in names}
@@ -71,8 +76,8 @@ def card_ui(name: str) -> None:
             st.page_link("app_pages/2_build_and_train.py", label="Open Build & train", icon=":material/model_training:")
 
 
-def softmax_ui() -> tuple[list[str], list[float], float]:
-    """The logits as an editable table (or a random draw) and the temperature."""
+def logits_ui() -> tuple[list[str], list[float]]:
+    """The logits as an editable table, or a random draw."""
     state = st.session_state.setdefault("lab-logits", {"draw": 0, "logits": EXAMPLE_LOGITS})
     if st.button("Draw random logits", icon=":material/casino:"):
         state["draw"] += 1
@@ -81,16 +86,13 @@ def softmax_ui() -> tuple[list[str], list[float], float]:
     edited = st.data_editor(table, num_rows="dynamic", key=f"lab-logits-{state['draw']}", width="stretch")
     st.session_state["lab-logit-count"] = max(1, min(len(edited["logit"]), activations.MAX_LOGITS))
     classes = [label or f"#{i}" for i, label in enumerate(edited["class"])]
-    temperature = st.slider("Temperature T", 0.1, 5.0, 1.0, 0.1, key="lab-temperature",
-                            help="Below 1 sharpens the probabilities towards the largest logit; above 1 flattens them.")
-    return classes, list(edited["logit"]), temperature
+    return classes, list(edited["logit"])
 
 
 def gradient_ui() -> tuple[list[str], int, int, str, float]:
     """The experiment's settings: activations to compare, the MLP's shape and how its weights start."""
     left, middle, right = st.columns([2, 1, 1])
-    names = left.multiselect("Activations to compare", activations.HIDDEN_ACTIVATIONS, ["sigmoid", "relu"],
-                             format_func=title, key="lab-flow-functions")
+    names = activations_ui(left, "Activations to compare", ["sigmoid", "relu"], key="lab-flow-functions")
     depth = middle.slider("Hidden layers", activations.MIN_DEPTH, activations.MAX_DEPTH, 20, key="lab-depth")
     width = right.select_slider("Units per layer", [16, 32, 64, 128, 256, 512], 128, key="lab-width")
     init = left.selectbox("Initial weights", list(activations.INITS), format_func=activations.INITS.get, key="lab-init")
@@ -133,14 +135,16 @@ st.latex(softmax.formula)
 st.caption(f"{softmax.note} Output range {softmax.output_range}.")
 left, right = st.columns([1, 2])
 with left:
-    classes, logits, temperature = softmax_ui()
+    classes, logits = logits_ui()
+temperature = right.slider("Temperature T", 0.1, 5.0, 1.0, 0.1, key="lab-temperature",  # beside the chart it changes
+                           help="Below 1 sharpens the probabilities towards the largest logit; above 1 flattens them.")
 try:
     probabilities = activations.probabilities(logits, temperature)
 except DLCoreError as exc:
     right.warning(literal(exc))
 else:
-    bars = figure(f"Probabilities at T = {temperature:g}", "class", "probability",
-                  yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(type="category"))
+    bars = figure(f"Probabilities at T = {temperature:g}", "class", "probability",  # headroom for a winner's label
+                  yaxis=dict(range=[0, 1.15], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%"), xaxis=dict(type="category"))
     bars.add_bar(x=classes, y=probabilities, text=[f"{p:.1%}" for p in probabilities], textposition="outside")
     right.plotly_chart(bars, key="lab-softmax")
 

@@ -118,3 +118,27 @@ def test_use_in_my_network_sets_the_default_activation(lab):
     assert any("now use GELU" in success.value for success in lab.success)
     links = [(link.proto.label, link.proto.page) for link in lab.get("page_link")]
     assert ("Open Build & train", "build_and_train") in links  # the URL app.py gives app_pages/2_build_and_train.py
+
+
+def test_temperature_slider_sits_beside_its_chart(lab):
+    """Not under the tall logits table: the slider shares the chart's column, above it."""
+    column = next(c for c in lab.columns if any(chart.proto.id.endswith("-lab-softmax") for chart in c.get("plotly_chart")))
+    assert [slider.label for slider in column.slider] == ["Temperature T"]
+
+
+def test_a_sharp_winner_keeps_its_label_inside_the_chart(lab):
+    """At T = 0.2 the 7 takes almost everything; its label sits above the bar, so the axis must reach past it."""
+    by_label(lab.slider, "Temperature T").set_value(0.2).run()
+    bars = figures(lab)["softmax"]
+    winner = max(bars["data"][0]["y"])
+    assert winner > 0.99 and bars["data"][0]["textposition"] == "outside"
+    low, high = bars["layout"]["yaxis"]["range"]
+    assert high >= winner + 0.1, "no room above the tallest bar: Plotly clips its label"
+    assert max(bars["layout"]["yaxis"]["tickvals"]) == 1  # the headroom carries no 110% tick
+
+
+def test_activation_pickers_offer_no_select_all_matches(lab):
+    """Streamlit puts "Select N matches" first in a multiselect's list while the user types, so Enter after "ELU"
+    added ELU, SELU and Leaky ReLU; without it Enter adds the best match (tests/e2e/test_activation_lab.py types it)."""
+    for key in ("lab-functions", "lab-flow-functions"):
+        assert lab.multiselect(key=key).proto.select_all == 0
