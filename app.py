@@ -20,6 +20,8 @@ pages = [
     st.Page("app_pages/2_build_and_train.py", title="Build & train", icon=":material/model_training:",
             url_path="build_and_train"),
     st.Page("app_pages/3_draw_and_classify.py", title="Draw & classify", icon=":material/draw:", url_path="draw_and_classify"),
+    st.Page("app_pages/6_inside_the_network.py", title="Inside the network", icon=":material/layers:",
+            url_path="inside_the_network"),
     st.Page("app_pages/4_optimizer_race.py", title="Optimizer race", icon=":material/sports_score:", url_path="optimizer_race"),
     st.Page("app_pages/5_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
 ]

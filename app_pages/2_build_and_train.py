@@ -13,6 +13,7 @@ from dlcore.config import ConvBlock, DenseLayer, bounds
 from dlcore.runs import parse_run_id
 from ui import charts, literal
 from ui.classroom import control, control_problem_ui, is_teacher, presenting, session_owner, settings_container
+from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
 
@@ -307,6 +308,8 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
             f"**{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}"
         ))
     charts_ui(charts.live_figures(progress, revision=run_id, presenter=presenting()), key="live")
+    with st.container():
+        live_ui(manager, run_id)
 
 
 def run_controls_ui(manager, run_id: int, status: str) -> None:

@@ -10,6 +10,7 @@ from dlcore.config import CANVAS_SIZE, DLCoreError
 from ui import literal
 from ui.charts import margin, scaled
 from ui.classroom import import_ui, presenting, session_owner, settings_container
+from ui.inside import DRAWN, link_ui
 
 CANVAS_KEY = "draw_canvas"
 # Inferno, from black: its own first colour, #000004, is one of the placeholders Streamlit's chart theme recolours.
@@ -184,6 +185,8 @@ with answer:
     if reading.doubt:
         st.warning(reading.doubt, icon=":material/help:")
     st.plotly_chart(on_screen(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
+    st.session_state[DRAWN] = reading.steps.centred  # for Inside the network, in this browser session
+    link_ui(st.session_state["draw_model"], "See this digit go through every layer")
 with why:
     steps_ui(reading.steps)
     st.caption("**Which pixels drove the answer**", help=f"How strongly the score for '{guess.label}' reacts to each "

@@ -11,7 +11,7 @@ import traceback
 import typing
 from pathlib import Path
 
-from . import data, devices, export, jobs, models, optim, predict, sharing, toy, training, validation
+from . import data, devices, export, inside, jobs, models, optim, predict, preprocess, sharing, toy, training, validation
 from .config import DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
 from .runs import RunStore, parse_run_id
 
@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files: L, RGB or RGBA, any size")
     classify.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
     classify.set_defaults(command=predict_command)
+
+    look = sub.add_parser("inspect", help="what every layer of a trained model makes of one image")
+    look.add_argument("--checkpoint", required=True, help="a run id (see `runs`) or a .safetensors path")
+    look.add_argument("image", metavar="IMAGE", help="a PNG/JPEG file of one digit: L, RGB or RGBA, any size")
+    look.add_argument("--json", action="store_true",
+                      help="print one JSON object: prediction, probabilities and layers ({name, shape, top_units})")
+    look.set_defaults(command=inspect_command)
 
     bring = sub.add_parser("import", help="record weights trained elsewhere as a run, as the pages' import does")
     bring.add_argument("file", type=Path, metavar="FILE", help="a .safetensors file or a zip exported by a playground")
@@ -308,6 +315,25 @@ def predict_command(args: argparse.Namespace) -> int:
     for result in results:
         confidence = max(result["probabilities"])
         print(f"{result['image']}: {result['prediction']} ({confidence:.1%})")
+    return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """Inside the network's digit path: the Draw page's preprocessing, then every layer's output shape and strongest
+    units."""
+    classifier = predict.load(args.checkpoint)
+    try:
+        steps, _ = predict.classify(classifier, preprocess.read(args.image))
+    except preprocess.EmptyImageError:
+        raise DLCoreError(f"{args.image} shows no digit (it is blank or flat); give a picture of a digit.") from None
+    path = inside.trace(classifier.model, classifier.config, steps.normalized)
+    if args.json:
+        print(json.dumps(path.to_dict()))
+        return 0
+    for layer in path.layers:
+        top = ", ".join(f"{unit['unit']} ({unit['value']:.2f})" for unit in layer.top_units())
+        print(f"{layer.name:<22} {' x '.join(map(str, layer.shape)):<14} strongest: {top}")
+    print(f"prediction: {classifier.info.classes[path.prediction]} ({path.probabilities[path.prediction]:.1%})")
     return 0
 
 

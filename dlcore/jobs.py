@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import torch
 
-from . import optim
+from . import inside, optim
 from .config import DLCoreError, TrainConfig
 from .runs import RunStore, home, save_checkpoint
 from .training import Progress, Trainer
@@ -266,6 +266,7 @@ class JobManager:
 
     def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
         progress = trainer.progress()
+        inside.record(self.store, run_id, progress.epoch, trainer.loop.lanes[0].model, trainer.config)
         self.store.update(run_id, device=progress.device, seconds=progress.elapsed,
                           history=_history(progress))
 

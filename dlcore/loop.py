@@ -23,7 +23,7 @@ from .evaluate import Evaluation, evaluate
 from .validation import time_limit_seconds
 
 PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU syncs to ~10 a second
-_INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane at a time
+INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane (or page remaking one) at a time
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Lane:
     def __init__(self, config: TrainConfig, device: torch.device, total_steps: int,
                  build: Callable[[], nn.Module] | None = None):
         self.config = config
-        with _INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
+        with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
             torch.manual_seed(config.seed)
             self.model = (build() if build is not None else models.build(config.model)).to(device)
         self.optimizer = optim.make_optimizer(config, self.model.parameters())
@@ -179,10 +179,11 @@ class Loop:
         return remaining / self.samples_per_sec if self.samples_per_sec else None
 
     # the work, in the loop's thread
-    def run(self, on_epoch=None) -> str:
+    def run(self, on_epoch=None, on_publish=None) -> str:
         """Train every lane to the end; 'done', 'stopped' (by a user or the time limit) or 'diverged' (every lane).
 
-        on_epoch(loop) is called after each epoch's evaluation, in this thread.
+        on_epoch(loop) is called after each epoch's evaluation, and on_publish(loop) each time step losses are
+        published (about every PUBLISH_SECONDS, between two steps), both in this thread.
         """
         base = self.configs[0]
         device = resolve_device(base.device)
@@ -218,6 +219,8 @@ class Loop:
                 if now - last_read >= PUBLISH_SECONDS:
                     last_read = now
                     self._read_back(self._trained + now - started)
+                    if on_publish is not None:
+                        on_publish(self)
             self._trained += time.perf_counter() - started
             self._read_back(self._trained)
             if self._stop.is_set() or not any(lane.training for lane in lanes):
@@ -314,7 +317,7 @@ class LoopJob:
         with self._lock:
             self._status = "running"
         try:
-            status = self.loop.run(on_epoch=self._epoch_done)
+            status = self.loop.run(on_epoch=self._epoch_done, on_publish=self._published)
             message = self._ending(status)
             self._record(status, message)
         except DLCoreError as exc:
@@ -345,6 +348,9 @@ class LoopJob:
 
     def _epoch_done(self, loop: Loop) -> None:
         """After each epoch's evaluation, in the job's thread."""
+
+    def _published(self, loop: Loop) -> None:
+        """Each time step losses are published (about 10 times a second), between two steps, in the job's thread."""
 
     def _record(self, status: str, message: str) -> None:
         """Keep what the loop did before the final status is published; a DLCoreError makes the job 'failed'."""

@@ -59,6 +59,13 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    weights BLOB NOT NULL,
+    histograms TEXT NOT NULL,
+    PRIMARY KEY (run, epoch)
+);
 """
 
 
@@ -282,6 +289,27 @@ class RunStore:
             self.update(run_id, status="interrupted",
                         message="The server stopped while this run was active; start it again to train it.")
         return len(dead)
+
+    def add_snapshot(self, run_id: int, epoch: int, weights: bytes, histograms: str) -> None:
+        """What a run's network looked like after an epoch (dlcore.inside encodes it; here it is only kept)."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO snapshots (run, epoch, weights, histograms) VALUES (?, ?, ?, ?)",
+                       (run_id, epoch, weights, histograms))
+
+    def snapshot_epochs(self, run_id: int) -> list[int]:
+        with self._connect() as db:
+            return [row[0] for row in db.execute("SELECT epoch FROM snapshots WHERE run = ? ORDER BY epoch", (run_id,))]
+
+    def snapshot_weights(self, run_id: int, epoch: int) -> bytes | None:
+        with self._connect() as db:
+            row = db.execute("SELECT weights FROM snapshots WHERE run = ? AND epoch = ?", (run_id, epoch)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def snapshot_histograms(self, run_id: int) -> list[tuple[int, str]]:
+        """(epoch, histograms JSON) for each snapshot, oldest first, without the weights."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, histograms FROM snapshots WHERE run = ? ORDER BY epoch", (run_id,))
+            return [(row[0], row[1]) for row in rows]
 
     def checkpoint_path(self, run_id: int) -> Path:
         return self.checkpoints / f"run-{run_id}.safetensors"

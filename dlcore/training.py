@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from . import inside
 from .config import TrainConfig
 from .evaluate import Evaluation
 from .loop import Fraction, LoopJob
@@ -47,6 +48,7 @@ class Trainer(LoopJob):
         self._on_finish = on_finish
         self.model: nn.Module | None = None  # the trained model, on the CPU, once the run has ended with one
         self.evaluation: Evaluation | None = None
+        self._strip = inside.StripReader(config)
 
     def progress(self) -> Progress:
         loop = self.loop
@@ -62,7 +64,17 @@ class Trainer(LoopJob):
                 eta=0.0 if status == "done" else loop.eta() if live else None,
             )
 
+    def strip(self) -> inside.Strip:
+        """The fixed test digits and the training model's latest guesses, refreshed every few seconds."""
+        return self._strip.strip()
+
+    def _published(self, loop) -> None:
+        lane = loop.lanes[0]
+        if lane.training:
+            self._strip.read(lane.model, loop.step)
+
     def _epoch_done(self, loop) -> None:
+        self._strip.read(loop.lanes[0].model, loop.step, now=True)  # short epochs may publish nothing between them
         if self._on_epoch is not None:
             self._on_epoch(self)
 

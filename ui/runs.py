@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui import charts, literal
 from ui.classroom import presenting
+from ui.inside import link_ui
 
 POLL_SECONDS = 0.5  # how often a page watching a live run asks the job manager (bench/ui_overhead.py too)
 DIVERGED_ADVICE = (
@@ -72,6 +73,8 @@ def run_results_ui(run) -> None:
         columns[1].metric("Test loss", f"{run.results.loss:.3f}")
         columns[2].metric("Training time", f"{run.seconds:.1f} s")
         columns[3].metric(f"Samples/s on {run.device or 'CPU'}", f"{rate:,.0f}")
+        if run.checkpoint:
+            link_ui(run.id, "See inside this network: a digit's path, its filters forming, where digits live")
     charts_ui(charts.history_figures(history, presenting()))
     if run.results is None:
         return

@@ -1,0 +1,210 @@
+"""Inside the network: one digit's path through every layer, the weights as pictures forming epoch by epoch, and
+where test digits live in the last hidden layer."""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from dlcore import TrainConfig, data, inside, jobs, predict, preprocess
+from dlcore.config import CANVAS_SIZE, DLCoreError
+from dlcore.runs import parse_run_id
+from ui import literal
+from ui.classroom import presenting
+from ui.inside import DRAWN, embedding_figure, histograms_ui, path_figures, pictures_caption, pictures_figure
+
+PICK = "inside_run"
+SOURCES = {"drawn": "The digit from Draw & classify", "test": "A test digit", "draw": "Draw one here"}
+LIVE_POLL_SECONDS = 2.0  # a training run's newest snapshot arrives once an epoch
+
+manager = jobs.job_manager()
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def load_classifier(checkpoint: str) -> predict.Classifier:
+    """One loaded model per checkpoint for the whole server; every session reads it."""
+    return predict.load(checkpoint)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Placing test digits...")
+def embedding(checkpoint: str) -> inside.Embedding:
+    classifier = load_classifier(checkpoint)
+    return inside.embedding(classifier.model, classifier.config)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def first_pictures(config_json: str) -> list[inside.Pictures]:
+    """What a run's network looked like before training: its seed makes the weights again."""
+    config = TrainConfig.from_json(config_json)
+    return inside.pictures(inside.first_weights(config), config)
+
+
+def run_ui():
+    """The run the address names (?run=N), else the one picked: finished runs with weights, and runs training now."""
+    finished = {run.id: run for run in predict.finished_runs(manager.store)}
+    live = [run_id for run_id in manager.active() if run_id not in finished]
+    wanted = parse_run_id(st.query_params.get("run", ""))
+    if wanted is not None:
+        st.session_state[PICK] = wanted
+    options = list(dict.fromkeys([*live, *finished, *([wanted] if wanted is not None else [])]))
+    if not options:
+        st.info("There is no trained model yet: train one in Build & train or Draw & classify, then come back.",
+                icon=":material/model_training:")
+        return None
+    st.session_state.setdefault(PICK, options[0])
+    if st.session_state[PICK] not in options:
+        st.session_state[PICK] = options[0]
+    run_id = st.selectbox("Model", options, key=PICK, on_change=lambda: st.query_params.update(run=st.session_state[PICK]),
+                          format_func=lambda rid: finished[rid].label if rid in finished else f"#{rid} (training now)")
+    st.query_params["run"] = str(run_id)
+    try:
+        return finished.get(run_id) or manager.store.get(run_id)
+    except DLCoreError as exc:
+        st.warning(literal(exc))
+        return None
+
+
+def digit_ui(classifier: predict.Classifier):
+    """Where the digit comes from; returns its normalised 28x28 input and how it looked, or None for no digit."""
+    shared = st.session_state.get(DRAWN)
+    sources = [key for key in SOURCES if key != "drawn" or shared is not None]
+    source = st.radio("Digit", sources, format_func=SOURCES.get, horizontal=True, key="inside_source")
+    dataset = classifier.config.dataset
+    if source == "drawn":
+        return inside.normalized(shared, dataset), shared
+    if source == "draw":
+        canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
+                           width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True, key="inside_canvas")
+        if canvas.image_data is None:
+            return None
+        try:
+            steps = preprocess.mnist_style(canvas.image_data, classifier.info.mean, classifier.info.std)
+        except preprocess.EmptyImageError:
+            return None
+        return steps.normalized, steps.centred
+    classes = classifier.info.classes
+    left, right = st.columns(2)
+    label = left.selectbox("Class", range(len(classes)), format_func=classes.__getitem__, key="inside_class")
+    count = inside.class_count(dataset, label)
+    nth = right.number_input(f"Which one (of {count:,})", 1, max(count, 1), 1, key="inside_nth")
+    image, _ = inside.test_digit(dataset, label, int(nth) - 1)
+    return inside.normalized(image, dataset), image
+
+
+def path_ui(classifier: predict.Classifier) -> inside.DigitPath | None:
+    """The digit picked, then every layer's output under it, top to bottom."""
+    picture, layers = st.columns([1, 3], gap="large")
+    with picture:
+        chosen = digit_ui(classifier)
+        if chosen is None:
+            st.info("Draw a digit on the canvas to send it through the network.", icon=":material/draw:")
+            return None
+        normalized, image = chosen
+        st.image(preprocess.display(image), caption="what the network is given (28×28)", width=140)
+    path = inside.trace(classifier.model, classifier.config, normalized)
+    classes = classifier.info.classes
+    with layers:
+        st.markdown(f"The network reads **{classes[path.prediction]}** "
+                    f"({path.probabilities[path.prediction]:.0%}). Hover a map or a unit to read it.")
+        for i, (name, caption, figure) in enumerate(path_figures(path, classes, presenting())):
+            st.markdown(f"**{i + 1}. {name}**  \n{caption}")
+            if figure is not None:
+                st.plotly_chart(figure, width="stretch", key=f"inside_layer_{i}")
+    return path
+
+
+def live_learned_ui(run) -> None:
+    """learned_ui, polled while the run trains; once it ends the whole page reruns, to read digits with it."""
+    if run.id not in manager.active():
+        st.rerun()
+    learned_ui(run)
+
+
+def learned_ui(run) -> None:
+    """Each layer's weights as pictures after the epoch the slider picks; a training run gets each new epoch."""
+    epochs = manager.store.snapshot_epochs(run.id)
+    if not epochs and not run.checkpoint:
+        st.caption("Pictures of the weights appear after the first epoch.")
+        return
+    key, newest = "inside_epoch", epochs[-1] if epochs else None
+    if newest is not None and st.session_state.get(f"{key}_newest") in (st.session_state.get(key), None):
+        st.session_state[key] = newest  # following the newest epoch: move on with it
+    st.session_state[f"{key}_newest"] = newest
+    if epochs:
+        epoch = st.select_slider("After epoch", [0, *epochs], key=key,
+                                 help="Epoch 0 is the random start; scrub to watch the filters form.")
+        found = first_pictures(run.config.to_json()) if epoch == 0 else inside.stored_pictures(manager.store, run.id, epoch)
+    else:
+        st.caption("This run kept no snapshots per epoch (it was imported, or trained before they were kept): "
+                   "these are its final weights.")
+        classifier = load_classifier(run.checkpoint)
+        found = inside.pictures(classifier.model, classifier.config)
+    if not found:
+        st.caption("This network has no conv filters and no hidden dense layer reading the pixels, so there are no "
+                   "weight pictures to show; its histograms are below.")
+    for i, pictures in enumerate(found):
+        st.markdown(f"**{pictures.layer}**: {pictures_caption(pictures)}")
+        st.plotly_chart(pictures_figure(pictures, presenting()), width="stretch", key=f"inside_pictures_{i}")
+    st.subheader("Weights and gradients, epoch by epoch")
+    histograms_ui(inside.stored_histograms(manager.store, run.id), inside.gradient_edges(), key="inside_histogram")
+
+
+def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) -> None:
+    """Test digits in 2-D, the user's digit as a star; clicking a point shows that digit."""
+    placed = embedding(classifier.path)
+    classes = classifier.info.classes
+    star = placed.project(path.features) if path is not None else None
+    chart, detail = st.columns([3, 1], gap="large")
+    event = chart.plotly_chart(embedding_figure(placed, classes, star, presenting()), on_select="rerun",
+                               selection_mode="points", key="inside_embedding", width="stretch")
+    wrong = int(placed.misread.sum())
+    nearer = placed.misread_nearer_their_reading()
+    chart.caption(f"Crosses are the {wrong} digits the model misread; {nearer:.0%} of them lie nearer the middle of "
+                  "the class they were read as than of their own: to the network they look like the other class.")
+    points = event.selection.points if event else []
+    with detail:
+        if not points:
+            st.caption("Click a point to see that test digit.")
+            return
+        index = int(points[0]["customdata"][0])
+        image = data.test_images(classifier.config.dataset, [index])
+        position = int(points[0]["customdata"][1])
+        said = classes[placed.predicted[position]]
+        st.image(preprocess.display(image[0]) if len(image) else None,
+                 caption=f"test digit {index}: a {classes[placed.labels[position]]}, read as {said}", width=140)
+
+
+st.title("Inside the network")
+st.caption("Send a digit through a trained network and see what every layer makes of it, watch its filters form "
+           "epoch by epoch, and see where test digits live in its last hidden layer.")
+run = run_ui()
+if run is None:
+    st.stop()
+classifier = None
+if run.status in ("done", "stopped") and run.checkpoint:
+    try:
+        classifier = load_classifier(run.checkpoint)
+    except DLCoreError as exc:
+        st.error(literal(f"Run #{run.id} cannot be used: {exc} Pick another model."))
+live = run.id in manager.active()
+
+st.header("1. A digit's path", divider="gray")
+path = None
+if classifier is not None:
+    path = path_ui(classifier)
+elif live:
+    st.info(f"Run #{run.id} is training: a digit goes through it once it has finished. Its newest snapshot is below.",
+            icon=":material/hourglass_top:")
+else:
+    st.info(f"Run #{run.id} {run.status} without weights, so no digit can go through it; the snapshots it kept "
+            "are below.", icon=":material/info:")
+
+st.header("2. What the network learned", divider="gray")
+if live:
+    st.fragment(run_every=LIVE_POLL_SECONDS)(live_learned_ui)(run)
+else:
+    learned_ui(run)
+
+if classifier is not None:
+    st.header("3. Where digits live", divider="gray")
+    st.caption("Each test digit is placed by its last hidden layer's output, flattened to two dimensions (PCA): "
+               "digits the network finds alike land close together.")
+    embedding_ui(classifier, path)

@@ -1,0 +1,403 @@
+"""Inside a network: what each layer makes of one digit, its weights as pictures, how they changed over training
+(a compact snapshot per epoch, kept in the runs store), a strip of test digits read while it trains, and where
+test digits lie in its last hidden layer.
+
+Every cost here is capped so that the largest network the limits allow stays cheap to show and to store.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+from torch import nn
+
+from . import data, models
+from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
+from .loop import INIT_LOCK
+
+MAX_MAPS = 64  # feature maps drawn per layer: a 256-channel layer shows its 64 strongest
+TOP_UNITS = 5  # units or channels named per layer, strongest first
+MAX_FILTERS = 32  # conv filters kept per layer in a snapshot
+MAX_FILTER_INPUTS = 8  # input channels kept per filter (a first conv layer has one)
+MAX_PICTURES = 36  # first-dense-layer units kept as 28x28 pictures (a 6x6 grid)
+MAX_SNAPSHOTS = 40  # per run: longer runs keep every k-th epoch, and the last
+HISTOGRAM_BINS = 30
+# Per-unit gradient norms are binned on fixed log10 edges, so epochs and layers compare: a dying layer piles up on
+# the left, an exploding one on the right.
+GRADIENT_LOG10 = (-8.0, 2.0)
+STRIP_PER_CLASS = 2  # the live strip: two test digits of each class
+STRIP_SECONDS = 2.0  # how often a training run reads its strip again
+EMBED_POINTS = 2000  # test digits placed in the embedding, for networks cheap enough to run them all
+EMBED_MACS = 4e10  # multiply-adds one embedding may cost; bigger networks place fewer digits (at least 200)
+
+
+# ---- a digit's path ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerOutput:
+    """What one layer gave for one input, and which of its channels or units fired most."""
+
+    name: str
+    shape: tuple[int, ...]  # without the batch dimension: (C, H, W) for maps, (units,) otherwise
+    values: np.ndarray  # float32, of that shape
+    order: np.ndarray  # channel or unit indices, strongest first (maps by their mean)
+
+    @property
+    def is_maps(self) -> bool:
+        return len(self.shape) == 3
+
+    def strengths(self) -> np.ndarray:
+        return self.values.reshape(self.shape[0], -1).mean(axis=1) if self.is_maps else self.values
+
+    def top_units(self, count: int = TOP_UNITS) -> list[dict]:
+        strength = self.strengths()
+        return [{"unit": int(i), "value": round(float(strength[i]), 4)} for i in self.order[:count]]
+
+
+@dataclass(frozen=True)
+class DigitPath:
+    layers: list[LayerOutput]  # in order, the output layer's logits last
+    probabilities: list[float]
+    prediction: int
+
+    @property
+    def features(self) -> np.ndarray:
+        """The last hidden layer's output (the output layer's input): where the digit sits in the embedding."""
+        return self.layers[-2].values.reshape(-1)
+
+    def to_dict(self) -> dict:
+        return {"prediction": self.prediction, "probabilities": [round(p, 6) for p in self.probabilities],
+                "layers": [{"name": layer.name, "shape": list(layer.shape), "top_units": layer.top_units()}
+                           for layer in self.layers]}
+
+
+def layer_names(model: nn.Sequential, config: TrainConfig) -> list[str]:
+    names = [row.name for row in models.describe(config.model)]
+    if len(names) != len(model):
+        raise DLCoreError("The weights do not match the network their run describes.")
+    return names
+
+
+@torch.inference_mode()
+def trace(model: nn.Sequential, config: TrainConfig, normalized: np.ndarray) -> DigitPath:
+    """Every layer's output for one normalised 28x28 input, by stepping through the layers in order.
+
+    Not forward hooks: one loaded model serves every session at once, and a hook would catch the others' passes.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    layers = []
+    for name, module in zip(layer_names(model, config), model):
+        x = module(x)
+        values = x[0].float().numpy()
+        strength = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim == 3 else values
+        layers.append(LayerOutput(name, tuple(values.shape), values, np.argsort(-strength, kind="stable")))
+    probabilities = torch.softmax(x[0].float(), dim=0)
+    return DigitPath(layers, probabilities.tolist(), int(probabilities.argmax()))
+
+
+def normalized(image: np.ndarray, dataset: str) -> np.ndarray:
+    """A 28x28 picture in [0, 255] (a test digit, or a drawing already made MNIST-style) as a model of `dataset`
+    takes it."""
+    info = data.info(dataset)
+    return standardize(np.asarray(image, dtype=np.float32), info.mean, info.std)
+
+
+def test_digit(dataset: str, label: int, nth: int) -> tuple[np.ndarray, int]:
+    """The nth (from 0) test image of class `label`, and its position in the test split; nth wraps around."""
+    labels = data.load(dataset).test_labels.numpy()
+    positions = np.flatnonzero(labels == label)
+    if not 0 <= label < NUM_CLASSES or not len(positions):
+        raise DLCoreError(f"The test split has no images of class {label}.")
+    index = int(positions[nth % len(positions)])
+    return data.test_images(dataset, [index])[0], index
+
+
+def class_count(dataset: str, label: int) -> int:
+    return int((data.load(dataset).test_labels == label).sum())
+
+
+# ---- weights as pictures -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pictures:
+    """A layer's weights as small images: first-dense units as 28x28, or conv filters as (inputs, k, k)."""
+
+    layer: str
+    images: np.ndarray  # float32 (n, 28, 28) for dense units, (n, inputs, k, k) for filters
+    total: int  # units or filters the layer has; images holds the first `len(images)`
+    inputs: int = 1  # input channels each filter has; images holds the first images.shape[1]
+
+    @property
+    def is_filters(self) -> bool:
+        return self.images.ndim == 4
+
+
+def pictures(model: nn.Sequential, config: TrainConfig) -> list[Pictures]:
+    """Every conv layer's filters, and for an MLP the first dense layer's units as 28x28 pictures, capped."""
+    found = []
+    for name, module in zip(layer_names(model, config), model):
+        if isinstance(module, nn.Conv2d):
+            weight = module.weight.detach()[:MAX_FILTERS, :MAX_FILTER_INPUTS]
+            found.append(Pictures(name, weight.float().cpu().numpy(), module.out_channels, module.in_channels))
+        elif isinstance(module, nn.Linear) and module.in_features == IMAGE_SIZE * IMAGE_SIZE and config.model.dense:
+            weight = module.weight.detach()[:MAX_PICTURES]
+            found.append(Pictures(name, weight.float().cpu().reshape(-1, IMAGE_SIZE, IMAGE_SIZE).numpy(),
+                                  module.out_features))
+    return found
+
+
+def first_weights(config: TrainConfig) -> nn.Sequential:
+    """The weights a run started from, made again from its seed as loop.Lane made them; the process's random
+    state is left as it was."""
+    with INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return models.build(config.model).eval()
+
+
+# ---- histograms ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Histogram:
+    """One layer's weights and per-unit gradient norms at the end of one epoch."""
+
+    layer: str
+    weight_counts: list[int]
+    weight_range: tuple[float, float]  # the bins split this range evenly
+    gradient_counts: list[int]  # on GRADIENT_LOG10's fixed edges; empty when the layer had no gradient
+    gradient_norm: float | None  # the whole layer's gradient norm (the epoch's last batch)
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "weight_counts": self.weight_counts, "weight_range": list(self.weight_range),
+                "gradient_counts": self.gradient_counts, "gradient_norm": self.gradient_norm}
+
+    @classmethod
+    def from_dict(cls, item: dict) -> "Histogram":
+        return cls(item["layer"], item["weight_counts"], tuple(item["weight_range"]), item["gradient_counts"],
+                   item["gradient_norm"])
+
+
+def histograms(model: nn.Sequential, config: TrainConfig) -> list[Histogram]:
+    """Each conv and dense layer's weight values, and the norms of its units' gradients from the last batch."""
+    found = []
+    for name, module in zip(layer_names(model, config), model):
+        if not isinstance(module, (nn.Conv2d, nn.Linear)):
+            continue
+        weight = module.weight.detach().float()
+        low, high = weight.min().item(), weight.max().item()
+        if not (math.isfinite(low) and math.isfinite(high)):
+            continue  # a diverged layer: nothing to bin
+        high = high if high > low else low + 1e-6
+        counts = torch.histc(weight, HISTOGRAM_BINS, low, high).to(torch.int64).tolist()
+        gradient = module.weight.grad
+        gradient_counts, norm = [], None
+        if gradient is not None:
+            per_unit = gradient.detach().float().flatten(1).norm(dim=1)
+            logs = per_unit.clamp(min=10 ** GRADIENT_LOG10[0]).log10().clamp(max=GRADIENT_LOG10[1])
+            gradient_counts = torch.histc(logs, HISTOGRAM_BINS, *GRADIENT_LOG10).to(torch.int64).tolist()
+            norm = gradient.detach().float().norm().item()
+            norm = norm if math.isfinite(norm) else None
+        found.append(Histogram(name, counts, (low, high), gradient_counts, norm))
+    return found
+
+
+def gradient_edges() -> np.ndarray:
+    return np.linspace(*GRADIENT_LOG10, HISTOGRAM_BINS + 1)
+
+
+# ---- snapshots: stored per epoch, compactly ------------------------------------------------------
+
+def keeps(epoch: int, epochs: int) -> bool:
+    """Whether a run of `epochs` epochs stores a snapshot after `epoch`: every one, or every k-th and the last, so
+    no run keeps more than MAX_SNAPSHOTS."""
+    every = math.ceil(epochs / MAX_SNAPSHOTS)
+    return epoch % every == 0 or epoch == epochs
+
+
+def encode(found: list[Pictures]) -> bytes:
+    """Pictures as uint8 (each layer scaled between its own min and max) in a safetensors blob: a fraction of a
+    float32 copy, and a format that cannot run code when it is read back."""
+    tensors, layers = {}, []
+    for i, item in enumerate(found):
+        low, high = float(item.images.min()), float(item.images.max())
+        scale = (high - low) or 1.0
+        tensors[str(i)] = torch.from_numpy(np.round((item.images - low) / scale * 255).astype(np.uint8))
+        layers.append({"layer": item.layer, "low": low, "high": high, "total": item.total, "inputs": item.inputs})
+    return save_tensors(tensors, metadata={"layers": json.dumps(layers)})
+
+
+def decode(blob: bytes) -> list[Pictures]:
+    try:
+        tensors = load_tensors(blob)
+        header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
+        layers = json.loads(header["__metadata__"]["layers"])
+    except (SafetensorError, ValueError, KeyError, TypeError) as exc:
+        raise DLCoreError("A stored snapshot of this run is damaged; the others can still be shown.") from exc
+    found = []
+    for i, item in enumerate(layers):
+        quantised = tensors[str(i)].numpy().astype(np.float32)
+        images = item["low"] + quantised / 255 * (item["high"] - item["low"])
+        found.append(Pictures(item["layer"], images, item["total"], item["inputs"]))
+    return found
+
+
+def record(store, run_id: int, epoch: int, model: nn.Sequential, config: TrainConfig) -> None:
+    """Store one epoch's snapshot of a training model (called in its loop's thread, between epochs)."""
+    if keeps(epoch, config.epochs):
+        store.add_snapshot(run_id, epoch, encode(pictures(model, config)),
+                           json.dumps([item.to_dict() for item in histograms(model, config)]))
+
+
+def stored_histograms(store, run_id: int) -> list[tuple[int, list[Histogram]]]:
+    """(epoch, each layer's histogram) for every stored snapshot, oldest first."""
+    return [(epoch, [Histogram.from_dict(item) for item in json.loads(text)])
+            for epoch, text in store.snapshot_histograms(run_id)]
+
+
+def stored_pictures(store, run_id: int, epoch: int) -> list[Pictures]:
+    blob = store.snapshot_weights(run_id, epoch)
+    if blob is None:
+        raise DLCoreError(f"Run #{run_id} has no snapshot after epoch {epoch}.")
+    return decode(blob)
+
+
+# ---- the live strip --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Strip:
+    """A fixed row of test digits and what the training model made of them last."""
+
+    images: np.ndarray  # uint8 (n, 28, 28)
+    labels: list[int]
+    guesses: list[int] | None  # None until the run has read them once
+    step: int = 0  # the optimizer step the guesses were made at
+
+    @property
+    def right(self) -> int:
+        return sum(g == t for g, t in zip(self.guesses or [], self.labels))
+
+
+@functools.lru_cache(maxsize=4)
+def strip_digits(dataset: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The first STRIP_PER_CLASS test digits of each class, in class order: the same strip for every run."""
+    loaded = data.load(dataset)
+    labels = loaded.test_labels.numpy()
+    chosen = np.concatenate([np.flatnonzero(labels == c)[:STRIP_PER_CLASS] for c in range(NUM_CLASSES)])
+    return loaded.test_images[torch.from_numpy(chosen)].numpy(), tuple(int(labels[i]) for i in chosen)
+
+
+class StripReader:
+    """Reads the strip with a training model every STRIP_SECONDS, in the loop's thread, between two steps."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self._inputs: torch.Tensor | None = None
+        self._lock = threading.Lock()
+        self._guesses: tuple[int, list[int]] | None = None
+        self._last = 0.0
+
+    def read(self, model: nn.Module, step: int, now: bool = False) -> None:
+        """Read the strip if STRIP_SECONDS have passed since the last reading, or `now`."""
+        if not now and time.monotonic() - self._last < STRIP_SECONDS:
+            return
+        self._last = time.monotonic()
+        if self._inputs is None:
+            images, _ = strip_digits(self.config.dataset)
+            info = data.info(self.config.dataset)
+            device = next(model.parameters()).device
+            self._inputs = standardize(torch.from_numpy(images), info.mean, info.std).unsqueeze(1).to(device)
+        was_training = model.training
+        model.eval()  # batch norm's running statistics and no dropout, as the model will be used
+        try:
+            with torch.no_grad():
+                guesses = model(self._inputs).argmax(dim=1).cpu().tolist()
+        finally:
+            model.train(was_training)
+        with self._lock:
+            self._guesses = (step, guesses)
+
+    def strip(self) -> Strip:
+        images, labels = strip_digits(self.config.dataset)
+        with self._lock:
+            step, guesses = self._guesses or (0, None)
+        return Strip(images, list(labels), guesses, step)
+
+
+# ---- where digits live -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Embedding:
+    """Test digits' last-hidden-layer features projected on their first two principal components."""
+
+    points: np.ndarray  # (n, 2)
+    labels: np.ndarray  # (n,) true classes
+    predicted: np.ndarray  # (n,)
+    indices: np.ndarray  # (n,) positions in the test split
+    mean: np.ndarray  # (features,)
+    axes: np.ndarray  # (features, 2)
+    explained: tuple[float, float]  # the share of the features' variance each axis keeps
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float32).reshape(-1) - self.mean) @ self.axes
+
+    @property
+    def misread(self) -> np.ndarray:
+        return self.labels != self.predicted
+
+    def misread_nearer_their_reading(self) -> float:
+        """Of the misread digits, the share that lie nearer the centre of the class they were read as than of their
+        own: they sit among the other class, which is why the model read them so."""
+        wrong = np.flatnonzero(self.misread)
+        if not len(wrong):
+            return 0.0
+        centres = np.stack([self.points[self.labels == c].mean(axis=0) if (self.labels == c).any() else
+                            np.full(2, np.inf) for c in range(NUM_CLASSES)])
+        distance = np.linalg.norm(self.points[wrong, None, :] - centres[None], axis=2)
+        rows = np.arange(len(wrong))
+        return float((distance[rows, self.predicted[wrong]] < distance[rows, self.labels[wrong]]).mean())
+
+
+def multiply_adds(config: TrainConfig) -> int:
+    """One image's forward pass, in multiply-adds, from the layer table alone."""
+    total = 0
+    for row in models.describe(config.model):
+        area = row.output_shape[1] * row.output_shape[2] if len(row.output_shape) == 3 else 1
+        total += row.parameters * area
+    return total
+
+
+def embed_count(config: TrainConfig) -> int:
+    return int(min(EMBED_POINTS, max(200, EMBED_MACS // max(multiply_adds(config), 1))))
+
+
+@torch.inference_mode()
+def embedding(model: nn.Sequential, config: TrainConfig) -> Embedding:
+    """Test digits (as many as embed_count allows, spread over the split) through every layer but the output, then
+    torch.pca_lowrank; the process's random state is left as it was."""
+    loaded = data.load(config.dataset)
+    count = min(embed_count(config), len(loaded.test_labels))
+    indices = np.linspace(0, len(loaded.test_labels) - 1, count).astype(np.int64)
+    images = loaded.normalized(loaded.test_images[torch.from_numpy(indices)])
+    hidden, output = model[:-1], model[-1]
+    features = torch.cat([hidden(images[i : i + 500]).flatten(1).float() for i in range(0, count, 500)])
+    predicted = output(features).argmax(dim=1)
+    mean = features.mean(dim=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _, singular, axes = torch.pca_lowrank(features, q=min(4, *features.shape), center=True, niter=4)
+    if axes.shape[1] < 2:  # a last hidden layer of one unit has one direction
+        axes, singular = torch.cat([axes, torch.zeros(len(axes), 1)], dim=1), torch.cat([singular, torch.zeros(1)])
+    axes = axes[:, :2] * torch.where(axes[:, :2].sum(dim=0) < 0, -1.0, 1.0)  # the same orientation every time
+    total = (features - mean).square().sum().clamp(min=1e-12)
+    explained = (singular[:2].square() / total).tolist()
+    return Embedding(((features - mean) @ axes).numpy(), loaded.test_labels[torch.from_numpy(indices)].numpy(),
+                     predicted.numpy(), indices, mean.numpy(), axes.numpy(), (explained[0], explained[1]))

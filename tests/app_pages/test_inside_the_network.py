@@ -1,0 +1,116 @@
+"""Inside the network in AppTest: every seed preset and a custom CNN with batch norm, trained for real on the
+synthetic digits, show a digit's path, their weights epoch by epoch, histograms and the embedding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dlcore import TrainConfig, jobs, models
+from dlcore.config import ConvBlock, DenseLayer, ModelSpec
+from tests.app_pages.apptest import opened, plain, rerun_until
+from ui.inside import DRAWN
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "6_inside_the_network.py")
+CNN_BN = ModelSpec("cnn", conv=(ConvBlock(8, batch_norm=True, pool="max"), ConvBlock(16, pool="avg", batch_norm=True)),
+                   dense=(DenseLayer(32, dropout=0.2, batch_norm=True),))
+NETWORKS = {**models.PRESETS, "custom-cnn-bn": CNN_BN}
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches(tiny_data_dir):
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    manager = jobs.job_manager()
+    for run_id in manager.active():
+        manager.stop(run_id, teacher=True)
+    for run_id in list(manager._trainers):
+        manager.wait(run_id, timeout=30)
+
+
+def trained(spec: ModelSpec, epochs: int = 2) -> int:
+    manager = jobs.job_manager()
+    run_id = manager.submit(TrainConfig(dataset="mnist", model=spec, epochs=epochs, batch_size=32))
+    assert manager.wait(run_id, timeout=120).status == "done"
+    return run_id
+
+
+def layer_titles(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**") and ". " in m.value.split("**")[1]]
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_a_finished_run_shows_its_path_its_weights_by_epoch_and_its_embedding(name):
+    spec = NETWORKS[name]
+    run_id = trained(spec)
+    at = opened(PAGE, run=str(run_id))
+    assert at.selectbox(key="inside_run").value == run_id
+    rows = models.describe(spec)
+    titles = layer_titles(at)
+    assert [title.split("**")[1] for title in titles] == [f"{i}. {row.name}" for i, row in enumerate(rows, 1)]
+    assert at.radio(key="inside_source").value == "test"  # nothing drawn yet in this session
+    slider = at.select_slider(key="inside_epoch")
+    assert slider.options == ["0", "1", "2"] and slider.value == 2
+    before = charts(at)
+    slider.set_value(0).run()
+    assert not at.exception
+    assert charts(at) != before  # the random start's weights are other pictures
+    assert at.selectbox(key="inside_histogram").options
+    assert any(chart["layout"].get("title", {}).get("text", "").endswith("of the variation") for chart in charts(at))
+    assert "of them lie nearer the middle of the class they were read as" in " ".join(c.value for c in at.caption)
+
+
+def test_picking_another_test_digit_sends_it_through():
+    run_id = trained(models.preset("cnn"))
+    at = opened(PAGE, run=str(run_id))
+    maps = {}
+    for label in (1, 7):
+        at.selectbox(key="inside_class").set_value(label).run()
+        assert not at.exception
+        first_maps = next(chart for chart in charts(at) if chart["data"][0]["type"] == "heatmap")
+        maps[label] = json.dumps(first_maps["data"][0]["z"])
+    assert maps[1] != maps[7]
+
+
+def test_the_digit_drawn_on_draw_and_classify_is_offered_first():
+    run_id = trained(models.preset("simple-nn"))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["run"] = str(run_id)
+    digit = np.zeros((28, 28), np.float32)
+    digit[4:24, 12:16] = 255.0  # a '1'
+    at.session_state[DRAWN] = digit
+    at.run()
+    assert not at.exception
+    assert at.radio(key="inside_source").value == "drawn"
+    assert "The network reads" in " ".join(m.value for m in at.markdown)
+
+
+def test_a_running_run_shows_its_newest_snapshot():
+    manager = jobs.job_manager()
+    run_id = manager.submit(TrainConfig(dataset="mnist", model=models.preset("cnn"), epochs=100, batch_size=16))
+    rerun = opened(PAGE, run=str(run_id))
+    rerun_until(rerun, lambda at: at.get("select_slider") and len(at.select_slider(key="inside_epoch").options) > 1)
+    manager.pause(run_id)
+    rerun.run()
+    assert "is training: a digit goes through it once it has finished" in plain(rerun.info[0].value)
+    slider = rerun.select_slider(key="inside_epoch")
+    assert str(slider.value) == slider.options[-1]  # it follows the newest epoch
+
+
+@pytest.mark.parametrize("address", ["abc", "99999", "²", "1" * 30])
+def test_an_address_that_names_no_usable_run_breaks_nothing(address):
+    trained(models.preset("keras-mlp"), epochs=1)
+    at = opened(PAGE, run=address)
+    assert not at.exception
+    if address == "99999":
+        assert "There is no run #99999" in plain(at.warning[0].value)

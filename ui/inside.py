@@ -1,0 +1,333 @@
+"""Inside the network, drawn: a digit's path through the layers, weights as pictures, weight and gradient histograms
+over the epochs, the embedding, and the live strip of test digits. The figure builders are pure (bench/inside_path.py
+times them); the *_ui helpers are shared by Inside the network and Build & train."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+from plotly.colors import qualitative, sample_colorscale
+
+from ui.charts import margin, scaled
+from ui.classroom import presenting
+
+PAGE = "app_pages/6_inside_the_network.py"
+DRAWN = "inside_drawn"  # Draw & classify leaves its last digit here (MNIST-style 28x28 in [0, 255]) for PAGE
+MAX_CELLS = 24_000  # pixels of feature maps sent per layer: a wide layer shows fewer maps, its strongest
+TILE_PIXELS = 44  # how tall one tile is drawn, whatever its size in pixels
+WRONG, RIGHT, WAITING = (228, 87, 46), (46, 160, 67), (150, 150, 150)
+
+
+GAP = 255  # the byte drawn as the page between tiles; values are scaled to 0..254
+
+
+def _mosaic(tiles: np.ndarray, columns: int, low: float, high: float) -> np.ndarray:
+    """Tiles (n, h, w) laid out in rows of `columns` with one GAP pixel between them, each value scaled from
+    [low, high] to a byte: a quarter of the float32 bytes to send, and the hover points carry the real values."""
+    count, height, width = tiles.shape
+    rows = math.ceil(count / columns)
+    scaled_tiles = np.clip((tiles - low) / ((high - low) or 1.0) * (GAP - 1), 0, GAP - 1).round().astype(np.uint8)
+    grid = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), GAP, dtype=np.uint8)
+    for i, tile in enumerate(scaled_tiles):
+        row, column = divmod(i, columns)
+        grid[row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width] = tile
+    return grid
+
+
+def _with_gap(name: str) -> list:
+    """A named colour scale over the bytes 0..254, and the page's white for GAP."""
+    top = (GAP - 1) / GAP
+    stops = [i / 10 for i in range(11)]
+    return [[stop * top, colour] for stop, colour in zip(stops, sample_colorscale(name, stops))] + \
+        [[(top + 1) / 2, "white"], [1.0, "white"]]
+
+
+def _centres(count: int, columns: int, height: int, width: int) -> tuple[list[float], list[float]]:
+    """Each tile's centre in mosaic coordinates, where the invisible hover points sit."""
+    spots = [divmod(i, columns) for i in range(count)]
+    return ([column * (width + 1) + (width - 1) / 2 for _, column in spots],
+            [row * (height + 1) + (height - 1) / 2 for row, _ in spots])
+
+
+def _tile_figure(grid: np.ndarray, tiles: tuple[int, int, int], columns: int, hover: list[str], colorscale: str,
+                 presenter: bool, title: str = "") -> go.Figure:
+    """A mosaic as one heatmap (cheap to send), with one invisible point per tile carrying its hover text."""
+    count, height, width = tiles
+    x, y = _centres(count, columns, height, width)
+    rows = math.ceil(count / columns)
+    heatmap = dict(type="heatmap", z=grid, colorscale=_with_gap(colorscale), zmin=0, zmax=GAP, hoverinfo="skip",
+                   showscale=False)
+    points = dict(type="scatter", x=x, y=y, mode="markers", text=hover, hovertemplate="%{text}<extra></extra>",
+                  marker=dict(size=max(6, TILE_PIXELS - 8), symbol="square", color="rgba(0,0,0,0)"), showlegend=False)
+    figure = go.Figure({"data": [heatmap, points], "layout": dict(
+        title=title, height=max(90, rows * TILE_PIXELS * max(1.0, height / 14) ** 0.5 + (40 if title else 14)),
+        margin=margin(top=40 if title else 4), hoverdistance=TILE_PIXELS, plot_bgcolor="rgba(0,0,0,0)",
+        xaxis=dict(visible=False, constrain="domain", range=[-0.5, grid.shape[1] - 0.5]),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"))})
+    return scaled(figure, presenter)
+
+
+def link_ui(run_id: int, label: str = "See inside this network") -> None:
+    """A link to Inside the network, opened on this run, in the same session (so a drawn digit goes along).
+
+    A page run on its own, without app.py's navigation (`streamlit run app_pages/...`, a page's AppTest), has no
+    other page to link to, so it shows none.
+    """
+    try:
+        st.page_link(PAGE, label=label, icon=":material/layers:", query_params={"run": str(run_id)})
+    except StreamlitPageNotFoundError:
+        pass
+
+
+# ---- a digit's path ------------------------------------------------------------------------------
+
+def maps_figure(layer, presenter: bool = False) -> go.Figure:
+    """A layer's feature maps, strongest first, on one colour scale so strength shows; hovering names each map."""
+    channels, height, width = layer.shape
+    shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), 64))]
+    columns = min(len(shown), 16 if height <= 14 else 8)
+    values = layer.values[shown]
+    hover = [f"channel {c}: from {values[i].min():.2f} to {values[i].max():.2f}, mean {values[i].mean():.2f}"
+             for i, c in enumerate(shown)]
+    grid = _mosaic(values, columns, float(values.min()), float(values.max()))  # one scale: strength shows
+    return _tile_figure(grid, (len(shown), height, width), columns, hover, "Viridis", presenter)
+
+
+def units_figure(layer, presenter: bool = False) -> go.Figure:
+    """A dense layer's units as a strip of cells (64 to a row), the strongest named on hover."""
+    values = layer.values.reshape(-1)
+    columns = min(len(values), 64)
+    rows = math.ceil(len(values) / columns)
+    grid = np.full(rows * columns, np.nan, dtype=np.float32)
+    grid[: len(values)] = values
+    heatmap = dict(type="heatmap", z=grid.reshape(rows, columns), colorscale="Viridis", xgap=1, ygap=1,
+                   customdata=np.arange(rows * columns).reshape(rows, columns),
+                   hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
+    figure = go.Figure({"data": [heatmap], "layout": dict(
+        height=40 + 16 * rows, margin=margin(top=4),
+        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed"))})
+    return scaled(figure, presenter)
+
+
+def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False) -> go.Figure:
+    colours = ["#e4572e" if i == path.prediction else "#6c8ebf" for i in range(len(classes))]
+    bars = dict(type="bar", x=list(classes), y=path.probabilities, marker_color=colours,
+                hovertemplate="%{x}: %{y:.1%}<extra></extra>")
+    figure = go.Figure({"data": [bars], "layout": dict(
+        height=220, margin=margin(top=4), yaxis=dict(range=[0, 1], tickformat=".0%"),
+        xaxis=dict(type="category"))})
+    return scaled(figure, presenter)
+
+
+def layer_caption(layer, classes: tuple[str, ...]) -> str:
+    """One line under a layer's name: its shape, and what it does or which of its units fire most."""
+    shape = " × ".join(map(str, layer.shape))
+    if layer.name == "flatten":
+        return f"{shape}: the maps laid end to end, as the next dense layer reads them."
+    if layer.name.startswith("dropout"):
+        return f"{shape}: dropout is off when the trained network reads, so nothing changes here."
+    if layer.name.startswith("output"):
+        return f"{shape} scores, turned into probabilities by softmax."
+    top = layer.top_units(3)
+    what = "channels (by mean)" if layer.is_maps else "units"
+    shown = ""
+    if layer.is_maps:
+        count = min(len(layer.order), MAX_CELLS // (layer.shape[1] * layer.shape[2]), 64)
+        shown = f"; the {count} strongest of {layer.shape[0]} shown" if count < layer.shape[0] else ""
+    return f"{shape}; strongest {what}: " + ", ".join(f"{t['unit']} ({t['value']:.2f})" for t in top) + shown
+
+
+def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | None]]:
+    """(layer name, caption, figure or None) for every layer in order: what the page draws for one digit."""
+    drawn = []
+    for layer in path.layers:
+        caption = layer_caption(layer, classes)
+        if layer.name.startswith("output"):
+            figure = probabilities_figure(path, classes, presenter)
+        elif layer.name == "flatten" or layer.name.startswith("dropout"):
+            figure = None
+        elif layer.is_maps:
+            figure = maps_figure(layer, presenter)
+        else:
+            figure = units_figure(layer, presenter)
+        drawn.append((layer.name, caption, figure))
+    return drawn
+
+
+# ---- weights as pictures -------------------------------------------------------------------------
+
+def pictures_figure(pictures, presenter: bool = False) -> go.Figure:
+    """A conv layer's filters (a row of input-channel kernels per filter when it has several inputs), or the first
+    dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero."""
+    images = pictures.images
+    if pictures.is_filters:
+        count, inputs = images.shape[:2]
+        tiles = images.reshape(count * inputs, *images.shape[2:])
+        columns = inputs if inputs > 1 else min(count, 16)
+        if inputs > 1:
+            hover = [f"filter {f}, input channel {c}" for f in range(count) for c in range(inputs)]
+        else:
+            hover = [f"filter {f}" for f in range(count)]
+    else:
+        tiles, columns = images, min(len(images), 6)
+        hover = [f"unit {u}" for u in range(len(images))]
+    limit = float(np.abs(tiles).max()) or 1.0
+    hover = [f"{text}: from {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
+    return _tile_figure(_mosaic(tiles, columns, -limit, limit), tiles.shape, columns, hover, "RdBu_r", presenter)
+
+
+def pictures_caption(pictures) -> str:
+    if not pictures.is_filters:
+        return (f"What each of the first {len(pictures.images)} of {pictures.total} units looks for in the 28×28 "
+                "input: red pixels raise the unit, blue ones lower it.")
+    count, inputs = pictures.images.shape[:2]
+    kept = f"the first {count} of {pictures.total} filters" if count < pictures.total else f"all {count} filters"
+    if pictures.inputs == 1:
+        return f"{kept.capitalize()}, each a {pictures.images.shape[-1]}×{pictures.images.shape[-1]} pattern it slides over the digit."
+    rows = f"the first {inputs} of its {pictures.inputs}" if inputs < pictures.inputs else f"its {inputs}"
+    return f"{kept.capitalize()}; each row is one filter's kernels for {rows} input channels."
+
+
+# ---- histograms over the epochs --------------------------------------------------------------------
+
+def _epoch_colours(count: int) -> list[str]:
+    return sample_colorscale("Viridis", [0.85 - 0.85 * i / max(count - 1, 1) for i in range(count)])
+
+
+def histogram_figures(history: list[tuple[int, list]], layer: str, gradient_edges: np.ndarray,
+                      presenter: bool = False) -> list[go.Figure]:
+    """One layer's weight histogram and per-unit gradient-norm histogram, one line per epoch (early light, late
+    dark), TensorBoard's overlay view."""
+    rows = [(epoch, next((h for h in layers if h.layer == layer), None)) for epoch, layers in history]
+    rows = [(epoch, h) for epoch, h in rows if h is not None]
+    colours = _epoch_colours(len(rows))
+    weights, gradients = [], []
+    centres = (gradient_edges[:-1] + gradient_edges[1:]) / 2
+    for colour, (epoch, h) in zip(colours, rows):
+        low, high = h.weight_range
+        edges = np.linspace(low, high, len(h.weight_counts) + 1)
+        style = dict(type="scatter", mode="lines", line=dict(color=colour, shape="hvh"), name=f"epoch {epoch}",
+                     hovertemplate=f"epoch {epoch}: " + "%{y} at %{x:.3g}<extra></extra>", showlegend=False)
+        weights.append({**style, "x": (edges[:-1] + edges[1:]) / 2, "y": h.weight_counts})
+        if h.gradient_counts:
+            gradients.append({**style, "x": 10.0 ** centres, "y": h.gradient_counts})
+    empty = "" if rows else "Appears after the first epoch."
+    figures = []
+    for traces, title, x_title, axis in (
+        (weights, "Weights", "weight value", {}),
+        (gradients, "Gradient norm per unit (last batch)", "gradient norm", dict(type="log", exponentformat="power")),
+    ):
+        layout = dict(title=title, height=260, margin=margin(), xaxis=dict(title=x_title, **axis),
+                      yaxis=dict(title="count"))
+        if not traces:
+            layout["annotations"] = [dict(text=empty or "No gradient was recorded.", showarrow=False, x=0.5, y=0.5,
+                                          xref="paper", yref="paper")]
+        figures.append(scaled(go.Figure({"data": traces, "layout": layout}), presenter))
+    return figures
+
+
+def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, key: str) -> None:
+    """A layer picker and its two histograms; the latest epoch is darkest."""
+    layers = [h.layer for h in history[-1][1]] if history else []
+    if not layers:
+        st.caption("Weight and gradient histograms appear after the first epoch.")
+        return
+    layer = st.selectbox("Layer", layers, key=key)
+    for column, figure in zip(st.columns(2), histogram_figures(history, layer, gradient_edges, presenting())):
+        column.plotly_chart(figure, width="stretch", key=f"{key}_{figure.layout.title.text}")
+    last = next((h for h in history[-1][1] if h.layer == layer), None)
+    norm = f"{last.gradient_norm:.3g}" if last is not None and last.gradient_norm is not None else "not recorded"
+    st.caption(f"After epoch {history[-1][0]}, this layer's gradient norm was {norm}. Gradients piling up at the far "
+               "left mean the layer has stopped learning; at the far right, that its updates are exploding.")
+
+
+# ---- where digits live -----------------------------------------------------------------------------
+
+def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: bool = False) -> go.Figure:
+    """Test digits in the first two principal components of the last hidden layer, coloured by true class;
+    misread ones are crosses; the user's digit is a star."""
+    traces = []
+    for c, name in enumerate(classes):
+        for misread in (False, True):
+            mask = (embedding.labels == c) & (embedding.misread == misread)
+            if not mask.any():
+                continue
+            points = np.flatnonzero(mask)
+            read = [classes[p] for p in embedding.predicted[points]]
+            traces.append(dict(
+                type="scattergl", x=embedding.points[points, 0], y=embedding.points[points, 1], mode="markers",
+                name=name if not misread else f"{name} misread", legendgroup=name, showlegend=not misread,
+                customdata=np.stack([embedding.indices[points], points], axis=1), text=read,
+                marker=dict(color=qualitative.Plotly[c % 10], size=9 if misread else 5,
+                            symbol="x" if misread else "circle", line=dict(width=0)),
+                hovertemplate=f"a {name}, read as " + "%{text} (test digit %{customdata[0]})<extra></extra>"))
+    if star is not None:
+        traces.append(dict(type="scatter", x=[star[0]], y=[star[1]], mode="markers", name="your digit",
+                           marker=dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5)),
+                           hovertemplate="your digit<extra></extra>"))
+    share = sum(embedding.explained)
+    figure = go.Figure({"data": traces, "layout": dict(
+        title=f"{len(embedding.labels):,} test digits; these two axes keep {share:.0%} of the variation",
+        height=520, margin=margin(), legend=dict(itemsizing="constant"),
+        xaxis=dict(title="first principal component", zeroline=False),
+        yaxis=dict(title="second principal component", zeroline=False))})
+    return scaled(figure, presenter)
+
+
+# ---- the live strip --------------------------------------------------------------------------------
+
+def strip_pictures(strip, scale: int = 2) -> list[np.ndarray]:
+    """Each strip digit enlarged, light on dark as MNIST stores it, framed green (read right), red (wrong) or grey
+    (not read yet)."""
+    framed = []
+    for i, image in enumerate(strip.images):
+        colour = WAITING if strip.guesses is None else RIGHT if strip.guesses[i] == strip.labels[i] else WRONG
+        big = np.kron(image, np.ones((scale, scale), dtype=np.uint8))
+        picture = np.empty((big.shape[0] + 6, big.shape[1] + 6, 3), dtype=np.uint8)
+        picture[:] = colour
+        picture[3:-3, 3:-3] = big[..., None]
+        framed.append(picture)
+    return framed
+
+
+def strip_ui(strip, classes: tuple[str, ...]) -> None:
+    """The strip with each digit's guess under it, and how many are right."""
+    if strip.guesses is None:
+        st.caption("The model reads these test digits every few seconds once training has begun.")
+        captions = [classes[t] for t in strip.labels]
+    else:
+        st.caption(f"At step {strip.step:,} the model reads **{strip.right} of {len(strip.labels)}** right "
+                   "(green right, red wrong; under each, what it reads).")
+        captions = [classes[g] if g == t else f"✗ {classes[g]}" for g, t in zip(strip.guesses, strip.labels)]
+    st.image(strip_pictures(strip), caption=captions, width=62)
+
+
+def live_ui(manager, run_id: int) -> None:
+    """Beside a training run's curves: the strip of test digits as the model reads them now, and the histograms of
+    the epochs so far."""
+    from dlcore import data, inside
+
+    trainer = manager.trainer(run_id)
+    if trainer is None:
+        return
+    strip, histogram = st.columns(2, gap="large")
+    with strip:
+        st.markdown("**Test digits, read as it trains**")
+        strip_ui(trainer.strip(), data.info(trainer.config.dataset).classes)
+    with histogram:
+        st.markdown("**Weights and gradients, epoch by epoch**")
+        epoch = trainer.progress().epoch
+        histograms_ui(_histograms(str(manager.store.root), run_id, epoch), inside.gradient_edges(), key="live_histogram")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _histograms(root: str, run_id: int, epoch: int) -> list:
+    """A run's stored histograms, read again only when an epoch has ended (epoch is part of the cache key)."""
+    from dlcore import inside
+    from dlcore.runs import RunStore
+
+    return inside.stored_histograms(RunStore(root), run_id)
