@@ -4,14 +4,19 @@ Both train simple-nn with SGD lr 0.01 on the same 60,000 Fashion-MNIST training 
 turns every image into a PIL image, then ToTensor + Normalize((0.5,), (0.5,)), as torchvision's MNIST
 dataset does, batched by a shuffling DataLoader of 64. dlcore keeps the normalised images in one tensor
 and indexes batches from it. Also measured: the matrix-multiply floor, the time the epoch's GEMMs alone
-take at the machine's measured peak.
+take at the device's measured peak.
 
-Usage: DLCORE_DATA_DIR=../shared/data python bench/train_speed.py
-Last stdout line: {"ratio_b64": ..., "ratio_b512": ..., ...}
+--device cuda runs both on the GPU (the seed recipe copies each batch there, as its loop would). --amp bf16 and
+--compile measure the engine's options (loop.Engine) against the plain engine, through the same Trainer, and add
+their ratios: how much faster one epoch trains with them.
+
+Usage: DLCORE_DATA_DIR=../shared/data python bench/train_speed.py [--device cuda] [--amp bf16] [--compile]
+Last stdout line: {"ratio_b64": ..., "ratio_b512": ..., "samples_per_sec_b512": ..., ...}
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,6 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from dlcore import TrainConfig, data, models, training
+from dlcore.devices import device_name, resolve_device
+from dlcore.loop import AMP, Engine
 
 
 class SeedDataset(Dataset):
@@ -44,42 +51,51 @@ class SeedDataset(Dataset):
         return self.transform(Image.fromarray(self.images[i].numpy(), mode="L")), int(self.labels[i])
 
 
-def seed_epoch(images: torch.Tensor, labels: torch.Tensor) -> float:
+def seed_epoch(images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:
     torch.manual_seed(0)
-    model = models.build(models.preset("simple-nn"))
+    model = models.build(models.preset("simple-nn")).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loader = DataLoader(SeedDataset(images, labels), batch_size=64, shuffle=True)
     start = time.perf_counter()
     for x, y in loader:
+        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
+    sync(device)
     return time.perf_counter() - start
 
 
-def dlcore_epoch(batch_size: int) -> float:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def dlcore_epoch(batch_size: int, device: str, engine: Engine = Engine()) -> float:
     """Training time of one epoch through dlcore's Trainer (its per-epoch test evaluation excluded)."""
     config = TrainConfig(
         dataset="fashion-mnist", model=models.preset("simple-nn"), optimizer="sgd", lr=0.01, momentum=0.0,
-        batch_size=batch_size, epochs=1, device="cpu",
+        batch_size=batch_size, epochs=1, device=device,
     )
-    trainer = training.Trainer(config)
+    trainer = training.Trainer(config, engine=engine)
     trainer.run()
     progress = trainer.progress()
     assert progress.status == "done", progress.message
     return progress.history[0]["train_seconds"]
 
 
-def matmul_floor(batch_size: int, samples: int) -> float:
-    """Seconds the epoch's matrix multiplies need at the best GFLOP/s this machine reaches."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+def matmul_floor(samples: int, device: torch.device) -> tuple[float, float]:
+    """Seconds the epoch's matrix multiplies need at the best FLOP/s this device reaches (and that peak)."""
+    a, b = (torch.randn(2048, 2048, device=device) for _ in range(2))
     for _ in range(3):
         a @ b
-    runs = 10
+    runs = 10 if device.type == "cpu" else 200
+    sync(device)
     start = time.perf_counter()
     for _ in range(runs):
         a @ b
+    sync(device)
     peak = runs * 2 * 2048**3 / (time.perf_counter() - start)
     dims = [784, 128, 64, 10]
     # forward x@W, backward dX (not for the first layer) and dW: 3 GEMMs per layer, 2 for the first
@@ -88,17 +104,25 @@ def matmul_floor(batch_size: int, samples: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--amp", choices=AMP, help="also measure autocast to this dtype")
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    args = parser.parse_args()
     if not os.environ.get("DLCORE_DATA_DIR"):
         sys.exit("Set DLCORE_DATA_DIR to the folder holding fashion-mnist/ (e.g. ../shared/data).")
     os.environ.setdefault("DLCORE_HOME", tempfile.mkdtemp(prefix="dlcore-bench-"))
+    device = resolve_device(args.device)
     dataset = data.load("fashion-mnist")
     n = len(dataset.train_labels)
-    seed = seed_epoch(dataset.train_images, dataset.train_labels)
-    dlcore_epoch(512)  # warm-up: first optimizer construction, tensor cache, thread pools
-    b64 = min(dlcore_epoch(64) for _ in range(2))
-    b512 = min(dlcore_epoch(512) for _ in range(3))
-    floor, peak = matmul_floor(512, n)
+    seed = seed_epoch(dataset.train_images, dataset.train_labels, device)
+    dlcore_epoch(512, args.device)  # warm-up: first optimizer construction, tensor cache, thread pools, CUDA context
+    b64 = min(dlcore_epoch(64, args.device) for _ in range(2))
+    b512 = min(dlcore_epoch(512, args.device) for _ in range(3))
+    floor, peak = matmul_floor(n, device)
     result = {
+        "device": device_name(device),
+        "torch": torch.__version__,
         "samples": n,
         "threads": torch.get_num_threads(),
         "seed_epoch_s": round(seed, 3),
@@ -109,9 +133,24 @@ def main() -> None:
         "matmul_peak_gflops": round(peak / 1e9, 1),
         "matmul_floor_epoch_s": round(floor, 4),
         "b512_over_floor": round(b512 / floor, 2),
+        "samples_per_sec_b64": round(n / b64),
+        "samples_per_sec_b512": round(n / b512),
     }
-    print(f"seed recipe {seed:.2f}s/epoch; dlcore b64 {b64:.3f}s, b512 {b512:.3f}s; "
-          f"GEMM floor {floor:.3f}s at {peak / 1e9:.0f} GFLOP/s", file=sys.stderr)
+    print(f"{result['device']}: seed recipe {seed:.2f}s/epoch; dlcore b64 {b64:.3f}s ({n / b64:,.0f} samples/s), "
+          f"b512 {b512:.3f}s ({n / b512:,.0f} samples/s); GEMM floor {floor:.3f}s at {peak / 1e9:.0f} GFLOP/s",
+          file=sys.stderr)
+    options = {name: engine for name, engine in (
+        (f"amp_{args.amp}", Engine(amp=args.amp)), ("compile", Engine(compile=True)),
+        (f"amp_{args.amp}_compile", Engine(amp=args.amp, compile=True)),
+    ) if (engine.amp is None or args.amp) and (not engine.compile or args.compile)}
+    for name, engine in options.items():
+        dlcore_epoch(512, args.device, engine)  # warm-up: compiles for the full batch and the epoch's last one
+        for batch_size, plain in ((64, b64), (512, b512)):
+            seconds = min(dlcore_epoch(batch_size, args.device, engine) for _ in range(2))
+            result[f"{name}_b{batch_size}_samples_per_sec"] = round(n / seconds)
+            result[f"{name}_b{batch_size}_ratio"] = round(plain / seconds, 2)
+            print(f"  {name} b{batch_size}: {n / seconds:,.0f} samples/s, x{plain / seconds:.2f} the plain engine",
+                  file=sys.stderr)
     print(json.dumps(result))
 
 

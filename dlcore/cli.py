@@ -5,29 +5,34 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 import traceback
 import typing
 from pathlib import Path
 
-from . import data, devices, export, inside, jobs, models, optim, predict, preprocess, sharing, toy, training, validation
+from . import (data, devices, distributed, export, inside, jobs, models, optim, predict, preprocess, sharing, toy,
+               training, validation)
 from .config import DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
+from .loop import Engine
 from .runs import RunStore, parse_run_id
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an error is a sentence on stderr and exit 2, and with --json also stdout's last line."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    as_json = "--json" in argv
+    helper = os.environ.get("RANK", "0") != "0" and distributed.launched()  # only rank 0 of a group answers
+    as_json = "--json" in argv and not helper
+    where = f"rank {os.environ['RANK']}" if helper else ""
     try:
         args = _parser().parse_args(argv)
         return args.command(args)
     except _UsageError as exc:
         exc.parser.print_usage(sys.stderr)
-        return _fail(str(exc), as_json, where=exc.parser.prog)
+        return _fail(str(exc), as_json, where=where or exc.parser.prog)
     except DLCoreError as exc:
-        return _fail(str(exc), as_json)
+        return _fail(str(exc), as_json, where=where)
     except KeyboardInterrupt:
         return _fail("interrupted.", as_json, code=130)
     except Exception as exc:
@@ -68,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model and record the run",
-                           description="Every setting has a flag; those not given come from --config, else the defaults.")
+                           description="Every setting has a flag; those not given come from --config, else the defaults. "
+                                       "Under torchrun, the processes train one model together (data-parallel): "
+                                       "--batch-size is the global batch, shared out among them.")
     source = train.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=list(models.PRESETS), help="a seed network (default simple-nn)")
     source.add_argument("--config", type=Path, help="a TrainConfig JSON file")
@@ -220,11 +227,25 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def train_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     validation.validate(config)  # a refused setting is reported before any data is read
+    if distributed.launched():
+        distributed.check(config)
+        with distributed.joined(config.device) as group:
+            return _train(args, config, group)
     devices.resolve_device(config.device)  # so is a missing GPU
     data.load(config.dataset)  # and a missing dataset, with the fetch attempt's sentence
+    return _train(args, config, None)
+
+
+def _train(args: argparse.Namespace, config: TrainConfig, group: distributed.Group | None) -> int:
+    """Train and record one run; in a group, every process trains and rank 0 alone records and reports."""
+    if group is not None:
+        distributed.load_in_turn(config.dataset, group)
+        if group.rank != 0:
+            return _help_train(config, group)
+    engine = Engine(group=group)
     manager = _manager()
     started = time.perf_counter()
-    run_id = manager.submit(config, student=args.student)
+    run_id = manager.submit(config, student=args.student, engine=engine)
     try:
         progress = _follow(manager, run_id)
     except KeyboardInterrupt:
@@ -241,6 +262,7 @@ def train_command(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "samples_per_sec": round(progress.samples_per_sec, 1),
         "device": progress.device,
+        "world_size": group.world if group else 1,
         "checkpoint": run.checkpoint,
         "config": config.to_dict(),
     }
@@ -252,6 +274,20 @@ def train_command(args: argparse.Namespace) -> int:
     if run.status not in ("done", "stopped"):
         print(f"error: {run.message or progress.message}", file=sys.stderr)  # a full disk may keep the end unrecorded
         return 1
+    return 0
+
+
+def _help_train(config: TrainConfig, group: distributed.Group) -> int:
+    """A rank other than 0: train beside the others, record and print nothing; a failure is its sentence."""
+    trainer = training.Trainer(config, engine=Engine(group=group))
+    trainer.start()
+    try:
+        progress = jobs.wait_for_end(trainer.progress)
+    except KeyboardInterrupt:
+        trainer.stop()
+        progress = jobs.wait_for_end(trainer.progress)
+    if progress.status == "failed":
+        raise DLCoreError(progress.message)
     return 0
 
 

@@ -15,6 +15,7 @@ import torch
 
 from . import inside, optim
 from .config import DLCoreError, TrainConfig
+from .loop import Engine
 from .runs import RunStore, home, save_checkpoint
 from .training import Progress, Trainer
 from .validation import validate
@@ -181,7 +182,7 @@ class JobManager:
     def max_concurrent(self) -> int:
         return self.slots.max_concurrent
 
-    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL) -> int:
+    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL, engine: Engine = Engine()) -> int:
         """Record a run as queued and start it as soon as a slot is free; returns its run id.
 
         A run that has to wait is refused with a sentence when its owner already has their share waiting or
@@ -192,7 +193,8 @@ class JobManager:
         def make() -> tuple[tuple, Callable[[], None]]:
             run_id = self.store.create(config, student)
             trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
-                              on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message))
+                              on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message),
+                              engine=engine)
             with self._lock:
                 self._trainers[run_id] = trainer
                 self._owners[run_id] = owner

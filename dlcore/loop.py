@@ -7,11 +7,14 @@ for both; training.py and race.py only publish what the loop did and record it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -22,7 +25,12 @@ from .devices import device_name, resolve_device, tensors_on
 from .evaluate import Evaluation, evaluate
 from .validation import time_limit_seconds
 
+if TYPE_CHECKING:
+    from .distributed import Group
+
 PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU syncs to ~10 a second
+GROUP_READ_STEPS = 50  # processes training together read back every this many steps, all at the same step
+AMP = ("bf16",)  # the autocast dtypes an engine may use: bfloat16 needs no loss scaling
 INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane (or page remaking one) at a time
 
 
@@ -55,6 +63,20 @@ class Fraction:
         return min(self.step / total, 1.0) if total else 0.0
 
 
+@dataclass(frozen=True)
+class Engine:
+    """How a loop computes, not what it learns, so none of it is in a run's config: mixed precision, compilation,
+    and the processes that share each batch (distributed.py)."""
+
+    amp: str | None = None  # "bf16": forward pass and loss autocast to bfloat16; None keeps float32
+    compile: bool = False  # torch.compile the model the steps train (evaluation stays eager)
+    group: Group | None = None  # data-parallel processes, each training on its shard of every batch
+
+    def __post_init__(self):
+        if self.amp is not None and self.amp not in AMP:
+            raise DLCoreError(f"Unknown mixed precision '{self.amp}'; choose one of: {', '.join(AMP)}.")
+
+
 def diverged_message(config: TrainConfig) -> str:
     hint = "a 10x lower learning rate" if config.lr > 1e-4 else "another optimizer such as Adam"
     return f"The loss became infinite or NaN (learning rate {config.lr:g} with {config.optimizer}); try {hint}."
@@ -64,11 +86,17 @@ class Lane:
     """One model with its optimizer, schedule, loss and running totals; stepped only by its loop's thread."""
 
     def __init__(self, config: TrainConfig, device: torch.device, total_steps: int,
-                 build: Callable[[], nn.Module] | None = None):
+                 build: Callable[[], nn.Module] | None = None, engine: Engine = Engine()):
         self.config = config
+        self.group = engine.group
         with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
             torch.manual_seed(config.seed)
             self.model = (build() if build is not None else models.build(config.model)).to(device)
+        self.net = self.group.wrap(self.model) if self.group else self.model  # what steps train; shares the weights
+        if engine.compile:
+            self.net = torch.compile(self.net)
+        self._autocast = (functools.partial(torch.autocast, device.type, dtype=torch.bfloat16) if engine.amp
+                          else contextlib.nullcontext)
         self.optimizer = optim.make_optimizer(config, self.model.parameters())
         self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
         self.loss_fn = optim.make_loss(config.loss)
@@ -90,27 +118,38 @@ class Lane:
         self._loss_sum = torch.zeros((), device=device)
         self._correct = torch.zeros((), device=device, dtype=torch.long)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One optimizer step on one batch: the only training step in dlcore (the export script has its own)."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+        """One optimizer step on one batch of `batch` samples, of which this process has (x, y): the only training
+        step in dlcore (the export script has its own)."""
         started = time.perf_counter()
-        logits = self.model(x)
-        loss = self.loss_fn(logits, y)
+        with self._autocast():
+            logits = self.net(x)
+            loss = self.loss_fn(logits, y)
+        share = len(y) / batch
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # DDP averages the processes' gradients; weighting each by its share of the batch makes that average the
+        # gradient of the whole batch's mean loss, as one process would take it, even when shards differ in size
+        (loss * (share * (self.group.world if self.group else 1))).backward()
         self.optimizer.step()
         self.schedule.step()
         detached = loss.detach()
-        self._pending.append(detached)
+        self._pending.append(detached * share)  # summed over the processes: the whole batch's mean loss
         self._loss_sum += detached * len(y)
         self._correct += (logits.detach().argmax(dim=1) == y).sum()
         self.seconds += time.perf_counter() - started
 
-    def read_losses(self) -> list[float]:
-        """Bring pending losses back from the device in one go; a non-finite one ends this lane's training."""
-        if not self._pending:
-            return []
-        values = torch.stack(self._pending).float().cpu().tolist()
+    def take_pending(self) -> torch.Tensor:
+        """The step losses not read back yet, as one float32 tensor on the device (empty when there are none)."""
+        device = next(self.model.parameters()).device
+        pending = torch.stack(self._pending).float() if self._pending else torch.zeros(0, device=device)
         self._pending.clear()
+        return pending
+
+    def read_losses(self, pending: torch.Tensor) -> list[float]:
+        """Bring taken losses back from the device in one go; a non-finite one ends this lane's training."""
+        values = pending.cpu().tolist()
+        if not values:
+            return []
         first_bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
         if first_bad is not None:
             values = values[: first_bad + 1]  # the steps after the first NaN say nothing more
@@ -119,10 +158,12 @@ class Lane:
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
                   test_x: torch.Tensor, test_y: torch.Tensor) -> EpochRow:
-        """The epoch's row: its training totals over `samples`, and a score on the test split."""
+        """The epoch's row: its training totals over `samples` (of every process), and a score on the test split."""
+        totals = torch.stack([self._loss_sum, self._correct.float()])
+        loss_sum, correct = (self.group.sum(totals) if self.group else totals).tolist()
         result = evaluate(self.model, test_x, test_y, test_x.device)
         return EpochRow(
-            epoch=epoch, train_loss=self._loss_sum.item() / samples, train_accuracy=self._correct.item() / samples,
+            epoch=epoch, train_loss=loss_sum / samples, train_accuracy=correct / samples,
             test_loss=result.loss, test_accuracy=result.accuracy, samples_per_sec=samples_per_sec,
             train_seconds=train_seconds,
         )
@@ -135,13 +176,16 @@ class Loop:
     reader. Lanes are made when it starts, so a queued run holds no model. Data that is no named dataset (the 2-D
     playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), a model that is no ModelSpec's
     from `build`, and `epochs` may go past a TrainConfig's bound (a 2-D network's epoch is a few milliseconds).
+    With a group of processes (the engine's), each trains on its shard of every batch, and a stop, the time limit
+    or a non-finite loss takes effect in all of them at the same step.
     """
 
     def __init__(self, configs: list[TrainConfig], tensors: tuple[torch.Tensor, ...] | None = None,
-                 build: Callable[[], nn.Module] | None = None, epochs: int | None = None):
+                 build: Callable[[], nn.Module] | None = None, epochs: int | None = None, engine: Engine = Engine()):
         self.configs = configs
         self.tensors, self.build = tensors, build
         self.epochs = epochs or configs[0].epochs
+        self.engine = engine
         self.lock = threading.Lock()
         self.lanes: list[Lane] = []
         self.device = ""  # the device's name, once known
@@ -156,6 +200,7 @@ class Loop:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
+        self._agreed_stop = False  # a group's processes stop when all have heard of a stop, at a read-back
 
     # control, from any thread
     def pause(self) -> None:
@@ -185,18 +230,20 @@ class Loop:
         on_epoch(loop) is called after each epoch's evaluation, and on_publish(loop) each time step losses are
         published (about every PUBLISH_SECONDS, between two steps), both in this thread.
         """
-        base = self.configs[0]
-        device = resolve_device(base.device)
+        base, group = self.configs[0], self.engine.group
+        device = group.device if group else resolve_device(base.device)
         train_x, train_y, test_x, test_y = (
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
-        n = len(train_y)
+        n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)
-        lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build) for config in self.configs]
+        lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build, self.engine)
+                 for config in self.configs]
         with self.lock:
-            self.lanes, self.device = lanes, device_name(device)
-        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)
+            self.lanes = lanes
+            self.device = device_name(device) + (f", {group.label}" if group else "")
+        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)  # every process shuffles the same way
         for epoch in range(1, self.epochs + 1):
-            order = torch.randperm(n, generator=shuffle).to(device, non_blocking=True)
+            order = torch.randperm(len(train_y), generator=shuffle)[:n].to(device, non_blocking=True)
             for lane in lanes:
                 lane.begin_epoch()
             started = last_read = time.perf_counter()
@@ -205,25 +252,28 @@ class Loop:
                     paused_at = time.perf_counter()
                     self._resume.wait()
                     started += time.perf_counter() - paused_at
-                if self._stop.is_set() or not any(lane.training for lane in lanes):
+                if self._stopping() or not any(lane.training for lane in lanes):
                     break
                 index = order[first : first + base.batch_size]
-                x, y = train_x[index], train_y[index]
+                mine = group.shard(index) if group else index
+                x, y = train_x[mine], train_y[mine]
                 for lane in lanes:
                     if lane.training:
-                        lane.step(x, y)
+                        lane.step(x, y, len(index))
                 now = time.perf_counter()
                 with self.lock:
                     self.step += 1
-                    self.samples += len(y)
-                if now - last_read >= PUBLISH_SECONDS:
+                    self.samples += len(index)
+                if (self.step % GROUP_READ_STEPS == 0) if group else (now - last_read >= PUBLISH_SECONDS):
                     last_read = now
                     self._read_back(self._trained + now - started)
                     if on_publish is not None:
                         on_publish(self)
+            if device.type == "cuda":  # the epoch's time includes the kernels still queued, not just their launch
+                torch.cuda.synchronize(device)
             self._trained += time.perf_counter() - started
             self._read_back(self._trained)
-            if self._stop.is_set() or not any(lane.training for lane in lanes):
+            if self._stopping() or not any(lane.training for lane in lanes):
                 break
             for lane in lanes:
                 if lane.training:
@@ -240,11 +290,18 @@ class Loop:
                 lane.model = lane.model.cpu().eval()
         if not any(lane.training for lane in lanes):
             return "diverged"
-        return "stopped" if self._stop.is_set() else "done"
+        return "stopped" if self._stopping() else "done"
+
+    def _stopping(self) -> bool:
+        """One process stops as soon as asked; a group's processes stop together, once a read-back has agreed."""
+        return self._agreed_stop if self.engine.group else self._stop.is_set()
 
     def _read_back(self, elapsed: float) -> None:
         """Publish every lane's new losses and the time trained so far; past the time limit, stop."""
-        values = [lane.read_losses() for lane in self.lanes]
+        pending = [lane.take_pending() for lane in self.lanes]
+        if self.engine.group:
+            pending = self._agree(pending, elapsed)
+        values = [lane.read_losses(taken) for lane, taken in zip(self.lanes, pending)]
         with self.lock:
             for lane, new in zip(self.lanes, values):
                 lane.losses.extend(new)
@@ -253,6 +310,18 @@ class Loop:
             self.timed_out = True
             self._stop.set()
 
+    def _agree(self, pending: list[torch.Tensor], elapsed: float) -> list[torch.Tensor]:
+        """One all-reduce sums the processes' step losses (each weighted by its share of the batch) and their stop
+        requests, so every process reads the same losses, and stops, or diverges, at the same step."""
+        group = self.engine.group
+        asked = torch.tensor([self._stop.is_set(), elapsed > self._limit], dtype=torch.float32, device=group.device)
+        summed = group.sum(torch.cat([asked, *(taken.to(group.device) for taken in pending)]))
+        stop, over = summed[:2].tolist()
+        if stop or over:
+            self._agreed_stop, self.timed_out = True, self.timed_out or over > 0
+            self._stop.set()
+        return list(summed[2:].split([len(taken) for taken in pending]))
+
 
 class LoopJob:
     """A loop in a background thread, with the status readers see: queued, running, paused, then how it ended.
@@ -260,8 +329,8 @@ class LoopJob:
     A run (training.Trainer) and a race (race.Race) are both one: subclasses say what to record when the loop ends.
     """
 
-    def __init__(self, configs: list[TrainConfig]):
-        self.loop = Loop(configs)
+    def __init__(self, configs: list[TrainConfig], engine: Engine = Engine()):
+        self.loop = Loop(configs, engine=engine)
         self._lock = threading.Lock()
         self._status, self._message = "queued", ""
         self._thread: threading.Thread | None = None

@@ -9,7 +9,7 @@ from torch import nn
 from . import inside
 from .config import TrainConfig
 from .evaluate import Evaluation
-from .loop import Fraction, LoopJob
+from .loop import Engine, Fraction, LoopJob
 from .validation import validate
 
 
@@ -40,9 +40,9 @@ class Trainer(LoopJob):
     """Trains one config; the job manager records it through on_epoch(trainer) and on_finish(trainer, status,
     message), both called in the trainer's thread, the latter before the final status is published."""
 
-    def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None):
+    def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None, engine: Engine = Engine()):
         validate(config)
-        super().__init__([config])
+        super().__init__([config], engine)
         self.config = config
         self._on_epoch = on_epoch
         self._on_finish = on_finish

@@ -1,0 +1,165 @@
+"""Data-parallel training: shards and reductions in one process, and torchrun's processes training one model."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dlcore import cli, distributed, training
+from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore.loop import Engine
+from dlcore.runs import RunStore, load_checkpoint
+
+from .conftest import REPO
+
+TINY = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), optimizer="sgd", lr=0.05,
+                   epochs=2, batch_size=64, device="cpu")
+
+
+def group(rank: int, world: int) -> distributed.Group:
+    return distributed.Group(rank=rank, world=world, local_rank=rank, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize("size, world", [(64, 2), (65, 2), (7, 3), (5, 5)])
+def test_shards_cover_a_batch_once_in_order_and_differ_by_at_most_one(size, world):
+    batch = torch.arange(size) * 7
+    shards = [group(rank, world).shard(batch) for rank in range(world)]
+    assert torch.equal(torch.cat(shards), batch)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1 and min(map(len, shards)) >= 1
+
+
+def test_an_epoch_leaves_out_only_a_last_batch_too_small_to_share():
+    assert group(0, 4).usable(60_000, 64) == 60_000  # a last batch of 32 gives each of 4 processes 8
+    assert group(0, 4).usable(130, 64) == 128  # a last batch of 2 cannot feed 4: left out
+    assert group(0, 2).usable(129, 64) == 128 and group(0, 1).usable(129, 64) == 129
+
+
+def test_unknown_mixed_precision_is_one_sentence():
+    with pytest.raises(DLCoreError, match="Unknown mixed precision 'fp8'"):
+        Engine(amp="fp8")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """This process as torchrun would start it, alone (world size 1) unless a test changes WORLD_SIZE."""
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    assert distributed.launched()
+
+
+def test_a_group_of_one_trains_exactly_as_one_process(tiny_data_dir, launched):
+    """DDP, the shard, the all-reduces and the agreed read-backs change nothing when there is one process."""
+    alone = training.Trainer(TINY)
+    alone.run()
+    with distributed.joined("cpu") as one:
+        together = training.Trainer(TINY, engine=Engine(group=one))
+        together.run()
+    a, b = alone.progress(), together.progress()
+    assert b.status == "done" and b.device == "CPU, 1 process"
+    assert a.step_losses == b.step_losses and a.history[-1]["test_accuracy"] == b.history[-1]["test_accuracy"]
+    assert a.history[-1]["train_loss"] == b.history[-1]["train_loss"]
+    for name, tensor in alone.model.state_dict().items():
+        assert torch.equal(tensor, together.model.state_dict()[name]), name
+
+
+def test_a_process_whose_partners_never_come_gives_up_with_a_sentence(launched, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    started = time.monotonic()
+    with pytest.raises(DLCoreError, match="Process 0 could not join the other 1 within 2s"):
+        with distributed.joined("cpu", timeout_s=2):
+            pass
+    assert time.monotonic() - started < 30
+
+
+def test_the_cli_under_a_launcher_records_one_run_with_its_world_size(tiny_data_dir, launched, capsys):
+    code = cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--device", "cpu", "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["world_size"] == 1 and summary["device"] == "CPU, 1 process"
+    assert [run.id for run in RunStore().list()] == [summary["run_id"]]
+
+
+def test_a_batch_smaller_than_the_group_is_refused_before_joining_it(launched, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(DLCoreError, match="batch of 1 cannot be shared by 2 processes; use --batch-size 2"):
+        distributed.check(TINY.with_changes(batch_size=1))
+    distributed.check(TINY.with_changes(batch_size=2))
+
+
+def test_another_rank_prints_no_json_and_names_itself_in_its_error(launched, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.main(["train", "--batch-size", "1", "--device", "cpu", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rank 1: error: A batch of 1 cannot be shared by 2 processes")
+
+
+def torchrun(*args: str, processes: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`torchrun --standalone` through python -m, so it works without the torchrun script on PATH."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "dlcore", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_two_processes_train_fashion_mnist_like_one_with_the_same_global_batch(real_data_dir):
+    """The issue's check: one epoch of simple-nn on 2 CPU processes (gloo) records one run, within a point of one
+    process with the same global batch."""
+    flags = ["train", "--dataset", "fashion-mnist", "--preset", "simple-nn", "--optimizer", "sgd", "--lr", "0.05",
+             "--batch-size", "128", "--epochs", "1", "--device", "cpu", "--json"]
+    pair = torchrun(*flags)
+    assert pair.returncode == 0, pair.stderr[-2000:]
+    (summary,) = json_lines(pair.stdout)  # rank 1 printed nothing
+    assert summary["world_size"] == 2 and summary["status"] == "done"
+    assert [run.id for run in RunStore().list()] == [summary["run_id"]]
+    single = subprocess.run([sys.executable, "-m", "dlcore", *flags], cwd=REPO, capture_output=True, text=True)
+    (alone,) = json_lines(single.stdout)
+    assert abs(summary["test_accuracy"] - alone["test_accuracy"]) <= 0.01, (summary, alone)
+
+
+@pytest.mark.slow
+def test_two_processes_take_one_process_steps_and_repeat_themselves(tiny_data_dir):
+    """Weighting each shard by its size makes 2 processes' steps those of 1 process with the global batch
+    (up to float rounding), and the same seed gives the same run again."""
+    flags = ["train", "--dataset", "mnist", "--model", "dense=16", "--optimizer", "sgd", "--lr", "0.05",
+             "--batch-size", "60", "--epochs", "2", "--device", "cpu", "--json"]
+    first, again = torchrun(*flags), torchrun(*flags)
+    assert first.returncode == again.returncode == 0, first.stderr[-2000:] + again.stderr[-2000:]
+    (a,), (b,) = json_lines(first.stdout), json_lines(again.stdout)
+    store = RunStore()
+    first_history, again_history = store.get(a["run_id"]).history, store.get(b["run_id"]).history
+    assert first_history["steps"] == again_history["steps"] and len(first_history["steps"]) == 2 * 10
+    learned = [[row[key] for key in ("train_loss", "test_loss")] for row in first_history["epochs"]]
+    assert learned == [[row[key] for key in ("train_loss", "test_loss")] for row in again_history["epochs"]]
+    (alone,) = json_lines(subprocess.run([sys.executable, "-m", "dlcore", *flags], cwd=REPO, capture_output=True,
+                                         text=True).stdout)
+    pair, single = load_checkpoint(a["checkpoint"])[0].state_dict(), load_checkpoint(alone["checkpoint"])[0].state_dict()
+    for name, tensor in single.items():
+        assert torch.allclose(pair[name], tensor, atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_an_error_in_a_group_is_one_sentence_and_ends_every_process(tiny_data_dir):
+    started = time.monotonic()
+    result = torchrun("train", "--dataset", "mnist", "--batch-size", "1", "--device", "cpu", "--json", timeout=120)
+    assert result.returncode != 0 and time.monotonic() - started < 120
+    (answer,) = json_lines(result.stdout)
+    assert answer == {"error": "A batch of 1 cannot be shared by 2 processes; use --batch-size 2 or more "
+                               "(it is the global batch)."}
+    assert "rank 1: error: A batch of 1 cannot be shared" in result.stderr
