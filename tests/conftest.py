@@ -10,6 +10,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """GPU-marked tests run where there is a CUDA GPU and are skipped, saying so, everywhere else."""
+    gpu_tests = [item for item in items if "gpu" in item.keywords]
+    if not gpu_tests:
+        return
+    import torch  # only when GPU tests were collected: page tests keep their imports light
+
+    if torch.cuda.is_available():
+        return
+    for item in gpu_tests:
+        item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU; this machine has none"))
+
+
 @pytest.fixture(autouse=True)
 def dlcore_home(tmp_path, monkeypatch) -> Path:
     """Every test records its runs in its own folder, as a fresh server would."""

@@ -163,3 +163,31 @@ def test_an_error_in_a_group_is_one_sentence_and_ends_every_process(tiny_data_di
     assert answer == {"error": "A batch of 1 cannot be shared by 2 processes; use --batch-size 2 or more "
                                "(it is the global batch)."}
     assert "rank 1: error: A batch of 1 cannot be shared" in result.stderr
+
+
+@pytest.mark.gpu
+def test_a_group_of_one_trains_on_its_gpu_with_nccl(tiny_data_dir, launched):
+    with distributed.joined("cuda") as one:
+        assert torch.distributed.get_backend() == "nccl" and one.device == torch.device("cuda", 0)
+        together = training.Trainer(TINY.with_changes(device="cuda"), engine=Engine(group=one))
+        together.run()
+    progress = together.progress()
+    assert progress.status == "done" and progress.device == f"{torch.cuda.get_device_name(0)}, 1 process"
+    assert together.evaluation.accuracy > 0.9
+
+
+@pytest.mark.gpu
+def test_torchrun_with_one_gpu_records_one_run(tiny_data_dir):
+    result = torchrun("train", "--dataset", "mnist", "--epochs", "1", "--device", "cuda", "--json", processes=1)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (summary,) = json_lines(result.stdout)
+    assert summary["world_size"] == 1 and summary["device"] == f"{torch.cuda.get_device_name(0)}, 1 process"
+    assert [run.id for run in RunStore().list()] == [summary["run_id"]]
+
+
+@pytest.mark.gpu
+def test_more_processes_than_gpus_is_one_sentence(tiny_data_dir):
+    count = torch.cuda.device_count()
+    result = torchrun("train", "--dataset", "mnist", "--device", "cuda", "--json", processes=count + 1, timeout=300)
+    assert result.returncode != 0
+    assert f"has no GPU of its own: there are {count}; start at most {count} processes" in result.stderr

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -31,3 +32,15 @@ def test_accuracy_confusion_and_mistakes():
 def test_evaluation_round_trips_through_a_dict():
     result = evaluate(FixedGuess(), torch.zeros(3, 1, 28, 28), torch.tensor([0, 1, 0]))
     assert Evaluation.from_dict(result.to_dict()) == result
+
+
+@pytest.mark.gpu
+def test_scores_on_the_gpu_match_the_cpu():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    images, labels = torch.randn(3000, 1, 28, 28), torch.randint(0, 10, (3000,))
+    on_cpu = evaluate(model, images, labels)
+    on_gpu = evaluate(model.cuda(), images.cuda(), labels.cuda(), "cuda")
+    flips = sum(abs(a - b) for row_gpu, row_cpu in zip(on_gpu.confusion, on_cpu.confusion)
+                for a, b in zip(row_gpu, row_cpu))
+    assert flips <= 2 and abs(on_gpu.loss - on_cpu.loss) < 1e-4  # float rounding may flip a near tie

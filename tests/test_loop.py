@@ -3,6 +3,7 @@
 import ast
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -66,3 +67,32 @@ def test_a_loop_trains_given_tensors_and_model_without_a_named_dataset():
     lane = trained.lanes[0]
     assert isinstance(lane.model, nn.Linear) and [row.epoch for row in lane.history] == [1, 2, 3]
     assert lane.evaluation.accuracy == 1.0 and trained.steps_per_epoch == 5
+
+
+def test_bf16_autocast_trains_through_the_same_lane(tiny_data_dir):
+    """The engine's mixed precision changes how a step computes (other losses), not what the run learns."""
+    plain, mixed = loop.Loop([TINY]), loop.Loop([TINY], engine=loop.Engine(amp="bf16"))
+    assert plain.run() == mixed.run() == "done"
+    assert plain.lanes[0].losses != mixed.lanes[0].losses
+    assert mixed.lanes[0].evaluation.accuracy > 0.9 and plain.lanes[0].evaluation.accuracy > 0.9
+
+
+@pytest.mark.gpu
+def test_a_run_trains_on_the_gpu_and_hands_back_a_cpu_model(tiny_data_dir):
+    on_cpu, on_gpu = training.Trainer(TINY), training.Trainer(TINY.with_changes(device="cuda"))
+    on_cpu.run()
+    on_gpu.run()
+    progress = on_gpu.progress()
+    assert progress.status == "done" and progress.device == torch.cuda.get_device_name(0)
+    assert {parameter.device.type for parameter in on_gpu.model.parameters()} == {"cpu"}
+    assert progress.samples_per_sec > 0 and len(progress.step_losses) == progress.step
+    assert abs(on_gpu.evaluation.accuracy - on_cpu.evaluation.accuracy) <= 0.05
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("engine", [loop.Engine(amp="bf16"), loop.Engine(compile=True),
+                                    loop.Engine(amp="bf16", compile=True)], ids=["bf16", "compile", "both"])
+def test_engine_options_train_on_the_gpu(tiny_data_dir, engine):
+    run = loop.Loop([TINY.with_changes(device="cuda")], engine=engine)
+    assert run.run() == "done"
+    assert run.lanes[0].evaluation.accuracy > 0.9

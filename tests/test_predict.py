@@ -104,3 +104,20 @@ def test_a_dot_or_an_unsure_answer_is_doubted_and_a_clear_digit_is_not():
     assert predict.doubt(digit, torn, classes) == ("The model is unsure: 3 at 35%, then 9 at 35%. Draw it more "
                                                   "clearly, or it may not be a digit it knows.")
     assert "not a picture" in predict.doubt(steps, sure, data.info("fashion-mnist").classes)
+
+
+@pytest.mark.gpu
+def test_a_model_trained_on_the_gpu_reads_a_drawing_on_the_cpu(tiny_data_dir):
+    """The CUDA path end to end: a run trained on the GPU is recorded, and its checkpoint reads a canvas."""
+    from dlcore import jobs
+
+    manager = jobs.JobManager(runs.RunStore())
+    config = predict.STARTER_CONFIG.with_changes(dataset="mnist", epochs=1, device="cuda")
+    run_id = manager.submit(config)
+    assert manager.wait(run_id, timeout=300).status == "done"
+    run = manager.store.get(run_id)
+    assert run.device == torch.cuda.get_device_name(0) and run.checkpoint
+    classifier = predict.load(str(run_id))
+    assert {parameter.device.type for parameter in classifier.model.parameters()} == {"cpu"}
+    _, prediction = predict.classify(classifier, as_rgba_canvas(seven()))
+    assert abs(sum(prediction.probabilities) - 1) < 1e-5 and 0 <= prediction.prediction <= 9
