@@ -24,6 +24,9 @@ pages = [
             url_path="inside_the_network"),
     st.Page("app_pages/4_optimizer_race.py", title="Optimizer race", icon=":material/sports_score:", url_path="optimizer_race"),
     st.Page("app_pages/5_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
+    st.Page("app_pages/7_playground.py", title="2-D playground", icon=":material/scatter_plot:", url_path="playground"),
+    st.Page("app_pages/8_gradient_descent.py", title="Gradient descent", icon=":material/landscape:",
+            url_path="gradient_descent"),
 ]
 page = st.navigation(pages)
 presenter_mode_ui()

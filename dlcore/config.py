@@ -50,7 +50,9 @@ MAX_TOY_LAYERS = 6
 MAX_TOY_UNITS = 8
 MAX_TOY_POINTS = 1000
 MAX_TOY_EPOCHS = 100_000
-TOY_FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")  # a config's JSON: the largest legal one is a few kilobytes
+TOY_FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
+DESCENT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")  # Build & train's, by behaviour
+MAX_DESCENT_STEPS = 500  # a config's JSON: the largest legal one is a few kilobytes
 
 # A name from one of the registries (activations, optimizers, datasets...): which names exist is checked against
 # the registry itself (validation.validate); the schema only keeps it short and plain.
@@ -83,7 +85,7 @@ def _checked(make, cls):
         raise DLCoreError(f"The {_TITLES.get(cls.__name__, cls.__name__)} is nested too deeply to be a real one.") from None
 
 
-_TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+_TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "DescentConfig": "descent setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
 
 
 def _sentence(errors: list[dict], what: str) -> str:
@@ -228,6 +230,18 @@ class ToyConfig:
     def with_changes(self, **changes) -> "ToyConfig":
         """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@schema
+class DescentConfig:
+    """Which surface, where the optimizers start, how many steps, and each one's learning rate."""
+
+    surface: Literal["bowl", "rosenbrock", "saddle", "himmelblau"] = "bowl"
+    start: tuple[_float(-10.0, 10.0), _float(-10.0, 10.0)] | None = None  # None: the surface's own start
+    steps: _int(1, MAX_DESCENT_STEPS) = 200  # enough for every default path to show where it is going
+    optimizers: Annotated[tuple[Literal[DESCENT_OPTIMIZERS], ...], Field(min_length=1, max_length=6)] = DESCENT_OPTIMIZERS
+    lrs: Annotated[dict[Literal[DESCENT_OPTIMIZERS], _float(0.0, 10.0, low_open=True)], Field(max_length=6)] = \
+        dataclasses.field(default_factory=dict)  # those not given: the surface's own, chosen to show its lesson
 
 
 def parse(cls, data):

@@ -258,6 +258,8 @@ def train(config: ToyConfig) -> dict:
 GRID = 60  # cells per side of the boundary picture (TF Playground draws 100; 60 looks the same at page size)
 NEURON_GRID = 20  # cells per side of each neuron's own picture
 IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread
+PICTURE_SECONDS = 0.1  # while it plays, a new picture after this much training: twice as often as a page redraws
+REST_SHARE = 1.0  # and a rest this long (relative) after each: a playing network takes at most half a core
 _TRAINING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))  # playgrounds training at once: the
 # web server keeps a core, and a class pressing play together takes turns instead of slowing every page
 
@@ -275,7 +277,7 @@ class Picture:
     train_loss: list[float] = field(default_factory=list)  # per epoch, from epoch 1
     test_loss: list[float] = field(default_factory=list)
     test_accuracy: float | None = None
-    status: str = "ready"  # ready, training, done, stopped, diverged, idle
+    status: str = "ready"  # ready, training, done, stopped, diverged
     message: str = ""
 
 
@@ -305,9 +307,9 @@ def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> P
 class Playground:
     """One student's network, trained by the one loop in a thread of its own, a few epochs per request.
 
-    The page asks for one epoch (a step) or for a slice of time (while playing); the loop's thread trains whole
-    epochs until the request is met, draws a Picture, and waits for the next request, so a paused playground costs
-    nothing and a playing one at most the time it is given.
+    The page asks for one epoch (a step) or, while playing, renews a lease of time; the loop's thread trains whole
+    epochs until the request is met, drawing a Picture as it goes, then waits for the next request, so a paused
+    playground costs nothing and a playing one stops soon after its page does.
     """
 
     def __init__(self, config: ToyConfig):
@@ -319,6 +321,7 @@ class Playground:
         self._until_epoch, self._until_time = 0, 0.0
         self._asked = self._closed = self._idle = False
         self._holding = False  # whether this playground's thread holds one of the training slots
+        self._drawn = 0.0  # when the thread last drew a picture
         self._thread: threading.Thread | None = None
         self._picture = picture(build(config), self._names, 0)  # the same first weights the loop's lane draws
 
@@ -328,37 +331,48 @@ class Playground:
 
     @property
     def finished(self) -> bool:
-        return self._picture.status in ("done", "stopped", "diverged", "idle")
+        return self._picture.status in ("done", "stopped", "diverged")
 
     def latest(self) -> Picture:
         return self._picture
 
     def step(self, wait: float = 5.0) -> Picture:
         """Train one more epoch; the picture after it (or the latest one, if it takes longer than `wait`)."""
-        return self._ask(epochs=1, seconds=None, wait=wait)
+        with self._cond:
+            self._ask(self._loop.epoch + 1, math.inf)
+            self._cond.wait_for(lambda: not self._asked, timeout=wait)
+            return self._picture
 
-    def play(self, seconds: float, wait: float) -> Picture:
-        """Train whole epochs for about `seconds` (at least one)."""
-        return self._ask(epochs=None, seconds=seconds, wait=wait)
+    def play(self, lease: float) -> Picture:
+        """Keep training for `lease` seconds more, without waiting: the latest picture, drawn while it trains.
+
+        A page that stops asking (its tab closed) stops costing anything a lease later."""
+        with self._cond:
+            self._ask(MAX_TOY_EPOCHS, max(self._until_time, time.perf_counter() + lease))
+            return self._picture
+
+    def pause(self, wait: float = 5.0) -> Picture:
+        """Stop after the epoch under way; the picture the network stopped at."""
+        with self._cond:
+            if self._asked:
+                self._until_time = 0.0
+                self._cond.wait_for(lambda: not self._asked, timeout=wait)
+            return self._picture
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
-    def _ask(self, epochs: int | None, seconds: float | None, wait: float) -> Picture:
-        with self._cond:
-            if self.finished or self._closed:
-                return self._picture
-            self._until_epoch = self._loop.epoch + epochs if epochs else MAX_TOY_EPOCHS
-            self._until_time = time.perf_counter() + seconds if seconds else math.inf
-            self._asked = True
-            self._cond.notify_all()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._train, name=f"playground-{id(self):x}", daemon=True)
-                self._thread.start()
-            self._cond.wait_for(lambda: not self._asked, timeout=wait)
-            return self._picture
+    def _ask(self, until_epoch: int, until_time: float) -> None:
+        """Under the condition: train until either mark; the thread starts at the first request."""
+        if self.finished or self._closed:
+            return
+        self._until_epoch, self._until_time, self._asked = until_epoch, until_time, True
+        self._cond.notify_all()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._train, name=f"playground-{id(self):x}", daemon=True)
+            self._thread.start()
 
     # in the playground's thread
     def _train(self) -> None:
@@ -395,10 +409,18 @@ class Playground:
         return "Stopped."
 
     def _epoch_done(self, loop: Loop) -> None:
-        """After each epoch: if the request is met, draw the picture and wait for the next one."""
-        if loop.epoch < self._until_epoch and time.perf_counter() < self._until_time:
+        """After each epoch: a new picture every PICTURE_SECONDS while the request lasts; once it is met, the last
+        picture, then wait for the next request."""
+        lane, now = loop.lanes[0], time.perf_counter()
+        if loop.epoch < self._until_epoch and now < self._until_time:
+            if now - self._drawn >= PICTURE_SECONDS:
+                with self._cond:
+                    self._picture = picture(lane.model, self._names, loop.epoch, lane.history, status="training")
+                _TRAINING.release()  # a turn for any other playground waiting for a slot, and a pause as long as
+                time.sleep(PICTURE_SECONDS * REST_SHARE)  # the training, so the page and its browser keep up
+                _TRAINING.acquire()
+                self._drawn = time.perf_counter()
             return
-        lane = loop.lanes[0]
         with self._cond:
             self._picture = picture(lane.model, self._names, loop.epoch, lane.history, status="ready")
             self._asked = False

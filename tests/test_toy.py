@@ -3,6 +3,8 @@ the issue's accuracy targets, and the page's playground thread."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -145,8 +147,14 @@ def test_a_playground_steps_plays_and_lets_go():
     stepped = playground.step()
     assert stepped.epoch == 1 and len(stepped.train_loss) == len(stepped.test_loss) == 1
     assert not np.array_equal(stepped.boundary, first.boundary)
-    played = playground.play(seconds=0.2, wait=5)
-    assert played.epoch > 1 and played.status == "ready" and played.test_accuracy is not None
+    playground.play(lease=0.3)
+    time.sleep(0.5)
+    played = playground.latest()
+    assert played.epoch > 1 and played.test_accuracy is not None
+    paused = playground.pause()
+    assert paused.status == "ready" and paused.epoch >= played.epoch
+    time.sleep(0.2)
+    assert playground.latest().epoch == paused.epoch  # a paused playground trains no more
     playground.close()
     playground._thread.join(5)
     assert not playground._thread.is_alive()

@@ -1,7 +1,8 @@
 """The Streamlit helpers that several pages share.
 
 status: the engine's warm-up, the device and data in the sidebar and in choices; charts: pure figure builders;
-runs: a run's results and its control; classroom: presenter mode, who controls a run, export and import.
+runs: a run's results and its control; classroom: presenter mode, who controls a run, export and import;
+pictures: the 2-D playground's live images, pure drawing like charts.
 A helper that only one page uses lives in that page.
 """
 

@@ -1,0 +1,154 @@
+"""2-D playground: TF Playground's datasets and tiny networks, the decision boundary redrawn as the network learns."""
+
+import numpy as np
+import streamlit as st
+
+from dlcore import DLCoreError, optim, toy
+from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_UNITS, ToyConfig, bounds
+from ui import literal, pictures
+from ui.classroom import presenting, settings_container
+
+TICK_SECONDS = 0.15  # the pictures are redrawn up to 6 times a second while playing (at least 4 on a busy server)
+LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
+LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]  # TF Playground's list
+REG_RATES = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+def data_ui() -> tuple[str, int, int, int]:
+    dataset = st.selectbox("Dataset", list(toy.DATASETS), format_func=toy.DATASETS.get, key="toy_dataset")
+    noise = st.slider("Noise (%)", *bounds(ToyConfig, "noise"), 0, 5, key="toy_noise")
+    ratio = st.slider("Training points (%)", 10, 90, 50, 10, key="toy_ratio")
+    batch = st.slider("Batch size", 1, 30, 10, key="toy_batch")
+    return dataset, noise, ratio, batch
+
+
+def network_ui() -> tuple[list[str], tuple[int, ...], str]:
+    features = st.pills("Input features", list(toy.FEATURES), selection_mode="multi", default=["x1", "x2"],
+                        format_func=toy.FEATURES.get, key="toy_features")
+    layers = st.number_input("Hidden layers", 0, MAX_TOY_LAYERS, 2, key="toy_layers")
+    columns = st.columns(3)
+    hidden = tuple(columns[i % 3].number_input(f"Layer {i + 1}", 1, MAX_TOY_UNITS, 4, key=f"toy_units_{i}")
+                   for i in range(layers))
+    activation = st.selectbox("Activation", list(toy.ACTIVATIONS), format_func=toy.ACTIVATIONS.get, key="toy_activation")
+    return features, hidden, activation
+
+
+def training_ui() -> tuple[str, float, str, float]:
+    optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), index=1, format_func=optim.OPTIMIZERS.get,
+                             key="toy_optimizer")
+    lr = st.select_slider("Learning rate", LEARNING_RATES, 0.01, key="toy_lr")
+    regularization = st.selectbox("Regularization", list(toy.REGULARIZATIONS), format_func=toy.REGULARIZATIONS.get,
+                                  key="toy_reg")
+    rate = st.select_slider("Regularization rate", REG_RATES, 0.0, key="toy_reg_rate", disabled=regularization == "none")
+    return optimizer, lr, regularization, rate if regularization != "none" else 0.0
+
+
+def settings_ui() -> ToyConfig:
+    """Three popovers in one row, so the network and its boundary stay above the fold; a line says what is set."""
+    data, network, training, summary = st.columns([1, 1, 1, 4], vertical_alignment="center")
+    with data.popover("Data", icon=":material/scatter_plot:", width="stretch"):
+        dataset, noise, ratio, batch = data_ui()
+    with network.popover("Network", icon=":material/hub:", width="stretch"):
+        features, hidden, activation = network_ui()
+    with training.popover("Training", icon=":material/tune:", width="stretch"):
+        optimizer, lr, regularization, rate = training_ui()
+    if not features:
+        raise DLCoreError("Choose at least one input feature (Network).")
+    config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, features=tuple(features), hidden=hidden,
+                       activation=activation, optimizer=optimizer, lr=lr, batch_size=batch,
+                       regularization=regularization, reg_rate=rate)
+    shape = "-".join(map(str, hidden)) or "no hidden layer"
+    reg = f" · {toy.REGULARIZATIONS[regularization]} {rate:g}" if regularization != "none" else ""
+    summary.caption(f"{toy.DATASETS[dataset]}, noise {noise} %, {ratio} % for training · "
+                    f"{', '.join(toy.FEATURES[f] for f in toy.used_features(config))} → {shape} "
+                    f"{toy.ACTIVATIONS[activation].lower()} · {optim.OPTIMIZERS[optimizer].split(' (')[0]} lr {lr:g}, "
+                    f"batch {batch}{reg}")
+    return config
+
+
+def playground(config: ToyConfig) -> toy.Playground:
+    """This session's network; a changed setting starts a fresh one at once, paused."""
+    current = st.session_state.get("toy_playground")
+    if current is None or current.config != config:
+        if current is not None:
+            current.close()
+        current = st.session_state["toy_playground"] = toy.Playground(config)
+        st.session_state["toy_playing"] = False
+    return current
+
+
+def reset() -> None:
+    st.session_state["toy_playground"].close()
+    st.session_state["toy_playground"] = toy.Playground(st.session_state["toy_playground"].config)
+    st.session_state["toy_playing"] = False
+
+
+def toggle_play(ground: toy.Playground) -> None:
+    playing = st.session_state["toy_playing"] = not st.session_state.get("toy_playing", False)
+    if not playing:
+        ground.pause()  # so the page shows where it stopped, and Step goes on from there
+
+
+def controls_ui(ground: toy.Playground, playing: bool) -> None:
+    play, step, again, _ = st.columns([1, 1, 1, 4])
+    play.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                type="primary", width="stretch", disabled=ground.finished, key="toy_play", on_click=toggle_play, args=(ground,))
+    step.button("Step", icon=":material/skip_next:", width="stretch", disabled=playing or ground.finished,
+                key="toy_step", help="Train one epoch: every training point once.", on_click=ground.step)
+    again.button("Reset", icon=":material/restart_alt:", width="stretch", on_click=reset, key="toy_reset",
+                 help="Fresh weights, the same points.")
+
+
+def weights_ui(picture: toy.Picture) -> None:
+    """Every weight as numbers, for a paused network (while playing they change faster than anyone reads)."""
+    for i, (weights, biases) in enumerate(zip(picture.weights, picture.biases)):
+        into = "the output" if i == len(picture.weights) - 1 else f"layer {i + 1}"
+        st.caption(f"Into {into}: one row per neuron, one column per input, then the bias")
+        st.dataframe(np.column_stack([weights, biases]).round(3), hide_index=True)
+
+
+def view_ui(ground: toy.Playground, playing: bool) -> None:
+    """Redrawn by st.fragment while playing: the latest picture the network's thread drew, as images."""
+    picture = ground.play(LEASE_SECONDS) if playing else ground.latest()
+    if picture.message:
+        (st.error if picture.status == "diverged" else st.info)(literal(picture.message))
+    large = presenting()
+    left, right = st.columns([1.2, 1])
+    with left:
+        epoch, train, test = st.columns(3)
+        epoch.metric("Epoch", f"{picture.epoch:,}")
+        train.metric("Train loss", f"{picture.train_loss[-1]:.3f}" if picture.train_loss else "–")
+        test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–",
+                    f"accuracy {picture.test_accuracy:.1%}" if picture.test_accuracy is not None else None,
+                    delta_color="off", delta_arrow="off")
+        names = [toy.FEATURES[n].replace("₁", "1").replace("₂", "2").replace("²", "^2") for n in toy.used_features(ground.config)]
+        st.html(pictures.as_html(pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large),
+                                 "the network's neurons and weights"))
+        st.caption("Inputs, then each hidden layer: every neuron's output over the square (blue +, orange −); links "
+                   "blue for positive weights, orange for negative, thicker when larger.")
+        st.html(pictures.as_html(pictures.loss_image(picture.train_loss, picture.test_loss), "loss curves"))
+    with right:
+        points = ground.points
+        st.html(pictures.as_html(pictures.boundary_image(picture.boundary, (points.train_xy, points.train_y),
+                                                         (points.test_xy, points.test_y), 560 if large else 400),
+                                 "decision boundary"))
+        st.caption("The output over x₁ (across) and x₂ (up): blue where the network says blue. Dots with a white ring "
+                   "train it; dots with a black ring test it.")
+        if not playing:
+            with st.expander("Weights as numbers"):
+                weights_ui(picture)
+
+
+st.title("2-D playground")
+st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the decision "
+           "boundary form. Any change of setting starts again from fresh weights.")
+with settings_container("toy"):
+    try:
+        config = settings_ui()
+    except DLCoreError as exc:
+        st.error(literal(exc))
+        st.stop()
+ground = playground(config)
+playing = st.session_state.get("toy_playing", False) and not ground.finished
+controls_ui(ground, playing)
+st.fragment(run_every=TICK_SECONDS if playing else None)(view_ui)(ground, playing)

@@ -1,0 +1,145 @@
+"""Gradient descent you can watch: 2-D loss surfaces, and the path each of the engine's optimizers takes on them.
+
+Each optimizer is the one Build & train uses (optim.make_optimizer, the same torch.optim classes and options), moving
+one 2-D point instead of a network's weights; the gradient is torch's, of the surface written as a torch function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import optim
+from .config import DescentConfig, TrainConfig
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Surface:
+    title: str
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # works on tensors of any shape, elementwise
+    x_range: Point
+    y_range: Point
+    start: Point
+    minima: tuple[Point, ...]  # where the loss is lowest (for the saddle: its two valleys)
+    lrs: dict[str, float]  # a learning rate per optimizer that shows the surface's lesson
+    note: str  # what to notice, for the page
+
+
+SURFACES: dict[str, Surface] = {
+    "bowl": Surface(
+        "Ill-conditioned bowl", lambda x, y: 0.05 * x**2 + y**2, (-10, 10), (-4, 4), (-9.0, 3.0), ((0.0, 0.0),),
+        {"sgd": 0.9, "momentum": 0.1, "nesterov": 0.1, "adam": 0.5, "rmsprop": 0.1, "adagrad": 2.0},
+        "Twenty times steeper across than along. A step size that suits the steep direction crawls along the flat "
+        "one, and a larger one zig-zags across the valley: plain SGD bounces from wall to wall. Momentum averages "
+        "the bounces away; Adam and RMSprop rescale each direction, so both directions move at the same pace.",
+    ),
+    "rosenbrock": Surface(
+        "Rosenbrock's banana", lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2, (-2, 2), (-1, 3), (-1.5, 2.0),
+        ((1.0, 1.0),), {"sgd": 0.002, "momentum": 0.002, "nesterov": 0.001, "adam": 0.1, "rmsprop": 0.01,
+                        "adagrad": 0.5},
+        "A curved valley with steep walls and an almost flat floor. Every method reaches the floor in a few steps; "
+        "the race is along it to the minimum at (1, 1). The walls cap the step size (SGD at 0.003 blows up), and "
+        "so plain SGD creeps along the floor; momentum carries speed along it. RMSprop and Adagrad rattle between "
+        "the walls.",
+    ),
+    "saddle": Surface(
+        "Saddle", lambda x, y: x**2 + y**4 / 4 - y**2, (-2, 2), (-2, 2), (-1.8, 0.001),
+        ((0.0, math.sqrt(2)), (0.0, -math.sqrt(2))), {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 0.1,
+                                                      "rmsprop": 0.05, "adagrad": 0.3},
+        "The origin is a saddle: downhill in y, uphill in x. Starting almost on the ridge, the gradient across it is "
+        "tiny, so SGD slides to the saddle and lingers there before escaping into a valley. RMSprop and Adam divide "
+        "by the gradient's size, so the tiny push gets as big a step as any and they turn off the ridge early.",
+    ),
+    "himmelblau": Surface(
+        "Himmelblau", lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2, (-5, 5), (-5, 5), (-0.3, -0.9),
+        ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
+        {"sgd": 0.005, "momentum": 0.002, "nesterov": 0.002, "adam": 0.1, "rmsprop": 0.05, "adagrad": 1.0},
+        "Four minima, all equally low, and a hill between them. From this start, just off the hilltop, the SGD family "
+        "rolls to the bottom-left minimum while Adam, RMSprop and Adagrad, which step in every direction at once, "
+        "go top-left: the minimum you find depends on the path. Move the start and watch the basins change.",
+    ),
+}
+TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adam": "Adam", "rmsprop": "RMSprop",
+          "adagrad": "Adagrad"}
+NEAR = 0.05  # a path has arrived once it is this close to a minimum
+ESCAPED = 1e4  # a path this far out has blown up
+
+
+def _train_config(name: str, lr: float) -> TrainConfig:
+    """How each of the page's six names is one of the engine's optimizers."""
+    if name in ("sgd", "momentum", "nesterov"):
+        return TrainConfig(optimizer="sgd", lr=lr, momentum=0.0 if name == "sgd" else 0.9, nesterov=name == "nesterov")
+    return TrainConfig(optimizer=name, lr=lr, momentum=0.0)
+
+
+@dataclass(frozen=True)
+class Path:
+    optimizer: str
+    lr: float
+    points: np.ndarray  # (steps + 1, 2), the start first; shorter when it blew up
+    losses: np.ndarray  # (steps + 1,)
+    arrived_at: int | None  # the first step within NEAR of a minimum
+    blew_up: bool
+
+    @property
+    def end(self) -> Point:
+        return float(self.points[-1, 0]), float(self.points[-1, 1])
+
+    def summary(self, surface: Surface) -> str:
+        """Where the path ends and how fast it got there, in words."""
+        if self.blew_up:
+            return f"blew up after {len(self.points) - 1} steps: try a smaller learning rate"
+        x, y = self.end
+        where = f"ends at ({x:.2f}, {y:.2f}), loss {self.losses[-1]:.3g}"
+        if self.arrived_at is None:
+            return where + ", not at a minimum yet"
+        minimum = min(surface.minima, key=lambda m: math.dist(m, self.end))
+        return where + f", reached the minimum at ({minimum[0]:.2f}, {minimum[1]:.2f}) in {self.arrived_at} steps"
+
+
+def descend(config: DescentConfig) -> list[Path]:
+    """Every chosen optimizer from the same start, config.steps steps each."""
+    surface = SURFACES[config.surface]
+    start = config.start or surface.start
+    return [_path(surface, name, config.lrs.get(name, surface.lrs[name]), start, config.steps)
+            for name in config.optimizers]
+
+
+def _path(surface: Surface, name: str, lr: float, start: Point, steps: int) -> Path:
+    point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    optimizer = optim.make_optimizer(_train_config(name, lr), [point])
+    points, losses = [start], []
+    arrived_at, blew_up = None, False
+    for step in range(steps + 1):
+        loss = surface.loss(point[0], point[1])
+        losses.append(loss.item())
+        if step == steps:
+            break
+        (point.grad,) = torch.autograd.grad(loss, point)  # a point, not a network: no graph to zero between steps
+        optimizer.step()
+        position = point.detach().tolist()
+        if not all(math.isfinite(v) and abs(v) < ESCAPED for v in position):
+            blew_up = True
+            break
+        points.append(tuple(position))
+        if arrived_at is None and min(math.dist(m, position) for m in surface.minima) < NEAR:
+            arrived_at = step + 1
+    if blew_up:
+        losses = losses[: len(points)]
+    return Path(name, lr, np.array(points), np.array(losses), arrived_at, blew_up)
+
+
+def contours(name: str, cells: int = 120) -> tuple[list[float], list[float], np.ndarray]:
+    """The surface on a cells x cells grid: x values, y values, and (cells, cells) losses, rows by y."""
+    surface = SURFACES[name]
+    xs = torch.linspace(*surface.x_range, cells, dtype=torch.float64)
+    ys = torch.linspace(*surface.y_range, cells, dtype=torch.float64)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return xs.tolist(), ys.tolist(), surface.loss(grid_x, grid_y).numpy()
+

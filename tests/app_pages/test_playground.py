@@ -1,0 +1,85 @@
+"""The 2-D playground page in Streamlit's AppTest: a fresh network at epoch 0, Step, Play and Pause, Reset, a changed
+setting starting again, and the settings a student can get wrong."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app_pages.apptest import opened, rerun_until
+
+PAGE = "app_pages/7_playground.py"
+
+
+@pytest.fixture
+def page():
+    at = opened(PAGE)
+    yield at
+    ground = at.session_state["toy_playground"] if "toy_playground" in at.session_state else None
+    if ground is not None:
+        ground.close()
+
+
+def epoch(at: AppTest) -> int:
+    return int(next(m for m in at.metric if m.label == "Epoch").value.replace(",", ""))
+
+
+def images(at: AppTest) -> dict[str, str]:
+    """Each live picture's alt text -> its data URI."""
+    found = {}
+    for element in at.get("html"):
+        body = element.proto.body
+        if body.startswith("<img"):
+            alt = body.split('alt="', 1)[1].split('"', 1)[0]
+            found[alt] = body.split('src="', 1)[1]
+    return found
+
+
+def test_a_fresh_network_is_drawn_at_epoch_zero_with_every_picture(page):
+    assert epoch(page) == 0
+    assert set(images(page)) == {"the network's neurons and weights", "loss curves", "decision boundary"}
+    assert [b.label for b in page.button] == ["Play", "Step", "Reset"]
+    assert page.expander[0].label == "Weights as numbers" and len(page.dataframe) == 3  # 2 hidden layers + output
+
+
+def test_step_trains_one_epoch_and_reset_starts_again(page):
+    before = images(page)["decision boundary"]
+    page.button(key="toy_step").click().run()
+    assert epoch(page) == 1 and images(page)["decision boundary"] != before
+    page.button(key="toy_reset").click().run()
+    assert epoch(page) == 0 and images(page)["decision boundary"] == before  # the same seed: the same first weights
+
+
+def test_play_trains_while_the_page_reruns_and_pause_holds_it(page):
+    page.button(key="toy_play").click().run()
+    assert page.button(key="toy_play").label == "Pause" and page.button(key="toy_step").disabled
+    rerun_until(page, lambda at: epoch(at) >= 3, timeout=60)
+    page.button(key="toy_play").click().run()
+    held = epoch(page)
+    assert page.button(key="toy_play").label == "Play" and held >= 3
+    page.run()
+    assert epoch(page) == held
+
+
+def test_changing_a_setting_starts_a_fresh_network_and_lets_the_old_one_go(page):
+    page.button(key="toy_step").click().run()
+    old = page.session_state["toy_playground"]
+    page.selectbox(key="toy_dataset").set_value("spiral").run()
+    assert epoch(page) == 0 and page.session_state["toy_playground"] is not old
+    assert page.session_state["toy_playground"].config.dataset == "spiral"
+    old._thread.join(5)
+    assert not old._thread.is_alive()
+
+
+def test_the_network_widgets_shape_the_network(page):
+    page.number_input(key="toy_layers").set_value(3).run()
+    page.number_input(key="toy_units_2").set_value(8).run()
+    assert page.session_state["toy_playground"].config.hidden == (4, 4, 8)
+    assert any("4-4-8 tanh" in caption.value for caption in page.caption)
+    page.number_input(key="toy_layers").set_value(0).run()
+    assert page.session_state["toy_playground"].config.hidden == ()
+
+
+def test_no_input_feature_is_a_sentence_not_a_traceback(page):
+    page.pills(key="toy_features").set_value([]).run()
+    assert not page.exception and "at least one input feature" in page.error[0].value

@@ -1,0 +1,105 @@
+"""The 2-D playground's live pictures, drawn on the server as PNG images: the boundary under the points, every neuron
+with its links, and the loss curves. No Streamlit here.
+
+Images, not charts: redrawn five times a second, an <img> costs the browser one decode, where a chart of a heatmap
+and 500 points cost it a full relayout, which a busy classroom laptop (or a shared server's browser) cannot keep up.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ORANGE, WHITE, BLUE = np.array([245, 147, 34]), np.array([232, 234, 235]), np.array([8, 119, 189])  # TF's colours
+EXTENT = 6.0  # the square every dataset lies in, [-6, 6]²
+
+
+def colours(values: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] -> RGB, orange through white to blue, as TF Playground paints them."""
+    v = np.clip(values, -1, 1)[..., None]
+    return np.where(v < 0, WHITE + (ORANGE - WHITE) * -v, WHITE + (BLUE - WHITE) * v).astype(np.uint8)
+
+
+def as_html(image: Image.Image, alt: str) -> str:
+    """An <img> carrying its PNG: a media file would be gone before the browser asked for it."""
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="{alt}" style="max-width:100%" src="data:image/png;base64,{encoded}">'
+
+
+def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                   size: int = 400) -> Image.Image:
+    """The output (rows from y = -6 up) smoothed over the square; training points filled with a white ring, test
+    points with a black one; ticks at -6, 0 and 6."""
+    pad, top = 22, 8  # room for the ticks on the left and below, and for the top one's label
+    image = Image.new("RGB", (size + pad + 4, size + pad + top), "white")
+    field = Image.fromarray(colours(boundary[::-1])).resize((size, size), Image.BILINEAR)
+    image.paste(field, (pad, top))
+    draw = ImageDraw.Draw(image)
+    radius = max(3, size // 110)
+    for (xy, labels), ring in ((train, (255, 255, 255)), (test, (0, 0, 0))):
+        pixels = (xy * [1, -1] + EXTENT) / (2 * EXTENT) * size + [pad, top]
+        for (x, y), label in zip(pixels, labels):
+            fill = tuple(int(c) for c in (BLUE if label == 1 else ORANGE))
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill, outline=ring)
+    for value in (-6, 0, 6):
+        at = (value + EXTENT) / (2 * EXTENT) * (size - 1)
+        draw.text((pad + at - 4, top + size + 5), str(value), fill=(90, 90, 90))
+        draw.text((2, top + size - 1 - at - 6), str(value), fill=(90, 90, 90))
+    return image
+
+
+def network_image(inputs: np.ndarray, neurons: list[np.ndarray], weights: list[np.ndarray], names: list[str],
+                  large: bool = False) -> Image.Image:
+    """Every input and neuron as a small picture of its output over the square; links coloured by sign, as thick
+    as the weight is large next to the layer's largest."""
+    tile, gap_x, gap_y = (64, 150, 14) if large else (44, 110, 10)
+    columns = [inputs, *neurons]
+    height = max(len(c) for c in columns) * (tile + gap_y) + gap_y
+    image = Image.new("RGB", (len(columns) * (tile + gap_x) - gap_x + 20, height), "white")
+    draw = ImageDraw.Draw(image)
+
+    def corner(layer: int, unit: int) -> tuple[int, int]:
+        offset = (height - len(columns[layer]) * (tile + gap_y) + gap_y) // 2
+        return 10 + layer * (tile + gap_x), offset + unit * (tile + gap_y)
+
+    for layer, matrix in enumerate(weights[: len(columns) - 1], start=1):
+        scale = max(float(np.abs(matrix).max()), 1e-6)
+        for out, row in enumerate(matrix):
+            for into, weight in enumerate(row):
+                (x0, y0), (x1, y1) = corner(layer - 1, into), corner(layer, out)
+                colour = tuple(int(c) for c in colours(np.array(weight / scale)))
+                draw.line([(x0 + tile, y0 + tile // 2), (x1, y1 + tile // 2)], fill=colour,
+                          width=max(1, round(4 * abs(weight) / scale)))
+    for layer, column in enumerate(columns):
+        for unit, values in enumerate(column):
+            span = max(1.0, float(np.abs(values).max())) if layer == 0 else 1.0  # inputs reach ±36; tanh units ±1
+            pixels = Image.fromarray(colours(values[::-1] / span)).resize((tile, tile), Image.NEAREST)
+            x, y = corner(layer, unit)
+            image.paste(pixels, (x, y))
+            draw.rectangle([x, y, x + tile - 1, y + tile - 1], outline=(80, 80, 80))
+            if layer == 0:
+                draw.text((x + 2, y + 2), names[unit], fill=(0, 0, 0))
+    return image
+
+
+def loss_image(train: list[float], test: list[float], width: int = 420, height: int = 110) -> Image.Image:
+    """Train (blue) and test (grey) loss per epoch, from 0 up to the highest loss so far, as TF Playground's sparkline."""
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(0, height - 1), (width, height - 1)], fill=(180, 180, 180))
+    if not train:
+        draw.text((6, height // 2 - 6), "loss per epoch: press Play or Step", fill=(120, 120, 120))
+        return image
+    top = max(max(train), max(test), 1e-6)
+    for values, colour in ((test, (110, 110, 110)), (train, tuple(int(c) for c in BLUE))):
+        xs = np.linspace(0, width - 1, len(values)) if len(values) > 1 else np.array([0.0])
+        ys = height - 2 - np.asarray(values) / top * (height - 16)
+        draw.line(list(zip(xs.tolist(), ys.tolist())) if len(values) > 1 else [(0, ys[0]), (width, ys[0])],
+                  fill=colour, width=2)
+    draw.text((6, 2), f"loss per epoch (0 to {top:.3g}): train blue, test grey", fill=(90, 90, 90))
+    return image
