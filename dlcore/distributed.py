@@ -55,7 +55,11 @@ class Group:
         return tensor
 
     def barrier(self) -> None:
-        dist.barrier(device_ids=[self.device.index]) if self.device.type == "cuda" else dist.barrier()
+        """Wait until every process has come here (NCCL is told this process's GPU, so it creates no other)."""
+        if self.device.type == "cuda":
+            dist.barrier(device_ids=[self.device.index])
+        else:
+            dist.barrier()
 
     @property
     def label(self) -> str:
