@@ -363,3 +363,14 @@ def test_presenter_mode_hides_the_settings_but_says_what_is_trained():
     at = page(present="1", epochs="2")
     assert any("MLP 128-64 relu" in markdown.value and "2 epochs" in markdown.value for markdown in at.markdown)
     assert [b.label for b in at.button if b.label == "Start training"]
+
+
+@pytest.mark.gpu
+def test_a_run_on_the_gpu_shows_the_gpus_name_and_its_samples_per_second():
+    at = page()
+    configure(at, device="cuda")
+    run_id = start(at)
+    rerun_until(at, lambda at: at.success)
+    assert at.success[0].value.startswith(f"Run #{run_id} finished")
+    (speed,) = [m for m in at.metric if m.label == f"Samples/s on {torch.cuda.get_device_name(0)}"]
+    assert float(speed.value.replace(",", "")) > 0
