@@ -299,17 +299,24 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
     if not progress.steps_per_epoch:
         st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
     else:
-        epoch = min(progress.epoch + 1, progress.epochs)
-        step = progress.step - (epoch - 1) * progress.steps_per_epoch
-        eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
-        st.progress(progress.fraction, text=(
-            f"{'Paused · ' if progress.status == 'paused' else ''}Epoch {epoch} of {progress.epochs} · "
-            f"step {step} of {progress.steps_per_epoch} · "
-            f"**{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}"
-        ))
+        st.progress(*progress_bar(progress))
     charts_ui(charts.live_figures(progress, revision=run_id, presenter=presenting()), key="live")
     with st.container():
         live_ui(manager, run_id)
+
+
+def progress_bar(progress) -> tuple[float, str]:
+    """The bar's value and text: training steps, or, while the test split is scored, its own share of test batches."""
+    epoch = min(progress.epoch + 1, progress.epochs)
+    eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
+    paused = "Paused · " if progress.status == "paused" else ""
+    if progress.phase == "evaluating":
+        done, total = progress.scored
+        return done / max(total, 1), (f"{paused}Epoch {epoch} of {progress.epochs} · **scoring the test split**: "
+                                      f"batch {done} of {total}{eta}")
+    step = progress.step - (epoch - 1) * progress.steps_per_epoch
+    return progress.fraction, (f"{paused}Epoch {epoch} of {progress.epochs} · step {step} of {progress.steps_per_epoch}"
+                               f" · **{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}")
 
 
 def run_controls_ui(manager, run_id: int, status: str) -> None:

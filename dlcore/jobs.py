@@ -313,8 +313,10 @@ def _not_saved(exc: Exception) -> str:
 
 
 def _history(progress: Progress) -> dict:
-    """What the store keeps of a run's curves; steps_per_epoch lets runs with other batch sizes share an x axis."""
-    return {"steps": progress.step_losses, "epochs": progress.history, "steps_per_epoch": progress.steps_per_epoch}
+    """What the store keeps of a run's curves; steps_per_epoch lets runs with other batch sizes share an x axis.
+    (The run's `seconds` are its training time; scoring the test split and the whole run's time are kept here.)"""
+    return {"steps": progress.step_losses, "epochs": progress.history, "steps_per_epoch": progress.steps_per_epoch,
+            "evaluation_seconds": progress.evaluating, "wall_seconds": progress.wall}
 
 
 _MANAGERS: dict[str, JobManager] = {}

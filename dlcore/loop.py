@@ -105,6 +105,8 @@ class Lane:
         self.diverged_at: int | None = None  # the step whose loss was not finite
         self.evaluation: Evaluation | None = None  # the final test results
         self.seconds = 0.0  # time spent stepping this lane alone: what one optimizer's step costs
+        self.steps = 0
+        self._scored: tuple[int, Evaluation] | None = None  # the last score on the test split, and after which step
         self._pending: list[torch.Tensor] = []  # step losses not yet read back from the device
         self._loss_sum = self._correct = None
 
@@ -136,6 +138,7 @@ class Lane:
         self._pending.append(detached * share)  # summed over the processes: the whole batch's mean loss
         self._loss_sum += detached * len(y)
         self._correct += (logits.detach().argmax(dim=1) == y).sum()
+        self.steps += 1
         self.seconds += time.perf_counter() - started
 
     def take_pending(self) -> torch.Tensor:
@@ -156,12 +159,18 @@ class Lane:
             self.diverged_at = len(self.losses) + first_bad + 1
         return values
 
+    def score(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch=None) -> Evaluation:
+        """The model's score on the test split, computed once per state of its weights: a run that ends with its
+        last epoch is not scored twice."""
+        if self._scored is None or self._scored[0] != self.steps:
+            self._scored = (self.steps, evaluate(self.model, test_x, test_y, test_x.device, on_batch))
+        return self._scored[1]
+
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
-                  test_x: torch.Tensor, test_y: torch.Tensor) -> EpochRow:
-        """The epoch's row: its training totals over `samples` (of every process), and a score on the test split."""
+                  result: Evaluation) -> EpochRow:
+        """The epoch's row: its training totals over `samples` (of every process), and its score on the test split."""
         totals = torch.stack([self._loss_sum, self._correct.float()])
         loss_sum, correct = (self.group.sum(totals) if self.group else totals).tolist()
-        result = evaluate(self.model, test_x, test_y, test_x.device)
         return EpochRow(
             epoch=epoch, train_loss=loss_sum / samples, train_accuracy=correct / samples,
             test_loss=result.loss, test_accuracy=result.accuracy, samples_per_sec=samples_per_sec,
@@ -194,8 +203,14 @@ class Loop:
         self.steps_per_epoch = 0
         self.samples = 0  # training samples each lane has seen
         self.elapsed = 0.0  # training time so far: pauses and evaluation excluded
+        self.evaluating = 0.0  # time spent scoring the test split so far
+        self.wall = 0.0  # time since the loop started, pauses excluded: loading, training and scoring
+        self.phase = "training"  # or "evaluating": scoring the test split, after each epoch and at the end
+        self.scored = (0, 0)  # the current evaluation's batches scored, and in all (every lane's together)
         self.timed_out = False
         self._trained = 0.0  # the training time of the epochs finished
+        self._per_evaluation: float | None = None  # the first epoch's scoring time: later epochs' take as long
+        self._began = self._paused = 0.0
         self._limit = time_limit_seconds()  # read when the job is made, so a queued run keeps the limit it was given
         self._resume = threading.Event()
         self._resume.set()
@@ -218,10 +233,17 @@ class Loop:
         return self.samples / self.elapsed if self.elapsed else 0.0
 
     def eta(self) -> float | None:
-        """Seconds of training left at the current speed."""
+        """Seconds left: training at the current speed, then scoring each epoch's test split as long as the first
+        epoch's took (while the first is scored, as long as its pace so far says)."""
+        if not self.samples_per_sec:
+            return None
         base = self.configs[0]
-        remaining = (self.steps_per_epoch * self.epochs - self.step) * base.batch_size
-        return remaining / self.samples_per_sec if self.samples_per_sec else None
+        training = (self.steps_per_epoch * self.epochs - self.step) * base.batch_size / self.samples_per_sec
+        done, total = self.scored if self.phase == "evaluating" and self.scored[1] else (0, 1)
+        per_evaluation = self._per_evaluation
+        if per_evaluation is None:
+            per_evaluation = (self.evaluating / done * total) if done else 0.0
+        return training + (self.epochs - self.epoch - done / total) * per_evaluation
 
     # the work, in the loop's thread
     def run(self, on_epoch=None, on_publish=None) -> str:
@@ -231,6 +253,7 @@ class Loop:
         published (about every PUBLISH_SECONDS, between two steps), both in this thread.
         """
         base, group = self.configs[0], self.engine.group
+        self._began = time.perf_counter()
         device = group.device if group else resolve_device(base.device)
         train_x, train_y, test_x, test_y = (
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
@@ -252,6 +275,7 @@ class Loop:
                     paused_at = time.perf_counter()
                     self._resume.wait()
                     started += time.perf_counter() - paused_at
+                    self._paused += time.perf_counter() - paused_at
                 if self._stopping() or not any(lane.training for lane in lanes):
                     break
                 index = order[first : first + base.batch_size]
@@ -275,19 +299,20 @@ class Loop:
             self._read_back(self._trained)
             if self._stopping() or not any(lane.training for lane in lanes):
                 break
-            for lane in lanes:
-                if lane.training:
-                    row = lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, test_x, test_y)
-                    with self.lock:
-                        lane.history.append(row)
+            scoring = [lane for lane in lanes if lane.training]
+            results = self._score(scoring, test_x, test_y)
+            if self._per_evaluation is None:
+                self._per_evaluation = self.evaluating
             with self.lock:
+                for lane, result in zip(scoring, results):
+                    lane.history.append(lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, result))
                 self.epoch = epoch
             if on_epoch is not None:
                 on_epoch(self)
-        for lane in lanes:
-            if lane.training:
-                lane.evaluation = evaluate(lane.model, test_x, test_y, device)
-                lane.model = lane.model.cpu().eval()
+        scoring = [lane for lane in lanes if lane.training]
+        for lane, result in zip(scoring, self._score(scoring, test_x, test_y)):
+            lane.evaluation = result
+            lane.model = lane.model.cpu().eval()
         if not any(lane.training for lane in lanes):
             return "diverged"
         return "stopped" if self._stopping() else "done"
@@ -295,6 +320,30 @@ class Loop:
     def _stopping(self) -> bool:
         """One process stops as soon as asked; a group's processes stop together, once a read-back has agreed."""
         return self._agreed_stop if self.engine.group else self._stop.is_set()
+
+    def _score(self, lanes: list[Lane], test_x: torch.Tensor, test_y: torch.Tensor) -> list[Evaluation]:
+        """Each lane's score on the test split, as a phase of its own: its batches counted for progress bars and
+        its time kept apart from training's (a CNN on CPU takes seconds to score 10,000 digits)."""
+        began, before = time.perf_counter(), self.evaluating
+
+        def counted(number: int):
+            def on_batch(done: int, total: int) -> None:
+                now = time.perf_counter()
+                with self.lock:
+                    self.scored = (number * total + done, len(lanes) * total)
+                    self.evaluating = before + now - began
+                    self.wall = now - self._began - self._paused
+            return on_batch
+
+        with self.lock:
+            self.phase, self.scored = "evaluating", (0, 0)
+        results = [lane.score(test_x, test_y, counted(number)) for number, lane in enumerate(lanes)]
+        now = time.perf_counter()
+        with self.lock:
+            self.phase = "training"
+            self.evaluating = before + now - began
+            self.wall = now - self._began - self._paused
+        return results
 
     def _read_back(self, elapsed: float) -> None:
         """Publish every lane's new losses and the time trained so far; past the time limit, stop."""
@@ -306,6 +355,7 @@ class Loop:
             for lane, new in zip(self.lanes, values):
                 lane.losses.extend(new)
             self.elapsed = elapsed
+            self.wall = time.perf_counter() - self._began - self._paused
         if elapsed > self._limit:
             self.timed_out = True
             self._stop.set()

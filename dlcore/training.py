@@ -27,7 +27,11 @@ class Progress(Fraction):
     step_losses: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)  # one loop.EpochRow (as a dict) per finished epoch
     samples_per_sec: float = 0.0
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # training time, pauses and evaluation excluded
+    evaluating: float = 0.0  # time spent scoring the test split
+    wall: float = 0.0  # the whole run's time, pauses excluded
+    phase: str = "training"  # or "evaluating": scoring the test split, after each epoch and at the end
+    scored: tuple[int, int] = (0, 0)  # the evaluation's test batches scored, and in all
     eta: float | None = None
     queue_position: int | None = None  # 1 = next to start
 
@@ -60,7 +64,8 @@ class Trainer(LoopJob):
                 step=loop.step, steps_per_epoch=loop.steps_per_epoch,
                 step_losses=list(lane.losses) if lane else [],
                 history=[row.to_dict() for row in lane.history] if lane else [],
-                samples_per_sec=loop.samples_per_sec, elapsed=loop.elapsed,
+                samples_per_sec=loop.samples_per_sec, elapsed=loop.elapsed, evaluating=loop.evaluating, wall=loop.wall,
+                phase=loop.phase if live else "training", scored=loop.scored,
                 eta=0.0 if status == "done" else loop.eta() if live else None,
             )
 

@@ -1,6 +1,7 @@
 """The one training loop: its lanes, the time limit, and that dlcore steps an optimizer in exactly one place."""
 
 import ast
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,25 @@ def test_engine_options_train_on_the_gpu(tiny_data_dir, engine):
     run = loop.Loop([TINY.with_changes(device="cuda")], engine=engine)
     assert run.run() == "done"
     assert run.lanes[0].evaluation.accuracy > 0.9
+
+
+def test_scoring_the_test_split_is_a_phase_with_its_own_progress_time_and_share_of_the_eta(tiny_data_dir, monkeypatch):
+    """While each epoch's test split is scored the loop says so and how far it is; the first epoch's scoring time
+    counts in the ETA of the epochs left; and a run that ends with its last epoch is not scored twice."""
+    seen, etas, scorings = [], [], []
+    real = loop.evaluate
+
+    def slow(model, images, labels, device, on_batch=None):
+        scorings.append(1)
+        time.sleep(0.3)
+        return real(model, images, labels, device, lambda done, total: (on_batch(done, total), seen.append(
+            (run.phase, run.scored))))
+
+    monkeypatch.setattr(loop, "evaluate", slow)
+    run = loop.Loop([TINY.with_changes(epochs=3)])
+    assert run.run(on_epoch=lambda it: etas.append(it.eta())) == "done"
+    assert seen and all(phase == "evaluating" for phase, _ in seen) and seen[-1][1][0] == seen[-1][1][1]
+    assert run.phase == "training" and len(scorings) == 3  # three epochs, three scorings: the last is the final one
+    assert run.evaluating >= 0.9 and run.wall >= run.elapsed + run.evaluating
+    assert etas[0] >= 2 * 0.3  # two epochs' scoring left after the first
+    assert run.lanes[0].evaluation.accuracy == run.lanes[0].history[-1].test_accuracy

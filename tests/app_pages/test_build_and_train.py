@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,12 @@ def test_a_run_trains_and_its_results_are_shown():
     assert at.selectbox(key="train_pick").value == run_id
     rerun_until(at, lambda at: at.success)
     assert at.success[0].value.startswith(f"Run #{run_id} finished: test accuracy")
-    assert [m.label for m in at.metric][1:] == ["Test accuracy", "Test loss", "Training time", "Samples/s on CPU"]
+    assert [m.label for m in at.metric][1:] == ["Test accuracy", "Test loss", "Time", "Samples/s on CPU"]
+    run = jobs.job_manager().store.get(run_id)  # issue 14.2: the whole run's time, with training and scoring apart
+    assert at.metric[3].value == f"{run.history['wall_seconds']:.1f} s" and run.history["evaluation_seconds"] > 0
+    assert at.metric[3].proto.delta == (f"training {run.seconds:.1f} s · scoring the test split "
+                                        f"{run.history['evaluation_seconds']:.1f} s")
+    assert run.history["wall_seconds"] >= run.seconds + run.history["evaluation_seconds"]
     assert len(at.get("plotly_chart")) == 5  # step loss, accuracy, loss, confusion matrix, per-class accuracy
     gallery = at.image[0].proto.imgs
     assert len(gallery) > 0 and "→" in gallery[0].caption
@@ -256,6 +262,21 @@ def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypa
     rerun_until(teacher, lambda at: {"Pause", "Stop"} <= labels(at))
     click(teacher, "Stop")
     assert jobs.job_manager().wait(run_id, timeout=60).status == "stopped"
+
+
+def test_scoring_the_test_split_shows_as_its_own_phase_with_its_own_progress(monkeypatch):
+    """Issue 14.2: the bar sat at 'step 79 of 79' for 16 s while the test split was scored."""
+    at = page()
+    configure(at, **LONG)
+    run_id = start(at)
+    rerun_until(at, lambda at: at.get("progress"))  # drawn once the run has its steps: it is training
+    real = jobs.JobManager.progress
+    monkeypatch.setattr(jobs.JobManager, "progress", lambda self, number: replace(
+        real(self, number), phase="evaluating", scored=(3, 12), eta=40.0))
+    at.run()
+    bar = at.get("progress")[0].proto
+    assert "scoring the test split**: batch 3 of 12 · about 40 s left" in bar.text and bar.value == 25
+    jobs.job_manager().stop(run_id, teacher=True)
 
 
 def test_a_browser_keeps_its_owner_across_reloads_and_another_browser_has_its_own():
