@@ -27,8 +27,8 @@ NETWORKS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 
 manager = race.race_manager()
 
 
-def settings_ui() -> tuple[TrainConfig, list[dict]]:
-    """What every lane shares, then the table of lanes, one row per optimizer."""
+def settings_ui() -> tuple[TrainConfig, list[dict], float]:
+    """What every lane shares, the pace, then the table of lanes, one row per optimizer."""
     titles, missing = dataset_reasons()
     st.session_state.setdefault("race_dataset", "mnist-sample")  # 4 networks at once: the small set keeps it brisk
     network, dataset, rhythm = st.columns(3)
@@ -37,6 +37,9 @@ def settings_ui() -> tuple[TrainConfig, list[dict]]:
         chosen = available_choice_ui("Dataset", titles, missing, key="race_dataset")
     epochs = rhythm.slider("Epochs", 1, 10, 2, key="race_epochs")
     batch_size = rhythm.select_slider("Batch size", [16, 32, 64, 128, 256, 512], 64, key="race_batch")
+    watchable = rhythm.toggle(f"Watchable pace (at least {race.WATCHABLE_SECONDS:.0f} s)", value=True, key="race_pace",
+                              help="Spreads the race over the time a room needs to follow it; off, it runs as fast as "
+                                   "this server trains (the starting race takes about 2 s on a laptop).")
     st.markdown("**Lanes**: one row per optimizer (2 to 4). Momentum counts for SGD and RMSprop only.")
     lanes = st.data_editor(
         pd.DataFrame(START_LANES), num_rows="dynamic", key="race_lanes", width="stretch", column_config={
@@ -47,13 +50,14 @@ def settings_ui() -> tuple[TrainConfig, list[dict]]:
     if lanes.isna().any().any():
         raise DLCoreError("A lane has an empty cell; fill it in or delete the row.")
     base = TrainConfig(dataset=chosen, model=models.preset(preset), epochs=epochs, batch_size=batch_size)
-    return base, [{"optimizer": r["optimizer"], "lr": float(r["lr"]), "momentum": float(r["momentum"])} for r in lanes.to_dict("records")]
+    rows = [{"optimizer": r["optimizer"], "lr": float(r["lr"]), "momentum": float(r["momentum"])} for r in lanes.to_dict("records")]
+    return base, rows, race.WATCHABLE_SECONDS if watchable else 0.0
 
 
-def start(base: TrainConfig, lanes: list[dict]) -> None:
+def start(base: TrainConfig, lanes: list[dict], pace: float) -> None:
     try:
         st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
-                                                     owner=session_owner())
+                                                     owner=session_owner(), pace=pace)
     except DLCoreError as exc:
         st.session_state["race_problem"] = str(exc)
 
@@ -117,11 +121,12 @@ st.caption("The same network starts from the same weights in every lane and sees
            "only the optimizer differs. Watch which one gets the loss down fastest, and which one blows up.")
 with settings_container("race"):
     try:
-        base, lanes = settings_ui()
+        base, lanes, pace = settings_ui()
     except DLCoreError as exc:
-        base, lanes = None, []
+        base, lanes, pace = None, [], 0.0
         st.error(literal(exc))
-st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start, args=(base, lanes))
+st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start,
+          args=(base, lanes, pace))
 if problem := st.session_state.pop("race_problem", None):
     st.error(literal(problem))
 

@@ -186,15 +186,18 @@ class Loop:
     playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), a model that is no ModelSpec's
     from `build`, and `epochs` may go past a TrainConfig's bound (a 2-D network's epoch is a few milliseconds).
     With a group of processes (the engine's), each trains on its shard of every batch, and a stop, the time limit
-    or a non-finite loss takes effect in all of them at the same step.
+    or a non-finite loss takes effect in all of them at the same step. A pace (seconds) spreads the steps over at
+    least that long, so a room can watch a fast race unfold; the waits count as neither training time nor pauses.
     """
 
     def __init__(self, configs: list[TrainConfig], tensors: tuple[torch.Tensor, ...] | None = None,
-                 build: Callable[[], nn.Module] | None = None, epochs: int | None = None, engine: Engine = Engine()):
+                 build: Callable[[], nn.Module] | None = None, epochs: int | None = None, engine: Engine = Engine(),
+                 pace: float = 0.0):
         self.configs = configs
         self.tensors, self.build = tensors, build
         self.epochs = epochs or configs[0].epochs
         self.engine = engine
+        self.pace = pace
         self.lock = threading.Lock()
         self.lanes: list[Lane] = []
         self.device = ""  # the device's name, once known
@@ -243,7 +246,14 @@ class Loop:
         per_evaluation = self._per_evaluation
         if per_evaluation is None:
             per_evaluation = (self.evaluating / done * total) if done else 0.0
+        if self.pace:
+            training = max(training, self.pace * (1 - self.fraction_done))
         return training + (self.epochs - self.epoch - done / total) * per_evaluation
+
+    @property
+    def fraction_done(self) -> float:
+        total = self.steps_per_epoch * self.epochs
+        return self.step / total if total else 0.0
 
     # the work, in the loop's thread
     def run(self, on_epoch=None, on_publish=None) -> str:
@@ -288,6 +298,10 @@ class Loop:
                 with self.lock:
                     self.step += 1
                     self.samples += len(index)
+                if self.pace:
+                    paced = self._keep_pace()
+                    started += paced - now  # waiting for the pace is not training
+                    now = paced
                 if (self.step % GROUP_READ_STEPS == 0) if group else (now - last_read >= PUBLISH_SECONDS):
                     last_read = now
                     self._read_back(self._trained + now - started)
@@ -320,6 +334,14 @@ class Loop:
     def _stopping(self) -> bool:
         """One process stops as soon as asked; a group's processes stop together, once a read-back has agreed."""
         return self._agreed_stop if self.engine.group else self._stop.is_set()
+
+    def _keep_pace(self) -> float:
+        """Wait (stoppably) until this step's share of the pace has passed; returns the time it ends."""
+        schedule = self._began + self._paused + self.pace * self.fraction_done
+        ahead = schedule - time.perf_counter()
+        if ahead > 0:
+            self._stop.wait(ahead)
+        return time.perf_counter()
 
     def _score(self, lanes: list[Lane], test_x: torch.Tensor, test_y: torch.Tensor) -> list[Evaluation]:
         """Each lane's score on the test split, as a phase of its own: its batches counted for progress bars and
@@ -379,8 +401,8 @@ class LoopJob:
     A run (training.Trainer) and a race (race.Race) are both one: subclasses say what to record when the loop ends.
     """
 
-    def __init__(self, configs: list[TrainConfig], engine: Engine = Engine()):
-        self.loop = Loop(configs, engine=engine)
+    def __init__(self, configs: list[TrainConfig], engine: Engine = Engine(), pace: float = 0.0):
+        self.loop = Loop(configs, engine=engine, pace=pace)
         self._lock = threading.Lock()
         self._status, self._message = "queued", ""
         self._thread: threading.Thread | None = None

@@ -22,6 +22,7 @@ MIN_LANES, MAX_LANES = 2, 4
 LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
 LEAD_WINDOWS = 3  # tenths of an epoch a lane must lead in a row before the reading names it
+WATCHABLE_SECONDS = 25.0  # a race at a watchable pace lasts at least this long: the default race trains in ~2 s
 
 
 def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
@@ -139,8 +140,9 @@ class RaceProgress(Fraction):
 class Race(LoopJob):
     """The lanes of one race in one loop; progress() may be called from any thread at any time."""
 
-    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", store: RunStore | None = None):
-        super().__init__(configs)
+    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", store: RunStore | None = None,
+                 pace: float = 0.0):
+        super().__init__(configs, pace=pace)
         self.race_id = race_id
         self.configs = configs
         self.student = student_name(student)
@@ -225,9 +227,9 @@ class RaceManager:
         self._owners: dict[int, str] = {}  # race id -> who sent it, for as long as the race is kept
         self._next_id = 1
 
-    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL) -> int:
-        """Queue a race of configs made by lanes(); returns its race id. A race that has to wait counts against
-        its owner's share of the queue, as a run does (jobs.Slots)."""
+    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL, pace: float = 0.0) -> int:
+        """Queue a race of configs made by lanes(), its steps spread over at least `pace` seconds; returns its race id.
+        A race that has to wait counts against its owner's share of the queue, as a run does (jobs.Slots)."""
         if not MIN_LANES <= len(configs) <= MAX_LANES:
             raise DLCoreError(f"A race needs {MIN_LANES} to {MAX_LANES} optimizers; it has {len(configs)}.")
         base = {f.name: getattr(configs[0], f.name) for f in fields(TrainConfig) if f.name not in LANE_FIELDS}
@@ -240,7 +242,7 @@ class RaceManager:
             with self._lock:
                 race_id = self._next_id
                 self._next_id += 1
-                race = Race(race_id, configs, student, self.store)
+                race = Race(race_id, configs, student, self.store, pace)
                 race.on_finish = self._finished
                 self._races[race_id] = race
                 self._owners[race_id] = owner

@@ -119,3 +119,12 @@ def test_scoring_the_test_split_is_a_phase_with_its_own_progress_time_and_share_
     assert run.evaluating >= 0.9 and run.wall >= run.elapsed + run.evaluating
     assert etas[0] >= 2 * 0.3  # two epochs' scoring left after the first
     assert run.lanes[0].evaluation.accuracy == run.lanes[0].history[-1].test_accuracy
+
+
+def test_a_paced_loop_spreads_its_steps_over_the_pace_and_counts_the_waits_as_no_training(tiny_data_dir):
+    """A race at a watchable pace (issue 14.6): 38 tiny steps take about 2 s instead of a few hundredths."""
+    run = loop.Loop([TINY], pace=2.0)
+    etas = []
+    assert run.run(on_epoch=lambda it: etas.append(it.eta())) == "done"
+    assert run.wall >= 2.0 and run.elapsed < 1.0  # the waits are not training time, so samples/s stay true
+    assert etas[0] >= 0.8  # after the first of two epochs, about a second of the pace is left

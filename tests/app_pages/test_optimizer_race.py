@@ -38,6 +38,7 @@ def start_tiny_race(at: AppTest) -> None:
     at.radio(key="race_dataset").set_value("mnist")
     at.slider(key="race_epochs").set_value(1)
     at.select_slider(key="race_batch").set_value(128)
+    at.toggle(key="race_pace").set_value(False)
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
@@ -63,6 +64,15 @@ def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
     downloads = at.get("download_button")
     finished = [run for run in stored if run.checkpoint]
     assert len(downloads) == len(finished) >= 3
+
+
+def test_the_starting_race_is_paced_to_be_watched():
+    """Issue 14.6: the starting race trained in about 2 s, over before anyone could watch it."""
+    at = page()
+    at.radio(key="race_dataset").set_value("mnist")
+    next(b for b in at.button if b.label == "Start the race").click().run()
+    started = race.race_manager()._races[race.race_manager().races()[0]]
+    assert at.toggle(key="race_pace").value and started.loop.pace == race.WATCHABLE_SECONDS >= 20
 
 
 def test_presenter_mode_keeps_the_numbers_and_enlarges_the_charts():
