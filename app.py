@@ -8,7 +8,7 @@ import streamlit as st
 
 from dlcore import DLCoreError
 from ui import literal
-from ui.classroom import presenter_mode_ui, teacher_ui
+from ui.classroom import presenter_mode_ui, student_name_ui, teacher_ui
 from ui.status import sidebar_status, warm_up_engine
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
@@ -30,6 +30,7 @@ pages = [
 ]
 page = st.navigation(pages)
 presenter_mode_ui()
+student_name_ui()
 teacher_ui()
 sidebar_status()  # before the page, which may end early with st.stop()
 try:

@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jobs, models, optim, sharing, validation
-from dlcore.config import ConvBlock, DenseLayer, bounds
+from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import control, control_problem_ui, is_teacher, presenting, session_owner, settings_container
+from ui.classroom import (control, control_problem_ui, is_teacher, presenting, remember_name, session_owner,
+                          settings_container)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
@@ -397,8 +398,9 @@ devices.prepare(config.dataset, config.device)  # so Start trains at once
 keep(train_student=st.session_state.get("student_name", ""))
 name_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
 with name_column, settings_container("student"):
-    student = st.session_state["student_name"] = st.text_input(
-        "Your name (optional, shown in the runs list)", key="train_student", max_chars=40)
+    student = student_name(st.text_input("Your name (optional, shown in the runs list; kept in the address)",
+                                         key="train_student", max_chars=MAX_NAME_CHARS))
+    remember_name(student)
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
                         disabled=spec is None or too_big is not None, width="stretch"):
     try:

@@ -127,6 +127,8 @@ with settings_container("race"):
         st.error(literal(exc))
 st.button("Start the race", type="primary", icon=":material/sports_score:", disabled=base is None, on_click=start,
           args=(base, lanes, pace))
+if name := st.session_state.get("student_name"):
+    st.caption(f"Each lane is saved as a run by {literal(name)} (your name, set in Build & train).")
 if problem := st.session_state.pop("race_problem", None):
     st.error(literal(problem))
 

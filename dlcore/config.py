@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -43,7 +44,7 @@ MAX_DROPOUT = 0.9  # at 0.9 a layer keeps one unit in ten; beyond it nothing lea
 MAX_MOMENTUM = 0.99
 MAX_LR = 1000.0
 MAX_WEIGHT_DECAY = 1.0
-MAX_CONFIG_CHARS = 100_000
+MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
 MAX_TOY_LAYERS = 6
@@ -52,7 +53,18 @@ MAX_TOY_POINTS = 1000
 MAX_TOY_EPOCHS = 100_000
 TOY_FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
 DESCENT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")  # Build & train's, by behaviour
-MAX_DESCENT_STEPS = 500  # a config's JSON: the largest legal one is a few kilobytes
+MAX_DESCENT_STEPS = 500
+
+MAX_NAME_CHARS = 40  # a student's name, as runs and race lanes keep it
+
+
+def student_name(text) -> str:
+    """A name as it is stored and shown to the class: text only, one line, no invisible or direction-changing
+    characters (which could disguise it as someone else's), at most 40 characters. Here, not in runs.py, so a page
+    can clean a name from its address without waiting for torch."""
+    visible = "".join(ch for ch in str(text) if ch.isspace() or not unicodedata.category(ch).startswith("C"))
+    return " ".join(visible.split())[:MAX_NAME_CHARS]
+
 
 # A name from one of the registries (activations, optimizers, datasets...): which names exist is checked against
 # the registry itself (validation.validate); the schema only keeps it short and plain.

@@ -9,7 +9,6 @@ import re
 import socket
 import sqlite3
 import time
-import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save_file
 
 from . import models
-from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, student_name
 from .evaluate import Evaluation
 
 ACTIVE = ("queued", "running", "paused")
@@ -345,16 +344,6 @@ def _encode(value):
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-MAX_NAME_CHARS = 40
-
-
-def student_name(text) -> str:
-    """A name as it is stored and shown to the class: text only, one line, no invisible or direction-changing
-    characters (which could disguise it as someone else's), at most 40 characters."""
-    visible = "".join(ch for ch in str(text) if ch.isspace() or not unicodedata.category(ch).startswith("C"))
-    return " ".join(visible.split())[:MAX_NAME_CHARS]
 
 
 def _readable_run(row: sqlite3.Row) -> Run | None:

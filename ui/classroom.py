@@ -50,6 +50,29 @@ def _present_in_url() -> None:
         st.query_params.pop("present", None)
 
 
+def student_name_ui() -> None:
+    """The student's name from the address (?name=), where remember_name() keeps it, so reloads and page changes keep
+    it and later runs and race lanes carry it. app.py calls it for every page; the address is untrusted text, so it
+    is cleaned as runs store names, and written back cleaned."""
+    from dlcore.config import student_name
+
+    query = st.query_params.get("name")
+    if query is not None:
+        remember_name(student_name(query))
+    elif st.session_state.get("student_name"):
+        st.query_params["name"] = st.session_state["student_name"]
+
+
+def remember_name(name: str) -> None:
+    """Keep a (cleaned) name for this browser: in the session and in the address; an empty name leaves both."""
+    st.session_state["student_name"] = name
+    if name:
+        if st.query_params.get("name") != name:
+            st.query_params["name"] = name
+    else:
+        st.query_params.pop("name", None)
+
+
 def presenting() -> bool:
     """The toggle's state; before the toggle is drawn (a page run on its own), what the link asks for."""
     if "presenting" in st.session_state:

@@ -395,3 +395,46 @@ def test_a_run_on_the_gpu_shows_the_gpus_name_and_its_samples_per_second():
     assert at.success[0].value.startswith(f"Run #{run_id} finished")
     (speed,) = [m for m in at.metric if m.label == f"Samples/s on {torch.cuda.get_device_name(0)}"]
     assert float(speed.value.replace(",", "")) > 0
+
+
+def test_a_students_name_is_kept_in_the_address_across_reloads_page_changes_and_races():
+    """Issue 14.8: the name cleared on every reload, so later runs and race lanes were anonymous."""
+    from dlcore import race
+
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.switch_page("app_pages/2_build_and_train.py")
+    app.run()
+    app.text_input(key="train_student").input("  Ada   Lovelace ").run()
+    assert app.query_params["name"] == "Ada Lovelace"
+    app.switch_page("app_pages/5_run_board.py")
+    app.query_params.clear()  # a page change drops the address's query: the session writes the name back
+    app.run()
+    assert app.query_params["name"] == "Ada Lovelace"
+
+    reloaded = AppTest.from_file(APP, default_timeout=120)  # a reload: a new session with the address's query
+    reloaded.switch_page("app_pages/2_build_and_train.py")
+    reloaded.query_params.update(name="Ada Lovelace")
+    reloaded.run()
+    assert reloaded.text_input(key="train_student").value == "Ada Lovelace"
+    configure(reloaded)
+    run_id = start(reloaded)
+    assert jobs.job_manager().store.get(run_id).student == "Ada Lovelace"
+
+    racing = AppTest.from_file(APP, default_timeout=120)
+    racing.switch_page("app_pages/4_optimizer_race.py")
+    racing.query_params.update(name="Ada Lovelace")
+    racing.run()
+    racing.radio(key="race_dataset").set_value("mnist")
+    next(b for b in racing.button if b.label == "Start the race").click().run()
+    manager = race.race_manager()
+    race_id = manager.races()[0]
+    assert manager.progress(race_id).student == "Ada Lovelace"
+    manager.stop(race_id, teacher=True)
+    manager.wait(race_id, timeout=60)
+
+    forged = AppTest.from_file(APP, default_timeout=120)  # an address is untrusted text, cleaned as runs store names
+    forged.switch_page("app_pages/2_build_and_train.py")
+    forged.query_params.update(name="\u202eEve\u200b\n<b>x</b>" + "y" * 100)
+    forged.run()
+    cleaned = forged.text_input(key="train_student").value
+    assert cleaned == forged.query_params["name"] == ("Eve <b>x</b>" + "y" * 100)[:40]
