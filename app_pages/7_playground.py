@@ -8,7 +8,7 @@ from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
 from ui.classroom import presenting, settings_container
 
-TICK_SECONDS = 0.15  # the pictures are redrawn up to 6 times a second while playing (at least 4 on a busy server)
+TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]  # TF Playground's list
 REG_RATES = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]

@@ -12,17 +12,10 @@ from ui.charts import margin, scaled
 from ui.classroom import presenting, settings_container
 
 FRAMES = 60  # animation frames, however many steps: smooth enough, and the figure stays small
-CLICK_CELLS = 25  # the clickable start points per side
 COLOURS = dict(zip(DESCENT_OPTIMIZERS, qualitative.Plotly))
-
-
-def take_clicked_start(surface: str) -> None:
-    """A point clicked on the chart becomes the start (before the start's inputs are drawn, so they show it)."""
-    chosen = st.session_state.get("gd_chart")
-    points = chosen.selection.points if chosen and chosen.selection else []
-    if points and "x" in points[0] and (points[0]["x"], points[0]["y"]) != st.session_state.get("gd_clicked"):
-        st.session_state["gd_clicked"] = (points[0]["x"], points[0]["y"])
-        st.session_state[f"gd_x_{surface}"], st.session_state[f"gd_y_{surface}"] = points[0]["x"], points[0]["y"]
+# light to dark grey in bands, so equal-loss lines show as edges: a heatmap, because Plotly's animation of the
+# paths breaks a contour trace beside them
+BANDS = [[i / 12, f"rgb({250 - 14 * i},{250 - 14 * i},{250 - 14 * i})"] for i in range(13)]
 
 
 def settings_ui() -> DescentConfig:
@@ -31,7 +24,6 @@ def settings_ui() -> DescentConfig:
     surface = left.selectbox("Surface", list(descent.SURFACES), format_func=lambda s: descent.SURFACES[s].title,
                              key="gd_surface")
     shape = descent.SURFACES[surface]
-    take_clicked_start(surface)
     low, high = bounds(DescentConfig, "steps")
     steps = left.slider("Steps", int(low), MAX_DESCENT_STEPS, 200, 10, key="gd_steps")
     x = middle.number_input("Start x", *map(float, shape.x_range), float(shape.start[0]), 0.1, key=f"gd_x_{surface}")
@@ -61,15 +53,12 @@ def contours(surface: str):
 
 
 def path_figure(config: DescentConfig, results: list[descent.Path], presenter: bool) -> go.Figure:
-    """Contours, the clickable start grid, each path in full, and frames that replay them step by step."""
+    """The surface in bands of equal loss, each path in full, and frames that replay them step by step."""
     shape = descent.SURFACES[config.surface]
     xs, ys, levels = contours(config.surface)
-    grid_x, grid_y = np.meshgrid(np.linspace(*shape.x_range, CLICK_CELLS), np.linspace(*shape.y_range, CLICK_CELLS))
     base = [
-        dict(type="contour", x=xs, y=ys, z=levels.round(3).tolist(), colorscale="Greys", reversescale=True,
-             ncontours=25, showscale=False, hoverinfo="skip", line=dict(width=0.5)),
-        dict(type="scatter", x=grid_x.ravel().round(3).tolist(), y=grid_y.ravel().round(3).tolist(), mode="markers",
-             name="start here", marker=dict(size=12, opacity=0), hovertemplate="start at (%{x}, %{y})<extra></extra>"),
+        dict(type="heatmap", x=xs, y=ys, z=levels.round(3), colorscale=BANDS, showscale=False, hoverinfo="skip",
+             zsmooth="best"),
         dict(type="scatter", x=[m[0] for m in shape.minima], y=[m[1] for m in shape.minima], mode="markers",
              name="minimum", marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
              hoverinfo="skip"),
@@ -114,7 +103,7 @@ def outcomes_ui(results: list[descent.Path]) -> None:
 
 st.title("Gradient descent you can watch")
 st.caption("Every optimizer is the one Build & train uses, moving one point instead of a network's weights. They "
-           "start together; click the chart (or type a start) to move the start, and press Replay to watch again.")
+           "start together from the ring; move the start, change a learning rate, and press Replay to watch again.")
 with settings_container("gd"):
     try:
         config = settings_ui()
@@ -123,6 +112,5 @@ with settings_container("gd"):
         st.stop()
 results = paths(config)
 st.info(descent.SURFACES[config.surface].note, icon=":material/lightbulb:")
-st.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", on_select="rerun",
-                selection_mode="points", width="stretch")
+st.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", width="stretch")
 outcomes_ui(results)

@@ -258,7 +258,7 @@ def train(config: ToyConfig) -> dict:
 GRID = 60  # cells per side of the boundary picture (TF Playground draws 100; 60 looks the same at page size)
 NEURON_GRID = 20  # cells per side of each neuron's own picture
 IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread
-PICTURE_SECONDS = 0.1  # while it plays, a new picture after this much training: twice as often as a page redraws
+PICTURE_SECONDS = 0.05  # while it plays, a new picture after this much training (and its rest): 10 a second
 REST_SHARE = 1.0  # and a rest this long (relative) after each: a playing network takes at most half a core
 _TRAINING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))  # playgrounds training at once: the
 # web server keeps a core, and a class pressing play together takes turns instead of slowing every page

@@ -56,3 +56,33 @@ def reading(page):
 def picture_upload(page):
     """Draw & classify's picture uploader (the page has others, for weights, inside an expander)."""
     return page.get_by_test_id("stFileUploader").filter(has_text="A picture of one digit")
+
+
+def open_playground(page, url: str, query: str = "") -> None:
+    page.goto(f"{url}/playground{query}")
+    wait_rendered(page)
+    page.get_by_role("img", name="decision boundary").wait_for()
+
+
+def playground_epoch(page) -> int:
+    return int(page.get_by_test_id("stMetric").filter(has_text="Epoch").get_by_test_id("stMetricValue")
+               .inner_text().replace(",", ""))
+
+
+def boundary_redraws(page, seconds: float = 5.0) -> int:
+    """How many different boundary pictures the browser showed in `seconds`, sampled every 20 ms in the page."""
+    return page.evaluate("""seconds => new Promise(done => {
+        const seen = new Set(), started = performance.now();
+        const sample = setInterval(() => {
+            const image = document.querySelector('img[alt="decision boundary"]');
+            if (image) seen.add(image.src.length + ':' + image.src.slice(-80));
+            if (performance.now() - started > seconds * 1000) { clearInterval(sample); done(seen.size); }
+        }, 20);
+    })""", seconds)
+
+
+def plotted_paths(page) -> dict[str, int]:
+    """The Gradient descent chart's optimizer paths as the browser's Plotly holds them: name -> points drawn."""
+    return page.evaluate("""() => Object.fromEntries(document.querySelector('.js-plotly-plot').data
+        .filter(trace => trace.mode === 'lines+markers').map(trace => [trace.name, trace.x.length]))""")
+

@@ -1,0 +1,80 @@
+"""The 2-D playground and Gradient descent in a real browser: step, play and watch the boundary change, pause, reset;
+every optimizer's path drawn, replayed, and redrawn from a new start."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.flows import boundary_redraws, open_playground, playground_epoch, plotted_paths
+from tests.e2e.harness import screenshot, wait_rendered
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def boundary(page) -> str:
+    return page.get_by_role("img", name="decision boundary").get_attribute("src")
+
+
+def boundary_becomes(page, src: str, same: bool = True) -> None:
+    """Wait until the boundary picture is (or is no longer) `src`: the page streams its elements in one by one."""
+    page.wait_for_function("([src, same]) => (document.querySelector('img[alt=\"decision boundary\"]').src === src)"
+                           " === same", arg=[src, same], timeout=30_000)
+
+
+def test_step_play_pause_and_reset_redraw_the_boundary(watched, app_server):
+    page, _ = watched
+    open_playground(page, app_server.url)
+    first = boundary(page)
+    assert playground_epoch(page) == 0
+    page.get_by_role("button", name="Step").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("1", timeout=30_000)
+    boundary_becomes(page, first, same=False)
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    page.wait_for_function("() => { const m = [...document.querySelectorAll('[data-testid=stMetricValue]')][0];"
+                           " return m && parseInt(m.innerText) >= 5; }", timeout=60_000)
+    assert boundary_redraws(page, 3.0) >= 2  # the picture keeps changing while it plays (its rate: bench/playground_rate.py)
+    screenshot(page, "playground-playing")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Step")).to_be_enabled()
+    wait_rendered(page)
+    held = playground_epoch(page)
+    page.wait_for_timeout(1000)
+    assert playground_epoch(page) == held and held >= 5
+    page.get_by_role("button", name="Reset").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("0")
+    boundary_becomes(page, first)  # the same seed: the same first weights
+
+
+def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_server):
+    page, _ = watched
+    open_playground(page, app_server.url)
+    page.get_by_role("button", name="Step").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("1", timeout=30_000)
+    page.get_by_role("button", name="Data").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    page.get_by_role("option", name="Spiral").click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_text("Spiral, noise 0 %")).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("0")
+
+
+def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watched, app_server):
+    page, _ = watched
+    page.goto(f"{app_server.url}/gradient_descent")
+    wait_rendered(page)
+    page.locator(".js-plotly-plot").wait_for()
+    assert plotted_paths(page) == {name: 201 for name in ("SGD", "Momentum", "Nesterov", "Adam", "RMSprop", "Adagrad")}
+    page.locator(".updatemenu-button").filter(has_text="Replay").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
+                           ".find(t => t.name === 'SGD').x.length < 201", timeout=10_000)  # replayed from the start
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
+                           ".find(t => t.name === 'SGD').x.length === 201", timeout=30_000)  # and drawn to the end
+    start = page.get_by_label("Start x")
+    start.fill("5")
+    start.press("Enter")
+    wait_rendered(page)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
+                           ".find(t => t.name === 'Adam').x[0] === 5")
+    screenshot(page, "gradient-descent")
