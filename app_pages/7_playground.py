@@ -115,18 +115,17 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
     large = presenting()
     left, right = st.columns([1.2, 1])
     with left:
-        epoch, train, test = st.columns(3)
+        epoch, train, test, accuracy = st.columns(4)
         epoch.metric("Epoch", f"{picture.epoch:,}")
         train.metric("Train loss", f"{picture.train_loss[-1]:.3f}" if picture.train_loss else "–")
-        test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–",
-                    f"accuracy {picture.test_accuracy:.1%}" if picture.test_accuracy is not None else None,
-                    delta_color="off", delta_arrow="off")
-        names = [toy.FEATURES[n].replace("₁", "1").replace("₂", "2").replace("²", "^2") for n in toy.used_features(ground.config)]
+        test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–")
+        accuracy.metric("Test accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–")
+        names = [toy.FEATURES[n] for n in toy.used_features(ground.config)]
         st.html(pictures.as_html(pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large),
                                  "the network's neurons and weights"))
         st.caption("Inputs, then each hidden layer: every neuron's output over the square (blue +, orange −); links "
                    "blue for positive weights, orange for negative, thicker when larger.")
-        st.html(pictures.as_html(pictures.loss_image(picture.train_loss, picture.test_loss), "loss curves"))
+        st.html(pictures.as_html(pictures.loss_image(picture.train_loss, picture.test_loss, large), "loss curves"))
     with right:
         points = ground.points
         st.html(pictures.as_html(pictures.boundary_image(picture.boundary, (points.train_xy, points.train_y),

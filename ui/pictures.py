@@ -11,10 +11,15 @@ import base64
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 ORANGE, WHITE, BLUE = np.array([245, 147, 34]), np.array([232, 234, 235]), np.array([8, 119, 189])  # TF's colours
 EXTENT = 6.0  # the square every dataset lies in, [-6, 6]²
+PLAIN = str.maketrans({"₁": "1", "₂": "2", "²": "^2"})
+
+
+def _font(size: int):
+    return ImageFont.load_default(size=size)
 
 
 def colours(values: np.ndarray) -> np.ndarray:
@@ -35,8 +40,9 @@ def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], t
                    size: int = 400) -> Image.Image:
     """The output (rows from y = -6 up) smoothed over the square; training points filled with a white ring, test
     points with a black one; ticks at -6, 0 and 6."""
-    pad, top = 22, 8  # room for the ticks on the left and below, and for the top one's label
-    image = Image.new("RGB", (size + pad + 4, size + pad + top), "white")
+    text = max(11, size // 32)
+    pad, top = text * 2 + 4, text // 2 + 2  # room for the ticks on the left and below, and for the top one's label
+    image = Image.new("RGB", (size + pad + text, size + pad + top), "white")
     field = Image.fromarray(colours(boundary[::-1])).resize((size, size), Image.BILINEAR)
     image.paste(field, (pad, top))
     draw = ImageDraw.Draw(image)
@@ -46,10 +52,12 @@ def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], t
         for (x, y), label in zip(pixels, labels):
             fill = tuple(int(c) for c in (BLUE if label == 1 else ORANGE))
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill, outline=ring)
+    font = _font(text)
     for value in (-6, 0, 6):
         at = (value + EXTENT) / (2 * EXTENT) * (size - 1)
-        draw.text((pad + at - 4, top + size + 5), str(value), fill=(90, 90, 90))
-        draw.text((2, top + size - 1 - at - 6), str(value), fill=(90, 90, 90))
+        draw.text((pad + at, top + size + 3), str(value), fill=(90, 90, 90), font=font, anchor="mt")
+        if value > -EXTENT:  # the corner's -6 is the x axis's, for both
+            draw.text((pad - 4, top + size - 1 - at), str(value), fill=(90, 90, 90), font=font, anchor="rm")
     return image
 
 
@@ -83,23 +91,25 @@ def network_image(inputs: np.ndarray, neurons: list[np.ndarray], weights: list[n
             image.paste(pixels, (x, y))
             draw.rectangle([x, y, x + tile - 1, y + tile - 1], outline=(80, 80, 80))
             if layer == 0:
-                draw.text((x + 2, y + 2), names[unit], fill=(0, 0, 0))
+                label = names[unit].translate(PLAIN)  # the built-in font has no sub- or superscripts
+                draw.text((x + 2, y + 1), label, fill=(0, 0, 0), font=_font(16 if large else 12))
     return image
 
 
-def loss_image(train: list[float], test: list[float], width: int = 420, height: int = 110) -> Image.Image:
+def loss_image(train: list[float], test: list[float], large: bool = False) -> Image.Image:
     """Train (blue) and test (grey) loss per epoch, from 0 up to the highest loss so far, as TF Playground's sparkline."""
+    width, height, font = (600, 160, _font(20)) if large else (420, 110, _font(13))
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     draw.line([(0, height - 1), (width, height - 1)], fill=(180, 180, 180))
     if not train:
-        draw.text((6, height // 2 - 6), "loss per epoch: press Play or Step", fill=(120, 120, 120))
+        draw.text((6, height // 2), "loss per epoch: press Play or Step", fill=(120, 120, 120), font=font, anchor="lm")
         return image
     top = max(max(train), max(test), 1e-6)
     for values, colour in ((test, (110, 110, 110)), (train, tuple(int(c) for c in BLUE))):
         xs = np.linspace(0, width - 1, len(values)) if len(values) > 1 else np.array([0.0])
-        ys = height - 2 - np.asarray(values) / top * (height - 16)
+        ys = height - 2 - np.asarray(values) / top * (height - font.size - 8)
         draw.line(list(zip(xs.tolist(), ys.tolist())) if len(values) > 1 else [(0, ys[0]), (width, ys[0])],
                   fill=colour, width=2)
-    draw.text((6, 2), f"loss per epoch (0 to {top:.3g}): train blue, test grey", fill=(90, 90, 90))
+    draw.text((6, 2), f"loss per epoch (0 to {top:.3g}): train blue, test grey", fill=(90, 90, 90), font=font)
     return image
