@@ -336,7 +336,7 @@ class Playground:
     def latest(self) -> Picture:
         return self._picture
 
-    def step(self, wait: float = 5.0) -> Picture:
+    def step(self, wait: float = 30.0) -> Picture:
         """Train one more epoch; the picture after it (or the latest one, if it takes longer than `wait`)."""
         with self._cond:
             self._ask(self._loop.epoch + 1, math.inf)
