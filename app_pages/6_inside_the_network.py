@@ -5,8 +5,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from dlcore import TrainConfig, data, inside, jobs, predict, preprocess
-from dlcore.config import CANVAS_SIZE, DLCoreError
-from dlcore.runs import parse_run_id
+from dlcore.config import DLCoreError
+from dlcore.runs import ACTIVE, parse_run_id
 from ui import literal
 from ui.classroom import presenting
 from ui.inside import DRAWN, embedding_figure, histograms_ui, path_figures, pictures_caption, pictures_figure
@@ -14,6 +14,7 @@ from ui.inside import DRAWN, embedding_figure, histograms_ui, path_figures, pict
 PICK = "inside_run"
 SOURCES = {"drawn": "The digit from Draw & classify", "test": "A test digit", "draw": "Draw one here"}
 LIVE_POLL_SECONDS = 2.0  # a training run's newest snapshot arrives once an epoch
+CANVAS = 224  # smaller than Draw & classify's, to fit its column on a laptop; preprocessing takes any size
 
 manager = jobs.job_manager()
 
@@ -71,8 +72,9 @@ def digit_ui(classifier: predict.Classifier):
     if source == "drawn":
         return inside.normalized(shared, dataset), shared
     if source == "draw":
-        canvas = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
-                           width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True, key="inside_canvas")
+        st.caption("Draw one digit; the canvas toolbar undoes and clears.")  # keeps the toolbar off the choices above
+        canvas = st_canvas(stroke_width=15, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS,
+                           width=CANVAS, drawing_mode="freedraw", return_image_data=True, key="inside_canvas")
         if canvas.image_data is None:
             return None
         try:
@@ -84,7 +86,7 @@ def digit_ui(classifier: predict.Classifier):
     left, right = st.columns(2)
     label = left.selectbox("Class", range(len(classes)), format_func=classes.__getitem__, key="inside_class")
     count = inside.class_count(dataset, label)
-    nth = right.number_input(f"Which one (of {count:,})", 1, max(count, 1), 1, key="inside_nth")
+    nth = right.number_input("Which one", 1, max(count, 1), 1, key="inside_nth", help=f"{count:,} test digits of this class")
     image, _ = inside.test_digit(dataset, label, int(nth) - 1)
     return inside.normalized(image, dataset), image
 
@@ -113,7 +115,7 @@ def path_ui(classifier: predict.Classifier) -> inside.DigitPath | None:
 
 def live_learned_ui(run) -> None:
     """learned_ui, polled while the run trains; once it ends the whole page reruns, to read digits with it."""
-    if run.id not in manager.active():
+    if manager.store.get(run.id).status not in ACTIVE:
         st.rerun()
     learned_ui(run)
 
@@ -159,7 +161,7 @@ def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) 
     nearer = placed.misread_nearer_their_reading()
     chart.caption(f"Crosses are the {wrong} digits the model misread; {nearer:.0%} of them lie nearer the middle of "
                   "the class they were read as than of their own: to the network they look like the other class.")
-    points = event.selection.points if event else []
+    points = [point for point in (event.selection.points if event else []) if len(point.get("customdata") or ()) == 2]
     with detail:
         if not points:
             st.caption("Click a point to see that test digit.")
@@ -184,7 +186,7 @@ if run.status in ("done", "stopped") and run.checkpoint:
         classifier = load_classifier(run.checkpoint)
     except DLCoreError as exc:
         st.error(literal(f"Run #{run.id} cannot be used: {exc} Pick another model."))
-live = run.id in manager.active()
+live = run.status in ACTIVE  # training here, or in another process (the CLI) that records in the same store
 
 st.header("1. A digit's path", divider="gray")
 path = None

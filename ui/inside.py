@@ -4,12 +4,14 @@ times them); the *_ui helpers are shared by Inside the network and Build & train
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative, sample_colorscale
 
 from ui.charts import margin, scaled
@@ -20,6 +22,7 @@ DRAWN = "inside_drawn"  # Draw & classify leaves its last digit here (MNIST-styl
 MAX_CELLS = 24_000  # pixels of feature maps sent per layer: a wide layer shows fewer maps, its strongest
 TILE_PIXELS = 44  # how tall one tile is drawn, whatever its size in pixels
 WRONG, RIGHT, WAITING = (228, 87, 46), (46, 160, 67), (150, 150, 150)
+IMAGE_SIDE = 28
 
 
 GAP = 255  # the byte drawn as the page between tiles; values are scaled to 0..254
@@ -123,11 +126,12 @@ def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False
     return scaled(figure, presenter)
 
 
-def layer_caption(layer, classes: tuple[str, ...]) -> str:
+def layer_caption(layer, first: bool = False) -> str:
     """One line under a layer's name: its shape, and what it does or which of its units fire most."""
     shape = " × ".join(map(str, layer.shape))
     if layer.name == "flatten":
-        return f"{shape}: the maps laid end to end, as the next dense layer reads them."
+        what = "the 28×28 pixels" if first else "the maps"
+        return f"{shape}: {what} laid end to end, as the next dense layer reads them."
     if layer.name.startswith("dropout"):
         return f"{shape}: dropout is off when the trained network reads, so nothing changes here."
     if layer.name.startswith("output"):
@@ -144,8 +148,8 @@ def layer_caption(layer, classes: tuple[str, ...]) -> str:
 def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | None]]:
     """(layer name, caption, figure or None) for every layer in order: what the page draws for one digit."""
     drawn = []
-    for layer in path.layers:
-        caption = layer_caption(layer, classes)
+    for i, layer in enumerate(path.layers):
+        caption = layer_caption(layer, first=i == 0)
         if layer.name.startswith("output"):
             figure = probabilities_figure(path, classes, presenter)
         elif layer.name == "flatten" or layer.name.startswith("dropout"):
@@ -219,7 +223,7 @@ def histogram_figures(history: list[tuple[int, list]], layer: str, gradient_edge
     figures = []
     for traces, title, x_title, axis in (
         (weights, "Weights", "weight value", {}),
-        (gradients, "Gradient norm per unit (last batch)", "gradient norm", dict(type="log", exponentformat="power")),
+        (gradients, "Gradient norms", "each unit's gradient norm", dict(type="log", exponentformat="power", dtick=2)),
     ):
         layout = dict(title=title, height=260, margin=margin(), xaxis=dict(title=x_title, **axis),
                       yaxis=dict(title="count"))
@@ -241,8 +245,9 @@ def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, k
         column.plotly_chart(figure, width="stretch", key=f"{key}_{figure.layout.title.text}")
     last = next((h for h in history[-1][1] if h.layer == layer), None)
     norm = f"{last.gradient_norm:.3g}" if last is not None and last.gradient_norm is not None else "not recorded"
-    st.caption(f"After epoch {history[-1][0]}, this layer's gradient norm was {norm}. Gradients piling up at the far "
-               "left mean the layer has stopped learning; at the far right, that its updates are exploding.")
+    st.caption(f"One line per epoch, light green the first, dark purple the latest; gradients are the epoch's last "
+               f"batch's. After epoch {history[-1][0]} this layer's gradient norm was {norm}. Units piling up at the far left of the gradients have stopped "
+               "learning (a dead ReLU's gradient is zero); at the far right, their updates are exploding.")
 
 
 # ---- where digits live -----------------------------------------------------------------------------
@@ -280,30 +285,51 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
 
 # ---- the live strip --------------------------------------------------------------------------------
 
-def strip_pictures(strip, scale: int = 2) -> list[np.ndarray]:
-    """Each strip digit enlarged, light on dark as MNIST stores it, framed green (read right), red (wrong) or grey
-    (not read yet)."""
-    framed = []
+STRIP_COLUMNS = 10
+STRIP_SCALE = 2  # each 28x28 digit drawn 56 pixels wide
+LABEL_PIXELS = 20  # room under each digit for what the model reads
+
+
+def strip_image(strip, classes: tuple[str, ...]) -> np.ndarray:
+    """The strip as one RGB picture, 10 digits to a row, light on dark as MNIST stores them, framed green (read
+    right), red (wrong) or grey (not read yet), with what the model reads under each (red when wrong).
+
+    One picture rather than a chart: a live page redraws it twice a second, and a PNG costs a fraction of a
+    Plotly figure's validation and JSON, time the training thread would otherwise wait for.
+    """
+    side = IMAGE_SIDE * STRIP_SCALE + 4
+    rows = math.ceil(len(strip.labels) / STRIP_COLUMNS)
+    canvas = Image.new("RGB", (STRIP_COLUMNS * (side + 4), rows * (side + LABEL_PIXELS)), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
     for i, image in enumerate(strip.images):
-        colour = WAITING if strip.guesses is None else RIGHT if strip.guesses[i] == strip.labels[i] else WRONG
-        big = np.kron(image, np.ones((scale, scale), dtype=np.uint8))
-        picture = np.empty((big.shape[0] + 6, big.shape[1] + 6, 3), dtype=np.uint8)
-        picture[:] = colour
-        picture[3:-3, 3:-3] = big[..., None]
-        framed.append(picture)
-    return framed
+        row, column = divmod(i, STRIP_COLUMNS)
+        left, top = column * (side + 4), row * (side + LABEL_PIXELS)
+        guess = None if strip.guesses is None else strip.guesses[i]
+        colour = WAITING if guess is None else RIGHT if guess == strip.labels[i] else WRONG
+        draw.rectangle((left, top, left + side - 1, top + side - 1), fill=colour)
+        digit = Image.fromarray(image).resize((side - 4, side - 4), Image.NEAREST)
+        canvas.paste(digit, (left + 2, top + 2))
+        if guess is not None:
+            text = classes[guess] if guess == strip.labels[i] else f"x {classes[guess]}"  # the bundled font has no ✗
+            draw.text((left + side / 2, top + side + 2), text, fill="#555555" if colour == RIGHT else WRONG,
+                      font=font, anchor="mt")
+    return np.asarray(canvas)
+
+
+@functools.cache
+def _font() -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=14)
 
 
 def strip_ui(strip, classes: tuple[str, ...]) -> None:
     """The strip with each digit's guess under it, and how many are right."""
     if strip.guesses is None:
         st.caption("The model reads these test digits every few seconds once training has begun.")
-        captions = [classes[t] for t in strip.labels]
     else:
-        st.caption(f"At step {strip.step:,} the model reads **{strip.right} of {len(strip.labels)}** right "
-                   "(green right, red wrong; under each, what it reads).")
-        captions = [classes[g] if g == t else f"✗ {classes[g]}" for g, t in zip(strip.guesses, strip.labels)]
-    st.image(strip_pictures(strip), caption=captions, width=62)
+        st.caption(f"At step {strip.step:,} the model reads **{strip.right} of {len(strip.labels)}** right: green "
+                   "frames right, red wrong, and under each digit what it reads.")
+    st.image(strip_image(strip, classes), width="stretch")
 
 
 def live_ui(manager, run_id: int) -> None:

@@ -114,3 +114,19 @@ def test_an_address_that_names_no_usable_run_breaks_nothing(address):
     assert not at.exception
     if address == "99999":
         assert "There is no run #99999" in plain(at.warning[0].value)
+
+
+def test_build_and_train_shows_the_strip_and_the_histograms_while_a_run_trains():
+    manager = jobs.job_manager()
+    run_id = manager.submit(TrainConfig(dataset="mnist", model=CNN_BN, epochs=100, batch_size=16))
+    at = opened(str(Path(PAGE).parent / "2_build_and_train.py"), run=str(run_id))
+
+    def shown(at: AppTest) -> bool:
+        return any("right: green frames right" in plain(c.value) for c in at.caption) and \
+            bool(at.get("selectbox")) and any(box.key == "live_histogram" for box in at.selectbox)
+
+    rerun_until(at, shown)
+    strip = at.image[0].proto.imgs
+    assert len(strip) == 1  # one picture of 20 digits
+    assert at.selectbox(key="live_histogram").options[0] == "conv1 3x3, 8"
+    manager.stop(run_id)

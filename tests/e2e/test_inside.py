@@ -1,0 +1,57 @@
+"""Inside the network in a real browser: a digit drawn on Draw & classify is followed through every layer, one drawn
+on the page itself too, and the epoch slider scrubs the filters from the random start to the end of training."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.flows import draw, open_draw, reading
+from tests.e2e.harness import wait_rendered
+from tests.e2e.harness import screenshot as whole_page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ONE = [[(140, 40), (140, 240)]]
+ZERO = [[(112 + 52 * math.sin(t / 24 * 2 * math.pi), 112 - 76 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
+
+
+def network_reads(page):
+    return page.get_by_test_id("stMarkdown").filter(has_text=re.compile(r"^The network reads"))
+
+
+def test_a_drawn_digit_goes_through_every_layer_and_the_filters_scrub(watched, app_server, digit_model):
+    page, _ = watched
+    open_draw(page, app_server.url)
+    draw(page, ONE)
+    expect(reading(page)).to_have_text("1")
+    page.get_by_role("link", name="See this digit go through every layer").click()
+    page.wait_for_url(re.compile(r"/inside_the_network\?.*run=\d+"))
+    wait_rendered(page)
+    expect(page.get_by_role("radio", name="The digit from Draw & classify")).to_be_checked()
+    expect(network_reads(page)).to_contain_text("The network reads 1")
+    for layer in ("1. conv1 5x5, 8", "4. conv2 5x5, 16", "8. dense1 64", "10. output 10"):
+        expect(page.get_by_text(layer, exact=True)).to_be_visible()
+    whole_page(page, "inside-drawn-one")
+
+    page.get_by_text("Draw one here", exact=True).click()
+    page.locator("canvas.upper-canvas").wait_for()
+    draw(page, ZERO)
+    expect(network_reads(page)).to_contain_text("The network reads 0")
+
+    epoch = page.get_by_test_id("stSlider").filter(has_text="After epoch").get_by_role("slider")
+    epoch.scroll_into_view_if_needed()
+    expect(epoch).to_have_attribute("aria-valuetext", "5")  # the newest snapshot first
+    epoch.focus()
+    epoch.press("Home")
+    expect(epoch).to_have_attribute("aria-valuetext", "0")
+    wait_rendered(page)
+    for step in ("1", "2"):
+        epoch.press("ArrowRight")
+        expect(epoch).to_have_attribute("aria-valuetext", step)
+        wait_rendered(page)
+    expect(page.get_by_text("conv1 5x5, 8: All 8 filters", exact=False)).to_be_visible()
+    whole_page(page, "inside-drawn-zero-epoch-2")
