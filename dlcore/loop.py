@@ -265,6 +265,8 @@ class Loop:
         base, group = self.configs[0], self.engine.group
         self._began = time.perf_counter()
         device = group.device if group else resolve_device(base.device)
+        if device.type == "cuda" and device.index is not None:
+            torch.cuda.set_device(device)  # each thread has its own current GPU: nothing implicit lands on GPU 0
         train_x, train_y, test_x, test_y = (
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
         n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
