@@ -17,8 +17,12 @@ CARDS = [
      "SGD, momentum, Adam and a reckless learning rate train the same network side by side."),
     ("app_pages/5_run_board.py", "Run board", ":material/leaderboard:",
      "Every run on this server, sortable, with the best highlighted: compare with the class."),
+    ("app_pages/7_playground.py", "2-D playground", ":material/scatter_plot:",
+     "TensorFlow Playground's datasets and tiny networks: press Play and watch the decision boundary form."),
+    ("app_pages/8_gradient_descent.py", "Gradient descent", ":material/landscape:",
+     "SGD, momentum, Adam and friends race down 2-D loss surfaces from the same start, step by step."),
 ]
-for row in (CARDS[:3], CARDS[3:]):
+for row in (CARDS[i : i + 3] for i in range(0, len(CARDS), 3)):
     for column, (path, title, icon, text) in zip(st.columns(3), row):
         with column.container(border=True, height="stretch"):
             st.subheader(title)
