@@ -13,9 +13,10 @@ from ui.classroom import presenting, settings_container
 
 FRAMES = 60  # animation frames, however many steps: smooth enough, and the figure stays small
 COLOURS = dict(zip(DESCENT_OPTIMIZERS, qualitative.Plotly))
-# light to dark grey in bands, so equal-loss lines show as edges: a heatmap, because Plotly's animation of the
-# paths breaks a contour trace beside them
-BANDS = [[i / 12, f"rgb({250 - 14 * i},{250 - 14 * i},{250 - 14 * i})"] for i in range(13)]
+# 12 bands of equal (log) loss, white at the bottom to mid grey, so their edges read as contour lines: a heatmap,
+# because Plotly's animation of the paths breaks a contour trace beside them
+BANDS = [[edge / 12, f"rgb({grey},{grey},{grey})"] for i, grey in enumerate(range(252, 150, -8)[:12])
+         for edge in (i, i + 1)]
 
 
 def settings_ui() -> DescentConfig:
@@ -82,7 +83,7 @@ def path_figure(config: DescentConfig, results: list[descent.Path], presenter: b
             dict(label="▶ Replay", method="animate",
                  args=[None, dict(frame=dict(duration=60, redraw=False), transition=dict(duration=0), fromcurrent=False)]),
         ])],
-        sliders=[dict(x=0.15, y=-0.05, len=0.85, currentvalue=dict(prefix="step "), steps=[
+        sliders=[dict(x=0.15, y=-0.05, len=0.85, currentvalue=dict(prefix="step "), active=len(marks) - 1, steps=[
             dict(label=str(step), method="animate",
                  args=[[str(step)], dict(mode="immediate", frame=dict(duration=0, redraw=False))]) for step in marks])],
     )
