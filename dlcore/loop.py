@@ -107,8 +107,13 @@ class Lane:
         self.seconds = 0.0  # time spent stepping this lane alone: what one optimizer's step costs
         self.steps = 0
         self._scored: tuple[int, Evaluation] | None = None  # the last score on the test split, and after which step
-        self._pending: list[torch.Tensor] = []  # step losses not yet read back from the device
-        self._loss_sum = self._correct = None
+        # what each step leaves on the device until a read-back brings it all back at once: a GPU is neither waited
+        # for nor given more than the step's own kernels (the epoch's totals are summed on the CPU)
+        self._pending: list[torch.Tensor] = []  # each step's mean loss
+        self._pending_correct: list[torch.Tensor] = []  # each step's correctly classified samples
+        self._shares: list[float] = []  # each step's part of its batch, in this process
+        self._batches: list[int] = []  # each taken step's batch size, until its values are read
+        self._epoch_loss = self._epoch_correct = 0.0  # the epoch's summed loss (mean times batch) and correct samples
 
     @property
     def training(self) -> bool:
@@ -116,9 +121,7 @@ class Lane:
 
     def begin_epoch(self) -> None:
         self.model.train()
-        device = next(self.model.parameters()).device
-        self._loss_sum = torch.zeros((), device=device)
-        self._correct = torch.zeros((), device=device, dtype=torch.long)
+        self._epoch_loss = self._epoch_correct = 0.0
 
     def step(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
         """One optimizer step on one batch of `batch` samples, of which this process has (x, y): the only training
@@ -128,36 +131,49 @@ class Lane:
             logits = self.net(x)
             loss = self.loss_fn(logits, y)
         share = len(y) / batch
-        self.optimizer.zero_grad(set_to_none=True)
         # DDP averages the processes' gradients; weighting each by its share of the batch makes that average the
         # gradient of the whole batch's mean loss, as one process would take it, even when shards differ in size
-        (loss * (share * (self.group.world if self.group else 1))).backward()
+        # (the weight is exactly 1 for one process, and for equal shards)
+        weight = share * (self.group.world if self.group else 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * weight if weight != 1 else loss).backward()
         self.optimizer.step()
         self.schedule.step()
-        detached = loss.detach()
-        self._pending.append(detached * share)  # summed over the processes: the whole batch's mean loss
-        self._loss_sum += detached * len(y)
-        self._correct += (logits.detach().argmax(dim=1) == y).sum()
+        self._pending.append(loss.detach())
+        self._pending_correct.append((logits.detach().argmax(dim=1) == y).sum())
+        self._shares.append(share)
+        self._batches.append(batch)
         self.steps += 1
         self.seconds += time.perf_counter() - started
 
     def take_pending(self) -> torch.Tensor:
-        """The step losses not read back yet, as one float32 tensor on the device (empty when there are none)."""
-        device = next(self.model.parameters()).device
-        pending = torch.stack(self._pending).float() if self._pending else torch.zeros(0, device=device)
+        """The steps not read back yet, as one float32 tensor (2, steps) on the device: each step's loss weighted
+        by this process's share of its batch (so that a group's sum is the batch's mean loss), and its correct
+        samples."""
+        if not self._pending:
+            return torch.zeros((2, 0), device=next(self.model.parameters()).device)
+        losses = torch.stack(self._pending).float()
+        if any(share != 1 for share in self._shares):
+            losses = losses * torch.tensor(self._shares, device=losses.device)
+        taken = torch.stack([losses, torch.stack(self._pending_correct).float()])
         self._pending.clear()
-        return pending
+        self._pending_correct.clear()
+        self._shares.clear()
+        return taken
 
-    def read_losses(self, pending: torch.Tensor) -> list[float]:
-        """Bring taken losses back from the device in one go; a non-finite one ends this lane's training."""
-        values = pending.cpu().tolist()
-        if not values:
-            return []
-        first_bad = next((i for i, value in enumerate(values) if not math.isfinite(value)), None)
+    def read_losses(self, taken: torch.Tensor) -> list[float]:
+        """Bring taken steps back from the device in one go and add them to the epoch's totals; a non-finite loss
+        ends this lane's training."""
+        losses, correct = taken.cpu().tolist()
+        batches = self._batches[: len(losses)]
+        del self._batches[: len(losses)]
+        first_bad = next((i for i, value in enumerate(losses) if not math.isfinite(value)), None)
         if first_bad is not None:
-            values = values[: first_bad + 1]  # the steps after the first NaN say nothing more
+            losses = losses[: first_bad + 1]  # the steps after the first NaN say nothing more
             self.diverged_at = len(self.losses) + first_bad + 1
-        return values
+        self._epoch_loss += sum(loss * batch for loss, batch in zip(losses, batches))
+        self._epoch_correct += sum(correct[: len(losses)])
+        return losses
 
     def score(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch=None) -> Evaluation:
         """The model's score on the test split, computed once per state of its weights: a run that ends with its
@@ -168,11 +184,10 @@ class Lane:
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
                   result: Evaluation) -> EpochRow:
-        """The epoch's row: its training totals over `samples` (of every process), and its score on the test split."""
-        totals = torch.stack([self._loss_sum, self._correct.float()])
-        loss_sum, correct = (self.group.sum(totals) if self.group else totals).tolist()
+        """The epoch's row: its training totals over `samples` (of every process, as read back), and its score on
+        the test split."""
         return EpochRow(
-            epoch=epoch, train_loss=loss_sum / samples, train_accuracy=correct / samples,
+            epoch=epoch, train_loss=self._epoch_loss / samples, train_accuracy=self._epoch_correct / samples,
             test_loss=result.loss, test_accuracy=result.accuracy, samples_per_sec=samples_per_sec,
             train_seconds=train_seconds,
         )
@@ -385,16 +400,17 @@ class Loop:
             self._stop.set()
 
     def _agree(self, pending: list[torch.Tensor], elapsed: float) -> list[torch.Tensor]:
-        """One all-reduce sums the processes' step losses (each weighted by its share of the batch) and their stop
-        requests, so every process reads the same losses, and stops, or diverges, at the same step."""
+        """One all-reduce sums the processes' steps (losses weighted by their shares of the batch, correct samples)
+        and their stop requests, so every process reads the same, and stops, or diverges, at the same step."""
         group = self.engine.group
         asked = torch.tensor([self._stop.is_set(), elapsed > self._limit], dtype=torch.float32, device=group.device)
-        summed = group.sum(torch.cat([asked, *(taken.to(group.device) for taken in pending)]))
+        summed = group.sum(torch.cat([asked, *(taken.to(group.device).flatten() for taken in pending)]))
         stop, over = summed[:2].tolist()
         if stop or over:
             self._agreed_stop, self.timed_out = True, self.timed_out or over > 0
             self._stop.set()
-        return list(summed[2:].split([len(taken) for taken in pending]))
+        parts = summed[2:].split([taken.numel() for taken in pending])
+        return [part.view(taken.shape) for part, taken in zip(parts, pending)]
 
 
 class LoopJob:
