@@ -13,6 +13,8 @@ CARDS = [
      "Stack layers, pick an optimizer, and watch loss and accuracy move in real time."),
     ("app_pages/3_draw_and_classify.py", "3. Draw & classify", ":material/draw:",
      "Draw a digit; your trained model reads it and shows what it looked at."),
+    ("app_pages/6_inside_the_network.py", "4. Inside the network", ":material/layers:",
+     "Follow your digit through every layer, watch the filters form epoch by epoch, see where digits live."),
     ("app_pages/4_optimizer_race.py", "Optimizer race", ":material/sports_score:",
      "SGD, momentum, Adam and a reckless learning rate train the same network side by side."),
     ("app_pages/5_run_board.py", "Run board", ":material/leaderboard:",

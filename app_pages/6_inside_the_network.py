@@ -146,7 +146,8 @@ def learned_ui(run) -> None:
         st.markdown(f"**{pictures.layer}**: {pictures_caption(pictures)}")
         st.plotly_chart(pictures_figure(pictures, presenting()), width="stretch", key=f"inside_pictures_{i}")
     st.subheader("Weights and gradients, epoch by epoch")
-    histograms_ui(inside.stored_histograms(manager.store, run.id), inside.gradient_edges(), key="inside_histogram")
+    histograms_ui(inside.stored_histograms(manager.store, run.id), inside.gradient_edges(), key="inside_histogram",
+                  empty="Histograms are kept per epoch from training; this run kept none." if not epochs else "")
 
 
 def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) -> None:
@@ -191,7 +192,10 @@ live = run.status in ACTIVE  # training here, or in another process (the CLI) th
 st.header("1. A digit's path", divider="gray")
 path = None
 if classifier is not None:
-    path = path_ui(classifier)
+    try:
+        path = path_ui(classifier)
+    except DLCoreError as exc:  # its dataset's test digits are not on this server (an imported run)
+        st.warning(literal(exc))
 elif live:
     st.info(f"Run #{run.id} is training: a digit goes through it once it has finished. Its newest snapshot is below.",
             icon=":material/hourglass_top:")
@@ -209,4 +213,7 @@ if classifier is not None:
     st.header("3. Where digits live", divider="gray")
     st.caption("Each test digit is placed by its last hidden layer's output, flattened to two dimensions (PCA): "
                "digits the network finds alike land close together.")
-    embedding_ui(classifier, path)
+    try:
+        embedding_ui(classifier, path)
+    except DLCoreError as exc:
+        st.warning(literal(exc))

@@ -234,11 +234,11 @@ def histogram_figures(history: list[tuple[int, list]], layer: str, gradient_edge
     return figures
 
 
-def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, key: str) -> None:
-    """A layer picker and its two histograms; the latest epoch is darkest."""
+def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, key: str, empty: str = "") -> None:
+    """A layer picker and its two histograms; the latest epoch is darkest. `empty` says why there are none."""
     layers = [h.layer for h in history[-1][1]] if history else []
     if not layers:
-        st.caption("Weight and gradient histograms appear after the first epoch.")
+        st.caption(empty or "Weight and gradient histograms appear after the first epoch.")
         return
     layer = st.selectbox("Layer", layers, key=key)
     for column, figure in zip(st.columns(2), histogram_figures(history, layer, gradient_edges, presenting())):

@@ -130,3 +130,22 @@ def test_build_and_train_shows_the_strip_and_the_histograms_while_a_run_trains()
     assert len(strip) == 1  # one picture of 20 digits
     assert at.selectbox(key="live_histogram").options[0] == "conv1 3x3, 8"
     manager.stop(run_id)
+
+
+def test_a_run_without_snapshots_shows_its_final_weights(tmp_path):
+    """An imported run, or one trained before snapshots were kept: no slider, its checkpoint's weights."""
+    import torch
+
+    from dlcore import runs
+
+    config = TrainConfig(dataset="mnist", model=models.preset("keras-mlp"))
+    torch.manual_seed(0)
+    store = jobs.job_manager().store
+    run_id = store.create(config)
+    path = runs.save_checkpoint(tmp_path / "imported.safetensors", models.build(config.model).eval(), config)
+    store.update(run_id, status="done", checkpoint=str(path))
+    at = opened(PAGE, run=str(run_id))
+    captions = " ".join(plain(c.value) for c in at.caption)
+    assert "kept no snapshots per epoch" in captions and "this run kept none" in captions
+    assert not at.get("select_slider")
+    assert any(m.value.startswith("**dense1 128**: What each of the first 36 of 128 units") for m in at.markdown)

@@ -40,11 +40,13 @@ def test_home_leads_to_every_page_and_each_opens_by_url(watched, app_server):
     wait_rendered(page)
     screenshot(page, "home")
     pages = _sidebar_pages(page)
-    assert {"Home", "Activation lab", "Build & train", "Draw & classify", "Optimizer race", "Run board"} <= set(pages), pages
+    assert {"Home", "Activation lab", "Build & train", "Draw & classify", "Inside the network", "Optimizer race",
+            "Run board"} <= set(pages), pages
 
     home_links = page.locator('[data-testid="stPageLink"] a')
     linked = [home_links.nth(i).get_attribute("href") for i in range(home_links.count())]
-    assert {"activation_lab", "build_and_train", "draw_and_classify", "optimizer_race", "run_board"} <= set(linked), linked
+    assert {"activation_lab", "build_and_train", "draw_and_classify", "inside_the_network", "optimizer_race",
+            "run_board"} <= set(linked), linked
     titles = {}
     for index, href in enumerate(linked):
         titles[href] = _follow(page, page.locator('[data-testid="stPageLink"] a').nth(index), watch)
