@@ -10,8 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from dlcore import DLCoreError, loop, toy
+from dlcore import DLCoreError, jobs, loop, toy
 from dlcore.config import ToyConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The policy the toy command runs under (a team of threads for a 10x8 matrix is slower, 5x on 2 cores)."""
+    threads = torch.get_num_threads()
+    jobs.tiny_work_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def points(**changes) -> toy.Points:
