@@ -26,6 +26,7 @@ WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
 CONV_COLUMNS = ["channels", "kernel", "activation", "pool", "padding", "batch_norm"]
 DENSE_COLUMNS = ["units", "activation", "dropout", "batch_norm"]
+BOUNDED = {ConvBlock: ("channels",), DenseLayer: ("units", "dropout")}  # the layer tables' numbers, checked here
 KEYS = {field: f"train_{field}" for field in sharing.SETTINGS.values()}  # every TrainConfig field but the model
 SETUP_COLUMNS = {field: field.replace("_", " ") for field in KEYS}  # the comparison table's setup, field by field
 PICK = "train_pick"  # the run picker; the address's ?run=N is the watched run's home
@@ -110,7 +111,7 @@ def layers_ui(kind: str) -> ModelSpec:
         st.markdown("**Conv blocks**: convolution, batch norm, activation, then 2×2 pooling")
         conv = st.data_editor(pd.DataFrame([b.__dict__ for b in base.conv], columns=CONV_COLUMNS), num_rows="dynamic",
                               key=f"train_conv_{version}", width="stretch", column_config={
-            "channels": column.NumberColumn(**limits(ConvBlock, "channels"), step=1, default=32, required=True),
+            "channels": column.NumberColumn(step=1, default=32, required=True),
             "kernel": column.SelectboxColumn(width="small", options=[1, 3, 5, 7], default=3, required=True),
             "pool": column.SelectboxColumn(width="small", options=list(models.POOLS), default="max", required=True),
             "padding": column.SelectboxColumn(width="small", options=list(models.PADDINGS), default="valid", required=True),
@@ -118,8 +119,8 @@ def layers_ui(kind: str) -> ModelSpec:
     st.markdown("**Hidden dense layers**: the 10-way output layer is added after them")
     dense = st.data_editor(pd.DataFrame([d.__dict__ for d in base.dense], columns=DENSE_COLUMNS).astype({"units": "Int64"}),
                            num_rows="dynamic", key=f"train_dense_{version}", width="stretch", column_config={
-        "units": column.NumberColumn(**limits(DenseLayer, "units"), step=1, default=64, required=True),
-        "dropout": column.NumberColumn(**limits(DenseLayer, "dropout"), step=0.05, default=0.0, format="%.2f", required=True),
+        "units": column.NumberColumn(step=1, default=64, required=True),
+        "dropout": column.NumberColumn(step=0.05, default=0.0, format="%.2f", required=True),
         **common})
     if new != "relu":
         st.caption(f"New layers use {activations.get(new).title}, chosen in the Activation lab.")
@@ -127,23 +128,30 @@ def layers_ui(kind: str) -> ModelSpec:
 
 
 def spec_from_tables(kind: str, conv: pd.DataFrame, dense: pd.DataFrame):
-    """The ModelSpec the layer editors describe; an empty cell raises DLCoreError with a sentence."""
+    """The ModelSpec the layer editors describe; an empty cell, or a number out of its bounds, raises DLCoreError
+    with a sentence. (The editors' columns carry no bounds: a browser would clamp 100000 units to the maximum, or
+    drop a 0, without a word.)"""
     from dlcore import DLCoreError, ModelSpec
 
-    def records(table: pd.DataFrame, what: str) -> list[dict]:
+    def records(table: pd.DataFrame, what: str, cls) -> list[dict]:
         rows = table.to_dict("records")
         for i, row in enumerate(rows, 1):
             if any(pd.isna(value) for value in row.values()):
                 raise DLCoreError(f"{what} {i} has an empty cell; fill it in or delete the row.")
+            for name in BOUNDED[cls]:
+                low, high = bounds(cls, name)
+                if not low <= row[name] <= high:
+                    raise DLCoreError(f"{what} {i} cannot have {row[name]:,g} {name}: this server allows {low:g} "
+                                      f"to {high:,g}; change it.")
         return rows
 
     blocks = [
         {**r, "channels": int(r["channels"]), "kernel": int(r["kernel"]), "batch_norm": bool(r["batch_norm"])}
-        for r in records(conv, "Conv block")
+        for r in records(conv, "Conv block", ConvBlock)
     ]
     layers = [
         {**r, "units": int(r["units"]), "dropout": float(r["dropout"]), "batch_norm": bool(r["batch_norm"])}
-        for r in records(dense, "Hidden layer")
+        for r in records(dense, "Hidden layer", DenseLayer)
     ]
     return ModelSpec.from_dict({"kind": kind, "conv": blocks if kind == "cnn" else [], "dense": layers})
 
@@ -320,6 +328,21 @@ def progress_bar(progress) -> tuple[float, str]:
                                f" · **{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}")
 
 
+def presenter_summary_ui(network, setup, run_id: int | None, config: TrainConfig) -> None:
+    """In presenter mode the layer table and the setup line describe the run on screen, not the hidden form's
+    setup, which they describe only while no run is shown; the table is drawn as text, which grows with the mode."""
+    title = "Ready to train"
+    if run_id is not None:
+        try:
+            config, title = manager.store.get(run_id).config, f"Run #{run_id}"
+        except DLCoreError:
+            pass  # a run that cannot be shown is named below the picker
+    setup.markdown(f"{title}: **{sharing.summary(config)}** on {dataset_reasons()[0][config.dataset]}")
+    table = layer_table(config.model)
+    network.table(table.style.format({"parameters": "{:,}"}).hide(axis="index"))
+    network.metric("Trainable parameters", f"{table['parameters'].sum():,}")
+
+
 def run_controls_ui(manager, run_id: int, status: str) -> None:
     """Pause or Resume, and Stop: for the run's owner or a teacher."""
     pause, stop, _ = st.columns([1, 1, 5])
@@ -374,20 +397,21 @@ with builder, settings_container("network"):
         table, problem = layer_table(spec), None
     except DLCoreError as exc:
         spec, problem = None, str(exc)
-with summary:
-    if problem:
-        st.error(literal(problem), icon=":material/error:")
-    else:
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-        st.metric("Trainable parameters", f"{table['parameters'].sum():,}")
+network_slot = summary.container()  # in presenter mode, filled once the run on screen is known
+if not presenting():
+    with network_slot:
+        if problem:
+            st.error(literal(problem), icon=":material/error:")
+        else:
+            st.dataframe(table, hide_index=True, width="stretch",
+                         column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+            st.metric("Trainable parameters", f"{table['parameters'].sum():,}")
 
 st.header("2. Training", divider="gray")
 with settings_container("training"):
     config = settings_ui(spec or saved.model)
     share_link_ui(config)
-if presenting():
-    st.markdown(f"**{sharing.summary(config)}** on {dataset_reasons()[0][config.dataset]}")
+setup_slot = st.container()
 try:
     too_big = None
     validation.check_memory(config)  # from shapes alone: a huge spec costs nothing until someone trains it
@@ -425,6 +449,8 @@ if run_id is not None and (progress is None or progress.finished):
         run_id = None
 with picker:
     run_id = run_picker_ui(runs, run_id, live=tuple(active))
+if presenting():
+    presenter_summary_ui(network_slot, setup_slot, run_id, config)
 if run_id is None and active:
     st.info(f"{len(active)} run{'s are' if len(active) > 1 else ' is'} training or waiting on this server; "
             "choose one above to watch it.")

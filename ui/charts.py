@@ -126,7 +126,7 @@ def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], prese
     names = list(classes)
     traces = [
         dict(type="heatmap", z=np.where(mask, counts, np.nan), x=names, y=names, colorscale=scale, showscale=False,
-             texttemplate="%{z:.0f}", hoverinfo="skip")
+             texttemplate="%{z:.0f}", textfont=dict(size=PRESENTER_FONT if presenter else 13), hoverinfo="skip")
         for mask, scale in ((diagonal, "Greens"), (~diagonal, "Reds"))
     ]
     true, predicted = np.divmod(np.arange(counts.size), len(classes))

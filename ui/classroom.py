@@ -15,7 +15,9 @@ from ui import literal
 PRESENTER_CSS = """<style>
 [class*="st-key-settings_"] { display: none !important; }
 .stMainBlockContainer { max-width: 100%; }
-.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label { font-size: 1.35rem !important; }
+.stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
+.stMainBlockContainer [data-testid="stTable"] th, .stMainBlockContainer [data-testid="stTable"] td {
+    font-size: 1.35rem !important; }
 .stMainBlockContainer [data-testid="stMetricValue"], .stMainBlockContainer [data-testid="stMetricValue"] * {
     font-size: clamp(2rem, 2.6vw, 3.6rem) !important; font-weight: 700; line-height: 1.2; }
 .stMainBlockContainer [data-testid="stMetricLabel"] *, .stMainBlockContainer [data-testid="stMetricDelta"] * {
@@ -188,20 +190,31 @@ def export_button_ui(run, label: str = "Download weights and script") -> None:
 
 
 def import_ui(key: str) -> int | None:
-    """Upload weights trained elsewhere; they are checked, scored and saved as a run. Returns its id once imported."""
+    """Upload weights trained elsewhere; they are checked, scored and saved as a run. Returns its id once imported.
+
+    What came of it stays in the session until dismissed: a page that reruns (the run board redraws when a run
+    appears, Draw & classify picks the new model) would otherwise wipe the sentence a moment after it appeared.
+    """
     from dlcore import DLCoreError, export
 
     weights = st.file_uploader("Weights: a .safetensors file, or a .zip exported from a playground", key=f"{key}_weights")
     config = st.file_uploader("Its config (.json), if the weights file does not carry one", type=["json"],
                               key=f"{key}_config")
+    run_id = None
     if st.button("Import", icon=":material/upload:", disabled=weights is None, key=f"{key}_go"):
         try:
             run_id = export.import_weights(weights.getvalue(), weights.name, config.getvalue() if config else None,
                                            st.session_state.get("student_name", ""))
+            st.session_state[f"{key}_notice"] = (
+                "success", f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.")
         except DLCoreError as exc:
-            st.error(literal(exc), icon=":material/block:")
-            return None
-        st.success(f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.",
-                   icon=":material/check_circle:")
-        return run_id
-    return None
+            st.session_state[f"{key}_notice"] = ("error", str(exc))
+    if notice := st.session_state.get(f"{key}_notice"):
+        kind, text = notice
+        box, dismiss = st.columns([6, 1], vertical_alignment="center")
+        if kind == "success":
+            box.success(text, icon=":material/check_circle:")
+        else:
+            box.error(literal(text), icon=":material/block:")
+        dismiss.button("Dismiss", key=f"{key}_dismiss", on_click=st.session_state.pop, args=(f"{key}_notice",))
+    return run_id

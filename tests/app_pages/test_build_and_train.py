@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,12 +106,29 @@ def test_edited_layers_use_the_default_activation_and_bad_ones_get_a_sentence():
     at.session_state["train_dense_0"] = {"edited_rows": {0: {"units": 0}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
-    assert plain(at.error[0].value).startswith("The network's field dense[1].units cannot be 0")
+    assert plain(at.error[0].value) == "Hidden layer 1 cannot have 0 units: this server allows 1 to 2,048; change it."
     assert next(b for b in at.button if b.label == "Start training").disabled
 
     at.session_state["train_dense_0"] = {"edited_rows": {}, "added_rows": [{"units": 16}], "deleted_rows": []}
     at.run()
     assert plain(at.error[0].value) == "Hidden layer 3 has an empty cell; fill it in or delete the row."
+
+
+def test_a_layer_size_out_of_bounds_is_refused_with_a_sentence_not_clamped_by_the_browser():
+    """Issue 14.5: with bounds on its columns the browser's editor turned 100000 units into 2048 and dropped a 0
+    without a word; the page gets the number as typed and says what it refuses until it is changed."""
+    at = page()
+    editor = json.loads(at.dataframe[0].proto.columns)
+    assert not {"min_value", "max_value"} & set(editor["units"]["type_config"]) and "dropout" in editor
+    at.session_state["train_dense_0"] = {"edited_rows": {0: {"units": 100000}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    refusal = "Hidden layer 1 cannot have 100,000 units: this server allows 1 to 2,048; change it."
+    assert plain(at.error[0].value) == refusal
+    at.text_input(key="train_student").input("Ada").run()  # another edit elsewhere: the refusal stays
+    assert plain(at.error[0].value) == refusal
+    at.session_state["train_dense_0"] = {"edited_rows": {0: {"units": 2048}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.error and not next(b for b in at.button if b.label == "Start training").disabled
 
 
 def test_missing_data_and_devices_are_shown_with_the_reason(monkeypatch, tmp_path):
@@ -384,6 +402,26 @@ def test_presenter_mode_hides_the_settings_but_says_what_is_trained():
     at = page(present="1", epochs="2")
     assert any("MLP 128-64 relu" in markdown.value and "2 epochs" in markdown.value for markdown in at.markdown)
     assert [b.label for b in at.button if b.label == "Start training"]
+
+
+def test_presenter_mode_describes_the_run_on_screen_with_a_table_and_counts_that_grow():
+    """Issue 14.4: the setup line named the form's 'MLP 128-64 … 5 epochs' while a CNN run was shown, the layer
+    table stayed small, and the confusion matrix's counts did not grow with the rest."""
+    from dlcore import TrainConfig
+
+    manager = jobs.job_manager()
+    cnn = manager.submit(TrainConfig(dataset="mnist", model=models.preset("cnn"), epochs=1, batch_size=128))
+    manager.wait(cnn, timeout=120)
+    at = page(present="1", run=str(cnn))
+    lines = [plain(markdown.value) for markdown in at.markdown if "Run #" in markdown.value]
+    assert lines == [f"Run #{cnn}: **CNN 32-64 / 128 · Adam lr 0.001 · batch 128 · 1 epoch** on MNIST"]
+    assert not any("MLP 128-64" in markdown.value for markdown in at.markdown)
+    layers = at.table[0].value  # text, which presenter mode enlarges, not a grid drawn on a canvas
+    assert list(layers["layer"])[1:4] == ["conv1 3x3, 32", "relu", "conv2 3x3, 64"]
+    assert not any("output shape" in frame.value.columns for frame in at.dataframe)
+    confusion = next(json.loads(chart.proto.spec) for chart in at.get("plotly_chart")
+                     if "Confusion" in json.loads(chart.proto.spec)["layout"]["title"]["text"])
+    assert {trace.get("textfont", {}).get("size") for trace in confusion["data"][:2]} == {20}
 
 
 @pytest.mark.gpu
