@@ -31,6 +31,7 @@ KEYS = {field: f"train_{field}" for field in sharing.SETTINGS.values()}  # every
 SETUP_COLUMNS = {field: field.replace("_", " ") for field in KEYS}  # the comparison table's setup, field by field
 PICK = "train_pick"  # the run picker; the address's ?run=N is the watched run's home
 QUEUE_POLL_SECONDS = 1.0  # a run waiting in the queue has only its place in line to show
+EPOCH_POLL_SECONDS = 2.0  # a live run's controls, per-epoch charts and digit strip (its steps: POLL_SECONDS)
 DEVICE_TITLES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
 START = TrainConfig(model=models.preset("simple-nn"))  # what the page shows first; links name what differs
 
@@ -281,7 +282,10 @@ def run_picker_ui(runs: list, watched: int | None, live: tuple[int, ...]) -> int
 def live_run_ui(manager, run_id: int, queued: bool) -> None:
     """A live run's controls, progress and charts; run it in st.fragment(run_every=...) so only it redraws.
 
-    When the run finishes, or leaves the queue, the whole page reruns to show what comes next.
+    The progress bar and the step losses have news several times a second and redraw in a fragment of their own
+    (live_steps_ui); the rest changes once an epoch, and redrawing it on every poll held a fast run's live chart
+    to fewer than one change a second. When the run finishes, or leaves the queue, the whole page reruns to show
+    what comes next.
     """
     progress = manager.progress(run_id)
     if progress is None or progress.finished or queued != (progress.queue_position is not None):
@@ -305,13 +309,26 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
                     icon=":material/pause_circle:")
     if queued:
         return
-    if not progress.steps_per_epoch:
-        st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
-    else:
-        st.progress(*progress_bar(progress))
-    charts_ui(charts.live_figures(progress, revision=run_id, presenter=presenting()), key="live")
+    st.fragment(run_every=POLL_SECONDS)(live_steps_ui)(manager, run_id)
+    charts_ui([charts.epoch_figure([("", progress.history)], metric, run_id, presenting()) for metric in ("accuracy", "loss")],
+              key="live_epochs")
     with st.container():
         live_ui(manager, run_id)
+
+
+def live_steps_ui(manager, run_id: int) -> None:
+    """The progress bar and the step-loss chart, polled on their own."""
+    progress = manager.progress(run_id)
+    if progress is None or progress.finished:
+        st.rerun()
+    with st.container():
+        if not progress.steps_per_epoch:
+            st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
+        else:
+            st.progress(*progress_bar(progress))
+    figure = charts.loss_figure([("smoothed", progress.step_losses, progress.steps_per_epoch)], revision=run_id,
+                                presenter=presenting())
+    st.plotly_chart(figure, key="live_steps", width="stretch")
 
 
 def progress_bar(progress) -> tuple[float, str]:
@@ -458,7 +475,7 @@ if run is not None:
     run_results_ui(run)
 elif run_id is not None:
     queued = progress.queue_position is not None
-    st.fragment(run_every=QUEUE_POLL_SECONDS if queued else POLL_SECONDS)(live_run_ui)(manager, run_id, queued)
+    st.fragment(run_every=QUEUE_POLL_SECONDS if queued else EPOCH_POLL_SECONDS)(live_run_ui)(manager, run_id, queued)
 
 st.header("4. Compare runs", divider="gray")
 compare_runs_ui(runs, key="train_compare")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dlcore import data, export, jobs, race, runs, sharing
 from ui import literal
-from ui.classroom import export_button_ui, import_ui, presenting, settings_container
+from ui.classroom import export_button_ui, import_notice, import_ui, presenting, settings_container
 from ui.runs import run_results_ui
 
 CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
@@ -116,7 +116,8 @@ else:
         else:
             st.caption(f"{len(shown)} of {len(board)} runs shown.")
 
-with settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:"):
+with settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:",
+                                                     expanded=import_notice("board_import") is not None):
     st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from a "
                "playground. Pickled .pt/.pth files are refused: loading them can run any code.")
     import_ui("board_import")

@@ -7,7 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-MAX_POINTS = 1000  # raw loss points sent to the browser per curve; longer series are thinned evenly
+MAX_POINTS = 1000  # loss points sent to the browser per curve; longer series are thinned evenly
+MAX_MARKERS = 300  # of which drawn as faint dots: each is an SVG element the browser redraws on every live poll
 PRESENTER_FONT = 20  # chart text size on a projector
 _SPLIT_STYLE = {"train": "dot", "test": "solid"}
 
@@ -36,8 +37,8 @@ def smoothed(values) -> np.ndarray:
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
-def _thinned(count: int) -> np.ndarray:
-    return np.unique(np.linspace(0, count - 1, MAX_POINTS).astype(int)) if count > MAX_POINTS else np.arange(count)
+def _thinned(count: int, limit: int = MAX_POINTS) -> np.ndarray:
+    return np.unique(np.linspace(0, count - 1, limit).astype(int)) if count > limit else np.arange(count)
 
 
 def _figure(traces: list[dict], title: str, x_title: str, y_title: str, height: int = 300, revision=None,
@@ -68,11 +69,14 @@ def loss_figure(curves: list[tuple[str, list[float], int]], per_epoch: bool = Fa
             continue
         values = np.asarray(losses, dtype=float)
         values[~np.isfinite(values)] = np.nan  # a diverged run's last loss is inf
-        index = _thinned(len(values))
-        x = (index + 1) / steps_per_epoch if per_epoch and steps_per_epoch else index + 1
+        index, dots = _thinned(len(values)), _thinned(len(values), MAX_MARKERS)
+        if per_epoch and steps_per_epoch:
+            x, dots_x = (index + 1) / steps_per_epoch, (dots + 1) / steps_per_epoch
+        else:
+            x, dots_x = index + 1, dots + 1
         color = qualitative.Plotly[i % len(qualitative.Plotly)]
         if len(curves) == 1:
-            traces.append(dict(type="scatter", x=x, y=values[index], mode="markers", name="each step",
+            traces.append(dict(type="scatter", x=dots_x, y=values[dots], mode="markers", name="each step",
                                marker=dict(size=3, color=color, opacity=0.3)))
         traces.append(dict(type="scatter", x=x, y=smoothed(values)[index], mode="lines", name=name or "smoothed",
                            line=dict(color=color, width=2)))

@@ -189,6 +189,12 @@ def export_button_ui(run, label: str = "Download weights and script") -> None:
                             "torch and torchvision: `python run-N.py evaluate` scores the weights, `python run-N.py train` trains the same setup again.")
 
 
+def import_notice(key: str) -> tuple[str, str] | None:
+    """What the last import under this key came to, ("success" or "error", sentence), until dismissed: a page opens
+    the import's expander while there is one, since a redraw of the page above it closes the expander."""
+    return st.session_state.get(f"{key}_notice")
+
+
 def import_ui(key: str) -> int | None:
     """Upload weights trained elsewhere; they are checked, scored and saved as a run. Returns its id once imported.
 
@@ -209,7 +215,7 @@ def import_ui(key: str) -> int | None:
                 "success", f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.")
         except DLCoreError as exc:
             st.session_state[f"{key}_notice"] = ("error", str(exc))
-    if notice := st.session_state.get(f"{key}_notice"):
+    if notice := import_notice(key):
         kind, text = notice
         box, dismiss = st.columns([6, 1], vertical_alignment="center")
         if kind == "success":
