@@ -414,7 +414,7 @@ with builder, settings_container("network"):
         table, problem = layer_table(spec), None
     except DLCoreError as exc:
         spec, problem = None, str(exc)
-network_slot = summary.container()  # in presenter mode, filled once the run on screen is known
+network_slot = st.container() if presenting() else summary.container()  # presenting: the run on screen's, full width
 if not presenting():
     with network_slot:
         if problem:

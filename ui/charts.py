@@ -146,6 +146,7 @@ def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], prese
 
 
 def per_class_figure(per_class: list[float], classes: tuple[str, ...], presenter: bool = False) -> go.Figure:
-    bars = dict(type="bar", x=list(classes), y=per_class, text=[f"{a:.1%}" for a in per_class], textposition="outside")
+    bars = dict(type="bar", x=list(classes), y=per_class, text=[f"{a:.1%}" for a in per_class], textposition="outside",
+                textfont=dict(size=15 if presenter else 12))
     return _figure([bars], "Accuracy per class", "class", "accuracy", height=460, presenter=presenter,
                    xaxis=dict(type="category"), yaxis=dict(range=[0, 1.1], tickformat=".0%"))

@@ -55,7 +55,7 @@ def time_ui(column, training: float, history: dict) -> None:
         column.metric("Training time", f"{training:.1f} s")
         return
     column.metric("Time", f"{history['wall_seconds']:.1f} s",
-                  f"training {training:.1f} s · scoring the test split {history['evaluation_seconds']:.1f} s",
+                  f"{training:.1f} s training · {history['evaluation_seconds']:.1f} s scoring",
                   delta_color="off", delta_arrow="off",
                   help="From start to end, pauses left out: training, scoring the test split after each epoch, and "
                        "loading the data.")

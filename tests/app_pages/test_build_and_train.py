@@ -155,8 +155,7 @@ def test_a_run_trains_and_its_results_are_shown():
     assert [m.label for m in at.metric][1:] == ["Test accuracy", "Test loss", "Time", "Samples/s on CPU"]
     run = jobs.job_manager().store.get(run_id)  # issue 14.2: the whole run's time, with training and scoring apart
     assert at.metric[3].value == f"{run.history['wall_seconds']:.1f} s" and run.history["evaluation_seconds"] > 0
-    assert at.metric[3].proto.delta == (f"training {run.seconds:.1f} s · scoring the test split "
-                                        f"{run.history['evaluation_seconds']:.1f} s")
+    assert at.metric[3].proto.delta == f"{run.seconds:.1f} s training · {run.history['evaluation_seconds']:.1f} s scoring"
     assert run.history["wall_seconds"] >= run.seconds + run.history["evaluation_seconds"]
     assert len(at.get("plotly_chart")) == 5  # step loss, accuracy, loss, confusion matrix, per-class accuracy
     gallery = at.image[0].proto.imgs

@@ -86,3 +86,27 @@ def plotted_paths(page) -> dict[str, int]:
     return page.evaluate("""() => Object.fromEntries(document.querySelector('.js-plotly-plot').data
         .filter(trace => trace.mode === 'lines+markers').map(trace => [trace.name, trace.x.length]))""")
 
+
+
+STEP_CHART_CHANGES = """async (seconds) => {
+    // The step-loss chart's smoothed line, read from the figure Plotly draws every 50 ms (its x may arrive as typed
+    // arrays' base64, so it is compared as JSON): a change is a redraw with news.
+    const last = () => {
+        const plot = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+        const trace = plot && plot.data && plot.data[plot.data.length - 1];
+        return trace ? JSON.stringify(trace.x) : null;
+    };
+    let seen = last(), changes = 0;
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+        await new Promise(resolve => setTimeout(resolve, 50));
+        const now = last();
+        if (now !== seen) { changes += 1; seen = now; }
+    }
+    return changes;
+}"""
+
+
+def step_chart_changes(page, seconds: float) -> int:
+    """How many times a live run's step-loss chart (the page's first chart) changed in the browser over `seconds`."""
+    return page.evaluate(STEP_CHART_CHANGES, seconds)
