@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.flows import open_train, set_epochs, start_run, step_chart_changes  # noqa: E402
+from tests.e2e.flows import open_train, start_run, step_chart_changes  # noqa: E402
 from tests.e2e.harness import CHROMIUM_ARGS, AppServer, require_chromium  # noqa: E402
 
 GOAL_PER_S = 1
@@ -32,8 +32,7 @@ def measure(browser, url: str, query: str, seconds: float) -> float:
     page = context.new_page()
     page.set_default_timeout(120_000)
     try:
-        open_train(page, url, query)
-        set_epochs(page, 100)
+        open_train(page, url, query)  # 100 epochs come in the setup link: presenter mode hides the settings
         start_run(page)
         page.get_by_test_id("stProgress").filter(has_text="samples/s").wait_for()
         changes = step_chart_changes(page, seconds)
@@ -53,8 +52,8 @@ def main() -> None:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
-            rate = measure(browser, server.url, "", args.seconds)
-            presenter = measure(browser, server.url, "?present=1", args.seconds)
+            rate = measure(browser, server.url, "?epochs=100", args.seconds)
+            presenter = measure(browser, server.url, "?epochs=100&present=1", args.seconds)
             browser.close()
     finally:
         server.stop()

@@ -124,12 +124,13 @@ class RaceProgress(Fraction):
         """Who leads mid-race, named only once they have led for LEAD_WINDOWS tenths of an epoch in a row: noisy
         curves cross each other many times a second, and a leader that changes with every poll tells nothing."""
         window = max(1, self.steps_per_epoch // 10)
-        steps = min(len(lane.step_losses) for lane in self.lanes)
+        racing = [lane for lane in self.lanes if lane.diverged_at is None]  # a diverged lane's losses stop growing
+        steps = min(len(lane.step_losses) for lane in racing)
         if steps < LEAD_WINDOWS * window:
             return f"Too early to name a leader after {steps} steps"
         leaders = []
         for upto in range(steps, steps - LEAD_WINDOWS * window, -window):
-            scored = [(lane.final_loss(self.steps_per_epoch, upto), lane.name) for lane in self.lanes]
+            scored = [(lane.final_loss(self.steps_per_epoch, upto), lane.name) for lane in racing]
             leaders.append(min((item for item in scored if item[0] is not None), default=(None, ""))[1])
         if set(leaders) == {best.name}:
             return f"So far {best.name} leads with loss {loss:.3f}"

@@ -119,6 +119,9 @@ def test_a_leader_is_named_only_once_it_has_led_for_a_while():
     zag = race.LaneProgress("SGD lr 0.01", BASE, "running", step_losses=[1.5] * 12)
     crossing = race.RaceProgress(1, "running", (zig, zag), steps_per_epoch=40, epochs=1, step=12)
     assert crossing.reading() == "No clear leader yet: Adam lr 0.001 and SGD lr 0.01 keep trading places."
+    wild = race.LaneProgress("SGD lr 5", BASE, "diverged", step_losses=[2.3, float("inf")], diverged_at=2)
+    with_a_diverged_lane = race.RaceProgress(1, "running", (steady, slow, wild), steps_per_epoch=40, epochs=1, step=12)
+    assert with_a_diverged_lane.reading() == ("So far Adam lr 0.001 leads with loss 1.050; diverged: SGD lr 5 at step 2.")
 
 
 def test_reading_when_every_lane_diverged():
