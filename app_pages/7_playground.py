@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from dlcore import DLCoreError, optim, toy
-from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_UNITS, ToyConfig, bounds
+from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
 from ui.classroom import presenting, settings_container
 
@@ -14,21 +14,62 @@ LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0,
 REG_RATES = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
-def data_ui() -> tuple[str, int, int, int]:
+def data_ui() -> tuple[str, int, int, int, int, int]:
     dataset = st.selectbox("Dataset", list(toy.DATASETS), format_func=toy.DATASETS.get, key="toy_dataset")
     noise = st.slider("Noise (%)", *bounds(ToyConfig, "noise"), 0, 5, key="toy_noise")
     ratio = st.slider("Training points (%)", 10, 90, 50, 10, key="toy_ratio")
+    points = st.slider("Points", 100, MAX_TOY_POINTS, 500, 100, key="toy_points")
     batch = st.slider("Batch size", 1, 30, 10, key="toy_batch")
-    return dataset, noise, ratio, batch
+    seed = st.number_input("Seed (new points, new first weights)", 0, 9999, 0, key="toy_seed")
+    return dataset, noise, ratio, points, batch, seed
+
+
+def nearest(options, value):
+    return min(options, key=lambda option: abs(option - value))
+
+
+def open_link() -> None:
+    """A link's settings become the widgets' values, once per link; a setting no widget offers is rounded to one
+    that does, and a link that cannot be used at all is said so and left."""
+    query = {key: value for key, value in st.query_params.to_dict().items() if key in toy.LINK_FIELDS}
+    if not query or query == st.session_state.get("toy_link"):
+        return
+    st.session_state["toy_link"] = query
+    try:
+        config = toy.from_link(query)
+    except DLCoreError as exc:
+        st.session_state["toy_link_note"] = f"This link's settings were not used: {exc}"
+        return
+    state = st.session_state
+    state.update(toy_dataset=config.dataset, toy_noise=nearest(range(0, 51, 5), config.noise),
+                 toy_ratio=nearest(range(10, 91, 10), config.train_ratio * 100),
+                 toy_points=nearest(range(100, MAX_TOY_POINTS + 1, 100), config.points),
+                 toy_batch=min(config.batch_size, 30), toy_seed=min(config.seed, 9999),
+                 toy_features=toy.used_features(config), toy_layers=len(config.hidden),
+                 toy_activation=config.activation, toy_optimizer=config.optimizer,
+                 toy_lr=nearest(LEARNING_RATES, config.lr), toy_reg=config.regularization,
+                 toy_reg_rate=nearest(REG_RATES, config.reg_rate))
+    state.update({f"toy_units_{i}": units for i, units in enumerate(config.hidden)})
+
+
+def keep_link(config: ToyConfig) -> None:
+    """The settings in the address bar, so the page's address is a link to this setup."""
+    query = toy.to_link(config)
+    for key in toy.LINK_FIELDS:
+        if key not in query:
+            st.query_params.pop(key, None)
+    st.query_params.update(query)
+    st.session_state["toy_link"] = query
 
 
 def network_ui() -> tuple[list[str], tuple[int, ...], str]:
     features = st.pills("Input features", list(toy.FEATURES), selection_mode="multi", default=["x1", "x2"],
                         format_func=toy.FEATURES.get, key="toy_features")
-    layers = st.number_input("Hidden layers", 0, MAX_TOY_LAYERS, 2, key="toy_layers")
+    first = ToyConfig().hidden  # TF Playground's first network
+    layers = st.number_input("Hidden layers", 0, MAX_TOY_LAYERS, len(first), key="toy_layers")
     columns = st.columns(3)
-    hidden = tuple(columns[i % 3].number_input(f"Layer {i + 1}", 1, MAX_TOY_UNITS, 4, key=f"toy_units_{i}")
-                   for i in range(layers))
+    hidden = tuple(columns[i % 3].number_input(f"Layer {i + 1}", 1, MAX_TOY_UNITS, first[i] if i < len(first) else 4,
+                                               key=f"toy_units_{i}") for i in range(layers))
     activation = st.selectbox("Activation", list(toy.ACTIVATIONS), format_func=toy.ACTIVATIONS.get, key="toy_activation")
     return features, hidden, activation
 
@@ -47,19 +88,19 @@ def settings_ui() -> ToyConfig:
     """Three popovers in one row, so the network and its boundary stay above the fold; a line says what is set."""
     data, network, training, summary = st.columns([1, 1, 1, 4], vertical_alignment="center")
     with data.popover("Data", icon=":material/scatter_plot:", width="stretch"):
-        dataset, noise, ratio, batch = data_ui()
+        dataset, noise, ratio, points, batch, seed = data_ui()
     with network.popover("Network", icon=":material/hub:", width="stretch"):
         features, hidden, activation = network_ui()
     with training.popover("Training", icon=":material/tune:", width="stretch"):
         optimizer, lr, regularization, rate = training_ui()
     if not features:
         raise DLCoreError("Choose at least one input feature (Network).")
-    config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, features=tuple(features), hidden=hidden,
-                       activation=activation, optimizer=optimizer, lr=lr, batch_size=batch,
-                       regularization=regularization, reg_rate=rate)
+    config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, points=points, features=tuple(features),
+                       hidden=hidden, activation=activation, optimizer=optimizer, lr=lr, batch_size=batch,
+                       regularization=regularization, reg_rate=rate, seed=seed)
     shape = "-".join(map(str, hidden)) or "no hidden layer"
     reg = f" · {toy.REGULARIZATIONS[regularization]} {rate:g}" if regularization != "none" else ""
-    summary.caption(f"{toy.DATASETS[dataset]}, noise {noise} %, {ratio} % for training · "
+    summary.caption(f"{toy.DATASETS[dataset]}, {points} points, noise {noise} %, {ratio} % for training · "
                     f"{', '.join(toy.FEATURES[f] for f in toy.used_features(config))} → {shape} "
                     f"{toy.ACTIVATIONS[activation].lower()} · {optim.OPTIMIZERS[optimizer].split(' (')[0]} lr {lr:g}, "
                     f"batch {batch}{reg}")
@@ -141,12 +182,16 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
 st.title("2-D playground")
 st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the decision "
            "boundary form. Any change of setting starts again from fresh weights.")
+open_link()
+if note := st.session_state.pop("toy_link_note", None):
+    st.warning(literal(note))
 with settings_container("toy"):
     try:
         config = settings_ui()
     except DLCoreError as exc:
         st.error(literal(exc))
         st.stop()
+keep_link(config)
 ground = playground(config)
 playing = st.session_state.get("toy_playing", False) and not ground.finished
 controls_ui(ground, playing)

@@ -13,7 +13,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -233,6 +233,44 @@ def _tensors(config: ToyConfig, points: Points) -> tuple[torch.Tensor, ...]:
     names = used_features(config)
     return (torch.from_numpy(features(points.train_xy, names)), torch.from_numpy(points.train_y),
             torch.from_numpy(features(points.test_xy, names)), torch.from_numpy(points.test_y))
+
+
+LINK_FIELDS = [f.name for f in fields(ToyConfig) if f.name != "epochs"]  # a link's keys: the fields' own names
+MAX_LINK_VALUE = 100  # characters in one value of a link: a real one is a few
+
+
+def to_link(config: ToyConfig) -> dict[str, str]:
+    """The settings that differ from the defaults, as an address's query (lists with commas)."""
+    default, query = ToyConfig(), {}
+    for name in LINK_FIELDS:
+        value = getattr(config, name)
+        if value != getattr(default, name):
+            query[name] = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(
+                value, float) else str(value)
+    return query
+
+
+def from_link(query: dict[str, str]) -> ToyConfig:
+    """A link's settings, each read as its field's type and checked by the schema; a DLCoreError names the first
+    one that cannot be used."""
+    default, values = ToyConfig(), {}
+    for name in LINK_FIELDS:
+        text = query.get(name)
+        if text is None:
+            continue
+        if len(text) > MAX_LINK_VALUE:
+            raise DLCoreError(f"The link's {name} is {len(text):,} characters long; a real one is a few.")
+        kind = type(getattr(default, name))
+        try:
+            if kind is tuple:
+                parts = [part.strip() for part in text.split(",") if part.strip()]
+                values[name] = tuple(int(p) for p in parts) if name == "hidden" else tuple(parts)
+            else:
+                values[name] = kind(text) if kind in (int, float) else text
+        except ValueError:
+            what = {int: "a whole number", float: "a number"}.get(kind, "a list with commas")
+            raise DLCoreError(f"The link's {name} cannot be {text[:40]!r}: it should be {what}.") from None
+    return ToyConfig(**values)
 
 
 def make_loop(config: ToyConfig, epochs: int, points: Points | None = None) -> Loop:

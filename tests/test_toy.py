@@ -177,3 +177,22 @@ def test_a_playgrounds_first_picture_is_the_loops_first_weights():
     first = toy.Playground(config).latest()
     assert np.array_equal(np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(first.weights, first.biases)]),
                           lane.model.flat.detach().numpy())
+
+
+def test_a_link_holds_what_differs_from_the_defaults_and_reads_back_the_same():
+    config = ToyConfig(dataset="spiral", hidden=(8, 8), features=("x1", "x2", "sinx1"), lr=0.003, train_ratio=0.7)
+    query = toy.to_link(config)
+    assert query == {"dataset": "spiral", "train_ratio": "0.7", "features": "x1,x2,sinx1", "hidden": "8,8",
+                     "lr": "0.003"}
+    assert toy.from_link(query) == config and toy.to_link(ToyConfig()) == {}
+    assert toy.from_link({"hidden": ""}).hidden == ()
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"noise": "abc"}, "noise cannot be 'abc': it should be a whole number"),
+    ({"hidden": "a,b"}, "a list with commas"), ({"lr": "inf"}, "finite number"),
+    ({"seed": "1" * 200}, "200 characters long"), ({"dataset": "rings"}, "dataset cannot be 'rings'"),
+])
+def test_a_link_a_student_could_send_is_refused_in_one_sentence(query, words):
+    with pytest.raises(DLCoreError, match=words.replace("(", r"\(")):
+        toy.from_link(query)

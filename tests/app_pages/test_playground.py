@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dlcore.config import ToyConfig
 from tests.app_pages.apptest import opened, rerun_until
 
 PAGE = "app_pages/7_playground.py"
@@ -40,6 +41,7 @@ def test_a_fresh_network_is_drawn_at_epoch_zero_with_every_picture(page):
     assert set(images(page)) == {"the network's neurons and weights", "loss curves", "decision boundary"}
     assert [b.label for b in page.button] == ["Play", "Step", "Reset"]
     assert page.expander[0].label == "Weights as numbers" and len(page.dataframe) == 3  # 2 hidden layers + output
+    assert page.session_state["toy_playground"].config == ToyConfig() and not page.query_params  # the defaults
 
 
 def test_step_trains_one_epoch_and_reset_starts_again(page):
@@ -74,8 +76,8 @@ def test_changing_a_setting_starts_a_fresh_network_and_lets_the_old_one_go(page)
 def test_the_network_widgets_shape_the_network(page):
     page.number_input(key="toy_layers").set_value(3).run()
     page.number_input(key="toy_units_2").set_value(8).run()
-    assert page.session_state["toy_playground"].config.hidden == (4, 4, 8)
-    assert any("4-4-8 tanh" in caption.value for caption in page.caption)
+    assert page.session_state["toy_playground"].config.hidden == (4, 2, 8)
+    assert any("4-2-8 tanh" in caption.value for caption in page.caption)
     page.number_input(key="toy_layers").set_value(0).run()
     assert page.session_state["toy_playground"].config.hidden == ()
 
@@ -83,3 +85,25 @@ def test_the_network_widgets_shape_the_network(page):
 def test_no_input_feature_is_a_sentence_not_a_traceback(page):
     page.pills(key="toy_features").set_value([]).run()
     assert not page.exception and "at least one input feature" in page.error[0].value
+
+
+def test_a_link_sets_up_the_playground_and_the_address_follows_the_settings():
+    at = opened(PAGE, dataset="xor", hidden="8,8,2", features="x1,x2,x1x2", lr="0.03", noise="12", seed="7")
+    config = at.session_state["toy_playground"].config
+    assert (config.dataset, config.hidden, config.features, config.lr, config.seed) == (
+        "xor", (8, 8, 2), ("x1", "x2", "x1x2"), 0.03, 7)
+    assert config.noise == 10  # rounded to the slider's steps of 5
+    at.selectbox(key="toy_activation").set_value("relu").run()
+    assert at.query_params["activation"] == "relu" and at.query_params["dataset"] == "xor"
+    at.session_state["toy_playground"].close()
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"hidden": "9"}, "hidden[1] cannot be 9"), ({"lr": "nan"}, "lr cannot be nan"),
+    ({"noise": "lots"}, "noise cannot be 'lots'"), ({"seed": "9" * 500}, "500 characters long"),
+])
+def test_a_link_that_cannot_be_used_is_said_so_and_the_defaults_stay(query, words):
+    at = opened(PAGE, **query)
+    assert "were not used" in at.warning[0].value and words in at.warning[0].value.replace("\\", "")
+    assert at.session_state["toy_playground"].config.hidden == (4, 2)
+    at.session_state["toy_playground"].close()

@@ -56,7 +56,8 @@ def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_se
     page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
     page.get_by_role("option", name="Spiral").click()
     page.keyboard.press("Escape")
-    expect(page.get_by_text("Spiral, noise 0 %")).to_be_visible()
+    expect(page.get_by_text("Spiral, 500 points, noise 0 %")).to_be_visible()
+    assert "dataset=spiral" in page.url  # the address is a link to this setup
     expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("0")
 
 
