@@ -11,6 +11,7 @@ import streamlit as st
 from ui import literal
 
 WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
+WARM_UP_POLL_S = 1.0  # how often a first visitor's sidebar looks again while torch is imported
 
 
 @st.cache_resource(show_spinner=False)
@@ -39,20 +40,30 @@ def _status() -> tuple[str, str, list[tuple[str, str, bool, str]]]:
 def sidebar_status() -> None:
     """Which device computes and which data is here; it never makes the page wait for torch.
 
-    In a fresh server's first seconds torch is still being imported in the background: the sidebar says so,
-    and shows the status from the next rerun on. (No polling fragment: a fragment run that overlaps a widget's
-    rerun can lose that widget's new value.)
+    In a fresh server's first seconds torch is still being imported in the background: the sidebar says so and
+    checks again each second, by itself, until the status can be shown. It polls for those seconds only: a
+    fragment run that overlaps a widget's rerun can lose that widget's new value.
     """
     with st.sidebar:
-        _status_ui()
+        if warm_up_engine().is_alive():
+            _starting_ui()
+        else:
+            _status_ui()
+
+
+@st.fragment(run_every=WARM_UP_POLL_S)
+def _starting_ui() -> None:
+    """Polls only while torch is imported: once it is in, one rerun of the whole app draws the status instead,
+    and that rerun does not draw this fragment again, so its timer stops."""
+    if not warm_up_engine().is_alive():
+        st.rerun(scope="app")
+    st.caption("Compute")
+    st.markdown("Starting PyTorch…")
+    st.caption("The device and data show here in a few seconds.")
 
 
 def _status_ui() -> None:
     st.caption("Compute")
-    if warm_up_engine().is_alive():
-        st.markdown("Starting PyTorch…")
-        st.caption("The device and data show here from your next click.")
-        return
     device, why_cpu, datasets = _status()
     st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))
     st.caption("Data")
