@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import streamlit as st
 
 st.title("Deep Learning Playground")
@@ -24,9 +26,19 @@ CARDS = [
     ("app_pages/8_gradient_descent.py", "Gradient descent", ":material/landscape:",
      "SGD, momentum, Adam and friends race down 2-D loss surfaces from the same start, step by step."),
 ]
+# Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
+# click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.
+CARD_CSS = """<style>
+[class*="st-key-home_card_"] { position: relative; transition: border-color .15s, box-shadow .15s; }
+[class*="st-key-home_card_"]:hover, [class*="st-key-home_card_"]:focus-within {
+    border-color: var(--st-primary-color, #3b6fd8); box-shadow: 0 2px 10px rgba(0, 0, 0, .12); }
+[class*="st-key-home_card_"] [data-testid="stElementContainer"]:has([data-testid="stPageLink"]) { position: static; }
+[class*="st-key-home_card_"] [data-testid="stPageLink"] a::after { content: ""; position: absolute; inset: 0; }
+</style>"""
+st.html(CARD_CSS)
 for row in (CARDS[i : i + 3] for i in range(0, len(CARDS), 3)):
     for column, (path, title, icon, text) in zip(st.columns(3), row):
-        with column.container(border=True, height="stretch"):
+        with column.container(border=True, height="stretch", key=f"home_card_{Path(path).stem}"):
             st.subheader(title)
             st.markdown(text)
             st.page_link(path, label=f"Open {title.split('. ')[-1]}", icon=icon)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -81,3 +83,32 @@ def test_toolbar_offers_viewers_no_developer_options(watched, app_server):
     for developer_option in ("Rerun", "Clear cache", "Settings", "Developer options"):
         assert developer_option not in items, items
     assert page.get_by_test_id("stAppDeployButton").count() == 0
+
+
+def test_a_home_card_opens_its_page_from_anywhere_on_it_and_from_the_keyboard(watched, app_server):
+    """A click on a card's title or text follows its link, in the same session (Streamlit's navigation, no reload)."""
+    page, watch = watched
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.goto(app_server.url)
+    wait_rendered(page)
+    text = page.get_by_text("Plot ReLU, GELU, sigmoid").bounding_box()
+    page.mouse.click(text["x"] + text["width"] / 2, text["y"] + text["height"] / 2)  # the description, not the link
+    expect(page).to_have_url(re.compile(r"/activation_lab$"))
+    expect(page.get_by_role("heading", level=1).first).to_have_text("Activation lab")
+
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Home").click()
+    wait_rendered(page)
+    title = page.get_by_role("heading", name="Optimizer race").bounding_box()
+    page.mouse.click(title["x"] + 5, title["y"] + title["height"] / 2)
+    expect(page).to_have_url(re.compile(r"/optimizer_race$"))
+    expect(page.get_by_role("heading", level=1).first).to_have_text("Optimizer race")
+
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Home").click()
+    wait_rendered(page)
+    page.get_by_role("link", name="Open Build & train").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/build_and_train$"))
+    expect(page.get_by_role("heading", level=1).first).to_have_text("Build & train")
+    assert len(sockets) == 1, "a page was loaded afresh instead of opened by the app's navigation"
+    assert not watch.problems(), watch.problems()
