@@ -41,9 +41,16 @@ def model_ui(runs: dict) -> predict.Classifier | None:
         return None
 
 
-def import_expander_ui() -> None:
-    """Weights trained elsewhere (another playground's export, a student's laptop) become the model to draw for."""
-    with settings_container("draw_import"), st.expander("Use weights trained elsewhere", icon=":material/upload:"):
+def weights_import_ui() -> None:
+    """Weights trained elsewhere (another playground's export, a student's laptop) become the model to draw for.
+
+    In a popover, which floats over the page: an expander beside the model picker pushed the canvas down as it opened.
+    It closes once the weights are in, uncovering the canvas.
+    """
+    if "draw_imported" in st.session_state:
+        st.session_state["draw_import_open"] = False
+    with settings_container("draw_import"), st.popover("Use weights trained elsewhere", icon=":material/upload:",
+                                                       width="stretch", key="draw_import_open", on_change="rerun"):
         st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from "
                    "a playground. Pickled .pt/.pth files are refused: loading them can run any code.")
         if (run_id := import_ui("draw_import")) is not None:
@@ -154,11 +161,11 @@ if error := st.session_state.pop("starter_error", None):
 runs = {run.id: run for run in predict.finished_runs()}
 if not runs:
     starter_ui()
-    import_expander_ui()
+    weights_import_ui()
     st.stop()
 picker, choice, elsewhere = st.columns([3, 1.4, 2], vertical_alignment="bottom")
 with elsewhere:
-    import_expander_ui()
+    weights_import_ui()
 with picker:
     classifier = model_ui(runs)
 if classifier is None:
@@ -186,7 +193,7 @@ with answer:
         st.warning(reading.doubt, icon=":material/help:")
     st.plotly_chart(on_screen(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
     st.session_state[DRAWN] = reading.steps.centred  # for Inside the network, in this browser session
-    link_ui(st.session_state["draw_model"], "See this digit go through every layer")
+    link_ui(st.session_state["draw_model"], "Inside the network")  # short: the column is narrow, and a link never wraps
 with why:
     steps_ui(reading.steps)
     st.caption("**Which pixels drove the answer**", help=f"How strongly the score for '{guess.label}' reacts to each "

@@ -54,7 +54,7 @@ def reading(page):
 
 
 def picture_upload(page):
-    """Draw & classify's picture uploader (the page has others, for weights, inside an expander)."""
+    """Draw & classify's picture uploader (the page has others, for weights, inside a popover)."""
     return page.get_by_test_id("stFileUploader").filter(has_text="A picture of one digit")
 
 

@@ -133,7 +133,7 @@ def test_weights_from_elsewhere_are_imported_and_a_disguised_pickle_is_refused(w
 
     page, watch = watched
     open_draw(page, app_server.url)
-    page.get_by_test_id("stExpander").filter(has_text="Use weights trained elsewhere").click()
+    page.get_by_test_id("stPopover").filter(has_text="Use weights trained elsewhere").click()
     weights_input = page.get_by_test_id("stFileUploader").filter(has_text="Weights:").get_by_test_id("stFileUploaderDropzoneInput")
 
     weights_input.set_input_files({"name": "model.safetensors", "mimeType": "application/octet-stream",
@@ -150,8 +150,9 @@ def test_weights_from_elsewhere_are_imported_and_a_disguised_pickle_is_refused(w
     weights_input.set_input_files({"name": name, "mimeType": "application/zip", "buffer": content})
     wait_rendered(page)
     page.get_by_role("button", name="Import").click()  # checked, then scored on the test split: seconds
-    imported = page.locator(ALERT).filter(has_text="Imported as run #")
+    imported = page.locator(ALERT).filter(has_text="it is the model below now")  # the picker's, after the rerun
     expect(imported).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stPopoverBody")).to_have_count(0)  # closed, off the canvas
     run_id = re.search(r"run #(\d+)", imported.inner_text()).group(1)
     assert run_id != str(starter.id)
     expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile(rf"^#{run_id} CNN 8-16 / 64"))
