@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ONE = [[(140, 40), (140, 240)]]
 SEVEN = [[(70, 60), (210, 60), (120, 240)]]
 LAPTOP = {"width": 1366, "height": 768}
+READ_MS = 30_000  # a stroke's reading is a rerun of the page: seconds, not Playwright's default 5, on a busy machine
 ZERO = [[(140 + 65 * math.sin(t / 24 * 2 * math.pi), 140 - 95 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
 
 
@@ -28,14 +29,14 @@ def test_drawn_one_and_zero_are_read_as_drawn(watched, app_server, digit_model):
     expect(reading(page)).to_have_count(0)
 
     draw(page, ONE)
-    expect(reading(page)).to_have_text("1")
+    expect(reading(page)).to_have_text("1", timeout=READ_MS)
     wait_rendered(page)
     screenshot(page, "draw-one")
 
     page.get_by_role("button", name="Reset canvas & history").click()
     expect(page.locator(ALERT).filter(has_text="Draw a digit")).to_be_visible()
     draw(page, ZERO)
-    expect(reading(page)).to_have_text("0")
+    expect(reading(page)).to_have_text("0", timeout=READ_MS)
     wait_rendered(page)
     screenshot(page, "draw-zero")
 
@@ -60,7 +61,7 @@ def test_drawing_answer_and_why_share_a_laptop_screen(watched, app_server, digit
     wait_rendered(page)
     canvas = page.locator("canvas.upper-canvas")
     draw(page, SEVEN)
-    expect(reading(page)).to_have_text("7")
+    expect(reading(page)).to_have_text("7", timeout=READ_MS)
     wait_rendered(page)
 
     box = canvas.bounding_box()
@@ -121,7 +122,7 @@ def test_bad_uploads_each_get_a_sentence_and_the_page_keeps_reading(watched, app
             screenshot(page, "draw-upload-too-many-pixels")
 
     _upload(page, "one.png", good)
-    expect(reading(page)).to_have_text("1")
+    expect(reading(page)).to_have_text("1", timeout=READ_MS)
     expect(page.locator(ALERT).filter(has_text="notes.png")).to_have_count(0)
 
 
@@ -157,5 +158,5 @@ def test_weights_from_elsewhere_are_imported_and_a_disguised_pickle_is_refused(w
     assert run_id != str(starter.id)
     expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile(rf"^#{run_id} CNN 8-16 / 64"))
     draw(page, ONE)
-    expect(reading(page)).to_have_text("1")
+    expect(reading(page)).to_have_text("1", timeout=READ_MS)
     assert not watch.problems(), watch.problems()
