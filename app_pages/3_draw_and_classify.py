@@ -193,7 +193,7 @@ with answer:
         st.warning(reading.doubt, icon=":material/help:")
     st.plotly_chart(on_screen(probability_chart(guess, classifier.info.classes)), key="draw_probabilities")
     st.session_state[DRAWN] = reading.steps.centred  # for Inside the network, in this browser session
-    link_ui(st.session_state["draw_model"], "Inside the network")  # short: the column is narrow, and a link never wraps
+    link_ui(st.session_state["draw_model"], "Layer by layer")  # short: a link never wraps, its column is narrow
 with why:
     steps_ui(reading.steps)
     st.caption("**Which pixels drove the answer**", help=f"How strongly the score for '{guess.label}' reacts to each "

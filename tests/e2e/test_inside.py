@@ -28,7 +28,7 @@ def test_a_drawn_digit_goes_through_every_layer_and_the_filters_scrub(watched, a
     open_draw(page, app_server.url)
     draw(page, ONE)
     expect(reading(page)).to_have_text("1")
-    page.get_by_role("link", name="See this digit go through every layer").click()
+    page.get_by_role("link", name="Layer by layer").click()
     page.wait_for_url(re.compile(r"/inside_the_network\?.*run=\d+"))
     wait_rendered(page)
     expect(page.get_by_role("radio", name="The digit from Draw & classify")).to_be_checked()
