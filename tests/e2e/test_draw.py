@@ -149,6 +149,8 @@ def test_weights_from_elsewhere_are_imported_and_a_disguised_pickle_is_refused(w
     starter = RunStore(app_server.home).latest_finished()
     name, content = export.bundle(starter)
     weights_input.set_input_files({"name": name, "mimeType": "application/zip", "buffer": content})
+    expect(page.get_by_test_id("stFileChipName").filter(has_text=name)).to_be_visible()  # uploaded: a click made
+    expect(page.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)  # during the upload's rerun can be lost
     wait_rendered(page)
     page.get_by_role("button", name="Import").click()  # checked, then scored on the test split: seconds
     imported = page.locator(ALERT).filter(has_text="it is the model below now")  # the picker's, after the rerun

@@ -22,7 +22,7 @@ def _follow(page, link, watch) -> str:
     before = _title(page)
     href = link.get_attribute("href")
     link.click()
-    page.wait_for_url(lambda url: url.rstrip("/").endswith(href.rstrip("/").rsplit("/", 1)[-1]))
+    page.wait_for_url(lambda url: url.split("?")[0].rstrip("/").endswith(href.split("?")[0].rstrip("/").rsplit("/", 1)[-1]))
     page.wait_for_function(
         "before => { const h = document.querySelector('h1'); return h && h.innerText !== before; }", arg=before,
     )
