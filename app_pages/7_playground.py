@@ -160,7 +160,8 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
         epoch.metric("Epoch", f"{picture.epoch:,}")
         train.metric("Train loss", f"{picture.train_loss[-1]:.3f}" if picture.train_loss else "–")
         test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–")
-        accuracy.metric("Test accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–")
+        accuracy.metric("Accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–",
+                        help="On the test points.")
         names = [toy.FEATURES[n] for n in toy.used_features(ground.config)]
         st.html(pictures.as_html(pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large),
                                  "the network's neurons and weights"))
