@@ -15,6 +15,7 @@ from tests.e2e.harness import wait_rendered
 from tests.e2e.harness import screenshot as whole_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+RERUN = 30_000  # ms: a whole path's rerun on a busy 2-core machine takes seconds, past expect's 5 s default
 
 ONE = [[(140, 40), (140, 240)]]
 ZERO = [[(112 + 52 * math.sin(t / 24 * 2 * math.pi), 112 - 76 * math.cos(t / 24 * 2 * math.pi)) for t in range(26)]]
@@ -36,27 +37,27 @@ def test_a_drawn_digit_goes_through_every_layer_and_the_filters_scrub(watched, a
     page.get_by_role("link", name="Layer by layer").click()
     page.wait_for_url(re.compile(r"/inside_the_network\?.*run=\d+"))
     wait_rendered(page)
-    expect(page.get_by_role("radio", name="The digit from Draw & classify")).to_be_checked()
-    expect(network_reads(page)).to_contain_text("The network reads 1")
+    expect(page.get_by_role("radio", name="The digit from Draw & classify")).to_be_checked(timeout=RERUN)
+    expect(network_reads(page)).to_contain_text("The network reads 1", timeout=RERUN)
     for layer in ("1. conv1 5x5, 8", "4. conv2 5x5, 16", "8. dense1 64", "10. output 10"):
-        expect(page.get_by_text(layer, exact=True)).to_be_visible()
+        expect(page.get_by_text(layer, exact=True)).to_be_visible(timeout=RERUN)
     whole_page(page, "inside-drawn-one")
 
     page.get_by_text("Draw one here", exact=True).click()
     page.locator("canvas.upper-canvas").wait_for()
     draw(page, ZERO)
-    expect(network_reads(page)).to_contain_text("The network reads 0")
+    expect(network_reads(page)).to_contain_text("The network reads 0", timeout=RERUN)
 
     epoch = page.get_by_test_id("stSlider").filter(has_text="After epoch").get_by_role("slider")
     epoch.scroll_into_view_if_needed()
-    expect(epoch).to_have_attribute("aria-valuetext", "5")  # the newest snapshot first
+    expect(epoch).to_have_attribute("aria-valuetext", "5", timeout=RERUN)  # the newest snapshot first
     epoch.focus()
     epoch.press("Home")
-    expect(epoch).to_have_attribute("aria-valuetext", "0")
+    expect(epoch).to_have_attribute("aria-valuetext", "0", timeout=RERUN)
     wait_rendered(page)
     for step in ("1", "2"):
         epoch.press("ArrowRight")
-        expect(epoch).to_have_attribute("aria-valuetext", step)
+        expect(epoch).to_have_attribute("aria-valuetext", step, timeout=RERUN)
         wait_rendered(page)
-    expect(page.get_by_text("conv1 5x5, 8: All 8 filters", exact=False)).to_be_visible()
+    expect(page.get_by_text("conv1 5x5, 8: All 8 filters", exact=False)).to_be_visible(timeout=RERUN)
     whole_page(page, "inside-drawn-zero-epoch-2")
