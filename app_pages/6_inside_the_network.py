@@ -38,6 +38,11 @@ def first_pictures(config_json: str) -> list[inside.Pictures]:
     return inside.pictures(inside.first_weights(config), config)
 
 
+def pick() -> None:
+    """A model picked by hand goes to the address, so a reload or a shared link opens it."""
+    st.query_params["run"] = str(st.session_state[PICK])
+
+
 def run_ui():
     """The run the address names (?run=N), else the one picked: finished runs with weights, and runs training now."""
     finished = {run.id: run for run in predict.finished_runs(manager.store)}
@@ -53,9 +58,8 @@ def run_ui():
     st.session_state.setdefault(PICK, options[0])
     if st.session_state[PICK] not in options:
         st.session_state[PICK] = options[0]
-    run_id = st.selectbox("Model", options, key=PICK, on_change=lambda: st.query_params.update(run=st.session_state[PICK]),
+    run_id = st.selectbox("Model", options, key=PICK, on_change=pick,
                           format_func=lambda rid: finished[rid].label if rid in finished else f"#{rid} (training now)")
-    st.query_params["run"] = str(run_id)
     try:
         return finished.get(run_id) or manager.store.get(run_id)
     except DLCoreError as exc:

@@ -246,8 +246,9 @@ def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, k
     last = next((h for h in history[-1][1] if h.layer == layer), None)
     norm = f"{last.gradient_norm:.3g}" if last is not None and last.gradient_norm is not None else "not recorded"
     st.caption(f"One line per epoch, light green the first, dark purple the latest; gradients are the epoch's last "
-               f"batch's. After epoch {history[-1][0]} this layer's gradient norm was {norm}. Units piling up at the far left of the gradients have stopped "
-               "learning (a dead ReLU's gradient is zero); at the far right, their updates are exploding.")
+               f"batch's. After epoch {history[-1][0]} this layer's gradient norm was {norm}. Units piling up at the far "
+               "left of the gradients have stopped learning (a dead ReLU's gradient is zero); at the far right, their "
+               "updates are exploding.")
 
 
 # ---- where digits live -----------------------------------------------------------------------------

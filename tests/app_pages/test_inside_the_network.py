@@ -149,3 +149,13 @@ def test_a_run_without_snapshots_shows_its_final_weights(tmp_path):
     assert "kept no snapshots per epoch" in captions and "this run kept none" in captions
     assert not at.get("select_slider")
     assert any(m.value.startswith("**dense1 128**: What each of the first 36 of 128 units") for m in at.markdown)
+
+
+def test_picking_another_model_puts_it_in_the_address():
+    first, second = trained(models.preset("keras-mlp"), epochs=1), trained(models.preset("simple-nn"), epochs=1)
+    at = opened(PAGE)
+    assert "run" not in at.query_params  # a visit alone leaves the address as it was
+    assert at.selectbox(key="inside_run").value == second  # the newest first
+    at.selectbox(key="inside_run").set_value(first).run()
+    assert not at.exception
+    assert at.query_params["run"] == str(first)
