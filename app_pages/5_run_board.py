@@ -31,8 +31,10 @@ def origin(message: str) -> str:
 def filters_ui(board: pd.DataFrame) -> pd.DataFrame:
     search, datasets, statuses = st.columns([2, 2, 2])
     text = search.text_input("Find a student", key="board_search", placeholder="part of a name")
-    chosen = datasets.multiselect("Datasets", sorted(board["dataset"].unique()), key="board_datasets", placeholder="all")
-    status = statuses.multiselect("Status", list(runs.ACTIVE + runs.FINISHED), key="board_statuses", placeholder="all")
+    chosen = datasets.multiselect("Datasets", sorted(board["dataset"].unique()), key="board_datasets", placeholder="all",
+                                 select_all=False)
+    status = statuses.multiselect("Status", list(runs.ACTIVE + runs.FINISHED), key="board_statuses",
+                                placeholder="all", select_all=False)
     shown = board
     if text:
         shown = shown[shown["student"].str.contains(text, case=False, regex=False)]

@@ -31,7 +31,7 @@ def settings_ui() -> DescentConfig:
     y = middle.number_input("Start y", *map(float, shape.y_range), float(shape.start[1]), 0.1, format="%.3f",
                             key=f"gd_y_{surface}")
     chosen = right.multiselect("Optimizers", list(DESCENT_OPTIMIZERS), default=list(DESCENT_OPTIMIZERS),
-                               format_func=descent.TITLES.get, key="gd_optimizers")
+                               format_func=descent.TITLES.get, key="gd_optimizers", select_all=False)
     rates = right.columns(3)
     lrs = {name: rates[i % 3].number_input(f"{descent.TITLES[name]} lr", 1e-5, 10.0, shape.lrs[name], format="%g",
                                            key=f"gd_lr_{surface}_{name}")

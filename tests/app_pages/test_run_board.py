@@ -71,6 +71,8 @@ def test_filters_narrow_the_board_and_its_best():
     assert list(board(at)["status"]) == ["stopped"] and at.metric[0].value == "50.00%"
     at.text_input(key="board_search").input("Grace").run()
     assert board(at).empty and not at.metric
+    for key in ("board_datasets", "board_statuses"):  # Enter adds the typed match, not "Select N matches"
+        assert at.multiselect(key=key).proto.select_all == 0
 
 
 def test_presenter_mode_shows_a_big_leaderboard_and_hides_the_filters():
