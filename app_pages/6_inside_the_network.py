@@ -166,17 +166,17 @@ def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) 
     nearer = placed.misread_nearer_their_reading()
     chart.caption(f"Crosses are the {wrong} digits the model misread; {nearer:.0%} of them lie nearer the middle of "
                   "the class they were read as than of their own: to the network they look like the other class.")
-    points = [point for point in (event.selection.points if event else []) if len(point.get("customdata") or ()) == 2]
+    clicked = [point["customdata"] for point in (event.selection.points if event else [])
+               if isinstance(point.get("customdata"), int) and 0 <= point["customdata"] < len(placed.labels)]
     with detail:
-        if not points:
+        if not clicked:  # the star and the legend carry no position
             st.caption("Click a point to see that test digit.")
             return
-        index = int(points[0]["customdata"][0])
-        image = data.test_images(classifier.config.dataset, [index])
-        position = int(points[0]["customdata"][1])
-        said = classes[placed.predicted[position]]
-        st.image(preprocess.display(image[0]) if len(image) else None,
-                 caption=f"test digit {index}: a {classes[placed.labels[position]]}, read as {said}", width=140)
+        position = clicked[0]
+        index = int(placed.indices[position])
+        image = data.test_images(classifier.config.dataset, [index])[0]
+        st.image(preprocess.display(image), width=140, caption=f"test digit {index}: a "
+                 f"{classes[placed.labels[position]]}, read as {classes[placed.predicted[position]]}")
 
 
 st.title("Inside the network")

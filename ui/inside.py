@@ -263,14 +263,15 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
             if not mask.any():
                 continue
             points = np.flatnonzero(mask)
-            read = [classes[p] for p in embedding.predicted[points]]
+            hover = [f"a {name}, read as {classes[p]} (test digit {i})"
+                     for p, i in zip(embedding.predicted[points], embedding.indices[points])]
             traces.append(dict(
-                type="scattergl", x=embedding.points[points, 0], y=embedding.points[points, 1], mode="markers",
+                type="scatter", x=embedding.points[points, 0], y=embedding.points[points, 1], mode="markers",
                 name=name if not misread else f"{name} misread", legendgroup=name, showlegend=not misread,
-                customdata=np.stack([embedding.indices[points], points], axis=1), text=read,
+                customdata=points.tolist(),  # plain numbers: a clicked point's position comes back as one
+                text=hover, hovertemplate="%{text}<extra></extra>",
                 marker=dict(color=qualitative.Plotly[c % 10], size=9 if misread else 5,
-                            symbol="x" if misread else "circle", line=dict(width=0)),
-                hovertemplate=f"a {name}, read as " + "%{text} (test digit %{customdata[0]})<extra></extra>"))
+                            symbol="x" if misread else "circle", line=dict(width=0))))
     if star is not None:
         traces.append(dict(type="scatter", x=[star[0]], y=[star[1]], mode="markers", name="your digit",
                            marker=dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5)),

@@ -61,3 +61,11 @@ def test_a_drawn_digit_goes_through_every_layer_and_the_filters_scrub(watched, a
         wait_rendered(page)
     expect(page.get_by_text("conv1 5x5, 8: All 8 filters", exact=False)).to_be_visible(timeout=RERUN)
     whole_page(page, "inside-drawn-zero-epoch-2")
+
+    embedding = page.locator(".st-key-inside_embedding")
+    embedding.scroll_into_view_if_needed()
+    point = embedding.locator(".scatterlayer .point").nth(40)
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.get_by_test_id("stImageCaption").filter(has_text=re.compile(r"^test digit \d+: a \d, read as \d$"))
+           ).to_be_visible(timeout=RERUN)  # a clicked point shows its digit
