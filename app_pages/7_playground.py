@@ -156,7 +156,7 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
     large = presenting()
     left, right = st.columns([1.2, 1])
     with left:
-        epoch, train, test, accuracy = st.columns(4)
+        epoch, train, test, accuracy = st.columns([0.8, 1, 1, 1.2])  # room for "Accuracy" and its help in presenter mode
         epoch.metric("Epoch", f"{picture.epoch:,}")
         train.metric("Train loss", f"{picture.train_loss[-1]:.3f}" if picture.train_loss else "–")
         test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–")
