@@ -14,6 +14,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import qualitative, sample_colorscale
 
+from ui import pictures
 from ui.charts import margin, scaled
 from ui.classroom import presenting
 
@@ -331,7 +332,8 @@ def strip_ui(strip, classes: tuple[str, ...]) -> None:
     else:
         st.caption(f"At step {strip.step:,} the model reads **{strip.right} of {len(strip.labels)}** right: green "
                    "frames right, red wrong, and under each digit what it reads.")
-    st.image(strip_image(strip, classes), width="stretch")
+    # inline, not st.image: a media file of a picture redrawn every 2 s is often gone before the browser asks for it
+    st.html(pictures.as_html(Image.fromarray(strip_image(strip, classes)), "test digits as the model reads them"))
 
 
 def live_ui(manager, run_id: int) -> None:
