@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +29,7 @@ import plotly.io
 import plotly.tools
 import torch
 
+from bench.predict_latency import timed
 from dlcore import data, inside, models, predict, preprocess, runs
 from dlcore.config import MAX_CHANNELS, ConvBlock, DenseLayer, ModelSpec
 from ui.inside import path_figures
@@ -44,19 +43,6 @@ NETWORKS = {
     "widest-cnn": ModelSpec("cnn", conv=(ConvBlock(MAX_CHANNELS, padding="same"), ConvBlock(MAX_CHANNELS, pool="max")),
                             dense=(DenseLayer(128),)),
 }
-
-
-def timed(function, repeats: int) -> tuple[float, float]:
-    """(median, 95th percentile) in milliseconds."""
-    for _ in range(3):
-        function()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
 def whole_path(classifier: predict.Classifier, canvas: np.ndarray) -> int:
