@@ -204,6 +204,6 @@ def test_a_page_whose_runs_folder_cannot_be_created_shows_the_sentence(tmp_path,
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("DLCORE_HOME", str(tmp_path / "a-file" / "dlcore"))
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.switch_page("app_pages/5_run_board.py").run()
+    at.switch_page("app_pages/6_run_board.py").run()
     assert not at.exception, at.exception
     assert any("Cannot create the runs folder" in e.value and "writable folder" in e.value for e in at.error)

@@ -18,7 +18,7 @@ from ui import pictures
 from ui.charts import margin, scaled
 from ui.classroom import presenting
 
-PAGE = "app_pages/6_inside_the_network.py"
+PAGE = "app_pages/4_inside_the_network.py"
 DRAWN = "inside_drawn"  # Draw & classify leaves its last digit here (MNIST-style 28x28 in [0, 255]) for PAGE
 MAX_CELLS = 24_000  # pixels of feature maps sent per layer: a wide layer shows fewer maps, its strongest
 TILE_PIXELS = 44  # how tall one tile is drawn, whatever its size in pixels

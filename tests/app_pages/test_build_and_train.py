@@ -196,7 +196,7 @@ def test_the_watched_run_survives_a_page_change_and_an_unknown_one_is_named():
     configure(app)
     run_id = start(app)
     jobs.job_manager().wait(run_id, timeout=60)
-    app.switch_page("app_pages/5_run_board.py")
+    app.switch_page("app_pages/6_run_board.py")
     app.query_params.clear()  # a page change drops the address's query
     app.run()
     app.switch_page("app_pages/2_build_and_train.py")
@@ -443,7 +443,7 @@ def test_a_students_name_is_kept_in_the_address_across_reloads_page_changes_and_
     app.run()
     app.text_input(key="train_student").input("  Ada   Lovelace ").run()
     assert app.query_params["name"] == "Ada Lovelace"
-    app.switch_page("app_pages/5_run_board.py")
+    app.switch_page("app_pages/6_run_board.py")
     app.query_params.clear()  # a page change drops the address's query: the session writes the name back
     app.run()
     assert app.query_params["name"] == "Ada Lovelace"
@@ -458,7 +458,7 @@ def test_a_students_name_is_kept_in_the_address_across_reloads_page_changes_and_
     assert jobs.job_manager().store.get(run_id).student == "Ada Lovelace"
 
     racing = AppTest.from_file(APP, default_timeout=120)
-    racing.switch_page("app_pages/4_optimizer_race.py")
+    racing.switch_page("app_pages/5_optimizer_race.py")
     racing.query_params.update(name="Ada Lovelace")
     racing.run()
     racing.radio(key="race_dataset").set_value("mnist")

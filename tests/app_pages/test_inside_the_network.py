@@ -16,7 +16,7 @@ from dlcore.config import ConvBlock, DenseLayer, ModelSpec
 from tests.app_pages.apptest import opened, plain, rerun_until
 from ui.inside import DRAWN
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "6_inside_the_network.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_inside_the_network.py")
 CNN_BN = ModelSpec("cnn", conv=(ConvBlock(8, batch_norm=True, pool="max"), ConvBlock(16, pool="avg", batch_norm=True)),
                    dense=(DenseLayer(32, dropout=0.2, batch_norm=True),))
 NETWORKS = {**models.PRESETS, "custom-cnn-bn": CNN_BN}

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dlcore import TrainConfig, jobs, models, race
 from tests.app_pages.apptest import opened, rerun_until
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_optimizer_race.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "5_optimizer_race.py")
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -109,7 +109,7 @@ def test_only_the_session_that_started_a_race_or_a_teacher_can_stop_it(monkeypat
         " ".join(c.value for c in other.caption).replace("\\", "")
 
     teacher = AppTest.from_file(APP, default_timeout=120)
-    teacher.switch_page("app_pages/4_optimizer_race.py").run()
+    teacher.switch_page("app_pages/5_optimizer_race.py").run()
     teacher.text_input(key="teacher_key").input("chalk-and-talk").run()
     assert teacher.session_state["race_id"] == race_id and "Stop race" in labels(teacher)
     next(b for b in teacher.button if b.label == "Stop race").click().run()

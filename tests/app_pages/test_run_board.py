@@ -14,7 +14,7 @@ from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
 from tests.app_pages.apptest import opened
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "5_run_board.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "6_run_board.py")
 MLP = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=1, batch_size=64, device="cpu")
 
 

@@ -13,7 +13,7 @@ from dlcore.runs import save_checkpoint
 from tests.e2e.harness import ALERT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-BOARD_POLL_MS = 3_000  # app_pages/5_run_board.py's CHANGE_POLL_SECONDS
+BOARD_POLL_MS = 3_000  # app_pages/6_run_board.py's CHANGE_POLL_SECONDS
 
 
 def test_an_imports_message_stays_through_the_boards_refresh_until_dismissed(watched, app_server, tmp_path):
