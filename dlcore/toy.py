@@ -270,7 +270,9 @@ def from_link(query: dict[str, str]) -> ToyConfig:
         except ValueError:
             what = {int: "a whole number", float: "a number"}.get(kind, "a list with commas")
             raise DLCoreError(f"The link's {name} cannot be {text[:40]!r}: it should be {what}.") from None
-    return ToyConfig(**values)
+    config = ToyConfig(**values)
+    validation.check_choice("optimizer", config.optimizer)  # the schema only keeps a name short and plain
+    return config
 
 
 def make_loop(config: ToyConfig, epochs: int, points: Points | None = None) -> Loop:

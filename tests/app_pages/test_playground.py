@@ -101,6 +101,7 @@ def test_a_link_sets_up_the_playground_and_the_address_follows_the_settings():
 @pytest.mark.parametrize("query, words", [
     ({"hidden": "9"}, "hidden[1] cannot be 9"), ({"lr": "nan"}, "lr cannot be nan"),
     ({"noise": "lots"}, "noise cannot be 'lots'"), ({"seed": "9" * 500}, "500 characters long"),
+    ({"optimizer": "foo"}, "Unknown optimizer 'foo'"),
 ])
 def test_a_link_that_cannot_be_used_is_said_so_and_the_defaults_stay(query, words):
     at = opened(PAGE, **query)
