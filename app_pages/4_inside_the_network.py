@@ -47,7 +47,11 @@ def run_ui():
     """The run the address names (?run=N), else the one picked: finished runs with weights, and runs training now."""
     finished = {run.id: run for run in predict.finished_runs(manager.store)}
     live = [run_id for run_id in manager.active() if run_id not in finished]
-    wanted = parse_run_id(st.query_params.get("run", ""))
+    asked = st.query_params.get("run", "")
+    wanted = parse_run_id(asked)
+    if asked and wanted is None:
+        st.warning(literal(f"This link's run {asked[:40]!r} is not a run number such as 12, so it was not used."))
+        st.query_params.pop("run")
     if wanted is not None:
         st.session_state[PICK] = wanted
     options = list(dict.fromkeys([*live, *finished, *([wanted] if wanted is not None else [])]))
@@ -59,7 +63,8 @@ def run_ui():
     if st.session_state[PICK] not in options:
         st.session_state[PICK] = options[0]
     run_id = st.selectbox("Model", options, key=PICK, on_change=pick,
-                          format_func=lambda rid: finished[rid].label if rid in finished else f"#{rid} (training now)")
+                          format_func=lambda rid: finished[rid].label if rid in finished else f"#{rid} (training now)" if rid in live
+                          else f"#{rid}")
     try:
         return finished.get(run_id) or manager.store.get(run_id)
     except DLCoreError as exc:
