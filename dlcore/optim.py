@@ -37,9 +37,12 @@ def _require(name: str, table: dict[str, str], what: str) -> None:
 
 
 def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
-    """The optimizer for a config; foreach kernels keep the per-step Python overhead small."""
+    """The optimizer for a config; foreach kernels keep the per-step Python overhead of many tensors small, while
+    for one tensor (a 2-D network's flat weights, a descent's point) their grouping costs more than the step itself
+    (Adam on a 6x8 network's 402 weights: 81 us a step with foreach, 47 us without)."""
     _require(config.optimizer, OPTIMIZERS, "optimizer")
-    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": True}
+    parameters = list(parameters)
+    common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": len(parameters) > 1}
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, momentum=config.momentum, nesterov=config.nesterov, **common)
     if config.optimizer == "adam":

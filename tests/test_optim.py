@@ -16,6 +16,25 @@ def test_optimizers_by_name_carry_lr_and_weight_decay(name, cls):
     assert opt.param_groups[0]["lr"] == 0.05 and opt.param_groups[0]["weight_decay"] == 0.01
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_foreach_kernels_only_for_many_tensors_and_one_tensor_steps_the_same(name):
+    """Foreach kernels group many tensors; one tensor (a 2-D network's flat weights) takes the single-tensor path,
+    which takes the same steps."""
+    config = TrainConfig(optimizer=name, lr=0.05, momentum=0.5 if name in ("sgd", "rmsprop") else 0.9)
+    assert optim.make_optimizer(config, nn.Linear(2, 2).parameters()).param_groups[0]["foreach"]
+    start = torch.randn(5, generator=torch.Generator().manual_seed(0))
+    points = [start.clone().requires_grad_() for _ in range(2)]
+    single = optim.make_optimizer(config, [points[0]])
+    grouped = optim.make_optimizer(config, [points[1], torch.zeros(1, requires_grad=True)])  # never has a gradient
+    assert not single.param_groups[0]["foreach"] and grouped.param_groups[0]["foreach"]
+    for _ in range(5):
+        for point, optimizer in zip(points, (single, grouped)):
+            optimizer.zero_grad()
+            (point ** 2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(points[0], points[1])
+
+
 def test_sgd_momentum_and_nesterov():
     opt = optim.make_optimizer(TrainConfig(optimizer="sgd", momentum=0.8, nesterov=True), nn.Linear(2, 2).parameters())
     assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["nesterov"]
