@@ -35,6 +35,7 @@ def open_link() -> None:
     if not query or query == st.session_state.get("toy_link"):
         return
     st.session_state["toy_link"] = query
+    st.session_state.pop("toy_link_note", None)
     try:
         config = toy.from_link(query)
     except DLCoreError as exc:
@@ -113,6 +114,7 @@ def playground(config: ToyConfig) -> toy.Playground:
     if current is None or current.config != config:
         if current is not None:
             current.close()
+            st.session_state.pop("toy_link_note", None)  # the link's refusal is kept until the settings change
         current = st.session_state["toy_playground"] = toy.Playground(config)
         st.session_state["toy_playing"] = False
     return current
@@ -184,8 +186,7 @@ st.title("2-D playground")
 st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the decision "
            "boundary form. Any change of setting starts again from fresh weights.")
 open_link()
-if note := st.session_state.pop("toy_link_note", None):
-    st.warning(literal(note))
+note = st.empty()  # filled below, once it is known whether the settings moved on from the link
 with settings_container("toy"):
     try:
         config = settings_ui()
@@ -194,6 +195,8 @@ with settings_container("toy"):
         st.stop()
 keep_link(config)
 ground = playground(config)
+if link_note := st.session_state.get("toy_link_note"):
+    note.warning(literal(link_note))
 playing = st.session_state.get("toy_playing", False) and not ground.finished
 controls_ui(ground, playing)
 st.fragment(run_every=TICK_SECONDS if playing else None)(view_ui)(ground, playing)

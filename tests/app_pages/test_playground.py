@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dlcore.config import ToyConfig
-from tests.app_pages.apptest import opened, rerun_until
+from tests.app_pages.apptest import opened, plain, rerun_until
 
 PAGE = "app_pages/7_playground.py"
 
@@ -107,4 +107,15 @@ def test_a_link_that_cannot_be_used_is_said_so_and_the_defaults_stay(query, word
     at = opened(PAGE, **query)
     assert "were not used" in at.warning[0].value and words in at.warning[0].value.replace("\\", "")
     assert at.session_state["toy_playground"].config.hidden == (4, 2)
+    at.session_state["toy_playground"].close()
+
+
+def test_a_refused_link_stays_said_until_the_settings_change():
+    """A fresh server reruns the first page by itself a moment after it is drawn: a sentence shown only once
+    was gone before the student could read it."""
+    at = opened(PAGE, optimizer="foo")
+    at.run()
+    assert "Unknown optimizer 'foo'" in plain(at.warning[0].value)
+    at.selectbox(key="toy_activation").set_value("relu").run()
+    assert not at.warning
     at.session_state["toy_playground"].close()
