@@ -51,7 +51,6 @@ def run_ui():
     wanted = parse_run_id(asked)
     if asked and wanted is None:
         st.warning(literal(f"This link's run {asked[:40]!r} is not a run number such as 12, so it was not used."))
-        st.query_params.pop("run")
     if wanted is not None:
         st.session_state[PICK] = wanted
     options = list(dict.fromkeys([*live, *finished, *([wanted] if wanted is not None else [])]))
