@@ -41,6 +41,9 @@ def open_link() -> None:
     except DLCoreError as exc:
         st.session_state["toy_link_note"] = f"This link's settings were not used: {exc}"
         return
+    if config.momentum != ToyConfig().momentum:  # no widget offers it: the page always trains with the default
+        st.session_state["toy_link_note"] = (f"This page trains with momentum {ToyConfig().momentum:g}, so the link's "
+                                             f"momentum {config.momentum:g} was not used.")
     state = st.session_state
     state.update(toy_dataset=config.dataset, toy_noise=nearest(range(0, 51, 5), config.noise),
                  toy_ratio=nearest(range(10, 91, 10), config.train_ratio * 100),

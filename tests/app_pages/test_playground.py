@@ -119,3 +119,10 @@ def test_a_refused_link_stays_said_until_the_settings_change():
     at.selectbox(key="toy_activation").set_value("relu").run()
     assert not at.warning
     at.session_state["toy_playground"].close()
+
+
+def test_a_links_momentum_which_no_widget_offers_is_said_not_used():
+    at = opened(PAGE, momentum="0.5", dataset="xor")
+    assert "the link's momentum 0.5 was not used" in plain(at.warning[0].value)
+    assert at.session_state["toy_playground"].config.dataset == "xor"  # the rest of the link is used
+    at.session_state["toy_playground"].close()
