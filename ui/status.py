@@ -41,8 +41,8 @@ def sidebar_status() -> None:
     """Which device computes and which data is here; it never makes the page wait for torch.
 
     In a fresh server's first seconds torch is still being imported in the background: the sidebar says so and
-    checks again each second, by itself, until the status can be shown. It polls for those seconds only: a
-    fragment run that overlaps a widget's rerun can lose that widget's new value.
+    checks again each second, by itself, until it can show the status in place. The next full rerun (the
+    visitor's first click) draws the status without that fragment, so its timer stops there.
     """
     with st.sidebar:
         if warm_up_engine().is_alive():
@@ -53,10 +53,12 @@ def sidebar_status() -> None:
 
 @st.fragment(run_every=WARM_UP_POLL_S)
 def _starting_ui() -> None:
-    """Polls only while torch is imported: once it is in, one rerun of the whole app draws the status instead,
-    and that rerun does not draw this fragment again, so its timer stops."""
+    """Draws the status itself once torch is in, never by rerunning the whole app from here: that rerun, meeting
+    a page still being drawn, set Build & train's sliders to their first options (a first run trained at
+    learning rate 1e-5 with batch 16)."""
     if not warm_up_engine().is_alive():
-        st.rerun(scope="app")
+        _status_ui()
+        return
     st.caption("Compute")
     st.markdown("Starting PyTorch…")
     st.caption("The device and data show here in a few seconds.")
