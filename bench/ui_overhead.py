@@ -40,7 +40,7 @@ import torch
 from streamlit import config as streamlit_config
 
 from dlcore import TrainConfig, cli, data, jobs, models
-from ui.charts import live_figures
+from ui import charts
 from ui.runs import POLL_SECONDS
 
 
@@ -65,7 +65,9 @@ def page_run(config: TrainConfig, threads: int) -> tuple[float, int]:
         progress = manager.progress(run_id)
         if progress.finished:
             break
-        for figure in live_figures(progress, revision=run_id):
+        live = [charts.loss_figure([("smoothed", progress.step_losses, progress.steps_per_epoch)], revision=run_id),
+                *(charts.epoch_figure([("", progress.history)], metric, run_id) for metric in ("accuracy", "loss"))]
+        for figure in live:  # what Build & train's live fragments draw
             checked = plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True)
             plotly.io.to_json(checked, validate=False)
         if post_run_gc:

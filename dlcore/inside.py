@@ -25,7 +25,6 @@ from . import data, models
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 
-MAX_MAPS = 64  # feature maps drawn per layer: a 256-channel layer shows its 64 strongest
 TOP_UNITS = 5  # units or channels named per layer, strongest first
 MAX_FILTERS = 32  # conv filters kept per layer in a snapshot
 MAX_FILTER_INPUTS = 8  # input channels kept per filter (a first conv layer has one)

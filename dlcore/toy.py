@@ -328,10 +328,6 @@ def _square(cells: int) -> np.ndarray:
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
 
 
-def grid_axis(cells: int = GRID) -> list[float]:
-    return np.linspace(-EXTENT, EXTENT, cells).tolist()
-
-
 def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> Picture:
     fine = net.layer_outputs(features(_square(GRID), names))[-1]
     coarse = net.layer_outputs(features(_square(NEURON_GRID), names))

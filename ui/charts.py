@@ -111,12 +111,6 @@ def curve_figures(curves: list[tuple[str, list[float], int]], histories: list[tu
             epoch_figure(histories, "loss", revision, presenter)]
 
 
-def live_figures(progress, revision=None, presenter: bool = False) -> list[go.Figure]:
-    """The charts a watching page draws on each poll of a live run's progress."""
-    return curve_figures([("smoothed", progress.step_losses, progress.steps_per_epoch)], [("", progress.history)],
-                         revision=revision, presenter=presenter)
-
-
 def history_figures(history: dict, presenter: bool = False) -> list[go.Figure]:
     """The same charts for a run from its saved history."""
     return curve_figures([("smoothed", history.get("steps", []), history.get("steps_per_epoch", 0))],

@@ -19,6 +19,7 @@ from ui.charts import margin, scaled
 from ui.classroom import presenting
 
 PAGE = "app_pages/4_inside_the_network.py"
+MAX_MAPS = 64  # feature maps drawn per layer: a 256-channel layer shows its 64 strongest
 DRAWN = "inside_drawn"  # Draw & classify leaves its last digit here (MNIST-style 28x28 in [0, 255]) for PAGE
 MAX_CELLS = 24_000  # pixels of feature maps sent per layer: a wide layer shows fewer maps, its strongest
 TILE_PIXELS = 44  # how tall one tile is drawn, whatever its size in pixels
@@ -92,7 +93,7 @@ def link_ui(run_id: int, label: str = "See inside this network") -> None:
 def maps_figure(layer, presenter: bool = False) -> go.Figure:
     """A layer's feature maps, strongest first, on one colour scale so strength shows; hovering names each map."""
     channels, height, width = layer.shape
-    shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), 64))]
+    shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), MAX_MAPS))]
     columns = min(len(shown), 16 if height <= 14 else 8)
     values = layer.values[shown]
     hover = [f"channel {c}: from {values[i].min():.2f} to {values[i].max():.2f}, mean {values[i].mean():.2f}"
@@ -141,7 +142,7 @@ def layer_caption(layer, first: bool = False) -> str:
     what = "channels (by mean)" if layer.is_maps else "units"
     shown = ""
     if layer.is_maps:
-        count = min(len(layer.order), MAX_CELLS // (layer.shape[1] * layer.shape[2]), 64)
+        count = min(len(layer.order), MAX_CELLS // (layer.shape[1] * layer.shape[2]), MAX_MAPS)
         shown = f"; the {count} strongest of {layer.shape[0]} shown" if count < layer.shape[0] else ""
     return f"{shape}; strongest {what}: " + ", ".join(f"{t['unit']} ({t['value']:.2f})" for t in top) + shown
 
