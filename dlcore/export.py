@@ -165,7 +165,7 @@ def network_code(config: TrainConfig) -> list[tuple[str, str]]:
 
 def optimizer_code(config: TrainConfig) -> str:
     """The optimizer dlcore makes for a config, as a call naming only the arguments that differ from PyTorch's defaults."""
-    optimizer = optim.make_optimizer(config, [torch.zeros(1, requires_grad=True)])
+    optimizer = optim.make_optimizer(config, [torch.zeros(1, requires_grad=True) for _ in range(2)])  # a network's several tensors
     signature = inspect.signature(type(optimizer).__init__).parameters
     arguments = ["lr=LR"] + [
         f"{key}={value!r}" for key, value in optimizer.defaults.items()

@@ -119,7 +119,7 @@ def test_script_builds_the_same_network(activation, tmp_path):
 def test_script_makes_the_same_optimizer(changes, tmp_path):
     config = TrainConfig(lr=0.02, **changes)
     module = _module(export.script(config), tmp_path)
-    parameters = [torch.zeros(2, requires_grad=True)]
+    parameters = [torch.zeros(2, requires_grad=True) for _ in range(2)]  # a network has several tensors
     mine = module.make_optimizer(parameters)
     theirs = optim.make_optimizer(config, parameters)
     assert type(mine) is type(theirs) and mine.defaults == theirs.defaults
