@@ -249,11 +249,12 @@ def decode(blob: bytes) -> list[Pictures]:
     return found
 
 
-def record(store, run_id: int, epoch: int, model: nn.Sequential, config: TrainConfig) -> None:
-    """Store one epoch's snapshot of a training model (called in its loop's thread, between epochs)."""
-    if keeps(epoch, config.epochs):
-        store.add_snapshot(run_id, epoch, encode(pictures(model, config)),
-                           json.dumps([item.to_dict() for item in histograms(model, config)]))
+def snapshot(epoch: int, model: nn.Sequential, config: TrainConfig) -> tuple[bytes, str] | None:
+    """One epoch's snapshot of a training model (weights as pictures, histograms as JSON), if this epoch keeps one;
+    taken where the model trains (between epochs), kept by the app's server."""
+    if not keeps(epoch, config.epochs):
+        return None
+    return encode(pictures(model, config)), json.dumps([item.to_dict() for item in histograms(model, config)])
 
 
 def stored_histograms(store, run_id: int) -> list[tuple[int, list[Histogram]]]:
@@ -324,10 +325,14 @@ class StripReader:
         with self._lock:
             self._guesses = (step, guesses)
 
+    def guesses(self) -> tuple[int, list[int]] | None:
+        """(step, guesses) of the latest reading: all a worker sends, the server has the digits."""
+        with self._lock:
+            return self._guesses
+
     def strip(self) -> Strip:
         images, labels = strip_digits(self.config.dataset)
-        with self._lock:
-            step, guesses = self._guesses or (0, None)
+        step, guesses = self.guesses() or (0, None)
         return Strip(images, list(labels), guesses, step)
 
 

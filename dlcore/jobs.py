@@ -13,12 +13,13 @@ from dataclasses import replace
 
 import torch
 
-from . import inside, optim
+from . import workers
 from .config import DLCoreError, TrainConfig
 from .loop import Engine
-from .runs import RunStore, home, save_checkpoint
-from .training import Progress, Trainer
+from .runs import RunStore, home, write_checkpoint
+from .training import Progress
 from .validation import validate
+from .workers import JobSpec, WorkerJob
 
 _DEFAULT_THREADS = torch.get_num_threads()
 
@@ -165,7 +166,8 @@ def wait_for_end(progress: Callable, timeout: float | None = None):
 
 
 class JobManager:
-    """Owns every background run in this process: a queue, a few running at once, all recorded in the store."""
+    """Owns every run this server trains: a queue, a few running at once, each in a worker (workers.py), all
+    recorded in the store here."""
 
     def __init__(self, store: RunStore, max_concurrent: int = 1, max_queue: int = MAX_QUEUE,
                  max_waiting: int = MAX_WAITING, keep_finished: int = 100, slots: Slots | None = None,
@@ -175,7 +177,7 @@ class JobManager:
         self.threads = training_threads(self.slots.max_concurrent, reserve_cores)  # job_manager() applies it
         self._keep_finished = keep_finished
         self._lock = threading.Lock()
-        self._trainers: OrderedDict[int, Trainer] = OrderedDict()  # live and recently finished
+        self._trainers: OrderedDict[int, WorkerJob] = OrderedDict()  # live and recently finished
         self._owners: dict[int, str] = {}  # run id -> who sent it, for as long as its trainer is kept
 
     @property
@@ -192,9 +194,10 @@ class JobManager:
 
         def make() -> tuple[tuple, Callable[[], None]]:
             run_id = self.store.create(config, student)
-            trainer = Trainer(config, on_epoch=lambda t: self._record_epoch(run_id, t),
-                              on_finish=lambda t, status, message: self._record_finish(run_id, t, status, message),
-                              engine=engine)
+            trainer = WorkerJob(JobSpec("run", (config,), threads=self.threads),
+                                on_epoch=lambda job, *taken: self._record_epoch(run_id, job, *taken),
+                                on_finish=lambda job, *end: self._record_finish(run_id, job, *end),
+                                engine=engine if engine.group is not None else None)
             with self._lock:
                 self._trainers[run_id] = trainer
                 self._owners[run_id] = owner
@@ -202,11 +205,11 @@ class JobManager:
 
         return self.slots.enqueue(owner, make)[1]
 
-    def _start(self, run_id: int, trainer: Trainer) -> None:
+    def _start(self, run_id: int, trainer: WorkerJob) -> None:
         self.store.update(run_id, status="running")
         trainer.start()
 
-    def _continue(self, run_id: int, trainer: Trainer) -> None:
+    def _continue(self, run_id: int, trainer: WorkerJob) -> None:
         self.store.update(run_id, status="running")
         trainer.resume()
 
@@ -220,7 +223,7 @@ class JobManager:
         progress = trainer.progress()
         return replace(progress, queue_position=position) if position else progress
 
-    def trainer(self, run_id: int) -> Trainer | None:
+    def trainer(self, run_id: int) -> WorkerJob | None:
         with self._lock:
             return self._trainers.get(run_id)
 
@@ -233,7 +236,7 @@ class JobManager:
         with self._lock:
             return teacher or self._owners.get(run_id) == owner
 
-    def _controlled(self, run_id: int, owner: str, teacher: bool) -> Trainer | None:
+    def _controlled(self, run_id: int, owner: str, teacher: bool) -> WorkerJob | None:
         if not self.controls(run_id, owner, teacher):
             raise DLCoreError(f"Only the student who started run #{run_id}, or the teacher, can pause or stop it.")
         return self.trainer(run_id)
@@ -260,28 +263,28 @@ class JobManager:
             trainer.cancel("Stopped before it started.")
             self.store.update(run_id, status="stopped", message="Stopped before it started.")
         else:
+            self.slots.release(("run", run_id))  # the slot is the next job's now; this one keeps what it learned as it ends
             trainer.stop()
 
     def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
         """Block until a run finishes (for the CLI and tests; pages poll progress instead)."""
         return wait_for_end(lambda: self.progress(run_id), timeout)
 
-    def _record_epoch(self, run_id: int, trainer: Trainer) -> None:
+    def _record_epoch(self, run_id: int, trainer: WorkerJob, epoch: int, weights: bytes, histograms: str) -> None:
         progress = trainer.progress()
-        inside.record(self.store, run_id, progress.epoch, trainer.loop.lanes[0].model, trainer.config)
+        self.store.add_snapshot(run_id, epoch, weights, histograms)
         self.store.update(run_id, device=progress.device, seconds=progress.elapsed,
                           history=_history(progress))
 
-    def _record_finish(self, run_id: int, trainer: Trainer, status: str, message: str) -> None:
+    def _record_finish(self, run_id: int, trainer: WorkerJob, status: str, message: str,
+                       ending: workers.Ending | None) -> None:
         try:
             progress = trainer.progress()
-            checkpoint = None
-            if status in ("done", "stopped") and trainer.model is not None:
-                checkpoint = str(save_checkpoint(self.store.checkpoint_path(run_id), trainer.model, trainer.config))
+            kept = status in ("done", "stopped") and ending is not None and ending.checkpoints[0] is not None
+            checkpoint = str(write_checkpoint(self.store.checkpoint_path(run_id), ending.checkpoints[0])) if kept else None
             self.store.update(
                 run_id, status=status, message=message, device=progress.device, seconds=progress.elapsed,
-                history=_history(progress),
-                results=trainer.evaluation if status in ("done", "stopped") else None, checkpoint=checkpoint,
+                history=_history(progress), results=ending.evaluations[0] if kept else None, checkpoint=checkpoint,
             )
         except Exception as exc:  # a full disk, most likely: the run must not stay 'running' in the store
             reason = _not_saved(exc)
@@ -347,5 +350,6 @@ def job_manager(serving: bool = True) -> JobManager:
 
 
 def _warm_up() -> None:
-    """Pay torch.optim's one-off import cost (about 1.5 s) before the first Start, not after it."""
-    optim.make_optimizer(TrainConfig(), [torch.zeros(1, requires_grad=True)])
+    """Start the workers' forkserver (it imports torch and dlcore once, a few seconds) before the first Start."""
+    if not workers.ray_address():
+        workers.warm_up()

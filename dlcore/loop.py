@@ -426,8 +426,11 @@ class LoopJob:
         self._thread: threading.Thread | None = None
 
     # control, from any thread
-    def start(self) -> None:
-        """Train in a thread of its own."""
+    def start(self, paused: bool = False) -> None:
+        """Train in a thread of its own; paused, it holds before its first step until resumed."""
+        if paused:
+            self.loop.pause()
+            self._status = "paused"
         self._thread = threading.Thread(target=self.run, name=f"{type(self).__name__}-{id(self):x}", daemon=True)
         self._thread.start()
 
@@ -474,7 +477,8 @@ class LoopJob:
     # the work, in the job's thread
     def run(self) -> None:
         with self._lock:
-            self._status = "running"
+            if self._status != "paused":
+                self._status = "running"
         try:
             status = self.loop.run(on_epoch=self._epoch_done, on_publish=self._published)
             message = self._ending(status)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from . import jobs
 from .config import DLCoreError, TrainConfig
 from .loop import Fraction, Lane, LoopJob, diverged_message
-from .runs import RunStore, home, save_checkpoint, student_name
+from .runs import RunStore, home, student_name, write_checkpoint
 from .sharing import optimizer_summary
 from .validation import check_memory, validate
+from .workers import JobSpec, WorkerJob
 
 MIN_LANES, MAX_LANES = 2, 4
 LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
@@ -139,18 +140,16 @@ class RaceProgress(Fraction):
 
 
 class Race(LoopJob):
-    """The lanes of one race in one loop; progress() may be called from any thread at any time."""
+    """The lanes of one race in one loop; progress() may be called from any thread at any time. It records nothing:
+    it trains in a worker (workers.py), and RaceManager keeps each lane as a run on the server."""
 
-    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", store: RunStore | None = None,
-                 pace: float = 0.0):
+    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", pace: float = 0.0):
         super().__init__(configs, pace=pace)
         self.race_id = race_id
         self.configs = configs
         self.student = student_name(student)
-        self.store = store
         self.names = [optimizer_summary(config) for config in configs]
-        self.run_ids: list[int | None] = [None] * len(configs)  # where each lane is recorded, once it has started
-        self.on_finish = None  # called with the race before its final status is published
+        self.on_finish = None  # on_finish(race, status, message), before its final status is published
 
     def progress(self) -> RaceProgress:
         loop = self.loop
@@ -174,41 +173,14 @@ class Race(LoopJob):
             message=diverged_message(lane.config) if diverged else "", step_losses=list(lane.losses),
             history=[row.to_dict() for row in lane.history], diverged_at=lane.diverged_at,
             accuracy=lane.evaluation.accuracy if lane.evaluation else None, seconds=lane.seconds,
-            run_id=self.run_ids[number],
         )
-
-    def run(self) -> None:
-        if self.store is not None:
-            self.run_ids = [self.store.create(config, self.student, status="running") for config in self.configs]
-        super().run()
 
     def _ending(self, status: str) -> str:
         return "" if status == "diverged" else super()._ending(status)  # each lane says why it diverged
 
-    def _record(self, status: str, message: str) -> None:
-        """Each lane becomes a run in the store, as if it had been trained alone."""
-        progress = self.progress()
-        for number, (lane, mine) in enumerate(zip(self.loop.lanes, progress.lanes)):
-            run_id = self.run_ids[number]
-            if run_id is None:
-                continue
-            history = _history(mine, progress)
-            if lane.diverged_at is not None:
-                self.store.update(run_id, status="diverged", message=mine.message, device=progress.device,
-                                  seconds=lane.seconds, history=history)
-                continue
-            others = ", ".join(name for i, name in enumerate(self.names) if i != number)
-            checkpoint = save_checkpoint(self.store.checkpoint_path(run_id), lane.model, lane.config)
-            self.store.update(run_id, status="stopped" if status == "stopped" else "done",
-                              message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
-                              history=history, results=lane.evaluation, checkpoint=str(checkpoint))
-
     def _finished(self, status: str, message: str) -> None:
-        if status == "failed" and self.store is not None:
-            for run_id in filter(None, self.run_ids):
-                self.store.update(run_id, status="failed", message=f"The optimizer race failed: {message}")
         if self.on_finish is not None:
-            self.on_finish(self)
+            self.on_finish(self, status, message)
 
 
 def _history(lane: LaneProgress, progress: RaceProgress) -> dict:
@@ -216,16 +188,20 @@ def _history(lane: LaneProgress, progress: RaceProgress) -> dict:
 
 
 class RaceManager:
-    """Every race in this process. Races take turns with runs for the server's training slots (jobs.Slots:
-    DLCORE_MAX_JOBS at once, default 1), so a race waits behind a run and a run behind a race."""
+    """Every race of this server. Races take turns with runs for the server's training slots (jobs.Slots:
+    DLCORE_MAX_JOBS at once, default 1), so a race waits behind a run and a run behind a race; each trains in a
+    worker (workers.py), and its lanes are recorded here as runs."""
 
-    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: jobs.Slots | None = None):
+    def __init__(self, store: RunStore, max_concurrent: int = 1, keep: int = 20, slots: jobs.Slots | None = None,
+                 threads: int = 1):
         self.store = store
         self.slots = slots or jobs.Slots(max_concurrent)
+        self.threads = threads
         self._keep = keep
         self._lock = threading.Lock()
-        self._races: dict[int, Race] = {}
+        self._races: dict[int, WorkerJob] = {}
         self._owners: dict[int, str] = {}  # race id -> who sent it, for as long as the race is kept
+        self._run_ids: dict[int, list[int]] = {}  # race id -> each lane's run, once the race has started
         self._next_id = 1
 
     def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL, pace: float = 0.0) -> int:
@@ -243,20 +219,31 @@ class RaceManager:
             with self._lock:
                 race_id = self._next_id
                 self._next_id += 1
-                race = Race(race_id, configs, student, self.store, pace)
-                race.on_finish = self._finished
+                spec = JobSpec("race", tuple(configs), number=race_id, student=student, pace=pace, threads=self.threads)
+                race = WorkerJob(spec, on_finish=self._record)
                 self._races[race_id] = race
                 self._owners[race_id] = owner
-            return ("race", race_id), race.start
+            return ("race", race_id), lambda: self._start(race_id, race)
 
         return self.slots.enqueue(owner, make)[1]
+
+    def _start(self, race_id: int, race: WorkerJob) -> None:
+        student = student_name(race.spec.student)
+        run_ids = [self.store.create(config, student, status="running") for config in race.spec.configs]
+        with self._lock:
+            self._run_ids[race_id] = run_ids
+        race.start()
 
     def progress(self, race_id: int) -> RaceProgress | None:
         with self._lock:
             race = self._races.get(race_id)
+            run_ids = self._run_ids.get(race_id)
         if race is None:
             return None
         progress = race.progress()
+        if run_ids:
+            progress = replace(progress, lanes=tuple(replace(lane, run_id=run_id)
+                                                     for lane, run_id in zip(progress.lanes, run_ids)))
         position = self.slots.position(("race", race_id))
         return replace(progress, queue_position=position) if position else progress
 
@@ -280,20 +267,48 @@ class RaceManager:
         if self.slots.cancel(("race", race_id)):
             race.cancel("Stopped before it started.")
         else:
+            self.slots.release(("race", race_id))  # the slot is free now; the race keeps what it learned as it ends
             race.stop()
 
     def wait(self, race_id: int, timeout: float | None = None) -> RaceProgress | None:
         """Block until a race finishes (tests and scripts; pages poll progress instead)."""
         return jobs.wait_for_end(lambda: self.progress(race_id), timeout)
 
-    def _finished(self, race: Race) -> None:
-        self.slots.release(("race", race.race_id))
+    def _record(self, race: WorkerJob, status: str, message: str, ending) -> None:
+        """Each lane becomes a run in the store, as if it had been trained alone."""
+        race_id = race.spec.number
+        try:
+            with self._lock:
+                run_ids = self._run_ids.get(race_id, [])
+            progress = race.progress()
+            if ending is None or status == "failed":
+                for run_id in run_ids:
+                    self.store.update(run_id, status="failed", message=f"The optimizer race failed: {message}")
+                return
+            names = [lane.name for lane in progress.lanes]
+            for number, (run_id, lane) in enumerate(zip(run_ids, progress.lanes)):
+                history = _history(lane, progress)
+                if lane.diverged_at is not None or ending.checkpoints[number] is None:
+                    self.store.update(run_id, status="diverged", message=lane.message, device=progress.device,
+                                      seconds=lane.seconds, history=history)
+                    continue
+                others = ", ".join(name for i, name in enumerate(names) if i != number)
+                checkpoint = write_checkpoint(self.store.checkpoint_path(run_id), ending.checkpoints[number])
+                self.store.update(run_id, status="stopped" if status == "stopped" else "done",
+                                  message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
+                                  history=history, results=ending.evaluations[number], checkpoint=str(checkpoint))
+        finally:
+            self._finished(race_id)
+
+    def _finished(self, race_id: int) -> None:
+        self.slots.release(("race", race_id))
         live = set(self.slots.running("race") + self.slots.waiting("race"))
         with self._lock:
             done = [rid for rid in sorted(self._races) if rid not in live]
-            for race_id in done[: max(0, len(done) - self._keep)]:
-                del self._races[race_id]
-                del self._owners[race_id]
+            for old in done[: max(0, len(done) - self._keep)]:
+                del self._races[old]
+                del self._owners[old]
+                self._run_ids.pop(old, None)
 
 
 _MANAGERS: dict[str, RaceManager] = {}
@@ -306,5 +321,5 @@ def race_manager() -> RaceManager:
     with _MANAGERS_LOCK:
         if key not in _MANAGERS:
             manager = jobs.job_manager()
-            _MANAGERS[key] = RaceManager(manager.store, slots=manager.slots)
+            _MANAGERS[key] = RaceManager(manager.store, slots=manager.slots, threads=manager.threads)
         return _MANAGERS[key]

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 from . import models
 from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, student_name
@@ -367,11 +367,21 @@ def _to_run(row: sqlite3.Row) -> Run:
 
 def save_checkpoint(path: Path | str, model: torch.nn.Module, config: TrainConfig) -> Path:
     """Weights as safetensors, with the config in the file's metadata so the file stands alone."""
+    return write_checkpoint(path, checkpoint_bytes(model, config))
+
+
+def checkpoint_bytes(model: torch.nn.Module, config: TrainConfig) -> bytes:
+    """A checkpoint file's bytes: what a worker (a process, or a Ray actor on another machine) sends back for the
+    app's server to keep."""
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    return save_bytes(state, metadata={"format": CHECKPOINT_FORMAT, "config": config.to_json()})
+
+
+def write_checkpoint(path: Path | str, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"format": CHECKPOINT_FORMAT, "config": config.to_json()})
+    tmp.write_bytes(data)
     tmp.replace(path)  # never leave a half-written checkpoint behind
     return path
 

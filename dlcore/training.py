@@ -73,6 +73,9 @@ class Trainer(LoopJob):
         """The fixed test digits and the training model's latest guesses, refreshed every few seconds."""
         return self._strip.strip()
 
+    def strip_guesses(self) -> tuple[int, list[int]] | None:
+        return self._strip.guesses()
+
     def _published(self, loop) -> None:
         lane = loop.lanes[0]
         if lane.training:

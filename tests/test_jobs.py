@@ -276,18 +276,16 @@ def test_a_server_leaves_a_core_and_splits_the_rest_between_jobs():
 
 
 @pytest.mark.parametrize("serving", [True, False])
-def test_every_job_trains_with_the_managers_threads_without_anyone_asking(tiny_data_dir, monkeypatch, serving):
-    """A page that starts a run or a race, or the CLI, never sets threads: the manager's policy reaches the job's
-    own thread (a server leaves itself a core; the CLI uses them all)."""
-    seen = []
-    original = loop.Loop.run
-    monkeypatch.setattr(loop.Loop, "run", lambda self, **kw: seen.append(torch.get_num_threads()) or original(self, **kw))
+def test_every_job_trains_with_the_managers_threads_without_anyone_asking(tiny_data_dir, serving):
+    """A page that starts a run or a race, or the CLI, never sets threads: the manager's policy reaches each job's
+    worker (a server leaves itself a core; the CLI uses them all)."""
     manager = jobs.job_manager(serving=serving)
-    manager.wait(manager.submit(config(epochs=1)), timeout=60)
+    run_id = manager.submit(config(epochs=1))
     race_id = race.race_manager().submit(race.lanes(config(epochs=1), [{"lr": 0.01}, {"lr": 0.001}]))
-    race.race_manager().wait(race_id, timeout=60)
     expected = jobs.training_threads(1, reserve=1 if serving else 0)
-    assert seen == [expected, expected] and manager.threads == expected
+    assert manager.trainer(run_id).spec.threads == race.race_manager()._races[race_id].spec.threads == expected
+    assert manager.wait(run_id, timeout=60).status == race.race_manager().wait(race_id, timeout=60).status == "done"
+    assert manager.threads == expected
 
 
 def test_prepare_loads_the_data_a_run_will_need_in_the_background(tiny_data_dir):

@@ -1,0 +1,133 @@
+"""Workers: jobs train in processes of their own; a killed worker fails its job alone; the server records all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+import torch
+
+from dlcore import TrainConfig, jobs, models, race, workers
+from dlcore.runs import RunStore
+
+LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to act on mid-run
+
+
+def config(**changes) -> TrainConfig:
+    base = TrainConfig(dataset="mnist", model=models.preset("keras-mlp"), epochs=1, batch_size=64, device="cpu")
+    return base.with_changes(**changes)
+
+
+def wait_for(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def manager(tiny_data_dir, dlcore_home):
+    run_jobs = jobs.JobManager(RunStore(dlcore_home), max_concurrent=1)
+    yield run_jobs
+    for run_id in run_jobs.active():
+        run_jobs.stop(run_id, teacher=True)
+    for run_id in list(run_jobs._trainers):
+        run_jobs.wait(run_id, timeout=30)
+
+
+def test_a_run_trains_in_a_process_of_its_own_and_the_server_records_it(manager):
+    run_id = manager.submit(config(epochs=2))
+    pid = wait_for(lambda: manager.trainer(run_id).pid)
+    assert pid != os.getpid()
+    progress = manager.wait(run_id, timeout=120)
+    run = manager.store.get(run_id)
+    assert (progress.status, run.status) == ("done", "done")
+    assert len(progress.step_losses) == progress.step == 2 * progress.steps_per_epoch  # each loss once, in order
+    assert run.history["steps"] == progress.step_losses and len(run.history["epochs"]) == 2
+    assert run.checkpoint and os.path.getsize(run.checkpoint) > 0 and run.results.accuracy == run.accuracy
+    assert manager.store.snapshot_histograms(run_id)  # the epochs' snapshots came back to the server
+    assert manager.trainer(run_id).strip().guesses is not None
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+
+
+def test_a_worker_killed_mid_run_fails_that_run_with_a_sentence_and_the_next_run_goes_on(manager):
+    doomed = manager.submit(config(**LONG), owner="ada")
+    following = manager.submit(config(epochs=1), owner="bob")
+    wait_for(lambda: manager.progress(doomed).step > 20)
+    os.kill(manager.trainer(doomed).pid, signal.SIGKILL)
+    progress = manager.wait(doomed, timeout=30)
+    assert progress.status == "failed"
+    assert "SIGKILL" in progress.message and "\n" not in progress.message
+    assert manager.store.get(doomed).status == "failed" and manager.store.get(doomed).message == progress.message
+    assert manager.wait(following, timeout=120).status == "done"  # the slot was freed, the queue went on
+    assert manager.active() == []
+
+
+def test_a_paused_run_holds_in_its_worker_and_resumes_where_it_was(manager):
+    run_id = manager.submit(config(**LONG))
+    wait_for(lambda: manager.progress(run_id).step > 20)
+    manager.pause(run_id)
+    assert manager.progress(run_id).status == "paused"
+    time.sleep(0.5)
+    held = manager.progress(run_id).step
+    time.sleep(0.5)
+    assert manager.progress(run_id).step == held
+    manager.resume(run_id)
+    assert manager.progress(run_id).status == "running"
+    wait_for(lambda: manager.progress(run_id).step > held)
+    manager.stop(run_id)
+    assert manager.wait(run_id, timeout=60).status == "stopped"
+    assert manager.store.get(run_id).checkpoint  # a stopped run keeps what it learned
+
+
+def test_stop_frees_the_slot_at_once_for_the_next_in_line(manager):
+    first = manager.submit(config(**LONG), owner="ada")
+    second = manager.submit(config(**LONG), owner="bob")
+    wait_for(lambda: manager.progress(first).step > 20)
+    asked = time.monotonic()
+    manager.stop(first, owner="ada")
+    assert manager.slots.running("run") == [second]
+    wait_for(lambda: manager.progress(second).step > 0, timeout=30)
+    assert time.monotonic() - asked < 30
+    assert manager.wait(first, timeout=60).status == "stopped"
+
+
+def test_a_race_trains_in_a_worker_and_each_lane_is_recorded_on_the_server(tiny_data_dir, dlcore_home):
+    store = RunStore(dlcore_home)
+    races = race.RaceManager(store)
+    race_id = races.submit(race.lanes(config(epochs=1), [{"lr": 0.01}, {"lr": 0.001}]))
+    progress = races.wait(race_id, timeout=120)
+    assert progress.status == "done"
+    for lane in progress.lanes:
+        run = store.get(lane.run_id)
+        assert run.status == "done" and run.checkpoint and run.history["steps"] == lane.step_losses
+        assert len(lane.step_losses) == progress.steps_per_epoch
+
+
+def test_a_job_that_cannot_start_fails_with_a_sentence(manager, monkeypatch):
+    monkeypatch.setenv("DLCORE_DATA_DIR", "/nowhere")
+    run_id = manager.submit(config(dataset="mnist"))
+    progress = manager.wait(run_id, timeout=60)
+    assert progress.status == "failed" and "MNIST" in progress.message
+    assert manager.store.get(run_id).status == "failed"
+
+
+def test_a_host_trains_with_the_threads_its_job_was_given():
+    before = torch.get_num_threads()
+    try:
+        workers.Host(workers.JobSpec("run", (config(),), threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_reports_carry_only_new_losses():
+    progress = race.RaceProgress(1, "running", (race.LaneProgress("a", config(), "running", step_losses=[1, 2, 3]),
+                                                race.LaneProgress("b", config(), "running", step_losses=[4, 5, 6])))
+    trimmed = workers._trimmed(progress, (2, 1))
+    assert [lane.step_losses for lane in trimmed.lanes] == [[3], [5, 6]]
