@@ -33,8 +33,8 @@ GROUP_READ_STEPS = 50  # processes training together read back every this many s
 AMP = ("bf16",)  # the autocast dtypes an engine may use: bfloat16 needs no loss scaling
 INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane (or page remaking one) at a time
 # each epoch is scored on this many test images, the same 100 of each class in every run, and the whole split once at
-# the end: scoring all 10,000 after every epoch took 40% of a CNN's run on a CPU, and 1,000 images already put an
-# epoch's accuracy within about a point of the whole split's (the standard error at 90% is 0.9 points)
+# the end: scoring all 10,000 after every epoch took 40% of a CNN's run on a CPU (bench/scoring_share.py), and 1,000
+# images put an epoch's accuracy within about a point of the whole split's (the standard error at 90% is 0.95 points)
 EPOCH_TEST_IMAGES = 1000
 
 
@@ -47,7 +47,7 @@ class EpochRow:
     train_accuracy: float  # on the batches as they were trained, so with dropout on
     test_loss: float
     test_accuracy: float
-    test_images: int  # what the test scores are on: the epoch's subset of the test split (EPOCH_TEST_IMAGES)
+    test_images: int  # how many test images the test scores are on: the epoch's share of the split (epoch_test_split)
     samples_per_sec: float  # training samples per second of the loop's training time (pauses, evaluation excluded)
     train_seconds: float
 
