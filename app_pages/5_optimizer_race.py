@@ -9,7 +9,7 @@ from plotly.colors import qualitative
 
 from dlcore import DLCoreError, TrainConfig, models, optim, race
 from ui import literal
-from ui.charts import loss_figure, margin, scaled
+from ui.charts import epoch_test_label, loss_figure, margin, scaled
 from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, session_owner,
                           settings_container)
 from ui.runs import POLL_SECONDS
@@ -105,9 +105,10 @@ def race_ui(race_id: int) -> None:
 
 
 def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
-    """Test accuracy after each epoch, one line per lane in the loss chart's colours."""
+    """Test accuracy after each epoch, one line per lane in the loss chart's colours; the title says on which images."""
     figure = scaled(go.Figure(layout=dict(
-        title="Test accuracy per epoch", height=300, margin=margin(), legend=LEGEND_BELOW,
+        title="Test accuracy per epoch" + epoch_test_label(max((lane.history for lane in progress.lanes), key=len)),
+        height=300, margin=margin(), legend=LEGEND_BELOW,
         xaxis=dict(title="epoch", dtick=1, range=[0.8, progress.epochs + 0.2]), yaxis=dict(title="test accuracy", tickformat=".0%"),
         uirevision=progress.race_id)), presenting())
     for color, lane in zip(qualitative.Plotly, progress.lanes):

@@ -39,6 +39,12 @@ class Evaluation:
         ]
 
 
+def first_of_each_class(labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of the first `count` images of each class in test order (fewer where a class has fewer), class
+    after class: a balanced choice that is the same for every run."""
+    return torch.cat([(labels == c).nonzero().flatten()[:count] for c in range(NUM_CLASSES)])
+
+
 def eval_batch(model: nn.Module, sample: torch.Tensor) -> int:
     """Images scored at once: EVAL_BATCH on a GPU; on a CPU, a power of two whose largest activation fits in cache,
     since a CNN's 64x24x24 maps spill out of it at 2048 a batch and score 3x slower than at 64 (bench/evaluation.py).

@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import data, models
+from . import data, evaluate, models
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 
@@ -291,7 +291,7 @@ def strip_digits(dataset: str) -> tuple[np.ndarray, tuple[int, ...]]:
     """The first STRIP_PER_CLASS test digits of each class, in class order: the same strip for every run."""
     loaded = data.load(dataset)
     labels = loaded.test_labels.numpy()
-    chosen = np.concatenate([np.flatnonzero(labels == c)[:STRIP_PER_CLASS] for c in range(NUM_CLASSES)])
+    chosen = evaluate.first_of_each_class(loaded.test_labels, STRIP_PER_CLASS).numpy()
     return loaded.test_images[torch.from_numpy(chosen)].numpy(), tuple(int(labels[i]) for i in chosen)
 
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from . import data, models, optim
-from .config import DLCoreError, TrainConfig
+from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, evaluate, first_of_each_class
 from .validation import time_limit_seconds
 
 if TYPE_CHECKING:
@@ -32,6 +32,10 @@ PUBLISH_SECONDS = 0.1  # how often step losses reach readers; also bounds GPU sy
 GROUP_READ_STEPS = 50  # processes training together read back every this many steps, all at the same step
 AMP = ("bf16",)  # the autocast dtypes an engine may use: bfloat16 needs no loss scaling
 INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one lane (or page remaking one) at a time
+# each epoch is scored on this many test images, the same 100 of each class in every run, and the whole split once at
+# the end: scoring all 10,000 after every epoch took 40% of a CNN's run on a CPU (bench/scoring_share.py), and 1,000
+# images put an epoch's accuracy within about a point of the whole split's (the standard error at 90% is 0.95 points)
+EPOCH_TEST_IMAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class EpochRow:
     train_accuracy: float  # on the batches as they were trained, so with dropout on
     test_loss: float
     test_accuracy: float
+    test_images: int  # how many test images the test scores are on: the epoch's share of the split (epoch_test_split)
     samples_per_sec: float  # training samples per second of the loop's training time (pauses, evaluation excluded)
     train_seconds: float
 
@@ -77,6 +82,19 @@ class Engine:
             raise DLCoreError(f"Unknown mixed precision '{self.amp}'; choose one of: {', '.join(AMP)}.")
 
 
+def epoch_test_split(test_x: torch.Tensor, test_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images each epoch is scored on: a split of at most EPOCH_TEST_IMAGES whole, else the first
+    EPOCH_TEST_IMAGES / NUM_CLASSES of each class, in test order, so every run's curves are on the same images."""
+    if len(test_y) <= EPOCH_TEST_IMAGES:
+        return test_x, test_y
+    chosen = first_of_each_class(test_y, EPOCH_TEST_IMAGES // NUM_CLASSES).sort().values
+    return test_x[chosen], test_y[chosen]
+
+
+class _Abandoned(Exception):
+    """Raised between an epoch's scoring batches when a stop is asked: the final scoring follows at once."""
+
+
 def diverged_message(config: TrainConfig) -> str:
     hint = "a 10x lower learning rate" if config.lr > 1e-4 else "another optimizer such as Adam"
     return f"The loss became infinite or NaN (learning rate {config.lr:g} with {config.optimizer}); try {hint}."
@@ -106,7 +124,7 @@ class Lane:
         self.evaluation: Evaluation | None = None  # the final test results
         self.seconds = 0.0  # time spent stepping this lane alone: what one optimizer's step costs
         self.steps = 0
-        self._scored: tuple[int, Evaluation] | None = None  # the last score on the test split, and after which step
+        self._scored: tuple[int, torch.Tensor, Evaluation] | None = None  # the last score: after which step, on what
         # what each step leaves on the device until a read-back brings it all back at once: a GPU is neither waited
         # for nor given more than the step's own kernels (the epoch's totals are summed on the CPU)
         self._pending: list[torch.Tensor] = []  # each step's mean loss
@@ -176,20 +194,20 @@ class Lane:
         return losses
 
     def score(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch=None) -> Evaluation:
-        """The model's score on the test split, computed once per state of its weights: a run that ends with its
-        last epoch is not scored twice."""
-        if self._scored is None or self._scored[0] != self.steps:
-            self._scored = (self.steps, evaluate(self.model, test_x, test_y, test_x.device, on_batch))
-        return self._scored[1]
+        """The model's score on test images, computed once per state of its weights: a run whose test split is
+        scored whole after each epoch, and ends with its last epoch, is not scored twice."""
+        if self._scored is None or self._scored[0] != self.steps or self._scored[1] is not test_x:
+            self._scored = (self.steps, test_x, evaluate(self.model, test_x, test_y, test_x.device, on_batch))
+        return self._scored[2]
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
-                  result: Evaluation) -> EpochRow:
+                  result: Evaluation, test_images: int) -> EpochRow:
         """The epoch's row: its training totals over `samples` (of every process, as read back), and its score on
-        the test split."""
+        `test_images` test images."""
         return EpochRow(
             epoch=epoch, train_loss=self._epoch_loss / samples, train_accuracy=self._epoch_correct / samples,
-            test_loss=result.loss, test_accuracy=result.accuracy, samples_per_sec=samples_per_sec,
-            train_seconds=train_seconds,
+            test_loss=result.loss, test_accuracy=result.accuracy, test_images=test_images,
+            samples_per_sec=samples_per_sec, train_seconds=train_seconds,
         )
 
 
@@ -201,7 +219,8 @@ class Loop:
     playground's points) comes as `tensors` (train_x, train_y, test_x, test_y), a model that is no ModelSpec's
     from `build`, and `epochs` may go past a TrainConfig's bound (a 2-D network's epoch is a few milliseconds).
     With a group of processes (the engine's), each trains on its shard of every batch, and a stop, the time limit
-    or a non-finite loss takes effect in all of them at the same step. A pace (seconds) spreads the steps over at
+    or a non-finite loss takes effect in all of them at the same step. Each epoch is scored on a fixed share of the
+    test split (epoch_test_split), and the whole split once, at the end. A pace (seconds) spreads the steps over at
     least that long, so a room can watch a fast race unfold; the waits count as neither training time nor pauses.
     """
 
@@ -221,13 +240,16 @@ class Loop:
         self.steps_per_epoch = 0
         self.samples = 0  # training samples each lane has seen
         self.elapsed = 0.0  # training time so far: pauses and evaluation excluded
-        self.evaluating = 0.0  # time spent scoring the test split so far
+        self.evaluating = 0.0  # time spent scoring test images so far
         self.wall = 0.0  # time since the loop started, pauses excluded: loading, training and scoring
-        self.phase = "training"  # or "evaluating": scoring the test split, after each epoch and at the end
+        self.phase = "training"  # or "evaluating": scoring each epoch's test images, and the whole split at the end
         self.scored = (0, 0)  # the current evaluation's batches scored, and in all (every lane's together)
+        self.scoring = 0  # the test images the current evaluation scores
+        self.test_images = 0  # in the whole test split, once loaded
+        self.epoch_test_images = 0  # in each epoch's share of it (epoch_test_split)
         self.timed_out = False
         self._trained = 0.0  # the training time of the epochs finished
-        self._per_evaluation: float | None = None  # the first epoch's scoring time: later epochs' take as long
+        self._per_image: float | None = None  # the first epoch's scoring time per test image: later scorings' pace
         self._began = self._paused = 0.0
         self._limit = time_limit_seconds()  # read when the job is made, so a queued run keeps the limit it was given
         self._resume = threading.Event()
@@ -251,19 +273,24 @@ class Loop:
         return self.samples / self.elapsed if self.elapsed else 0.0
 
     def eta(self) -> float | None:
-        """Seconds left: training at the current speed, then scoring each epoch's test split as long as the first
-        epoch's took (while the first is scored, as long as its pace so far says)."""
+        """Seconds left: training at the current speed, then scoring the test images left (each epoch's, and the
+        whole split at the end where an epoch's are fewer) at the first epoch's pace per image (while the first is
+        scored, at its pace so far)."""
         if not self.samples_per_sec:
             return None
         base = self.configs[0]
         training = (self.steps_per_epoch * self.epochs - self.step) * base.batch_size / self.samples_per_sec
-        done, total = self.scored if self.phase == "evaluating" and self.scored[1] else (0, 1)
-        per_evaluation = self._per_evaluation
-        if per_evaluation is None:
-            per_evaluation = (self.evaluating / done * total) if done else 0.0
         if self.pace:
             training = max(training, self.pace * (1 - self.fraction_done))
-        return training + (self.epochs - self.epoch - done / total) * per_evaluation
+        done, total = self.scored if self.phase == "evaluating" and self.scored[1] else (0, 1)
+        scored = done / total * self.scoring
+        images = (self.epochs - self.epoch) * self.epoch_test_images - scored
+        if self.epoch_test_images < self.test_images:
+            images += self.test_images
+        per_image = self._per_image
+        if per_image is None:
+            per_image = self.evaluating / scored if scored else 0.0
+        return training + images * per_image
 
     @property
     def fraction_done(self) -> float:
@@ -284,6 +311,7 @@ class Loop:
             torch.cuda.set_device(device)  # each thread has its own current GPU: nothing implicit lands on GPU 0
         train_x, train_y, test_x, test_y = (
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
+        epoch_x, epoch_y = epoch_test_split(test_x, test_y)
         n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)
         lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build, self.engine)
@@ -291,6 +319,7 @@ class Loop:
         with self.lock:
             self.lanes = lanes
             self.device = device_name(device) + (f", {group.label}" if group else "")
+            self.test_images, self.epoch_test_images = len(test_y), len(epoch_y)
         shuffle = torch.Generator(device="cpu").manual_seed(base.seed)  # every process shuffles the same way
         for epoch in range(1, self.epochs + 1):
             order = torch.randperm(len(train_y), generator=shuffle)[:n].to(device, non_blocking=True)
@@ -331,12 +360,15 @@ class Loop:
             if self._stopping() or not any(lane.training for lane in lanes):
                 break
             scoring = [lane for lane in lanes if lane.training]
-            results = self._score(scoring, test_x, test_y)
-            if self._per_evaluation is None:
-                self._per_evaluation = self.evaluating
+            results = self._score(scoring, epoch_x, epoch_y, stoppable=True)
+            if results is None:  # stopped while scoring
+                break
+            if self._per_image is None:
+                self._per_image = self.evaluating / len(epoch_y)
             with self.lock:
                 for lane, result in zip(scoring, results):
-                    lane.history.append(lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, result))
+                    lane.history.append(lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, result,
+                                                       len(epoch_y)))
                 self.epoch = epoch
             if on_epoch is not None:
                 on_epoch(self)
@@ -360,9 +392,11 @@ class Loop:
             self._stop.wait(ahead)
         return time.perf_counter()
 
-    def _score(self, lanes: list[Lane], test_x: torch.Tensor, test_y: torch.Tensor) -> list[Evaluation]:
-        """Each lane's score on the test split, as a phase of its own: its batches counted for progress bars and
-        its time kept apart from training's (a CNN on CPU takes seconds to score 10,000 digits)."""
+    def _score(self, lanes: list[Lane], test_x: torch.Tensor, test_y: torch.Tensor,
+               stoppable: bool = False) -> list[Evaluation] | None:
+        """Each lane's score on test images, as a phase of its own: its batches counted for progress bars and its
+        time kept apart from training's (a CNN on CPU takes seconds to score 10,000 digits). A stoppable scoring
+        (an epoch's) is abandoned, returning None, at the first batch after a stop is asked."""
         began, before = time.perf_counter(), self.evaluating
 
         def counted(number: int):
@@ -372,17 +406,22 @@ class Loop:
                     self.scored = (number * total + done, len(lanes) * total)
                     self.evaluating = before + now - began
                     self.wall = now - self._began - self._paused
+                if stoppable and self._stopping():
+                    raise _Abandoned
             return on_batch
 
         with self.lock:
-            self.phase, self.scored = "evaluating", (0, 0)
-        results = [lane.score(test_x, test_y, counted(number)) for number, lane in enumerate(lanes)]
-        now = time.perf_counter()
-        with self.lock:
-            self.phase = "training"
-            self.evaluating = before + now - began
-            self.wall = now - self._began - self._paused
-        return results
+            self.phase, self.scored, self.scoring = "evaluating", (0, 0), len(test_y)
+        try:
+            return [lane.score(test_x, test_y, counted(number)) for number, lane in enumerate(lanes)]
+        except _Abandoned:
+            return None
+        finally:
+            now = time.perf_counter()
+            with self.lock:
+                self.phase = "training"
+                self.evaluating = before + now - began
+                self.wall = now - self._began - self._paused
 
     def _read_back(self, elapsed: float) -> None:
         """Publish every lane's new losses and the time trained so far; past the time limit, stop."""

@@ -32,6 +32,7 @@ class Progress(Fraction):
     wall: float = 0.0  # the whole run's time, pauses excluded
     phase: str = "training"  # or "evaluating": scoring the test split, after each epoch and at the end
     scored: tuple[int, int] = (0, 0)  # the evaluation's test batches scored, and in all
+    scoring: int = 0  # the test images that evaluation scores: an epoch's share of the split, or all of it at the end
     eta: float | None = None
     queue_position: int | None = None  # 1 = next to start
 
@@ -65,7 +66,7 @@ class Trainer(LoopJob):
                 step_losses=list(lane.losses) if lane else [],
                 history=[row.to_dict() for row in lane.history] if lane else [],
                 samples_per_sec=loop.samples_per_sec, elapsed=loop.elapsed, evaluating=loop.evaluating, wall=loop.wall,
-                phase=loop.phase if live else "training", scored=loop.scored,
+                phase=loop.phase if live else "training", scored=loop.scored, scoring=loop.scoring,
                 eta=0.0 if status == "done" else loop.eta() if live else None,
             )
 

@@ -11,3 +11,14 @@ def test_a_long_runs_loss_chart_sends_a_smooth_line_and_a_few_hundred_faint_dots
     assert dots.x[0] == line.x[0] == 1 and dots.x[-1] == line.x[-1] == 5000
     per_epoch = charts.loss_figure([("smoothed", losses, 100)], per_epoch=True).data[0]
     assert per_epoch.x[-1] == 50.0
+
+
+def test_the_test_curve_says_which_test_images_it_is_on_and_old_runs_still_draw():
+    """Epochs are scored on a fixed 1,000 test images now; runs recorded before then have no count and were
+    scored on the whole split."""
+    row = {"epoch": 1, "train_accuracy": 0.8, "test_accuracy": 0.85, "train_loss": 0.5, "test_loss": 0.4}
+    new = charts.epoch_figure([("", [{**row, "test_images": 1000}])], "accuracy")
+    assert [trace.name for trace in new.data] == ["train", "test (1,000 images)"]
+    old = charts.history_figures({"steps": [1.0, 0.5], "epochs": [row], "steps_per_epoch": 2})[1]
+    assert [trace.name for trace in old.data] == ["train", "test (whole split)"] and old.data[1].y == (0.85,)
+    assert charts.epoch_figure([("#3", [])], "loss").data[1].name == "#3 test"

@@ -59,3 +59,10 @@ def test_a_cpu_scores_a_cnn_in_batches_that_fit_in_cache_and_says_how_far_it_is(
     evaluate(cnn, images, torch.zeros(300, dtype=torch.long), on_batch=lambda done, total: calls.append((done, total)))
     total = -(-300 // eval_batch(cnn, sample))
     assert calls == [(done, total) for done in range(1, total + 1)] and total > 1
+
+
+def test_first_of_each_class_takes_each_classs_first_images_class_after_class():
+    from dlcore.evaluate import first_of_each_class
+
+    labels = torch.tensor([3, 0, 3, 3, 1, 0, 3])
+    assert first_of_each_class(labels, 2).tolist() == [1, 5, 4, 0, 2]  # class 1 has one; classes 2, 4-9 none

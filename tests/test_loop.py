@@ -121,6 +121,97 @@ def test_scoring_the_test_split_is_a_phase_with_its_own_progress_time_and_share_
     assert run.lanes[0].evaluation.accuracy == run.lanes[0].history[-1].test_accuracy
 
 
+def split(test_size: int) -> tuple[torch.Tensor, ...]:
+    """200 random training images and a test split of test_size whose classes come in a shuffled order; each test
+    image's pixels hold its index, so a scored subset says which images it took."""
+    generator = torch.Generator().manual_seed(0)
+    test_y = (torch.arange(test_size) % 10)[torch.randperm(test_size, generator=generator)]
+    test_x = torch.arange(test_size, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 28, 28)
+    return torch.randn(200, 1, 28, 28, generator=generator), torch.randint(0, 10, (200,), generator=generator), test_x, test_y
+
+
+def test_each_epoch_is_scored_on_the_first_100_test_images_of_each_class_in_test_order():
+    """The same stratified 1,000 for every run, whatever the model; a class with fewer gives what it has."""
+    _, _, test_x, test_y = split(3000)
+    short = (test_y == 9).nonzero().flatten()[40:]
+    test_y[short] = 0  # class 9 keeps only its first 40 images
+    x, y = loop.epoch_test_split(test_x, test_y)
+    chosen = x[:, 0, 0, 0].long()
+    assert chosen.tolist() == sorted(chosen.tolist())
+    assert torch.bincount(y, minlength=10).tolist() == [100] * 9 + [40] and torch.equal(test_y[chosen], y)
+    for digit in range(10):
+        assert torch.equal(chosen[y == digit], (test_y == digit).nonzero().flatten()[:100])
+    again_x, again_y = loop.epoch_test_split(test_x.clone(), test_y.clone())
+    assert torch.equal(again_x, x) and torch.equal(again_y, y)
+
+
+def test_a_test_split_of_at_most_1000_images_is_scored_whole_each_epoch():
+    """The 2-D playground's points and mnist-sample's 1,000 held-out digits: nothing to gain from a subset."""
+    _, _, test_x, test_y = split(loop.EPOCH_TEST_IMAGES)
+    x, y = loop.epoch_test_split(test_x, test_y)
+    assert x is test_x and y is test_y
+
+
+@pytest.mark.parametrize("test_size, scorings", [(2000, [1000, 1000, 2000]), (500, [500, 500])])
+def test_epoch_rows_are_scored_on_the_subset_and_the_final_evaluation_on_the_whole_split(monkeypatch, test_size,
+                                                                                          scorings):
+    """Two epochs: each scored on its subset, then the whole split once; a small split's last epoch score is the
+    final one, not scored twice."""
+    scored, real = [], loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", lambda model, images, *rest: scored.append(len(images)) or
+                        real(model, images, *rest))
+    run = loop.Loop([TINY], tensors=split(test_size))
+    assert run.run() == "done"
+    lane = run.lanes[0]
+    assert scored == scorings and [row.test_images for row in lane.history] == scorings[:2]
+    assert sum(map(sum, lane.evaluation.confusion)) == test_size
+    assert (run.test_images, run.epoch_test_images) == (test_size, scorings[0])
+
+
+def test_the_eta_counts_each_epochs_subset_and_the_final_whole_split(monkeypatch):
+    """Scoring costs 0.5 ms an image here: after the first of three epochs, two subsets (1 s) and the whole split
+    (1 s) are left, not three whole splits nor two subsets alone; after the last, the whole split alone. (What the
+    ETA says beyond the training left at the current speed, which a busy machine makes noisy.)"""
+    real = loop.evaluate
+
+    def slow(model, images, *rest):
+        time.sleep(0.0005 * len(images))
+        return real(model, images, *rest)
+
+    monkeypatch.setattr(loop, "evaluate", slow)
+    scoring = []
+    run = loop.Loop([TINY.with_changes(epochs=3)], tensors=split(2000))
+    training_left = lambda it: (it.steps_per_epoch * it.epochs - it.step) * TINY.batch_size / it.samples_per_sec  # noqa: E731
+    assert run.run(on_epoch=lambda it: scoring.append(it.eta() - training_left(it))) == "done"
+    assert 1.9 <= scoring[0] <= 2.3 and 0.95 <= scoring[-1] <= 1.15
+
+
+def test_a_stop_while_an_epoch_is_scored_abandons_that_scoring_at_the_next_batch():
+    """A conv layer of 64 maps makes the CPU score in batches of 64, so the 1,000 images take 16 batches; the stop
+    comes after the second, and the run goes straight to its final scoring of the whole split."""
+    batches, real = [], loop.evaluate
+
+    def watched(model, images, labels, device, on_batch):
+        def on(done: int, total: int) -> None:
+            batches.append((len(images), done, total))
+            if len(images) == 1000 and done == 2:
+                run.stop()
+            on_batch(done, total)
+        return real(model, images, labels, device, on)
+
+    build = lambda: nn.Sequential(nn.Conv2d(1, 64, 3), nn.Flatten(), nn.Linear(64 * 26 * 26, 10))  # noqa: E731
+    run = loop.Loop([TINY.with_changes(epochs=3)], tensors=split(2000), build=build)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "evaluate", watched)
+        assert run.run() == "stopped"
+    subset = [done for images, done, _ in batches if images == 1000]
+    assert subset == [1, 2] and batches[0][2] == 16
+    assert [done for images, done, total in batches if images == 2000] == list(range(1, batches[-1][2] + 1))
+    lane = run.lanes[0]
+    assert run.step == run.steps_per_epoch and lane.history == [] and run.epoch == 0
+    assert sum(map(sum, lane.evaluation.confusion)) == 2000 and run.phase == "training"
+
+
 def test_a_paced_loop_spreads_its_steps_over_the_pace_and_counts_the_waits_as_no_training(tiny_data_dir):
     """A race at a watchable pace (issue 14.6): 38 tiny steps, a few hundredths of a second of work, take 3 s.
 

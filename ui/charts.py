@@ -85,9 +85,19 @@ def loss_figure(curves: list[tuple[str, list[float], int]], per_epoch: bool = Fa
                    presenter=presenter)
 
 
+def epoch_test_label(rows: list[dict]) -> str:
+    """What a run's per-epoch test scores are on, in parentheses: a fixed share of the test split since each epoch
+    was scored on one (the rows say how many images); rows recorded before then were on the whole split."""
+    if not rows:
+        return ""
+    images = rows[-1].get("test_images")
+    return f" ({images:,} images)" if images else " (whole split)"
+
+
 def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=None,
                  presenter: bool = False) -> go.Figure:
-    """Train (dotted) and test (solid) accuracy or loss after each epoch, one colour per run."""
+    """Train (dotted) and test (solid) accuracy or loss after each epoch, one colour per run; the test curve's name
+    says which test images it is on."""
     traces = []
     for i, (name, rows) in enumerate(histories):
         for split in ("train", "test"):
@@ -95,7 +105,8 @@ def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=
             color = qualitative.Plotly[colour % len(qualitative.Plotly)]
             traces.append(dict(
                 type="scatter", x=[row["epoch"] for row in rows], y=[row[f"{split}_{metric}"] for row in rows],
-                mode="lines+markers", name=f"{name} {split}".strip(), line=dict(color=color, dash=_SPLIT_STYLE[split]),
+                mode="lines+markers", line=dict(color=color, dash=_SPLIT_STYLE[split]),
+                name=f"{name} {split}".strip() + (epoch_test_label(rows) if split == "test" else ""),
             ))
     return _figure(traces, f"{metric.capitalize()} per epoch", "epoch", metric, revision=revision,
                    legend_at="bottom" if metric == "accuracy" else "top",

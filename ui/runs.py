@@ -57,8 +57,8 @@ def time_ui(column, training: float, history: dict) -> None:
     column.metric("Time", f"{history['wall_seconds']:.1f} s",
                   f"{training:.1f} s training · {history['evaluation_seconds']:.1f} s scoring",
                   delta_color="off", delta_arrow="off",
-                  help="From start to end, pauses left out: training, scoring the test split after each epoch, and "
-                       "loading the data.")
+                  help="From start to end, pauses left out: training, scoring test images after each epoch and the "
+                       "whole test split at the end, and loading the data.")
 
 
 def run_results_ui(run) -> None:

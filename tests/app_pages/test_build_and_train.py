@@ -289,10 +289,10 @@ def test_scoring_the_test_split_shows_as_its_own_phase_with_its_own_progress(mon
     rerun_until(at, lambda at: at.get("progress"))  # drawn once the run has its steps: it is training
     real = jobs.JobManager.progress
     monkeypatch.setattr(jobs.JobManager, "progress", lambda self, number: replace(
-        real(self, number), phase="evaluating", scored=(3, 12), eta=40.0))
+        real(self, number), phase="evaluating", scored=(3, 12), scoring=1000, eta=40.0))
     at.run()
     bar = at.get("progress")[0].proto
-    assert "scoring the test split**: batch 3 of 12 · about 40 s left" in bar.text and bar.value == 25
+    assert "scoring 1,000 test images**: batch 3 of 12 · about 40 s left" in bar.text and bar.value == 25
     jobs.job_manager().stop(run_id, teacher=True)
 
 
