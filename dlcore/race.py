@@ -295,6 +295,11 @@ class RaceManager:
                 del self._races[race_id]
                 del self._owners[race_id]
 
+    def owner_of(self, race_id: int) -> str | None:
+        """Who sent the race (None once it is forgotten): the teacher's tools group work by it."""
+        with self._lock:
+            return self._owners.get(race_id)
+
 
 _MANAGERS: dict[str, RaceManager] = {}
 _MANAGERS_LOCK = threading.Lock()
