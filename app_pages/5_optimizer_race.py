@@ -10,8 +10,8 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, TrainConfig, models, optim, race
 from ui import literal
 from ui.charts import loss_figure, margin, scaled
-from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, session_owner,
-                          settings_container)
+from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, refusal,
+                          session_owner, settings_container)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
 
@@ -59,7 +59,7 @@ def start(base: TrainConfig, lanes: list[dict], pace: float) -> None:
         st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
                                                      owner=session_owner(), pace=pace)
     except DLCoreError as exc:
-        st.session_state["race_problem"] = str(exc)
+        st.session_state["race_problem"] = refusal(exc)
 
 
 def lane_metrics_ui(progress: race.RaceProgress) -> None:

@@ -372,10 +372,6 @@ class StudentWork:
     paused: int = 0
     waiting: int = 0
 
-    @property
-    def total(self) -> int:
-        return self.running + self.paused + self.waiting
-
 
 def who_has_work(runs: JobManager, races: RaceManager) -> list[StudentWork]:
     """Every owner with runs or races training, paused or waiting, the first to have started listed first."""
