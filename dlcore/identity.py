@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import DLCoreError, home
 
+COOKIE = "dlcore_id"  # where a browser keeps its identity
 SECRET_ENV = "DLCORE_SECRET"
 SECRET_FILE = "identity-secret"  # under the runs home, mode 0600: identities outlive a restart
 TOKEN = re.compile(r"([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})")  # 16 random bytes . HMAC-SHA256, base64url unpadded

@@ -88,7 +88,6 @@ def settings_container(name: str):
 # ---- who may pause and stop a run: the browser that started it, or the teacher ------------------------
 
 TEACHER_KEY = "DLCORE_TEACHER_KEY"
-IDENTITY_COOKIE = "dlcore_id"
 IDENTITY_MAX_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie: a school year and then some
 ANONYMOUS = "anonymous"  # every session without a valid identity: together they get one student's share
 # Sets the identity the server issued, then reloads once so the next connection presents it. The reload happens
@@ -122,7 +121,7 @@ def session_owner() -> str:
 
 def _identity_cookie() -> object:
     """The cookie as this session's connection sent it: untrusted, maybe missing."""
-    return st.context.cookies.get(IDENTITY_COOKIE)
+    return st.context.cookies.get(identity.COOKIE)
 
 
 def identity_ui() -> None:
@@ -131,7 +130,7 @@ def identity_ui() -> None:
     if session_owner() != ANONYMOUS:
         return
     token = st.session_state.setdefault("identity_token", identity.issue())
-    st.html(IDENTITY_SCRIPT % {"name": IDENTITY_COOKIE, "token": token, "max_age": IDENTITY_MAX_AGE},
+    st.html(IDENTITY_SCRIPT % {"name": identity.COOKIE, "token": token, "max_age": IDENTITY_MAX_AGE},
             unsafe_allow_javascript=True)
 
 
