@@ -77,13 +77,17 @@ def teacher_tools_ui() -> None:
         st.success(literal(notice), icon=":material/check_circle:")
     if not holders:
         st.caption("Nobody has a run or race training, paused or waiting.")
+    seen: dict[str, int] = {}
     for work in holders:
+        label = holder(work)
+        seen[label] = seen.get(label, 0) + 1
+        label += f" · browser {seen[label]}" if seen[label] > 1 else ""  # one name typed in two browsers
         who, counts, stop = st.columns([3, 3, 1], vertical_alignment="center")
-        who.markdown(literal(holder(work)))
+        who.markdown(literal(label))
         counts.caption(", ".join(f"{number} {state}" for state, number in
                                  (("training", work.running), ("paused", work.paused), ("waiting", work.waiting)) if number))
         stop.button("Stop all", key="stop_all_" + hashlib.sha256(work.owner.encode()).hexdigest()[:16],
-                    on_click=stop_all, args=(work.owner, holder(work)), width="stretch")
+                    on_click=stop_all, args=(work.owner, label), width="stretch")
     st.button("Clear the queue", icon=":material/clear_all:", key="clear_queue", on_click=clear_the_queue,
               disabled=not any(work.waiting for work in holders),
               help="Takes every waiting run and race out of the line; what trains or is paused goes on.")
