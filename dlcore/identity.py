@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ SECRET_FILE = "identity-secret"  # under the runs home, mode 0600: identities ou
 TOKEN = re.compile(r"([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})")  # 16 random bytes . HMAC-SHA256, base64url unpadded
 MAX_TOKEN = 80  # anything longer is junk: it is not even parsed
 
+_log = logging.getLogger(__name__)
 _SECRETS: dict[tuple[str, str], bytes] = {}
 _SECRETS_LOCK = threading.Lock()
 
@@ -33,31 +35,39 @@ def secret(folder: Path | None = None) -> bytes:
     identity for it) agree on one secret.
     """
     configured = os.environ.get(SECRET_ENV, "")
-    folder = Path(folder or home())
-    key = (configured, str(folder))
+    try:
+        path = Path(folder or home()) / SECRET_FILE
+    except DLCoreError:  # no home folder at all: the store says so; identities need not fail with it
+        path = None
+    key = (configured, str(path))
     with _SECRETS_LOCK:
         if key not in _SECRETS:
-            _SECRETS[key] = configured.encode() if configured else _kept_secret(folder / SECRET_FILE)
+            _SECRETS[key] = configured.encode() if configured else _kept_secret(path)
         return _SECRETS[key]
 
 
-def _kept_secret(path: Path) -> bytes:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _kept_secret(path: Path | None) -> bytes:
+    """The secret in the file, made there if missing; a file that cannot be kept or read gives a secret for this
+    process alone (identities then last until a restart), since every page checks identities before any run."""
+    problem = "there is no runs home"
+    if path is not None:
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             kept = path.read_bytes()
-            if len(kept) < 32:
-                raise DLCoreError(f"{path} holds no usable secret; delete it and restart the server.") from None
-            return kept
-        made = secrets.token_bytes(32)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(made)
-        return made
-    except OSError as exc:
-        raise DLCoreError(f"The server cannot keep its secret in {path} ({exc.strerror}); set {SECRET_ENV} or make "
-                          "DLCORE_HOME writable.") from exc
+            if len(kept) >= 32:
+                return kept
+            problem = f"{path} holds no usable secret (delete it)"
+        except OSError as exc:
+            problem = f"{path} cannot be written ({exc.strerror})"
+        else:
+            made = secrets.token_bytes(32)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(made)
+            return made
+    _log.warning("Browsers' identities last until this server restarts: %s; set %s to keep them.", problem, SECRET_ENV)
+    return secrets.token_bytes(32)
 
 
 def issue(key: bytes | None = None) -> str:

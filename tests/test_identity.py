@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dlcore import DLCoreError, identity
+from dlcore import identity
 
 KEY = b"k" * 32
 
@@ -58,11 +58,18 @@ def test_dlcore_secret_overrides_the_kept_one(monkeypatch, dlcore_home):
     assert identity.verify(identity.issue(b"a long secret the teacher chose")) is not None
 
 
-def test_a_damaged_secret_file_is_a_sentence(dlcore_home):
+def test_a_secret_that_cannot_be_kept_lasts_until_a_restart_and_says_why_in_the_log(dlcore_home, caplog):
     dlcore_home.mkdir(parents=True)
     (dlcore_home / identity.SECRET_FILE).write_bytes(b"short")
-    with pytest.raises(DLCoreError, match="no usable secret; delete it"):
-        identity.secret()
+    assert identity.verify(identity.issue()) is not None
+    assert "holds no usable secret (delete it)" in caplog.text
+
+
+def test_a_runs_home_that_cannot_be_written_still_signs_identities(tmp_path, monkeypatch, caplog):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DLCORE_HOME", str(tmp_path / "a-file" / "dlcore"))
+    assert identity.verify(identity.issue()) is not None
+    assert "cannot be written (Not a directory)" in caplog.text
 
 
 def test_wrong_teacher_keys_from_many_threads_wait_for_each_other_and_a_right_one_still_works():
