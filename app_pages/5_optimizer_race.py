@@ -10,7 +10,7 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, TrainConfig, models, optim, race
 from ui import literal
 from ui.charts import loss_figure, margin, scaled
-from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, refusal,
+from ui.classroom import (control, control_problem_ui, export_button_ui, may_control, presenting, refusal,
                           session_owner, settings_container)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
@@ -81,7 +81,7 @@ def race_ui(race_id: int) -> None:
             st.rerun()
     else:
         st.session_state["race_shown_live"] = race_id
-        if manager.controls(race_id, session_owner(), is_teacher()):
+        if may_control(manager, race_id):
             left, _ = st.columns([1, 5])
             left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
         else:

@@ -177,6 +177,12 @@ def _leave_teacher_mode() -> None:
     st.session_state["teacher_session"] = False
 
 
+def may_control(manager, number: int) -> bool:
+    """Whether this session may pause or stop the manager's run or race: its browser sent it, or the teacher.
+    Sessions without an identity share one owner, so none of them controls that owner's work; a reload names them."""
+    return is_teacher() or (session_owner() != ANONYMOUS and manager.controls(number, session_owner()))
+
+
 def control(action, number: int) -> None:
     """A control button's callback: pause, resume or stop as this session, a refusal kept to be shown."""
     from dlcore import DLCoreError

@@ -482,3 +482,16 @@ def test_a_students_name_is_kept_in_the_address_across_reloads_page_changes_and_
     forged.run()
     cleaned = forged.text_input(key="train_student").value
     assert cleaned == forged.query_params["name"] == ("Eve <b>x</b>" + "y" * 100)[:40]
+
+
+def test_sessions_without_an_identity_control_no_run_not_even_their_shared_owners(monkeypatch):
+    """They share one owner for the queue; were that ownership enough to control, any client could stop the runs
+    of every browser whose cookies are blocked."""
+    monkeypatch.setattr("ui.classroom._identity_cookie", lambda: None)
+    first = page()
+    configure(first, **LONG)
+    run_id = start(first)
+    rerun_until(first, lambda at: at.get("progress"))
+    assert not labels(first) & {"Pause", "Resume", "Stop"}
+    assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(first.caption)
+    jobs.job_manager().stop(run_id, teacher=True)
