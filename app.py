@@ -8,10 +8,11 @@ import streamlit as st
 
 from dlcore import DLCoreError
 from ui import literal
-from ui.classroom import presenter_mode_ui, student_name_ui, teacher_ui
+from ui.classroom import identity_ui, presenter_mode_ui, student_name_ui, teacher_ui
 from ui.status import sidebar_status, warm_up_engine
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
+identity_ui()  # first: the sooner a first visit reloads with its identity, the less of the page it redraws
 warm_up_engine()
 
 pages = [

@@ -12,7 +12,7 @@ from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jo
 from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (control, control_problem_ui, is_teacher, presenting, remember_name, session_owner,
+from ui.classroom import (control, control_problem_ui, may_control, presenting, refusal, remember_name, session_owner,
                           settings_container)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
@@ -293,7 +293,7 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
     # Every state draws the same slots in the same order (a block stays a block, an element an element): a fragment
     # rerun that changes what stands at a position races the browser's last update ("'setIn' cannot be called").
     with st.container():
-        if manager.controls(run_id, session_owner(), is_teacher()):
+        if may_control(manager, run_id):
             run_controls_ui(manager, run_id, progress.status)
         else:
             st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
@@ -447,7 +447,7 @@ if button_column.button("Start training", type="primary", icon=":material/play_a
     try:
         watch(manager.submit(config, student, owner=session_owner()))
     except DLCoreError as exc:
-        st.error(literal(exc))
+        st.error(literal(refusal(exc)))
 if spec is None:
     st.caption("Fix the network above to start training.")
 

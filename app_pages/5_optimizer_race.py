@@ -10,8 +10,8 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, TrainConfig, models, optim, race
 from ui import literal
 from ui.charts import epoch_test_label, loss_figure, margin, scaled
-from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, presenting, session_owner,
-                          settings_container)
+from ui.classroom import (control, control_problem_ui, export_button_ui, may_control, presenting, refusal,
+                          session_owner, settings_container)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
 
@@ -59,7 +59,7 @@ def start(base: TrainConfig, lanes: list[dict], pace: float) -> None:
         st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
                                                      owner=session_owner(), pace=pace)
     except DLCoreError as exc:
-        st.session_state["race_problem"] = str(exc)
+        st.session_state["race_problem"] = refusal(exc)
 
 
 def lane_metrics_ui(progress: race.RaceProgress) -> None:
@@ -81,7 +81,7 @@ def race_ui(race_id: int) -> None:
             st.rerun()
     else:
         st.session_state["race_shown_live"] = race_id
-        if manager.controls(race_id, session_owner(), is_teacher()):
+        if may_control(manager, race_id):
             left, _ = st.columns([1, 5])
             left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
         else:

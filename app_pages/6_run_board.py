@@ -1,5 +1,6 @@
 """Run board: every run on this server, sortable and filterable, the best ones highlighted, so a class can compare."""
 
+import hashlib
 from datetime import datetime
 
 import pandas as pd
@@ -7,7 +8,8 @@ import streamlit as st
 
 from dlcore import data, export, jobs, race, runs, sharing
 from ui import literal
-from ui.classroom import export_button_ui, import_notice, import_ui, presenting, settings_container
+from ui.classroom import (ANONYMOUS, export_button_ui, import_notice, import_ui, is_teacher, presenting,
+                          settings_container)
 from ui.runs import run_results_ui
 
 CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
@@ -66,6 +68,54 @@ def highlighted(shown: pd.DataFrame, best: pd.DataFrame):
     return shown.style.apply(lambda row: [BEST_STYLE if row["run"] in best_ids else ""] * len(row), axis=1)
 
 
+def teacher_tools_ui() -> None:
+    """Who has work on the server, by the names they typed, and one click to stop all of one student's or to clear
+    the line: for a queue flooded by one student, or by browsers the server has not named."""
+    holders = jobs.who_has_work(jobs.job_manager(), race.race_manager())
+    st.subheader("Teacher: who has work", anchor=False)
+    if notice := st.session_state.pop("teacher_notice", None):
+        st.success(literal(notice), icon=":material/check_circle:")
+    if not holders:
+        st.caption("Nobody has a run or race training, paused or waiting.")
+    seen: dict[str, int] = {}
+    for work in holders:
+        label = holder(work)
+        seen[label] = seen.get(label, 0) + 1
+        label += f" · browser {seen[label]}" if seen[label] > 1 else ""  # one name typed in two browsers
+        who, counts, stop = st.columns([3, 3, 1], vertical_alignment="center")
+        who.markdown(literal(label))
+        counts.caption(", ".join(f"{number} {state}" for state, number in
+                                 (("training", work.running), ("paused", work.paused), ("waiting", work.waiting)) if number))
+        stop.button("Stop all", key="stop_all_" + hashlib.sha256(work.owner.encode()).hexdigest()[:16],
+                    on_click=stop_all, args=(work.owner, label), width="stretch")
+    st.button("Clear the queue", icon=":material/clear_all:", key="clear_queue", on_click=clear_the_queue,
+              disabled=not any(work.waiting for work in holders),
+              help="Takes every waiting run and race out of the line; what trains or is paused goes on.")
+
+
+def holder(work: jobs.StudentWork) -> str:
+    """Whose work it is, by the names they gave; a browser's identity is never shown."""
+    if work.owner == ANONYMOUS:
+        return "Browsers without an identity (they share one student's place)"
+    return ", ".join(name or "no name given" for name in work.names)
+
+
+def stop_all(owner: str, name: str) -> None:
+    if is_teacher():
+        stopped = jobs.stop_everything(owner, jobs.job_manager(), race.race_manager())
+        st.session_state["teacher_notice"] = f"Stopped {pieces(stopped)}: {name}."
+
+
+def clear_the_queue() -> None:
+    if is_teacher():
+        cleared = jobs.clear_queue(jobs.job_manager(), race.race_manager())
+        st.session_state["teacher_notice"] = f"Took {pieces(cleared)} out of the queue."
+
+
+def pieces(count: int) -> str:
+    return "1 run or race" if count == 1 else f"{count} runs and races"
+
+
 def watch_for_changes(signature: tuple) -> None:
     """Runs in a fragment every few seconds; the whole board is redrawn only when a run starts or ends."""
     if signature != changes():
@@ -82,6 +132,9 @@ st.caption("Every run trained, raced or imported on this server; the best run on
            + ("The ten best are shown." if presenting() else "Click a column header to sort; tick a run to see its results and download it."))
 all_runs = store.list(with_history=False)  # a run's curves are read when it is picked
 st.fragment(run_every=CHANGE_POLL_SECONDS)(watch_for_changes)(changes())
+if is_teacher():
+    with settings_container("teacher"), st.container(border=True):
+        teacher_tools_ui()
 if not all_runs:
     st.info("No runs yet. Train one in Build & train, race some optimizers, or import weights below.")
     shown = best = table([])

@@ -14,7 +14,17 @@ class) and watches it live: first alone, then the same run again while the class
 and every student has been round every page at least once (or --max-seconds). Reports per-page p50/p95, the
 errors, and the run's samples/s under load over alone, with the load average and the CPU the server used.
 
+Students hold no identity from the server (see ui/classroom.py: a browser gets one from a script on its first
+visit, which a protocol client does not run), so they are the one anonymous owner: they do not start runs. The
+teacher's session is given one signed with the secret the bench's server was started with (tests/e2e/harness.py),
+as a browser that has visited before.
+
+--flood N measures the other side of that: N sessions without an identity, all at once, each press Start training
+while a named browser's run holds the training slot; it reports how many runs they got queued (one student's
+share, DLCORE_MAX_WAITING, is the most) and what the refused read.
+
 Usage: [DLCORE_DATA_DIR=../shared/data] python bench/load_protocol.py [--students 30] [--setup QUERY] [--think 1 4]
+       python bench/load_protocol.py --flood 100
 Last stdout line: {"pages": {"activation_lab": {"p50_s": ..., "p95_s": ...}, ...}, "errors": [...], "speed_ratio": ...}
 """
 
@@ -28,6 +38,7 @@ import argparse  # noqa: E402
 import http.cookiejar  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
@@ -49,6 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from classroom import cpu_seconds, fresh_server, report_end, wait_for_run  # noqa: E402
 
+from dlcore import identity  # noqa: E402
+from tests.e2e.harness import browser_identity  # noqa: E402
+
 PAGES = ("home", "activation_lab", "build_and_train", "draw_and_classify", "optimizer_race", "run_board")
 # What a student tries on each page, by label: cheap controls and the expensive one (a fresh gradient measurement).
 WIDGETS = {
@@ -69,14 +83,16 @@ class Problem(Exception):
 class Session:
     """One browser tab's Streamlit session, over the websocket and messages the frontend uses."""
 
-    def __init__(self, url: str, timeout: float):
+    def __init__(self, url: str, timeout: float, named: str = ""):
         self.url, self.timeout = url, timeout
+        self.named = named  # the identity cookie a browser that visited before would send; "" for none
         self.pages: dict[str, str] = {}  # url path ("home" for "") -> page_script_hash, from the navigation message
         self.page_hash = ""
         self.query_string = ""
         self.widgets: dict[str, Element] = {}  # label -> the widget's element as last drawn: its id and options
         self.states: dict[str, WidgetState] = {}  # what this student set on the current page, sent with each rerun
         self.problems: list[str] = []
+        self.refusals: list[str] = []  # the error boxes the page showed (a refused Start)
         self.finished = Event()
         self.polls: dict[str, tuple[float, gevent.Greenlet]] = {}  # fragment id -> interval, greenlet asking for it
         self.closed: str | None = None
@@ -89,9 +105,10 @@ class Session:
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         opener.open(f"{self.url}/_stcore/health", timeout=self.timeout).read()
         xsrf = next(cookie.value for cookie in jar if cookie.name == XSRF_COOKIE)
+        cookies = f"{XSRF_COOKIE}={xsrf}" + (f"; {identity.COOKIE}={self.named}" if self.named else "")
         self.ws = websocket.create_connection(
             self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit", xsrf],
-            cookie=f"{XSRF_COOKIE}={xsrf}", origin=self.url, timeout=self.timeout)
+            cookie=cookies, origin=self.url, timeout=self.timeout)
         self.ws.settimeout(None)  # the reader waits as long as the page stays open
         gevent.spawn(self._read)
 
@@ -195,6 +212,8 @@ class Session:
             widget = getattr(element, element.WhichOneof("type"))
             if element.HasField("exception"):
                 self.problems.append(f"exception element: {widget.type}: {widget.message[:200]}")
+            elif element.HasField("alert") and widget.format == widget.ERROR:
+                self.refusals.append(widget.body)
             elif getattr(widget, "id", "") and getattr(widget, "label", ""):
                 self.widgets[widget.label] = element
         elif kind == "script_finished" and message.script_finished in FULL_RUN_ENDS:
@@ -289,7 +308,7 @@ TOURED: set[int] = set()  # the students who have been round every page at least
 def start_run(url: str, setup: str, timeout: float) -> tuple[Session, int]:
     """The teacher: Build & train opened with a setup link, Start training; returns the session, left open to
     watch the run live as a projector would, and the run's id."""
-    teacher = Session(url, timeout)
+    teacher = Session(url, timeout, named=browser_identity())
     teacher.connect()
     teacher.open_address("build_and_train", setup)
     teacher.click("Start training")
@@ -393,6 +412,43 @@ def measure(students: int, setup: str, think: tuple[float, float], spawn_rate: f
     }
 
 
+def flood(sessions: int, setup: str, timeout: float) -> dict:
+    """On a fresh server, a named browser's run takes the training slot; then `sessions` clients without an identity
+    each open Build & train (a cheap one-epoch setup) and press Start training at once. Returns how many runs they
+    got recorded, the server's queue share, and the sentences the refused read."""
+    from dlcore.runs import RunStore
+
+    with fresh_server("load-protocol-flood-server.log") as server:
+        url = f"http://127.0.0.1:{server.port}"
+        holder, held = start_run(url, setup, timeout)  # it trains through the flood: every Start below must wait
+        began = time.monotonic()
+        clients = [Session(url, timeout) for _ in range(sessions)]
+        outcomes = gevent.joinall([gevent.spawn(press_start, client) for client in clients])
+        seconds = time.monotonic() - began
+        recorded = [run.id for run in RunStore(server.home).list(with_history=False) if run.id != held]
+        still_training = RunStore(server.home).get(held).status == "running"
+        for client in (holder, *clients):
+            client.close()
+    refusals = sorted({re.sub(r"\\(.)", r"\1", text) for client in clients for text in client.refusals})  # Markdown unescaped
+    return {"sessions": sessions, "seconds": round(seconds, 1), "queued": sum(outcome.value == "queued" for outcome in outcomes),
+            "refused": sum(outcome.value == "refused" for outcome in outcomes), "recorded_runs": len(recorded),
+            "held_slot_throughout": still_training, "refusals": refusals,
+            "errors": [f"{outcome.value}" for outcome in outcomes if outcome.value not in ("queued", "refused")]}
+
+
+def press_start(client: Session) -> str:
+    """One client without an identity: Build & train with a one-epoch setup, Start training; what came of it."""
+    try:
+        client.connect()
+        client.open_address("build_and_train", "epochs=1")
+        client.click("Start training")
+    except (Problem, websocket.WebSocketException, OSError) as exc:
+        return f"failed: {exc}"
+    if problems := client.take_problems():
+        return f"failed: {problems}"
+    return "queued" if parse_qs(client.query_string).get("run") else "refused" if client.refusals else "nothing shown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
@@ -405,7 +461,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spawn-rate", type=float, default=3.0, help="students arriving per second")
     parser.add_argument("--max-seconds", type=float, default=600, help="the class stops then even if the run has not")
     parser.add_argument("--timeout", type=float, default=60, help="seconds a request may wait for script_finished")
+    parser.add_argument("--flood", type=int, metavar="N", help="instead of a class: N sessions without an identity "
+                                                               "press Start training at once (--setup: the run that "
+                                                               "holds the slot meanwhile)")
     args = parser.parse_args(argv)
+    if args.flood:
+        result = flood(args.flood, args.setup, args.timeout)
+        print(f"{result['sessions']} sessions without an identity pressed Start within {result['seconds']} s: "
+              f"{result['queued']} queued, {result['refused']} refused, {result['recorded_runs']} runs recorded; "
+              f"the named run held the slot throughout: {result['held_slot_throughout']}")
+        for sentence in result["refusals"]:
+            print(f"  refused: {sentence}")
+        return report_end(result)
     result = measure(args.students, args.setup, tuple(args.think), args.spawn_rate, args.max_seconds, args.timeout)
     print(f"{result['requests']} requests ({result['requests_while_training']} while the run trained) by "
           f"{result['students']} students over {result['load_phase_s']} s "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import unicodedata
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -85,6 +87,14 @@ Flag = Annotated[bool, Field(strict=True)]
 
 class DLCoreError(Exception):
     """An error a user can cause; its message is one sentence saying what happened and what to do."""
+
+
+def home() -> Path:
+    """Where runs live (and the server's identity secret): $DLCORE_HOME, else ~/.dlcore."""
+    try:
+        return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
+    except RuntimeError:  # no $HOME and no passwd entry, as in some containers
+        raise DLCoreError("There is no home folder to keep runs in; set DLCORE_HOME to a writable folder.") from None
 
 
 def _checked(make, cls):

@@ -9,7 +9,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -20,6 +21,9 @@ from .runs import RunStore, home, write_checkpoint
 from .training import Progress
 from .validation import validate
 from .workers import JobSpec, WorkerJob
+
+if TYPE_CHECKING:  # race.py imports this module; the teacher's tools only take a RaceManager as an argument
+    from .race import RaceManager
 
 _DEFAULT_THREADS = torch.get_num_threads()
 
@@ -305,6 +309,11 @@ class JobManager:
                 del self._trainers[run_id]
                 self._owners.pop(run_id, None)
 
+    def owner_of(self, run_id: int) -> str | None:
+        """Who sent the run (None once it is forgotten): the teacher's tools group work by it."""
+        with self._lock:
+            return self._owners.get(run_id)
+
 
 def _not_saved(exc: Exception) -> str:
     """Why a run's end could not be recorded, as a sentence that names a full disk when that is the cause."""
@@ -353,3 +362,69 @@ def _warm_up() -> None:
     """Start the workers' forkserver (it imports torch and dlcore once, a few seconds) before the first Start."""
     if not workers.ray_address():
         workers.warm_up()
+
+
+
+# ---- the teacher's tools, built on the managers' public methods -------------------------------------------------
+
+@dataclass(frozen=True)
+class StudentWork:
+    """What one owner has on the server now, as a teacher sees it: the names they gave, never the owner itself."""
+
+    owner: str  # a browser's identity: kept to stop their work, never shown
+    names: tuple[str, ...]  # the student names on their runs and races, as typed ("" when none was given)
+    running: int = 0
+    paused: int = 0
+    waiting: int = 0
+
+
+def who_has_work(runs: JobManager, races: RaceManager) -> list[StudentWork]:
+    """Every owner with runs or races training, paused or waiting, the first to have started listed first."""
+    found: dict[str, dict] = {}
+    for state, _, owner, name in _active_work(runs, races):
+        work = found.setdefault(owner, {"names": {}, "running": 0, "paused": 0, "waiting": 0})
+        work["names"][name] = None
+        work[state] += 1
+    return [StudentWork(owner, tuple(work.pop("names")), **work) for owner, work in found.items()]
+
+
+def clear_queue(runs: JobManager, races: RaceManager) -> int:
+    """Take every waiting run and race out of the line, as Stop does for a waiting one; running and paused work
+    keeps its place. Returns how many were taken out."""
+    waiting = [("run", run_id) for run_id in runs.slots.waiting("run")]
+    waiting += [("race", race_id) for race_id in races.slots.waiting("race")]
+    for kind, number in waiting:
+        (runs if kind == "run" else races).stop(number, teacher=True)
+    return len(waiting)
+
+
+def stop_everything(owner: str, runs: JobManager, races: RaceManager) -> int:
+    """Stop every run and race one owner has running, paused or waiting; returns how many. The waiting go first,
+    so stopping a running one does not hand its slot to the same student's next."""
+    theirs = [work for _, work, who, _ in _active_work(runs, races) if who == owner]
+    for kind, number in reversed(theirs):
+        (runs if kind == "run" else races).stop(number, teacher=True)
+    return len(theirs)
+
+
+def _active_work(runs: JobManager, races: RaceManager) -> list[tuple[str, tuple[str, int], str, str]]:
+    """(state, (kind, number), owner, student name) for each run and race, running first, then paused, then waiting
+    in line order; work that ended while being listed is left out."""
+    listed = []
+    for state in ("running", "paused", "waiting"):
+        for run_id in getattr(runs.slots, state)("run"):
+            owner = runs.owner_of(run_id)
+            if owner is not None:
+                listed.append((state, ("run", run_id), owner, _run_student(runs, run_id)))
+        for race_id in getattr(races.slots, state)("race"):
+            owner, progress = races.owner_of(race_id), races.progress(race_id)
+            if owner is not None and progress is not None:
+                listed.append((state, ("race", race_id), owner, progress.student))
+    return listed
+
+
+def _run_student(runs: JobManager, run_id: int) -> str:
+    try:
+        return runs.store.get(run_id).student
+    except DLCoreError:  # gone from the store (a damaged database set aside): the run still has an owner
+        return ""

@@ -310,6 +310,11 @@ class RaceManager:
                 del self._owners[old]
                 self._run_ids.pop(old, None)
 
+    def owner_of(self, race_id: int) -> str | None:
+        """Who sent the race (None once it is forgotten): the teacher's tools group work by it."""
+        with self._lock:
+            return self._owners.get(race_id)
+
 
 _MANAGERS: dict[str, RaceManager] = {}
 _MANAGERS_LOCK = threading.Lock()

@@ -19,7 +19,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_bytes
 
 from . import models
-from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, student_name
+from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home, student_name
 from .evaluate import Evaluation
 
 ACTIVE = ("queued", "running", "paused")
@@ -71,14 +71,6 @@ CREATE TABLE IF NOT EXISTS snapshots (
 _log = logging.getLogger(__name__)
 
 _WITHOUT_HISTORY = "id, created, updated, status, message, config, student, device, '{}' AS history, results, checkpoint, seconds"
-
-
-def home() -> Path:
-    """Where runs live: $DLCORE_HOME, else ~/.dlcore."""
-    try:
-        return Path(os.environ.get("DLCORE_HOME") or Path.home() / ".dlcore").expanduser()
-    except RuntimeError:  # no $HOME and no passwd entry, as in some containers
-        raise DLCoreError("There is no home folder to keep runs in; set DLCORE_HOME to a writable folder.") from None
 
 
 @dataclass(frozen=True)

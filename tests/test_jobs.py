@@ -294,3 +294,67 @@ def test_prepare_loads_the_data_a_run_will_need_in_the_background(tiny_data_dir)
     wait_for(lambda: (id(dataset), "cpu") in devices._DEVICE_TENSORS)
     assert devices.tensors_on(dataset, torch.device("cpu")) is devices._DEVICE_TENSORS[(id(dataset), "cpu")][1]
     devices.prepare("no-such-data", "cpu")  # a problem is left for Start to report, not raised here
+
+
+@pytest.fixture
+def server(tiny_data_dir, dlcore_home):
+    """Runs and races sharing one training slot, as on a server (with room for three waiting or paused each, so one
+    student can have work in every state); whatever is still active at the end is stopped."""
+    runs = jobs.JobManager(RunStore(dlcore_home), max_concurrent=1, max_waiting=3)
+    races = race.RaceManager(runs.store, slots=runs.slots)
+    yield runs, races
+    jobs.clear_queue(runs, races)
+    for owner in {work.owner for work in jobs.who_has_work(runs, races)}:
+        jobs.stop_everything(owner, runs, races)
+    for run_id in list(runs._trainers):
+        runs.wait(run_id, timeout=30)
+    for race_id in races.races():
+        races.wait(race_id, timeout=30)
+
+
+def a_race(**changes) -> list[TrainConfig]:
+    return race.lanes(config(**changes), [{"lr": 0.01}, {"lr": 0.001}])
+
+
+def test_who_has_work_groups_it_by_owner_with_the_names_they_gave(server):
+    runs, races = server
+    runs.submit(config(**LONG), "Ada", owner="browser-ada")
+    runs.submit(config(), "Bob", owner="browser-bob")
+    races.submit(a_race(), "Ada", owner="browser-ada")
+    runs.submit(config(seed=1), "Cy", owner="anonymous")
+    runs.submit(config(seed=2), "", owner="anonymous")
+    assert runs.owner_of(runs.active()[0]) == "browser-ada" and runs.owner_of(999) is None
+    assert races.owner_of(races.races()[0]) == "browser-ada" and races.owner_of(999) is None
+    assert jobs.who_has_work(runs, races) == [
+        jobs.StudentWork("browser-ada", ("Ada",), running=1, waiting=1),
+        jobs.StudentWork("browser-bob", ("Bob",), waiting=1),
+        jobs.StudentWork("anonymous", ("Cy", ""), waiting=2),
+    ]
+
+
+def test_clearing_the_queue_takes_out_every_waiting_run_and_race_and_leaves_the_rest(server):
+    runs, races = server
+    running = runs.submit(config(**LONG), owner="browser-ada")
+    waiting = [runs.submit(config(seed=seed), owner=f"browser-{seed}") for seed in range(3)]
+    race_id = races.submit(a_race(), owner="browser-cy")
+    assert jobs.clear_queue(runs, races) == 4
+    assert runs.active() == [running] and not races.slots.waiting("race")
+    assert {runs.store.get(run_id).message for run_id in waiting} == {"Stopped before it started."}
+    assert races.progress(race_id).status == "stopped"
+    assert jobs.clear_queue(runs, races) == 0
+
+
+def test_stopping_everything_a_student_has_ends_their_running_paused_and_waiting_work_only(server):
+    runs, races = server
+    paused = runs.submit(config(**LONG), "Ada", owner="browser-ada")
+    wait_for(lambda: runs.progress(paused).step > 0)
+    others = runs.submit(config(**LONG), "Bob", owner="browser-bob")
+    runs.pause(paused, teacher=True)  # Bob's run takes the slot
+    waiting = runs.submit(config(), "Ada", owner="browser-ada")
+    race_id = races.submit(a_race(), "Ada", owner="browser-ada")
+    assert jobs.stop_everything("browser-ada", runs, races) == 3
+    assert runs.wait(paused, timeout=30).status == "stopped" and runs.store.get(waiting).status == "stopped"
+    assert races.progress(race_id).status == "stopped"
+    assert runs.active() == [others] and runs.progress(others).status == "running"
+    assert jobs.who_has_work(runs, races) == [jobs.StudentWork("browser-bob", ("Bob",), running=1)]
+    assert jobs.stop_everything("browser-ada", runs, races) == 0

@@ -3,13 +3,11 @@ and runs taken home or brought in (export, import)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import secrets
 
 import streamlit as st
 
+from dlcore import identity
 from ui import literal
 
 PRESENTER_CSS = """<style>
@@ -90,34 +88,58 @@ def settings_container(name: str):
 # ---- who may pause and stop a run: the browser that started it, or the teacher ------------------------
 
 TEACHER_KEY = "DLCORE_TEACHER_KEY"
-XSRF_COOKIE = "_streamlit_xsrf"
+IDENTITY_MAX_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie: a school year and then some
+ANONYMOUS = "anonymous"  # every session without a valid identity: together they get one student's share
+# Sets the identity the server issued, then reloads once so the next connection presents it. The reload happens
+# only if the cookie was kept (blocked cookies mean no reload) and at most once in ten minutes per tab (a cookie
+# kept but never sent back, by a proxy or a changed secret, must not loop).
+IDENTITY_SCRIPT = """<script>
+(() => {
+  const cookie = "%(name)s=%(token)s", tried = "dlcore-identity-reload";
+  document.cookie = cookie + "; Path=/; Max-Age=%(max_age)d; SameSite=Strict";
+  const kept = document.cookie.split("; ").includes(cookie);
+  if (kept && Date.now() - Number(sessionStorage.getItem(tried) || 0) > 600000) {
+    sessionStorage.setItem(tried, String(Date.now()));
+    window.location.reload();
+  }
+})();
+</script>"""
 
 
 def session_owner() -> str:
-    """Who starts a run or race here, for pausing and stopping it: this browser, named by a secret it already holds.
+    """Who starts a run or race here, for pausing and stopping it and for a fair share of the queue.
 
-    Streamlit's XSRF cookie carries a random token per browser, sent on every load and never put in an address: a
-    reload or a second tab keeps control, a shared link gives none, and only a hash of it is kept. Without the
-    cookie (XSRF protection off) the owner is this session, and a reload no longer controls its runs.
+    A browser is named by the identity the server signed into its cookie, sent on every load and never put in an
+    address: a reload or a second tab keeps control, a shared link gives none. Without a valid one (a first visit
+    before its reload, cookies blocked, a client that made its own up) the session is ANONYMOUS, shared by all such.
     """
     if "session_owner" not in st.session_state:
-        cookie = st.context.cookies.get(XSRF_COOKIE)
-        token = _xsrf_token(cookie) if isinstance(cookie, str) else b""  # not a string in AppTest, which has no browser
-        st.session_state["session_owner"] = (
-            "browser-" + hashlib.sha256(token).hexdigest()[:32] if token else "session-" + secrets.token_urlsafe(16))
+        browser = identity.verify(_identity_cookie())
+        st.session_state["session_owner"] = f"browser-{browser}" if browser else ANONYMOUS
     return st.session_state["session_owner"]
 
 
-def _xsrf_token(cookie: str) -> bytes:
-    """The token in an XSRF cookie ("2|mask|masked token|time"), whose mask changes on every page load."""
-    parts = cookie.strip("\"'").split("|")
-    try:
-        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
-    except (IndexError, ValueError):
-        return b""
-    if parts[0] != "2" or not mask:
-        return b""
-    return bytes(byte ^ mask[i % len(mask)] for i, byte in enumerate(masked))
+def _identity_cookie() -> object:
+    """The cookie as this session's connection sent it: untrusted, maybe missing."""
+    return st.context.cookies.get(identity.COOKIE)
+
+
+def identity_ui() -> None:
+    """Give a browser without a valid identity one: app.py calls it for every page. One token per session, so a
+    rerun does not replace the cookie that the reload is about to present."""
+    if session_owner() != ANONYMOUS:
+        return
+    token = st.session_state.setdefault("identity_token", identity.issue())
+    st.html(IDENTITY_SCRIPT % {"name": identity.COOKIE, "token": token, "max_age": IDENTITY_MAX_AGE},
+            unsafe_allow_javascript=True)
+
+
+def refusal(exc: Exception) -> str:
+    """A refused start's sentence; a browser without an identity shares one student's place with every such
+    browser, so it is told how to get its own."""
+    if session_owner() != ANONYMOUS:
+        return str(exc)
+    return f"{exc} This browser has no identity from the server yet: reload the page, with cookies allowed."
 
 
 def is_teacher() -> bool:
@@ -141,10 +163,11 @@ def teacher_ui() -> None:
 
 
 def _check_teacher_key() -> None:
-    """The key is compared in constant time and not kept: the field is emptied either way."""
+    """The key is compared in constant time and not kept (the field is emptied either way); wrong guesses slow
+    every session's next check (dlcore.identity), so many tabs guess no faster than one."""
     entered, key = st.session_state["teacher_key"], os.environ.get(TEACHER_KEY, "")
     st.session_state["teacher_key"] = ""
-    matches = bool(key) and hmac.compare_digest(entered.encode(), key.encode())
+    matches = bool(entered) and identity.check_teacher_key(entered, key)
     st.session_state["teacher_session"] = matches
     if entered and not matches:
         st.session_state["teacher_problem"] = "That is not the teacher key."
@@ -152,6 +175,12 @@ def _check_teacher_key() -> None:
 
 def _leave_teacher_mode() -> None:
     st.session_state["teacher_session"] = False
+
+
+def may_control(manager, number: int) -> bool:
+    """Whether this session may pause or stop the manager's run or race: its browser sent it, or the teacher.
+    Sessions without an identity share one owner, so none of them controls that owner's work; a reload names them."""
+    return is_teacher() or (session_owner() != ANONYMOUS and manager.controls(number, session_owner()))
 
 
 def control(action, number: int) -> None:

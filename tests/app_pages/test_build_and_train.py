@@ -296,17 +296,24 @@ def test_scoring_the_test_split_shows_as_its_own_phase_with_its_own_progress(mon
     jobs.job_manager().stop(run_id, teacher=True)
 
 
-def test_a_browser_keeps_its_owner_across_reloads_and_another_browser_has_its_own():
-    """The owner comes from Streamlit's XSRF cookie, whose mask changes on every load (Streamlit makes them here)."""
-    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
-
-    from ui.classroom import _xsrf_token
-
-    mine, theirs = bytes(range(32)), bytes(range(100, 132))
-    first, reload = generate_xsrf_token_string(mine, 1700000000), generate_xsrf_token_string(mine, 1700000000)
-    assert first != reload and _xsrf_token(first) == _xsrf_token(reload) == mine
-    assert _xsrf_token(generate_xsrf_token_string(theirs, 1700000000)) == theirs
-    assert _xsrf_token("") == _xsrf_token("not|a|cookie") == _xsrf_token("2||00|1") == b""
+def test_browsers_without_an_identity_share_one_students_place_and_are_told_to_reload(monkeypatch):
+    """Issue 21: 100 cookieless sessions queued 188 runs; now together they have one student's share."""
+    named = page()
+    configure(named, **LONG)
+    running = start(named)
+    monkeypatch.setattr("ui.classroom._identity_cookie", lambda: None)
+    waiting = []
+    for _ in range(2):
+        at = page()
+        configure(at)
+        waiting.append(start(at))
+    refused = page()
+    configure(refused)
+    click(refused, "Start training")
+    assert texts(refused.error) == ("You already have 2 runs or races waiting or paused, the most one student may; stop "
+                                    "one, or try again once one is training. This browser has no identity from the "
+                                    "server yet: reload the page, with cookies allowed.")
+    assert jobs.job_manager().active() == [running, *waiting]
 
 
 def test_a_second_run_waits_in_the_queue_and_says_where():
@@ -475,3 +482,16 @@ def test_a_students_name_is_kept_in_the_address_across_reloads_page_changes_and_
     forged.run()
     cleaned = forged.text_input(key="train_student").value
     assert cleaned == forged.query_params["name"] == ("Eve <b>x</b>" + "y" * 100)[:40]
+
+
+def test_sessions_without_an_identity_control_no_run_not_even_their_shared_owners(monkeypatch):
+    """They share one owner for the queue; were that ownership enough to control, any client could stop the runs
+    of every browser whose cookies are blocked."""
+    monkeypatch.setattr("ui.classroom._identity_cookie", lambda: None)
+    first = page()
+    configure(first, **LONG)
+    run_id = start(first)
+    rerun_until(first, lambda at: at.get("progress"))
+    assert not labels(first) & {"Pause", "Resume", "Stop"}
+    assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(first.caption)
+    jobs.job_manager().stop(run_id, teacher=True)

@@ -9,10 +9,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dlcore import jobs
+from dlcore import jobs, race
 from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
-from tests.app_pages.apptest import opened
+from tests.app_pages.apptest import opened, plain, rerun_until
+from ui.classroom import ANONYMOUS
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "6_run_board.py")
 MLP = TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=1, batch_size=64, device="cpu")
@@ -111,3 +112,60 @@ def test_race_lanes_and_imports_are_marked_and_filter_by_their_status():
     assert list(board(at)["status"]) == ["done", "done · imported", "done · race"]
     at.multiselect(key="board_statuses").select("done").run()
     assert len(board(at)) == 3
+
+
+@pytest.fixture
+def teacher(monkeypatch):
+    """A session that entered the teacher key; whatever it left running or waiting is stopped afterwards."""
+    monkeypatch.setenv("DLCORE_TEACHER_KEY", "chalk-and-talk")
+    yield
+    manager = jobs.job_manager()
+    jobs.clear_queue(manager, race.race_manager())
+    for work in jobs.who_has_work(manager, race.race_manager()):
+        jobs.stop_everything(work.owner, manager, race.race_manager())
+    for run_id in list(manager._trainers):
+        manager.wait(run_id, timeout=30)
+
+
+def as_teacher() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["teacher_session"] = True
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def teacher_rows(at: AppTest) -> list[tuple[str, str]]:
+    """(whose, counts) per row of the teacher's list."""
+    names = [plain(m.value) for m in at.markdown if "st-key" not in m.value]
+    return list(zip(names, [c.value for c in at.caption if c.value[0].isdigit()]))
+
+
+def test_only_the_teacher_sees_who_has_work(teacher):
+    jobs.job_manager().submit(MLP.with_changes(batch_size=1, epochs=50), "Ada", owner="browser-ada")
+    assert "Teacher: who has work" not in [h.value for h in page().subheader]  # the key is set, not entered
+    at = as_teacher()
+    assert "Teacher: who has work" in [h.value for h in at.subheader]
+    assert teacher_rows(at) == [("Ada", "1 training")] and at.button(key="clear_queue").disabled
+
+
+def test_the_teacher_stops_all_of_one_students_work_and_clears_the_queue(teacher):
+    manager, races = jobs.job_manager(), race.race_manager()
+    long = MLP.with_changes(batch_size=1, epochs=50)
+    manager.submit(long, "Ada", owner="browser-ada")
+    manager.submit(long, "Bob", owner="browser-bob")  # trains once Ada's work is stopped, while the rest waits
+    manager.submit(MLP.with_changes(seed=1), "Ada", owner="browser-ada")
+    manager.submit(MLP.with_changes(seed=2), "", owner=ANONYMOUS)
+    races.submit(race.lanes(MLP, [{"lr": 0.01}, {"lr": 0.001}]), "Cy", owner=ANONYMOUS)
+    at = as_teacher()
+    assert teacher_rows(at) == [("Ada", "1 training, 1 waiting"), ("Bob", "1 waiting"),
+                                ("Browsers without an identity (they share one student's place)", "2 waiting")]
+    shown = " ".join(str(e.value) for e in (*at.markdown, *at.caption)) + " ".join(b.key for b in at.button)
+    assert "browser-" not in shown  # owners are never shown, not even in a widget's key
+
+    at.button[0].click().run()  # Ada's Stop all
+    assert "Stopped 2 runs and races: Ada." in [plain(s.value) for s in at.success]
+    rerun_until(at, lambda at: teacher_rows(at)[0][0] == "Bob")  # a running run takes a moment to stop
+    at.button(key="clear_queue").click().run()
+    assert "Took 2 runs and races out of the queue." in [plain(s.value) for s in at.success]
+    assert teacher_rows(at) == [("Bob", "1 training")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from dlcore import identity
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -33,6 +36,10 @@ EXCEPTION = '[data-testid="stException"]'
 ALERT = '[data-testid="stAlert"]'
 SCRIPT_DONE = '[data-test-script-state="notRunning"]'
 CONNECTED = '[data-test-connection-state="CONNECTED"]'
+# Every server started here signs identities with this secret, so a test's browser can arrive as one the server
+# named before (new_page) and the protocol benchmark's teacher can hold an identity; test_identity.py tests a
+# first visit, which gets its identity from the page and reloads once.
+SECRET = secrets.token_urlsafe(32)
 
 
 def free_port() -> int:
@@ -60,7 +67,7 @@ class AppServer:
     def start(self, timeout: float = 120) -> "AppServer":
         """Start and wait until /_stcore/health answers ok; the log says why if it never does."""
         env = {**os.environ, "DLCORE_HOME": str(self.home), "XDG_CACHE_HOME": str(self.home.parent / "cache"),
-               **self.env}
+               "DLCORE_SECRET": SECRET, **self.env}
         self.home.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.port", str(self.port),
                    "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -141,10 +148,18 @@ class Watch:
         return found
 
 
-def new_page(browser, server_url: str):
-    """A fresh browser context (its own cookies: a new Streamlit session) with one watched page."""
+def browser_identity() -> str:
+    """An identity signed as a server started here signs them: what a browser keeps after its first visit."""
+    return identity.issue(SECRET.encode())
+
+
+def new_page(browser, server_url: str, named: bool = True):
+    """A fresh browser context (its own cookies: a new Streamlit session) with one watched page; named, it holds an
+    identity of its own already, as a browser after its first visit, so the page does not reload under the test."""
     context = browser.new_context(viewport=VIEWPORT)
     context.route(EXTERNAL, lambda route: route.abort("blockedbyclient"))
+    if named:
+        context.add_cookies([{"name": identity.COOKIE, "value": browser_identity(), "url": server_url}])
     page = context.new_page()
     page.set_default_timeout(30_000)
     return page, Watch(page)
