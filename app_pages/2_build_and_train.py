@@ -300,10 +300,7 @@ def live_run_ui(manager, run_id: int, queued: bool) -> None:
         control_problem_ui()
     with st.container():
         if queued:
-            at_once = f"{manager.max_concurrent} run{'s' if manager.max_concurrent > 1 else ''}"
-            again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
-            st.info(f"Waiting in the queue: number {progress.queue_position} in line. This server trains {at_once} "
-                    f"at a time.{again}", icon=":material/hourglass_top:")
+            st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
         elif progress.status == "paused":
             st.info("Paused: its training slot went to the next run in line. Resume puts it back in the queue.",
                     icon=":material/pause_circle:")

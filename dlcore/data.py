@@ -26,6 +26,7 @@ class DatasetInfo:
     mirrors: tuple[str, ...] = ()  # where torchvision's download looks
 
 
+SIZES = {"mnist": (60_000, 10_000), "fashion-mnist": (60_000, 10_000), "mnist-sample": (4_000, 1_000)}  # (train, test)
 DIGITS = tuple(str(d) for d in range(NUM_CLASSES))
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 

@@ -19,7 +19,6 @@ import re
 import time
 import zipfile
 import zlib
-from math import prod
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -280,6 +279,5 @@ def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, 
 
 def scoring_count(config: TrainConfig, total: int) -> int:
     """How many test images an import is scored on: as many as SCORE_MACS pays for, from the multiply-adds one
-    image costs (a layer's weights times the positions it slides over, plus one per output value)."""
-    macs = sum(row.parameters * prod(row.output_shape[1:]) + prod(row.output_shape) for row in models.describe(config.model))
-    return min(total, max(SCORE_AT_LEAST, SCORE_MACS // max(macs, 1)))
+    image costs."""
+    return min(total, max(SCORE_AT_LEAST, SCORE_MACS // max(models.multiply_adds(config.model), 1)))

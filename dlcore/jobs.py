@@ -49,37 +49,74 @@ MAX_QUEUE = 200  # everything waiting or paused on a server, whoever sent it
 LOCAL = "local"  # the owner of work this process submits for itself (the CLI, scripts); pages pass their session's
 
 
+TURN_SECONDS = 20.0  # while others wait, a job trains this long, then goes to the back of the line (DLCORE_TURN_SECONDS)
+HELD_WORKERS = 4  # jobs held mid-turn keep their worker's memory: at most this many beyond the slots
+ASSUMED_MACS_PER_SECOND = 8e9  # one core's training pace (simple-nn: 30k samples/s) until this server has measured its own
+STARTING_SECONDS = 2.0  # a worker's start and its data's loading, before the first step
+
+
+@dataclass(frozen=True)
+class Turn:
+    """How the line takes turns with one job: hold() pauses it for the back of the line and returns how to go on with
+    it (None when it cannot be held now), left() says how many seconds of work it has left."""
+
+    hold: Callable[[], Callable[[], None] | None]
+    left: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What a waiting job is told: its place, when it should start, and the sizes (seconds of work) of what is ahead."""
+
+    position: int  # 1 for the next to start
+    starts_in: float  # seconds, as far as the estimates go
+    ahead: tuple[tuple[str, float], ...]  # (kind, seconds of work left) of each job ahead, next first
+
+
 class Slots:
-    """Which work trains now and which waits, first come first served; one per server, shared by runs and optimizer
-    races, so DLCORE_MAX_JOBS holds across both and a teacher's race queues behind a student's run.
+    """Which work trains now and which waits, in turns; one per server, shared by runs and optimizer races, so
+    DLCORE_MAX_JOBS holds across both.
 
     Work is named by a key such as ("run", 12), sent by an owner (a browser session, or LOCAL) and started by a
-    callable that must return at once (it starts a thread) and take no manager's lock; whoever started it calls
-    release() when it ends. Each owner may have max_waiting pieces of work waiting or paused, everyone together
-    max_queue; both are checked under the lock that adds the work, so submits at the same moment cannot overshoot.
+    callable that must return at once (it starts a worker) and take no manager's lock; whoever started it calls
+    release() when it ends. While anyone waits, running work that has trained for a turn (turn_seconds) is held and
+    goes to the back of the line, so a 7-second run never waits out a 10-minute one: a turn is one pause, not a
+    copy of the model. Each owner may have max_waiting pieces of work waiting or paused (work sent to the back after
+    its turn does not count: it did not ask to wait), everyone together max_queue; both are checked under the lock
+    that adds the work, so submits at the same moment cannot overshoot.
     """
 
-    def __init__(self, max_concurrent: int = 1, max_queue: int = MAX_QUEUE, max_waiting: int = MAX_WAITING):
+    def __init__(self, max_concurrent: int = 1, max_queue: int = MAX_QUEUE, max_waiting: int = MAX_WAITING,
+                 turn_seconds: float | None = None):
         self.max_concurrent = max(1, max_concurrent)
         self.max_queue = max_queue
         self.max_waiting = max_waiting
-        self._lock = threading.Lock()
+        self.turn_seconds = turn_seconds if turn_seconds is not None else float(
+            os.environ.get("DLCORE_TURN_SECONDS", TURN_SECONDS))
+        self._lock = threading.RLock()
         self._waiting: list[tuple[tuple, str, Callable[[], None]]] = []  # (key, owner, start), next first
         self._running: dict[tuple, str] = {}  # key -> owner
         self._paused: dict[tuple, str] = {}  # key -> owner: holding its state, not a slot
+        self._turns: dict[tuple, Turn] = {}
+        self._since: dict[tuple, float] = {}  # when each running job's turn began
+        self._held: set[tuple] = set()  # started work waiting for its next turn
+        self._clock: threading.Thread | None = None
 
-    def enqueue(self, owner: str, make: Callable[[], tuple[tuple, Callable[[], None]]]) -> tuple:
+    def enqueue(self, owner: str, make: Callable[[], tuple[tuple, Callable[[], None], Turn | None]]) -> tuple:
         """Line up owner's work, or refuse with a sentence when it would wait and owner's share or the queue is full.
 
-        make() names and builds the work (key, start); it is called only once there is room, under the lock.
+        make() names and builds the work (key, start, turn); it is called only once there is room, under the lock.
         Returns the key.
         """
         with self._lock:
             if self._waiting or len(self._running) >= self.max_concurrent:
                 self._check_room(owner)
-            key, start = make()
+            key, start, turn = make()
+            if turn is not None:
+                self._turns[key] = turn
             self._waiting.append((key, owner, start))
             self._fill()
+            self._keep_time()
         return key
 
     def park(self, key: tuple, pause: Callable[[], bool], over_limits: bool = False) -> bool:
@@ -104,6 +141,7 @@ class Slots:
             if key not in self._paused:
                 return False
             self._waiting.append((key, self._paused.pop(key), start))
+            self._held.add(key)
             self._fill()
             return True
 
@@ -115,19 +153,44 @@ class Slots:
             for i, (waiting, _, _) in enumerate(self._waiting):
                 if waiting == key:
                     del self._waiting[i]
+                    self._held.discard(key)
                     return True
         return False
 
     def release(self, key: tuple) -> None:
+        """Work has ended (or stopped, keeping what it learned): its slot, or its place in line, goes."""
         with self._lock:
             self._running.pop(key, None)
             self._paused.pop(key, None)  # paused work can still end: stopped, or done at the very moment it paused
+            self._waiting = [item for item in self._waiting if item[0] != key]  # held work can end while it waits
+            self._held.discard(key)
+            self._turns.pop(key, None)
+            self._since.pop(key, None)
             self._fill()
 
     def position(self, key: tuple) -> int | None:
         """1 for the next to start; None when not waiting."""
         with self._lock:
             return next((i for i, (waiting, _, _) in enumerate(self._waiting, 1) if waiting == key), None)
+
+    def outlook(self, key: tuple) -> Outlook | None:
+        """When waiting work should start: each slot frees when its work ends or its turn does (someone waits),
+        and each job ahead then trains for a turn at most before the next; None when the work is not waiting."""
+        with self._lock:
+            position = self.position(key)
+            if position is None:
+                return None
+            now = time.monotonic()
+            frees = sorted(min(self._left(running), max(0.0, self.turn_seconds - (now - self._since.get(running, now))))
+                           for running in self._running)
+            frees += [0.0] * (self.max_concurrent - len(frees))
+            ahead = []
+            for waiting, _, _ in self._waiting[: position - 1]:
+                left = self._left(waiting)
+                ahead.append((waiting[0], left))
+                frees[0] += min(left, self.turn_seconds)
+                frees.sort()
+            return Outlook(position, frees[0], tuple(ahead))
 
     def running(self, kind: str) -> list[int]:
         """The numbers of the work of this kind ("run", "race") training now."""
@@ -143,11 +206,48 @@ class Slots:
         with self._lock:
             return [number for (what, number), _, _ in self._waiting if what == kind]
 
+    def take_turns(self) -> None:
+        """Send running work whose turn is over to the back of the line while others wait. Work held mid-turn keeps
+        its worker, so a fresh job takes a turn from it only while few are held (HELD_WORKERS)."""
+        with self._lock:
+            now = time.monotonic()
+            for key in list(self._running):
+                if not self._waiting:
+                    break
+                turn = self._turns.get(key)
+                if turn is None or now - self._since.get(key, now) < self.turn_seconds:
+                    continue
+                if self._waiting[0][0] not in self._held and len(self._held) >= HELD_WORKERS:
+                    continue
+                go_on = turn.hold()
+                if go_on is None:
+                    self._since[key] = now  # it could not be held now (it is ending): it keeps its slot a turn more
+                    continue
+                self._waiting.append((key, self._running.pop(key), go_on))
+                self._held.add(key)
+            self._fill()
+
+    def _left(self, key: tuple) -> float:
+        turn = self._turns.get(key)
+        return turn.left() if turn is not None else self.turn_seconds
+
+    def _keep_time(self) -> None:
+        """One thread per server checks turns twice a second, from the first piece of work on."""
+        if self._clock is None:
+            self._clock = threading.Thread(target=self._tick, name="dlcore-turns", daemon=True)
+            self._clock.start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(0.5)
+            self.take_turns()
+
     def _check_room(self, owner: str) -> None:
         queued = len(self._waiting) + len(self._paused)
         if queued >= self.max_queue:
             raise DLCoreError(f"The queue is full ({queued} runs and races are waiting); try again when some have finished.")
-        mine = sum(who == owner for _, who, _ in self._waiting) + sum(who == owner for who in self._paused.values())
+        mine = sum(who == owner and key not in self._held for key, who, _ in self._waiting)
+        mine += sum(who == owner for who in self._paused.values())
         if mine >= self.max_waiting:
             raise DLCoreError(f"You already have {mine} runs or races waiting or paused, the most one student may; "
                               "stop one, or try again once one is training.")
@@ -156,7 +256,87 @@ class Slots:
         while self._waiting and len(self._running) < self.max_concurrent:
             key, owner, start = self._waiting.pop(0)
             self._running[key] = owner
+            self._since[key] = time.monotonic()
+            self._held.discard(key)
             start()
+
+
+def estimate_seconds(config: TrainConfig, lanes: int = 1) -> float:
+    """Seconds a job of this config should take here, before it has trained a step: its multiply-adds (three per
+    weight use to train, one to score) at the pace this server has measured (or an assumed one), plus a start."""
+    from . import data, models
+    from .loop import EPOCH_TEST_IMAGES
+
+    sizes = data.SIZES.get(config.dataset, (60_000, 10_000))
+    macs = models.multiply_adds(config.model) * lanes
+    train = config.epochs * sizes[0] * 3 * macs
+    score = (config.epochs * min(EPOCH_TEST_IMAGES, sizes[1]) + sizes[1]) * macs
+    return STARTING_SECONDS + (train + score) / _PACE.macs_per_second
+
+
+class _Pace:
+    """The multiply-adds per second this server's jobs have trained at lately (a moving average)."""
+
+    def __init__(self):
+        self.macs_per_second = ASSUMED_MACS_PER_SECOND
+
+    def saw(self, config: TrainConfig, samples_per_sec: float, lanes: int = 1) -> None:
+        from . import models
+
+        if samples_per_sec > 0:
+            measured = samples_per_sec * 3 * models.multiply_adds(config.model) * lanes
+            self.macs_per_second = 0.7 * self.macs_per_second + 0.3 * measured
+
+
+_PACE = _Pace()
+
+
+def waiting_sentence(progress, slots: Slots) -> str:
+    """What a waiting run or race is told: its place, when it should start, the sizes ahead (never whose), and how
+    turns work here."""
+    when = f", starting in about {duration(progress.starts_in)}" if progress.starts_in is not None else ""
+    ahead = ", ".join(f"a {kind} of about {duration(left)}" for kind, left in progress.ahead)
+    ahead = f" Ahead of it: {ahead}." if ahead else ""
+    at_once = f"{slots.max_concurrent} job{'s' if slots.max_concurrent > 1 else ''}"
+    again = f" It goes on from step {progress.step} when its turn comes." if progress.step else ""
+    return (f"Waiting: number {progress.queue_position} in line{when}.{ahead} This server trains {at_once} at a time, "
+            f"in turns of {slots.turn_seconds:g} s while others wait.{again}")
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person says them when estimating: 7 s, 12 min, 1.5 h."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def waiting_as(progress, outlook: Outlook | None):
+    """A job's progress with its place in line, start estimate and what is ahead of it, while it waits."""
+    if outlook is None:
+        return progress
+    return replace(progress, queue_position=outlook.position, starts_in=outlook.starts_in, ahead=outlook.ahead)
+
+
+def job_turn(job: WorkerJob, on_hold: Callable[[], None], go_on: Callable[[], None], lanes: int = 1) -> Turn:
+    """A WorkerJob's turns: held is paused and marked waiting (on_hold records it); its work left is its ETA once it
+    trains, else the estimate."""
+
+    def hold() -> Callable[[], None] | None:
+        if not (job.pause() and job.requeue()):
+            return None
+        on_hold()
+        return go_on
+
+    def left() -> float:
+        progress = job.progress()
+        if not progress.step:
+            return estimate_seconds(job.config, lanes)
+        _PACE.saw(job.config, getattr(progress, "samples_per_sec", 0.0), lanes)
+        return progress.eta if progress.eta is not None else estimate_seconds(job.config, lanes) * (1 - progress.fraction)
+
+    return Turn(hold, left)
 
 
 def wait_for_end(progress: Callable, timeout: float | None = None):
@@ -196,7 +376,7 @@ class JobManager:
         """
         validate(config)
 
-        def make() -> tuple[tuple, Callable[[], None]]:
+        def make() -> tuple[tuple, Callable[[], None], Turn]:
             run_id = self.store.create(config, student)
             trainer = WorkerJob(JobSpec("run", (config,), threads=self.threads),
                                 on_epoch=lambda job, *taken: self._record_epoch(run_id, job, *taken),
@@ -205,7 +385,9 @@ class JobManager:
             with self._lock:
                 self._trainers[run_id] = trainer
                 self._owners[run_id] = owner
-            return ("run", run_id), lambda: self._start(run_id, trainer)
+            turn = job_turn(trainer, on_hold=lambda: self.store.update(run_id, status="queued"),
+                            go_on=lambda: self._continue(run_id, trainer))
+            return ("run", run_id), lambda: self._start(run_id, trainer), turn
 
         return self.slots.enqueue(owner, make)[1]
 
@@ -221,11 +403,9 @@ class JobManager:
         """Live progress of a run this process owns (None for runs it does not know)."""
         with self._lock:
             trainer = self._trainers.get(run_id)
-        position = self.slots.position(("run", run_id))
         if trainer is None:
             return None
-        progress = trainer.progress()
-        return replace(progress, queue_position=position) if position else progress
+        return waiting_as(trainer.progress(), self.slots.outlook(("run", run_id)))
 
     def trainer(self, run_id: int) -> WorkerJob | None:
         with self._lock:

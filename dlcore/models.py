@@ -105,6 +105,12 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
     )
 
 
+def multiply_adds(spec: ModelSpec) -> int:
+    """Multiply-adds one image costs a forward pass: each layer's weights times the positions it slides over, plus
+    one per output value; what a job's time and an import's scoring are estimated from."""
+    return sum(row.parameters * prod(row.output_shape[1:]) + prod(row.output_shape) for row in describe(spec))
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 

@@ -85,6 +85,8 @@ class RaceProgress(Fraction):
     elapsed: float = 0.0
     eta: float | None = None
     queue_position: int | None = None
+    starts_in: float | None = None  # as a run's (training.Progress)
+    ahead: tuple[tuple[str, float], ...] = ()
     student: str = ""
 
     @property
@@ -94,7 +96,8 @@ class RaceProgress(Fraction):
     def reading(self) -> str:
         """One line on the outcome so far: who has the lowest loss, who diverged, who got worse."""
         if self.status == "queued":
-            return f"Waiting to start (number {self.queue_position or 1} in the queue)."
+            when = f", starting in about {jobs.duration(self.starts_in)}" if self.starts_in is not None else ""
+            return f"Waiting to start (number {self.queue_position or 1} in the queue{when})."
         if self.status == "failed":
             return self.message
         if not any(lane.step_losses for lane in self.lanes):
@@ -215,7 +218,7 @@ class RaceManager:
                 raise DLCoreError(f"Every lane must share the network, data and training settings; only {', '.join(LANE_FIELDS)} may differ.")
         check_memory(configs[0], lanes=len(configs))
 
-        def make() -> tuple[tuple, Callable[[], None]]:
+        def make() -> tuple[tuple, Callable[[], None], jobs.Turn]:
             with self._lock:
                 race_id = self._next_id
                 self._next_id += 1
@@ -223,7 +226,8 @@ class RaceManager:
                 race = WorkerJob(spec, on_finish=self._record)
                 self._races[race_id] = race
                 self._owners[race_id] = owner
-            return ("race", race_id), lambda: self._start(race_id, race)
+            turn = jobs.job_turn(race, on_hold=lambda: None, go_on=race.resume, lanes=len(configs))
+            return ("race", race_id), lambda: self._start(race_id, race), turn
 
         return self.slots.enqueue(owner, make)[1]
 
@@ -244,8 +248,7 @@ class RaceManager:
         if run_ids:
             progress = replace(progress, lanes=tuple(replace(lane, run_id=run_id)
                                                      for lane, run_id in zip(progress.lanes, run_ids)))
-        position = self.slots.position(("race", race_id))
-        return replace(progress, queue_position=position) if position else progress
+        return jobs.waiting_as(progress, self.slots.outlook(("race", race_id)))
 
     def races(self) -> list[int]:
         """Race ids, newest first."""

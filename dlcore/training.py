@@ -35,6 +35,8 @@ class Progress(Fraction):
     scoring: int = 0  # the test images that evaluation scores: an epoch's share of the split, or all of it at the end
     eta: float | None = None
     queue_position: int | None = None  # 1 = next to start
+    starts_in: float | None = None  # seconds until it should start (or go on), while it waits
+    ahead: tuple[tuple[str, float], ...] = ()  # ("run" or "race", seconds of work left) of each job ahead in line
 
     @property
     def finished(self) -> bool:

@@ -10,13 +10,17 @@ dies (the OOM killer, a crash in a kernel) ends its job 'failed' with a sentence
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
+from multiprocessing.context import ForkServerProcess, set_spawning_popen
 
 import torch
 
@@ -183,10 +187,46 @@ def _context():
 
 
 def warm_up() -> None:
-    from multiprocessing import forkserver
-
     _context()
     forkserver.ensure_running()
+
+
+def _preparation_without_main(name: str) -> dict:
+    """What a new process is told of its parent, less the parent's __main__: multiprocessing has each child import
+    it again, and a worker needs none of it (under Streamlit, __main__ is whichever page script is running: the
+    worker would draw that page)."""
+    data = spawn.get_preparation_data(name)
+    data.pop("init_main_from_path", None)
+    data.pop("init_main_from_name", None)
+    return data
+
+
+class _Popen(popen_forkserver.Popen):
+    """popen_forkserver's launch (its preparation data comes from the module-wide function) with that data
+    made by _preparation_without_main."""
+
+    def _launch(self, process_obj):
+        buffer = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(_preparation_without_main(process_obj._name), buffer)
+            reduction.dump(process_obj, buffer)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        parent_w = os.dup(w)  # the child watches this end to learn that its parent is gone
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buffer.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class WorkerProcess(ForkServerProcess):
+    """A forkserver child that does not import the server's __main__."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        return _Popen(process_obj)
 
 
 def _serve(connection, spec: JobSpec) -> None:
@@ -218,8 +258,8 @@ class ProcessHandle:
     def __init__(self, spec: JobSpec):
         env = {name: value for name, value in os.environ.items() if name.startswith(PASSED_ENV)}
         ours, theirs = _context().Pipe()
-        self._process = _context().Process(target=_serve, args=(theirs, replace(spec, env=env)),
-                                           name="dlcore-worker", daemon=True)
+        self._process = WorkerProcess(target=_serve, args=(theirs, replace(spec, env=env)),
+                                       name="dlcore-worker", daemon=True)
         self._process.start()
         theirs.close()
         self._connection = ours
@@ -278,7 +318,8 @@ class RayHandle:
 
         connect_ray()
         self._ray = ray
-        self._actor = _ray_host_class().options(num_cpus=spec.threads).remote(spec)
+        # one core per job: a lab's machines train as many jobs at once as they have cores (DLCORE_MAX_JOBS)
+        self._actor = _ray_host_class().options(num_cpus=1).remote(replace(spec, threads=1, env={}))
         self.call("threads")  # waits for the actor to be placed and built, and surfaces a failure to build it
 
     def call(self, method: str, *args):
@@ -326,13 +367,18 @@ def ray_address() -> str:
     return os.environ.get(RAY_ADDRESS, "").strip()
 
 
+def dlcore_folder() -> str:
+    """This package's folder: Ray ships it to each lab machine, which needs only the requirements installed."""
+    return os.path.dirname(os.path.abspath(__file__))
+
+
 def connect_ray() -> None:
     """Join the cluster named by DLCORE_RAY_ADDRESS once (a process that has joined one already keeps it)."""
     import ray
 
     if not ray.is_initialized():
         try:
-            ray.init(address=ray_address(), log_to_driver=False, include_dashboard=False)
+            ray.init(address=ray_address(), log_to_driver=False, runtime_env={"py_modules": [dlcore_folder()]})
         except Exception as exc:
             raise DLCoreError(f"Could not join the Ray cluster at {RAY_ADDRESS}={ray_address()!r} "
                               f"({type(exc).__name__}); start it with `ray start --head`, or unset {RAY_ADDRESS}.") from exc
@@ -378,6 +424,7 @@ class WorkerJob:
         self._controls = 0  # controls carried out: a report asked for before the latest one has an older status
         self._ended = threading.Event()
         self.ending: Ending | None = None
+        self._device: str | None = None  # where the worker should train, until it says
 
     @property
     def started(self) -> bool:
@@ -397,9 +444,11 @@ class WorkerJob:
     def _launch(self) -> bool:
         try:
             handle = launch(self.spec, self._engine)
-        except (DLCoreError, WorkerLost) as exc:
-            self._end("failed", str(exc) if isinstance(exc, DLCoreError)
-                      else f"The job could not start in a worker: {exc}.", None)
+        except DLCoreError as exc:
+            self._end("failed", str(exc), None)
+            return False
+        except Exception as exc:  # WorkerLost, or the system refusing a process: the server goes on
+            self._end("failed", f"The job could not start in a worker: {exc or type(exc).__name__}.", None)
             return False
         with self._controlling:  # controls asked for while the worker was starting are carried out now, in order
             asked = self._asked
@@ -488,6 +537,10 @@ class WorkerJob:
             progress = report
             if final is None and progress.finished:  # ended in the worker, not yet recorded here
                 progress = replace(progress, status="running")
+        if not progress.device and self._handle is not None:  # the worker has not said yet
+            if self._device is None:
+                self._device = _expected_device(self.config)
+            progress = replace(progress, device=self._device)
         if final is not None:
             status, message = final
             progress = replace(progress, status=status, message=message,
@@ -559,6 +612,16 @@ class WorkerJob:
         with self._lock:
             self._final = (status, message)
         self._ended.set()
+
+
+def _expected_device(config: TrainConfig) -> str:
+    """The device a starting worker will train on, as far as this server can tell (a Ray worker says for itself)."""
+    from .devices import device_name, resolve_device
+
+    try:
+        return device_name(resolve_device(config.device))
+    except DLCoreError:
+        return ""
 
 
 def _new_losses(progress) -> list[list[float]]:

@@ -358,3 +358,113 @@ def test_stopping_everything_a_student_has_ends_their_running_paused_and_waiting
     assert runs.active() == [others] and runs.progress(others).status == "running"
     assert jobs.who_has_work(runs, races) == [jobs.StudentWork("browser-bob", ("Bob",), running=1)]
     assert jobs.stop_everything("browser-ada", runs, races) == 0
+
+
+# ---- fair turns ----------------------------------------------------------------------------------------
+
+class FakeJob:
+    """A job the line takes turns with, recording what happened to it."""
+
+    def __init__(self, left: float = 100.0, holdable: bool = True):
+        self.seconds_left, self.holdable, self.events = left, holdable, []
+
+    def start(self):
+        self.events.append("start")
+
+    def turn(self) -> jobs.Turn:
+        def hold():
+            if not self.holdable:
+                return None
+            self.events.append("held")
+            return lambda: self.events.append("go on")
+        return jobs.Turn(hold, lambda: self.seconds_left)
+
+
+def line_up(slots: jobs.Slots, number: int, job: FakeJob, owner: str = "ada") -> tuple:
+    return slots.enqueue(owner, lambda: (("run", number), job.start, job.turn()))
+
+
+def over_its_turn(slots: jobs.Slots, key: tuple) -> None:
+    slots._since[key] = time.monotonic() - slots.turn_seconds - 1
+
+
+def test_work_whose_turn_is_over_goes_to_the_back_while_others_wait():
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=1000)
+    long, short = FakeJob(600), FakeJob(7)
+    line_up(slots, 1, long)
+    over_its_turn(slots, ("run", 1))
+    slots.take_turns()
+    assert long.events == ["start"]  # nobody waits: it keeps its slot
+    line_up(slots, 2, short, owner="bob")
+    slots.take_turns()
+    assert long.events == ["start", "held"] and short.events == ["start"]
+    assert slots.running("run") == [2] and slots.waiting("run") == [1]
+    slots.release(("run", 2))
+    assert long.events == ["start", "held", "go on"] and slots.running("run") == [1]
+
+
+def test_work_that_cannot_be_held_now_keeps_its_slot_for_another_turn():
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=1000)
+    ending = FakeJob(holdable=False)
+    line_up(slots, 1, ending)
+    line_up(slots, 2, FakeJob(), owner="bob")
+    over_its_turn(slots, ("run", 1))
+    slots.take_turns()
+    assert slots.running("run") == [1] and time.monotonic() - slots._since[("run", 1)] < 5
+
+
+def test_a_waiting_job_is_told_when_it_starts_and_the_sizes_ahead_of_it():
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=20)
+    line_up(slots, 1, FakeJob(600))
+    line_up(slots, 2, FakeJob(7), owner="bob")
+    line_up(slots, 3, FakeJob(300), owner="cy")
+    outlook = slots.outlook(("run", 3))
+    assert outlook.position == 2 and outlook.ahead == (("run", 7),)
+    assert 26 <= outlook.starts_in <= 27  # the running job's turn (20 s), then the 7-second run
+    assert slots.outlook(("run", 1)) is None
+    slots.release(("run", 1))
+    assert slots.outlook(("run", 3)).starts_in <= 7
+
+
+def test_work_sent_to_the_back_does_not_count_against_its_owners_share():
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=1000, max_waiting=1)
+    line_up(slots, 1, FakeJob())
+    line_up(slots, 2, FakeJob(), owner="bob")
+    over_its_turn(slots, ("run", 1))
+    slots.take_turns()
+    assert slots.waiting("run") == [1]
+    line_up(slots, 3, FakeJob())  # ada's one waiting run of her own
+    with pytest.raises(DLCoreError, match="1 runs or races waiting"):
+        line_up(slots, 4, FakeJob())
+
+
+def test_fresh_work_takes_turns_only_while_few_workers_are_held(monkeypatch):
+    monkeypatch.setattr(jobs, "HELD_WORKERS", 1)
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=1000)
+    line_up(slots, 1, FakeJob())
+    line_up(slots, 2, FakeJob(), owner="bob")
+    over_its_turn(slots, ("run", 1))
+    slots.take_turns()  # run 1 is held; run 2 trains
+    slots.release(("run", 2))
+    line_up(slots, 3, FakeJob(), owner="cy")  # run 1 trains again, run 3 is next
+    line_up(slots, 4, FakeJob(), owner="dee")
+    over_its_turn(slots, ("run", 1))
+    slots.take_turns()  # run 1 is held again for fresh run 3
+    assert slots.running("run") == [3] and slots.waiting("run") == [4, 1]
+    over_its_turn(slots, ("run", 3))
+    slots.take_turns()
+    assert slots.running("run") == [3]  # holding run 3 for fresh run 4 would hold a second worker
+
+
+def test_a_short_run_finishes_while_a_long_one_waits_its_next_turn(tiny_data_dir, dlcore_home):
+    manager = jobs.JobManager(RunStore(dlcore_home), slots=jobs.Slots(max_concurrent=1, turn_seconds=1.0))
+    long = manager.submit(config(**LONG), owner="ada")
+    wait_for(lambda: manager.progress(long).step > 20)
+    short = manager.submit(config(epochs=1), owner="bob")
+    assert manager.progress(short).starts_in is not None and manager.progress(short).ahead == ()
+    assert manager.wait(short, timeout=120).status == "done"
+    held = manager.progress(long)
+    assert held.step < held.epochs * held.steps_per_epoch  # the short run did not wait out the long one
+    wait_for(lambda: manager.progress(long).status == "running" and manager.store.get(long).status == "running")
+    manager.stop(long, owner="ada")
+    assert manager.wait(long, timeout=60).status == "stopped"

@@ -77,7 +77,7 @@ def test_races_wait_their_turn(tiny_data_dir):
     first, second = manager.submit(configs), manager.submit(configs)
     waiting = manager.progress(second)
     assert waiting.status == "queued" and waiting.queue_position == 1
-    assert waiting.reading() == "Waiting to start (number 1 in the queue)."
+    assert waiting.reading().startswith("Waiting to start (number 1 in the queue, starting in about ")
     assert manager.races() == [second, first]
     manager.stop(second)
     assert manager.progress(second).status == "stopped"

@@ -323,7 +323,7 @@ def test_a_second_run_waits_in_the_queue_and_says_where():
     second = page()
     configure(second)
     waiting = start(second)
-    assert "Waiting in the queue: number 1 in line" in texts(second.info)
+    assert "Waiting: number 1 in line, starting in about" in texts(second.info)
     jobs.job_manager().stop(running, teacher=True)
     rerun_until(second, lambda at: at.success)
     assert second.success[0].value.startswith(f"Run #{waiting} finished")

@@ -93,7 +93,8 @@ def test_without_a_model_one_click_trains_the_starter(tiny_data_dir, monkeypatch
     at.button[0].click().run()
     run_id = at.session_state["starter_run"]
     assert jobs.job_manager().store.get(run_id).config.dataset == "mnist"
-    assert jobs.job_manager().wait(run_id, timeout=60).status == "done"
+    ended = jobs.job_manager().wait(run_id, timeout=60)
+    assert ended.status == "done", ended.message
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox[0].value == run_id and at.selectbox[0].options[0].startswith(f"#{run_id} CNN 8-16 / 64")

@@ -72,7 +72,7 @@ def test_the_starting_race_is_paced_to_be_watched():
     at.radio(key="race_dataset").set_value("mnist")
     next(b for b in at.button if b.label == "Start the race").click().run()
     started = race.race_manager()._races[race.race_manager().races()[0]]
-    assert at.toggle(key="race_pace").value and started.loop.pace == race.WATCHABLE_SECONDS >= 20
+    assert at.toggle(key="race_pace").value and started.spec.pace == race.WATCHABLE_SECONDS >= 20
 
 
 def test_presenter_mode_keeps_the_numbers_and_enlarges_the_charts():
