@@ -99,7 +99,8 @@ class Slots:
         self._paused: dict[tuple, str] = {}  # key -> owner: holding its state, not a slot
         self._turns: dict[tuple, Turn] = {}
         self._since: dict[tuple, float] = {}  # when each running job's turn began
-        self._held: set[tuple] = set()  # started work waiting for its next turn
+        self._held: set[tuple] = set()  # started work waiting to go on (sent back after its turn, or resumed)
+        self._sent_back: set[tuple] = set()  # of which sent back after its turn: it did not ask to wait
         self._clock: threading.Thread | None = None
 
     def enqueue(self, owner: str, make: Callable[[], tuple[tuple, Callable[[], None], Turn | None]]) -> tuple:
@@ -154,6 +155,7 @@ class Slots:
                 if waiting == key:
                     del self._waiting[i]
                     self._held.discard(key)
+                    self._sent_back.discard(key)
                     return True
         return False
 
@@ -164,6 +166,7 @@ class Slots:
             self._paused.pop(key, None)  # paused work can still end: stopped, or done at the very moment it paused
             self._waiting = [item for item in self._waiting if item[0] != key]  # held work can end while it waits
             self._held.discard(key)
+            self._sent_back.discard(key)
             self._turns.pop(key, None)
             self._since.pop(key, None)
             self._fill()
@@ -206,6 +209,11 @@ class Slots:
         with self._lock:
             return [number for (what, number), _, _ in self._waiting if what == kind]
 
+    def held(self) -> list[tuple]:
+        """The keys of started work waiting for its next turn."""
+        with self._lock:
+            return list(self._held)
+
     def take_turns(self) -> None:
         """Send running work whose turn is over to the back of the line while others wait. Work held mid-turn keeps
         its worker, so a fresh job takes a turn from it only while few are held (HELD_WORKERS)."""
@@ -217,7 +225,7 @@ class Slots:
                 turn = self._turns.get(key)
                 if turn is None or now - self._since.get(key, now) < self.turn_seconds:
                     continue
-                if self._waiting[0][0] not in self._held and len(self._held) >= HELD_WORKERS:
+                if self._waiting[0][0] not in self._held and len(self._held) + len(self._paused) >= HELD_WORKERS:
                     continue
                 go_on = turn.hold()
                 if go_on is None:
@@ -225,6 +233,7 @@ class Slots:
                     continue
                 self._waiting.append((key, self._running.pop(key), go_on))
                 self._held.add(key)
+                self._sent_back.add(key)
             self._fill()
 
     def _left(self, key: tuple) -> float:
@@ -246,7 +255,7 @@ class Slots:
         queued = len(self._waiting) + len(self._paused)
         if queued >= self.max_queue:
             raise DLCoreError(f"The queue is full ({queued} runs and races are waiting); try again when some have finished.")
-        mine = sum(who == owner and key not in self._held for key, who, _ in self._waiting)
+        mine = sum(who == owner and key not in self._sent_back for key, who, _ in self._waiting)
         mine += sum(who == owner for who in self._paused.values())
         if mine >= self.max_waiting:
             raise DLCoreError(f"You already have {mine} runs or races waiting or paused, the most one student may; "
@@ -258,6 +267,7 @@ class Slots:
             self._running[key] = owner
             self._since[key] = time.monotonic()
             self._held.discard(key)
+            self._sent_back.discard(key)
             start()
 
 
@@ -571,8 +581,9 @@ def who_has_work(runs: JobManager, races: RaceManager) -> list[StudentWork]:
 def clear_queue(runs: JobManager, races: RaceManager) -> int:
     """Take every waiting run and race out of the line, as Stop does for a waiting one; running and paused work
     keeps its place. Returns how many were taken out."""
-    waiting = [("run", run_id) for run_id in runs.slots.waiting("run")]
-    waiting += [("race", race_id) for race_id in races.slots.waiting("race")]
+    held = set(runs.slots.held())  # work waiting for its next turn has started: it is not the queue
+    waiting = [("run", run_id) for run_id in runs.slots.waiting("run") if ("run", run_id) not in held]
+    waiting += [("race", race_id) for race_id in races.slots.waiting("race") if ("race", race_id) not in held]
     for kind, number in waiting:
         (runs if kind == "run" else races).stop(number, teacher=True)
     return len(waiting)

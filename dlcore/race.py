@@ -267,7 +267,7 @@ class RaceManager:
             race = self._races.get(race_id)
         if race is None:
             return
-        if self.slots.cancel(("race", race_id)):
+        if self.slots.cancel(("race", race_id)) and not race.started:
             race.cancel("Stopped before it started.")
         else:
             self.slots.release(("race", race_id))  # the slot is free now; the race keeps what it learned as it ends

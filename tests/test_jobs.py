@@ -468,3 +468,14 @@ def test_a_short_run_finishes_while_a_long_one_waits_its_next_turn(tiny_data_dir
     wait_for(lambda: manager.progress(long).status == "running" and manager.store.get(long).status == "running")
     manager.stop(long, owner="ada")
     assert manager.wait(long, timeout=60).status == "stopped"
+
+
+def test_resumed_work_counts_against_its_owners_share():
+    slots = jobs.Slots(max_concurrent=1, turn_seconds=1000, max_waiting=1)
+    line_up(slots, 1, FakeJob())
+    line_up(slots, 2, FakeJob(), owner="bob")
+    assert slots.park(("run", 1), lambda: True, over_limits=True)  # bob's run trains
+    slots.requeue(("run", 1), lambda: None)  # resumed by its owner: it waits, and counts
+    with pytest.raises(DLCoreError, match="1 runs or races waiting"):
+        line_up(slots, 3, FakeJob())
+    assert slots.held() == [("run", 1)]
