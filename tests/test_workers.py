@@ -7,37 +7,11 @@ import signal
 import time
 
 import psutil
-import pytest
 import torch
 
-from dlcore import TrainConfig, jobs, models, race, workers
+from dlcore import race, workers
 from dlcore.runs import RunStore
-
-LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to act on mid-run
-
-
-def config(**changes) -> TrainConfig:
-    base = TrainConfig(dataset="mnist", model=models.preset("keras-mlp"), epochs=1, batch_size=64, device="cpu")
-    return base.with_changes(**changes)
-
-
-def wait_for(condition, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
-@pytest.fixture
-def manager(tiny_data_dir, dlcore_home):
-    run_jobs = jobs.JobManager(RunStore(dlcore_home), max_concurrent=1)
-    yield run_jobs
-    for run_id in run_jobs.active():
-        run_jobs.stop(run_id, teacher=True)
-    for run_id in list(run_jobs._trainers):
-        run_jobs.wait(run_id, timeout=30)
+from tests.test_jobs import LONG, config, manager, wait_for  # noqa: F401 (manager is a fixture)
 
 
 def test_a_run_trains_in_a_process_of_its_own_and_the_server_records_it(manager):
