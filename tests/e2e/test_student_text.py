@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import torch
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dlcore import evaluate, export, models, runs
 from dlcore.config import TrainConfig
@@ -58,8 +59,14 @@ def test_names_messages_and_link_values_are_shown_as_typed(browser, server, addr
         wait_rendered(page, timeout=120_000)
         main = page.get_by_test_id("stMain")
 
+        def value(box) -> str:
+            try:
+                return box.input_value(timeout=2_000)
+            except PlaywrightTimeout:  # a rerun redrew the page between listing the boxes and reading this one
+                return ""
+
         def shown() -> str:
-            text = main.inner_text() + " ".join(box.input_value() for box in main.get_by_role("combobox").all())
+            text = main.inner_text() + " ".join(value(box) for box in main.get_by_role("combobox").all())
             return " ".join(text.replace("\u2060", "").split())  # the word joiner that keeps an address from linking
 
         deadline = time.monotonic() + 30
