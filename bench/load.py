@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from classroom import cpu_seconds, fresh_server, percentile, report_end, wait_for_run  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402  (classroom.py puts the repository on the path)
-    CHROMIUM_ARGS, CONNECTED, EXCEPTION, EXTERNAL, SCRIPT_DONE, VIEWPORT, Watch, require_chromium,
+    CHROMIUM_ARGS, CONNECTED, EXCEPTION, EXTERNAL, REPO, SCRIPT_DONE, VIEWPORT, Watch, require_chromium,
 )
 
+PAGES = (REPO / "app.py").read_text().count("st.Page(")
 RENDER_LIMIT_S = 5.0  # the issue's requirement for every page while a run trains
 
 
@@ -43,6 +44,20 @@ async def rendered(page, timeout: float = 120_000) -> None:
     await page.wait_for_selector(CONNECTED, state="attached", timeout=timeout)
     await page.get_by_role("heading", level=1).first.wait_for(timeout=timeout)
     await page.wait_for_selector(SCRIPT_DONE, state="attached", timeout=timeout)
+
+
+async def reloaded_with_identity(page, timeout: float = 120.0) -> None:
+    """A first visit gets its identity from the page, which then reloads once (ui/classroom.py): wait for the
+    reloaded document, or the tour would read the sidebar of a page on its way out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if await page.evaluate("performance.getEntriesByType('navigation')[0].type") == "reload":
+                return
+        except Exception:  # the old document is going away under the call
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError("the page did not reload with its identity")
 
 
 async def new_page(browser):
@@ -57,6 +72,7 @@ async def start_run(browser, url: str, epochs: int) -> int:
     """Start Build & train's default config with this many epochs, as a teacher would; returns the run id."""
     page, _ = await new_page(browser)
     await page.goto(f"{url}/build_and_train")
+    await reloaded_with_identity(page)
     await rendered(page)
     field = page.get_by_label("Epochs")
     await field.fill(str(epochs))
@@ -94,10 +110,13 @@ async def student(browser, url: str, index: int, room: Class, delay: float) -> N
         start = time.perf_counter()
         room.arrivals.append(time.time())
         await page.goto(url)
+        await reloaded_with_identity(page)
         await rendered(page)
         room.times.append(("home (URL)", time.perf_counter() - start, time.time()))
         links = page.locator('[data-testid="stSidebarNav"] a')
         names = [(await links.nth(i).inner_text()).splitlines()[-1].strip() for i in range(await links.count())]
+        if len(names) != PAGES:
+            room.errors.append(f"session {index}: the sidebar listed {len(names)} of the app's {PAGES} pages")
         for name in names[1:]:
             before = await page.get_by_role("heading", level=1).first.inner_text()
             start = time.perf_counter()

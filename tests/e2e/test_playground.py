@@ -37,7 +37,8 @@ def test_step_play_pause_and_reset_redraw_the_boundary(watched, app_server):
     assert boundary_redraws(page, 3.0) >= 2  # the picture keeps changing while it plays (its rate: bench/playground_rate.py)
     screenshot(page, "playground-playing")
     page.get_by_role("button", name="Pause").click()
-    expect(page.get_by_role("button", name="Step")).to_be_enabled()
+    # the rerun that pauses waits for the epochs in flight to be drawn: seconds on a busy CI machine
+    expect(page.get_by_role("button", name="Step")).to_be_enabled(timeout=30_000)
     wait_rendered(page)
     held = playground_epoch(page)
     page.wait_for_timeout(1000)
