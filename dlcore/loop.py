@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 import threading
 import time
@@ -137,6 +138,23 @@ class Lane:
     def training(self) -> bool:
         return self.diverged_at is None
 
+    def state(self) -> dict:
+        """Everything the lane needs to go on exactly where it is, between two steps (read back first)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "losses": list(self.losses),
+                "history": [row.to_dict() for row in self.history], "diverged_at": self.diverged_at,
+                "seconds": self.seconds, "steps": self.steps,
+                "epoch_totals": (self._epoch_loss, self._epoch_correct)}
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.losses = list(state["losses"])
+        self.history = [EpochRow(**row) for row in state["history"]]
+        self.diverged_at, self.seconds, self.steps = state["diverged_at"], state["seconds"], state["steps"]
+        self._epoch_loss, self._epoch_correct = state["epoch_totals"]
+
     def begin_epoch(self) -> None:
         self.model.train()
         self._epoch_loss = self._epoch_correct = 0.0
@@ -222,12 +240,16 @@ class Loop:
     or a non-finite loss takes effect in all of them at the same step. Each epoch is scored on a fixed share of the
     test split (epoch_test_split), and the whole split once, at the end. A pace (seconds) spreads the steps over at
     least that long, so a room can watch a fast race unfold; the waits count as neither training time nor pauses.
+    A paused loop can be suspended: it packs its state (`suspended`, bytes) and ends, so the process holding it can
+    exit; a loop made with that state (`resume`) goes on at the same step, with the same batches, as if never paused.
     """
 
     def __init__(self, configs: list[TrainConfig], tensors: tuple[torch.Tensor, ...] | None = None,
                  build: Callable[[], nn.Module] | None = None, epochs: int | None = None, engine: Engine = Engine(),
-                 pace: float = 0.0):
+                 pace: float = 0.0, resume: bytes | None = None):
         self.configs = configs
+        self.resume_from = resume
+        self.suspended: bytes | None = None  # the packed state, once suspended
         self.tensors, self.build = tensors, build
         self.epochs = epochs or configs[0].epochs
         self.engine = engine
@@ -255,6 +277,7 @@ class Loop:
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
+        self._suspend = threading.Event()
         self._agreed_stop = False  # a group's processes stop when all have heard of a stop, at a read-back
 
     # control, from any thread
@@ -267,6 +290,12 @@ class Loop:
     def stop(self) -> None:
         self._stop.set()
         self._resume.set()
+
+    def suspend(self) -> None:
+        """End at the next step with the state packed (a group's processes cannot: they pause instead)."""
+        if self.engine.group is None:
+            self._suspend.set()
+            self._resume.set()
 
     @property
     def samples_per_sec(self) -> float:
@@ -299,7 +328,8 @@ class Loop:
 
     # the work, in the loop's thread
     def run(self, on_epoch=None, on_publish=None) -> str:
-        """Train every lane to the end; 'done', 'stopped' (by a user or the time limit) or 'diverged' (every lane).
+        """Train every lane to the end; 'done', 'stopped' (by a user or the time limit), 'diverged' (every lane) or
+        'suspended' (its state in `suspended`).
 
         on_epoch(loop) is called after each epoch's evaluation, and on_publish(loop) each time step losses are
         published (about every PUBLISH_SECONDS, between two steps), both in this thread.
@@ -316,22 +346,33 @@ class Loop:
         self.steps_per_epoch = math.ceil(n / base.batch_size)
         lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build, self.engine)
                  for config in self.configs]
+        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)  # every process shuffles the same way
+        first_epoch, first_batch = (self._unpack(lanes, shuffle, device) if self.resume_from is not None
+                                    else (1, 0))
         with self.lock:
             self.lanes = lanes
             self.device = device_name(device) + (f", {group.label}" if group else "")
             self.test_images, self.epoch_test_images = len(test_y), len(epoch_y)
-        shuffle = torch.Generator(device="cpu").manual_seed(base.seed)  # every process shuffles the same way
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(first_epoch, self.epochs + 1):
+            shuffled = shuffle.get_state()  # what a suspended loop keeps: the generator this epoch's order came from
             order = torch.randperm(len(train_y), generator=shuffle)[:n].to(device, non_blocking=True)
-            for lane in lanes:
-                lane.begin_epoch()
+            if epoch != first_epoch or not first_batch:
+                for lane in lanes:
+                    lane.begin_epoch()
+            else:
+                for lane in lanes:
+                    lane.model.train()
             started = last_read = time.perf_counter()
-            for first in range(0, n, base.batch_size):
+            for first in range(first_batch if epoch == first_epoch else 0, n, base.batch_size):
                 if not self._resume.is_set():
                     paused_at = time.perf_counter()
                     self._resume.wait()
                     started += time.perf_counter() - paused_at
                     self._paused += time.perf_counter() - paused_at
+                if self._suspend.is_set() and not self._stopping():
+                    self._read_back(self._trained + time.perf_counter() - started)
+                    self.suspended = self._pack(epoch, first, shuffled, time.perf_counter() - started)
+                    return "suspended"
                 if self._stopping() or not any(lane.training for lane in lanes):
                     break
                 index = order[first : first + base.batch_size]
@@ -379,6 +420,35 @@ class Loop:
         if not any(lane.training for lane in lanes):
             return "diverged"
         return "stopped" if self._stopping() else "done"
+
+    def _pack(self, epoch: int, first: int, shuffled: torch.Tensor, epoch_seconds: float) -> bytes:
+        """The loop's state between two steps, as torch.save's bytes of tensors and plain values only (so that
+        torch.load(weights_only=True) reads it back): where it is, every lane's state, the random generators."""
+        state = {"epoch": epoch, "first": first, "shuffle": shuffled, "rng": torch.get_rng_state(),
+                 "done": self.epoch, "step": self.step, "samples": self.samples, "elapsed": self.elapsed,
+                 "evaluating": self.evaluating, "wall": self.wall, "trained": self._trained + epoch_seconds,
+                 "per_image": self._per_image, "lanes": [lane.state() for lane in self.lanes]}
+        if self.lanes and next(self.lanes[0].model.parameters()).is_cuda:
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
+
+    def _unpack(self, lanes: list[Lane], shuffle: torch.Generator, device: torch.device) -> tuple[int, int]:
+        """Put a suspended loop's state back into new lanes; returns the epoch and the batch's first index it was at."""
+        state = torch.load(io.BytesIO(self.resume_from), map_location=device, weights_only=True)
+        self.resume_from = None  # its bytes are not kept for the rest of the run
+        for lane, kept in zip(lanes, state["lanes"], strict=True):
+            lane.restore(kept)
+        shuffle.set_state(state["shuffle"].cpu())
+        torch.set_rng_state(state["rng"].cpu())
+        if "cuda_rng" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+        self.epoch, self.step, self.samples = state["done"], state["step"], state["samples"]
+        self.elapsed, self.evaluating, self.wall = state["elapsed"], state["evaluating"], state["wall"]
+        self._trained, self._per_image = state["trained"], state["per_image"]
+        self._began = time.perf_counter() - self.wall  # the pace goes on from where it was
+        return state["epoch"], state["first"]
 
     def _stopping(self) -> bool:
         """One process stops as soon as asked; a group's processes stop together, once a read-back has agreed."""
@@ -458,8 +528,9 @@ class LoopJob:
     A run (training.Trainer) and a race (race.Race) are both one: subclasses say what to record when the loop ends.
     """
 
-    def __init__(self, configs: list[TrainConfig], engine: Engine = Engine(), pace: float = 0.0):
-        self.loop = Loop(configs, engine=engine, pace=pace)
+    def __init__(self, configs: list[TrainConfig], engine: Engine = Engine(), pace: float = 0.0,
+                 resume: bytes | None = None):
+        self.loop = Loop(configs, engine=engine, pace=pace, resume=resume)
         self._lock = threading.Lock()
         self._status, self._message = "queued", ""
         self._thread: threading.Thread | None = None
@@ -504,6 +575,14 @@ class LoopJob:
     def stop(self) -> None:
         self.loop.stop()
 
+    def suspend(self) -> bool:
+        """Have a paused or held job pack its state and end its thread (loop.suspended); False when it is neither."""
+        with self._lock:
+            if self._status not in ("paused", "queued") or not self.started:
+                return False
+            self.loop.suspend()
+            return self.loop.engine.group is None
+
     def cancel(self, message: str) -> None:
         """End a job that never started."""
         with self._lock:
@@ -520,6 +599,8 @@ class LoopJob:
                 self._status = "running"
         try:
             status = self.loop.run(on_epoch=self._epoch_done, on_publish=self._published)
+            if status == "suspended":  # nothing ended: whoever suspended it takes loop.suspended
+                return
             message = self._ending(status)
             self._record(status, message)
         except DLCoreError as exc:

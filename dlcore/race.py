@@ -146,8 +146,9 @@ class Race(LoopJob):
     """The lanes of one race in one loop; progress() may be called from any thread at any time. It records nothing:
     it trains in a worker (workers.py), and RaceManager keeps each lane as a run on the server."""
 
-    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", pace: float = 0.0):
-        super().__init__(configs, pace=pace)
+    def __init__(self, race_id: int, configs: list[TrainConfig], student: str = "", pace: float = 0.0,
+                 resume: bytes | None = None):
+        super().__init__(configs, pace=pace, resume=resume)
         self.race_id = race_id
         self.configs = configs
         self.student = student_name(student)

@@ -45,11 +45,13 @@ class Progress(Fraction):
 
 class Trainer(LoopJob):
     """Trains one config; the job manager records it through on_epoch(trainer) and on_finish(trainer, status,
-    message), both called in the trainer's thread, the latter before the final status is published."""
+    message), both called in the trainer's thread, the latter before the final status is published; resume is a
+    suspended loop's state (loop.Loop)."""
 
-    def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None, engine: Engine = Engine()):
+    def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None, engine: Engine = Engine(),
+                 resume: bytes | None = None):
         validate(config)
-        super().__init__([config], engine)
+        super().__init__([config], engine, resume=resume)
         self.config = config
         self._on_epoch = on_epoch
         self._on_finish = on_finish

@@ -1,6 +1,8 @@
 """The one training loop: its lanes, the time limit, and that dlcore steps an optimizer in exactly one place."""
 
 import ast
+import io
+import threading
 import time
 from pathlib import Path
 
@@ -227,3 +229,63 @@ def test_a_paced_loop_spreads_its_steps_over_the_pace_and_counts_the_waits_as_no
         torch.set_num_threads(threads)
     assert run.wall >= 3.0 and run.elapsed <= run.wall - 1.0  # the waits are not training, so samples/s stay true
     assert etas[0] >= 1.2  # after the first of two epochs, about half the pace is left
+
+
+def suspended_midway(configs: list[TrainConfig], after_steps: int) -> bytes:
+    """A loop paused after some steps, then suspended: the state it packs."""
+    paused = loop.Loop(configs)
+    thread = threading.Thread(target=lambda: paused.run())
+    thread.start()
+    deadline = time.monotonic() + 60
+    while paused.step < after_steps and time.monotonic() < deadline:
+        time.sleep(0.001)
+    paused.pause()
+    time.sleep(0.05)
+    paused.suspend()
+    thread.join(60)
+    assert paused.suspended is not None and paused.step >= after_steps
+    return paused.suspended
+
+
+@pytest.mark.parametrize("changes", [
+    dict(optimizer="adam", schedule="onecycle"),
+    dict(optimizer="sgd", momentum=0.9, nesterov=True, schedule="step"),
+    dict(optimizer="rmsprop", schedule="cosine", epochs=3),
+])
+def test_a_suspended_loop_goes_on_from_its_state_exactly_as_if_never_paused(tiny_data_dir, changes):
+    """Mid-epoch, with dropout and batch norm (the random generators and running statistics come back too)."""
+    config = TINY.with_changes(model=ModelSpec(dense=(DenseLayer(16, dropout=0.3, batch_norm=True),)), **changes)
+    whole = loop.Loop([config])
+    assert whole.run() == "done"
+    state = suspended_midway([config], after_steps=25)  # the first epoch has 19 steps: this is inside the second
+    again = loop.Loop([config], resume=state)
+    assert again.run() == "done"
+    mine, theirs = again.lanes[0], whole.lanes[0]
+    assert mine.losses == theirs.losses and again.step == whole.step
+    assert [row.test_accuracy for row in mine.history] == [row.test_accuracy for row in theirs.history]
+    for name, tensor in theirs.model.state_dict().items():
+        assert torch.equal(mine.model.state_dict()[name], tensor), name
+    assert mine.evaluation.accuracy == theirs.evaluation.accuracy
+
+
+def test_a_race_is_suspended_and_resumed_lane_by_lane(tiny_data_dir):
+    configs = [TINY, TINY.with_changes(optimizer="sgd", lr=0.1)]
+    whole = loop.Loop(configs)
+    whole.run()
+    again = loop.Loop(configs, resume=suspended_midway(configs, after_steps=5))
+    assert again.run() == "done"
+    assert [lane.losses for lane in again.lanes] == [lane.losses for lane in whole.lanes]
+
+
+def test_a_state_is_read_with_torch_loads_weights_only_and_a_running_loop_is_not_suspended(tiny_data_dir):
+    job = training.Trainer(TINY.with_changes(epochs=50, batch_size=1))
+    assert not job.suspend()  # never started
+    job.start()
+    deadline = time.monotonic() + 60
+    while job.loop.step < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not job.suspend()  # running: only paused or held work packs its state
+    assert job.pause() and job.suspend()
+    job.join(60)
+    state = torch.load(io.BytesIO(job.loop.suspended), weights_only=True)  # tensors and plain values only
+    assert state["step"] == job.loop.step and job.progress().status == "paused"

@@ -105,3 +105,46 @@ def test_reports_carry_only_new_losses():
                                                 race.LaneProgress("b", config(), "running", step_losses=[4, 5, 6])))
     trimmed = workers._trimmed(progress, (2, 1))
     assert [lane.step_losses for lane in trimmed.lanes] == [[3], [5, 6]]
+
+
+def gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def suspended_after_pause(manager, run_id: int, monkeypatch) -> int:
+    """Pause a run once it has trained a little; returns its step once its worker has packed its state and gone."""
+    monkeypatch.setenv("DLCORE_SUSPEND_SECONDS", "0.3")
+    wait_for(lambda: manager.progress(run_id).step > 50)
+    pid = manager.trainer(run_id).pid
+    manager.pause(run_id)
+    wait_for(lambda: manager.trainer(run_id).suspended, timeout=30)
+    wait_for(lambda: gone(pid), timeout=10)  # its memory went back to the system
+    progress = manager.progress(run_id)
+    assert progress.status == "paused" and len(progress.step_losses) == progress.step
+    return progress.step
+
+
+def test_a_run_paused_a_while_gives_its_worker_back_and_ends_as_if_never_paused(manager, monkeypatch, dlcore_home):
+    settings = config(batch_size=1, epochs=2)
+    alone = manager.wait(manager.submit(settings), timeout=120)
+    run_id = manager.submit(settings)
+    held = suspended_after_pause(manager, run_id, monkeypatch)
+    assert len(list((dlcore_home / "suspended").rglob("*.pt"))) == 1
+    time.sleep(0.5)
+    assert manager.progress(run_id).step == held
+    manager.resume(run_id)
+    progress = manager.wait(run_id, timeout=120)
+    assert progress.status == "done" and progress.step_losses == alone.step_losses  # the same steps, once each
+    assert progress.history[-1]["test_accuracy"] == alone.history[-1]["test_accuracy"]
+    assert manager.store.get(run_id).results.accuracy == manager.store.get(run_id - 1).results.accuracy
+    assert not list((dlcore_home / "suspended").rglob("*.pt"))  # the state went with its new worker
+
+
+def test_a_suspended_run_stopped_keeps_what_it_learned(manager, monkeypatch, dlcore_home):
+    run_id = manager.submit(config(**LONG))
+    held = suspended_after_pause(manager, run_id, monkeypatch)
+    manager.stop(run_id)
+    progress = manager.wait(run_id, timeout=60)
+    assert progress.status == "stopped" and progress.step == held and f"after {held} steps" in progress.message
+    assert manager.store.get(run_id).checkpoint and manager.store.get(run_id).results is not None
+    assert not list((dlcore_home / "suspended").rglob("*.pt"))
