@@ -12,8 +12,8 @@ from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jo
 from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (control, control_problem_ui, may_control, presenting, refusal, remember_name, session_owner,
-                          settings_container)
+from ui.classroom import (control, control_problem_ui, keep_setup_in_address, may_control, presenting, refusal,
+                          remember_name, session_owner, settings_container, setup_query)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
@@ -37,13 +37,15 @@ START = TrainConfig(model=models.preset("simple-nn"))  # what the page shows fir
 
 
 def open_link() -> None:
-    """A setup link (dlcore.sharing) replaces the page's setup, once per link; what it could not use gets a note."""
-    link = {key: value for key, value in st.query_params.to_dict().items() if key in sharing.KEYS}
+    """A setup link (dlcore.sharing) replaces the page's setup, once per link; what it could not use, and any key this
+    page does not use, gets a note."""
+    link = setup_query()
     if not link or link == st.session_state.get("train_link"):
         return
     setup = sharing.from_query(link, START)
     st.session_state["train_link"] = link
-    st.session_state["train_link_note"] = setup.note
+    st.session_state["train_link_note"] = " ".join(
+        filter(None, (setup.note, sharing.unused_keys_note(link, sharing.KEYS))))
     st.session_state["train_config"] = setup.config
     for key in (*KEYS.values(), "train_preset"):
         st.session_state.pop(key, None)
@@ -55,12 +57,8 @@ def open_link() -> None:
 def share_link_ui(config: TrainConfig) -> None:
     """Keep the setup in the address bar, and show it as a link to copy."""
     query = sharing.to_query(config, START)
-    if query != st.session_state.get("train_link"):
-        for key in sharing.KEYS:
-            if key not in query:
-                st.query_params.pop(key, None)
-        st.query_params.update(query)
-        st.session_state["train_link"] = query
+    keep_setup_in_address(query)
+    st.session_state["train_link"] = query
     address = (st.context.url or "").split("?")[0]
     st.caption("Share this setup: the link opens this network and these settings (the address bar holds it too).")
     st.code(f"{address}?{urlencode(query)}", language=None, wrap_lines=True)

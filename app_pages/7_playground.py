@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from dlcore import DLCoreError, optim, toy
+from dlcore import DLCoreError, optim, sharing, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
-from ui.classroom import presenting, settings_container
+from ui.classroom import keep_setup_in_address, presenting, settings_container, setup_query
 
 TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
@@ -30,39 +30,44 @@ def nearest(options, value):
 
 def open_link() -> None:
     """A link's settings become the widgets' values, once per link; a setting no widget offers is rounded to one
-    that does, and a link that cannot be used at all is said so and left."""
-    query = {key: value for key, value in st.query_params.to_dict().items() if key in toy.LINK_FIELDS}
+    that does, and each value not used as written, each key this page does not use, and a link that cannot be used
+    at all, is said in the note."""
+    query = setup_query()
     if not query or query == st.session_state.get("toy_link"):
         return
     st.session_state["toy_link"] = query
-    st.session_state.pop("toy_link_note", None)
+    unused = sharing.unused_keys_note(query, toy.LINK_FIELDS)
     try:
-        config = toy.from_link(query)
+        config = toy.from_link(sharing.canonical(query))
     except DLCoreError as exc:
-        st.session_state["toy_link_note"] = f"This link's settings were not used: {exc}"
+        st.session_state["toy_link_note"] = " ".join(filter(None, (f"This link's settings were not used: {exc}", unused)))
         return
+    offered = {  # field: (widget key, the value the widget takes, the link's value in the widget's units)
+        "noise": ("toy_noise", nearest(range(0, 51, 5), config.noise), config.noise),
+        "train_ratio": ("toy_ratio", nearest(range(10, 91, 10), config.train_ratio * 100), config.train_ratio * 100),
+        "points": ("toy_points", nearest(range(100, MAX_TOY_POINTS + 1, 100), config.points), config.points),
+        "batch_size": ("toy_batch", min(config.batch_size, 30), config.batch_size),
+        "seed": ("toy_seed", min(config.seed, 9999), config.seed),
+        "lr": ("toy_lr", nearest(LEARNING_RATES, config.lr), config.lr),
+        "reg_rate": ("toy_reg_rate", nearest(REG_RATES, config.reg_rate), config.reg_rate),
+    }
+    rounded = [f"{name} {asked:g} became {taken:g}" for name, (_, taken, asked) in offered.items() if taken != asked]
+    notes = [f"This page offers no such setting, so the nearest one is used: {', '.join(rounded)}."] if rounded else []
     if config.momentum != ToyConfig().momentum:  # no widget offers it: the page always trains with the default
-        st.session_state["toy_link_note"] = (f"This page trains with momentum {ToyConfig().momentum:g}, so the link's "
-                                             f"momentum {config.momentum:g} was not used.")
+        notes.append(f"This page trains with momentum {ToyConfig().momentum:g}, so the link's momentum "
+                     f"{config.momentum:g} was not used.")
+    st.session_state["toy_link_note"] = " ".join(notes + [unused]).strip()
     state = st.session_state
-    state.update(toy_dataset=config.dataset, toy_noise=nearest(range(0, 51, 5), config.noise),
-                 toy_ratio=nearest(range(10, 91, 10), config.train_ratio * 100),
-                 toy_points=nearest(range(100, MAX_TOY_POINTS + 1, 100), config.points),
-                 toy_batch=min(config.batch_size, 30), toy_seed=min(config.seed, 9999),
-                 toy_features=toy.used_features(config), toy_layers=len(config.hidden),
-                 toy_activation=config.activation, toy_optimizer=config.optimizer,
-                 toy_lr=nearest(LEARNING_RATES, config.lr), toy_reg=config.regularization,
-                 toy_reg_rate=nearest(REG_RATES, config.reg_rate))
+    state.update({key: taken for key, taken, _ in offered.values()})
+    state.update(toy_dataset=config.dataset, toy_features=toy.used_features(config), toy_layers=len(config.hidden),
+                 toy_activation=config.activation, toy_optimizer=config.optimizer, toy_reg=config.regularization)
     state.update({f"toy_units_{i}": units for i, units in enumerate(config.hidden)})
 
 
 def keep_link(config: ToyConfig) -> None:
     """The settings in the address bar, so the page's address is a link to this setup."""
     query = toy.to_link(config)
-    for key in toy.LINK_FIELDS:
-        if key not in query:
-            st.query_params.pop(key, None)
-    st.query_params.update(query)
+    keep_setup_in_address(query)
     st.session_state["toy_link"] = query
 
 

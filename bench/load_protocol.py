@@ -452,7 +452,7 @@ def press_start(client: Session) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--setup", default="epochs=100&batch=16",
+    parser.add_argument("--setup", default="epochs=100&batch_size=16",
                         help="the run's Build & train setup link (its query string); the default network on "
                              "mnist-sample, about 26 s alone on 2 cores: long enough that a class of 30 tours every "
                              "page while it trains, and small batches make it the run most sensitive to page load")

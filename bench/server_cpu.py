@@ -5,7 +5,7 @@ it) opens Build & train with a setup link, presses Start and watches the live vi
 server process's CPU seconds over that time (its workers' are not its own), the run's wall time, and the CPU the
 whole process tree took; a JSON line last.
 
-    DLCORE_DATA_DIR=../shared/data python bench/server_cpu.py [--setup "data=fashion-mnist&epochs=3"]
+    DLCORE_DATA_DIR=../shared/data python bench/server_cpu.py [--setup "dataset=fashion-mnist&epochs=3"]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def tree_cpu(pid: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setup", default="data=fashion-mnist&epochs=3")
+    parser.add_argument("--setup", default="dataset=fashion-mnist&epochs=3")
     args = parser.parse_args(argv)
     with fresh_server("server-cpu-server.log") as server:
         url = f"http://127.0.0.1:{server.port}"

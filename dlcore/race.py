@@ -11,7 +11,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
-from . import jobs
+from typing import Mapping
+
+from . import jobs, models, sharing
 from .config import DLCoreError, TrainConfig
 from .loop import Fraction, Lane, LoopJob, diverged_message
 from .runs import RunStore, home, student_name, write_checkpoint
@@ -24,6 +26,107 @@ LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # wha
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
 LEAD_WINDOWS = 3  # tenths of an epoch a lane must lead in a row before the reading names it
 WATCHABLE_SECONDS = 25.0  # a race at a watchable pace lasts at least this long: the default race trains in ~2 s
+NETWORKS = ("simple-nn", "keras-mlp", "cnn")  # the presets a race is run on
+EPOCHS = (1, 10)
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+START_LANES = (  # plain SGD crawls, momentum helps, Adam races ahead, a huge step size blows up
+    {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0},
+    {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9},
+    {"optimizer": "adam", "lr": 0.001, "momentum": 0.9},
+    {"optimizer": "sgd", "lr": 5.0, "momentum": 0.9},
+)
+
+
+@dataclass(frozen=True)
+class RaceSetup:
+    """What the race page sets up, as a link writes it: `?net=cnn&epochs=3&lanes=sgd_0.01_0,adam_0.001_0.9`, each
+    lane optimizer_lr_momentum; the other keys are Build & train's (the schema's field names)."""
+
+    network: str = "simple-nn"
+    dataset: str = "mnist-sample"  # four networks at once: the small set keeps it brisk
+    epochs: int = 2
+    batch_size: int = 64
+    paced: bool = True
+    lanes: tuple[dict, ...] = START_LANES
+    note: str = ""  # one sentence when part of the link could not be used
+
+    def base(self) -> TrainConfig:
+        return TrainConfig(dataset=self.dataset, model=models.preset(self.network), epochs=self.epochs,
+                           batch_size=self.batch_size)
+
+
+LINK_KEYS = ("net", "dataset", "epochs", "batch_size", "pace", "lanes")
+
+
+def to_link(setup: RaceSetup) -> dict[str, str]:
+    """The query parameters that differ from the starting race; lanes are always named, so a link says what races."""
+    start, query = RaceSetup(), {}
+    for key, name in (("net", "network"), ("dataset", "dataset"), ("epochs", "epochs"), ("batch_size", "batch_size")):
+        if getattr(setup, name) != getattr(start, name):
+            query[key] = str(getattr(setup, name))
+    if setup.paced != start.paced:
+        query["pace"] = "1" if setup.paced else "0"
+    query["lanes"] = ",".join(f"{lane['optimizer']}_{lane['lr']:g}_{lane['momentum']:g}" for lane in setup.lanes)
+    return query
+
+
+def from_link(params: Mapping[str, str | list[str]]) -> RaceSetup:
+    """The race a link describes: each part that cannot be used is left at the starting race and named, with its
+    reason, in the setup's note; lanes that cannot race together (too few, twice the same) are left whole."""
+    link = sharing.canonical(params)
+    start, changes, problems = RaceSetup(), {}, {}
+
+    def take(key: str, name: str, read) -> None:
+        if key in link and len(link[key]) > sharing.MAX_VALUE_LENGTH:
+            problems[key] = f"longer than {sharing.MAX_VALUE_LENGTH} characters"
+        elif key in link:
+            try:
+                changes[name] = read(link[key])
+            except (DLCoreError, ValueError) as exc:
+                problems[key] = sharing.reason(exc)
+
+    take("net", "network", lambda text: _one_of(text, NETWORKS, "network"))
+    take("dataset", "dataset", lambda text: _checked_dataset(sharing.read_value(text, str)))
+    take("epochs", "epochs", lambda text: _within(int(text), *EPOCHS, "epochs"))
+    take("batch_size", "batch_size", lambda text: _one_of(int(text), BATCH_SIZES, "batch size"))
+    take("pace", "paced", lambda text: sharing.read_value(text, bool))
+    take("lanes", "lanes", _lanes)
+    setup = replace(start, **changes)
+    if "lanes" in changes:
+        try:
+            lanes(setup.base(), list(setup.lanes))
+        except DLCoreError as exc:
+            problems["lanes"] = sharing.reason(exc)
+            setup = replace(setup, lanes=start.lanes)
+    return replace(setup, note=sharing.problems_note(link, problems) if problems else "")
+
+
+def _one_of(value, options: tuple, what: str):
+    if value not in options:
+        raise DLCoreError(f"The {what} must be one of {', '.join(map(str, options))}.")
+    return value
+
+
+def _within(value: int, low: int, high: int, what: str) -> int:
+    if not low <= value <= high:
+        raise DLCoreError(f"A race's {what} must be from {low} to {high}.")
+    return value
+
+
+def _checked_dataset(name: str) -> str:
+    validate(TrainConfig(dataset=name))
+    return name
+
+
+def _lanes(text: str) -> tuple[dict, ...]:
+    """'sgd_0.01_0,adam_0.001_0.9' -> each lane's optimizer, learning rate and momentum."""
+    found = []
+    for token in text.split(","):
+        optimizer, lr, momentum = token.split("_")
+        found.append({"optimizer": sharing.read_value(optimizer, str), "lr": float(lr), "momentum": float(momentum)})
+    if not MIN_LANES <= len(found) <= MAX_LANES:
+        raise DLCoreError(f"A race needs {MIN_LANES} to {MAX_LANES} optimizers; the link has {len(found)}.")
+    return tuple(found)
 
 
 def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:

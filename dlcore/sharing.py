@@ -1,8 +1,10 @@
 """Setups as short, readable links (TrainConfig <-> URL query parameters) and the one-line summaries of configs.
 
-A link names only what differs from the page's starting setup, e.g. `?net=cnn&opt=sgd&lr=0.05&epochs=3`, or a
-custom network as `?conv=32_64-max&dense=128-gelu-d0.2`. Layers are separated by '_' and a layer's options by
-'-', the characters a URL keeps as they are.
+A link names only what differs from the page's starting setup, e.g. `?net=cnn&optimizer=sgd&lr=0.05&epochs=3`, or
+a custom network as `?conv=32_64-max&dense=128-gelu-d0.2`. Layers are separated by '_' and a layer's options by
+'-', the characters a URL keeps as they are. Every page's links speak one vocabulary: the schema's field names
+(dataset, optimizer, batch_size, ...), with the short keys of older links (data, opt, wd, batch) read as those; a
+key a page does not use, or a value it could not use as written, is named in the page's note (unused_keys_note).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from urllib.parse import parse_qs
 from . import activations, devices, models, optim, validation
 from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 
-SHORT_NAMES = {"dataset": "data", "optimizer": "opt", "weight_decay": "wd", "batch_size": "batch"}  # for links
+ALIASES = {"data": "dataset", "opt": "optimizer", "wd": "weight_decay", "batch": "batch_size"}  # older links' keys
+EVERY_PAGE = ("present", "name", "run")  # keys any page's address may carry besides its setup (presenter mode, ...)
 # query key -> TrainConfig field, for every setting but the network, which uses net, or conv and dense.
-SETTINGS = {SHORT_NAMES.get(f.name, f.name): f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"}
+SETTINGS = {f.name: f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"}
 NETWORK_KEYS = ("net", "conv", "dense")
 KEYS = NETWORK_KEYS + tuple(SETTINGS)  # every key a setup link may hold; a page's other keys are left alone
 MAX_VALUE_LENGTH = 200
@@ -110,12 +113,34 @@ def _format(value) -> str:
 
 # ---- link -> config ------------------------------------------------------------------------------
 
+def canonical(params: Mapping[str, str | list[str]]) -> dict[str, str]:
+    """A link's keys in the one vocabulary: an older short key becomes its field's name (the field's own key wins
+    when a link has both); each value is its last one."""
+    named: dict[str, str] = {}
+    for key, value in params.items():
+        field = ALIASES.get(key, key)
+        if key == field or field not in params:
+            named[field] = _last(value)
+    return named
+
+
+def unused_keys_note(params: Mapping[str, str | list[str]], used: tuple[str, ...] | list[str]) -> str:
+    """One sentence naming each key of a link that this page does not use (its own keys: `used`), or ''."""
+    link = canonical(params)
+    unused = [key for key in link if key not in used and key not in EVERY_PAGE]
+    if not unused:
+        return ""
+    shown = ", ".join(f"{_shown(key)}={_shown(link[key])}" for key in unused[:5])
+    more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+    return f"This page does not use {shown}{more} from the link, so {'they were' if len(unused) > 1 else 'it was'} left out."
+
 def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None = None) -> SharedSetup:
     """The setup a link describes, on top of `base`. Each part that cannot be used (unreadable, out of bounds, an
     unknown name, a device not here) is left at base and named with its reason; a combination that cannot train
     falls back to base whole. Either way the note says so in one sentence."""
     base = base or TrainConfig()
-    values = {key: _last(params[key]) for key in KEYS if key in params}
+    params = canonical(params)
+    values = {key: params[key] for key in KEYS if key in params}
     problems: dict[str, str] = {}
     for key in [key for key, text in values.items() if len(text) > MAX_VALUE_LENGTH]:
         problems[key] = f"longer than {MAX_VALUE_LENGTH} characters"
@@ -128,12 +153,12 @@ def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None =
             models.validate(model)
             config = config.with_changes(model=model)
     except (DLCoreError, ValueError) as exc:
-        problems.update(dict.fromkeys(network_keys, _reason(exc)))
+        problems.update(dict.fromkeys(network_keys, reason(exc)))
     for key, name in SETTINGS.items():
         if key not in values:
             continue
         try:
-            value = _parse(values[key], type(getattr(base, name)))
+            value = read_value(values[key], type(getattr(base, name)))
             if name in validation.CHOICES:
                 validation.check_choice(name, value)
             if name == "device" and value != "auto" and devices.device_status()[value]:
@@ -141,19 +166,24 @@ def from_query(params: Mapping[str, str | list[str]], base: TrainConfig | None =
                 continue
             config = config.with_changes(**{name: value})
         except (DLCoreError, ValueError) as exc:
-            problems[key] = _reason(exc)
+            problems[key] = reason(exc)
     try:
         validation.validate(config)
     except DLCoreError as exc:
-        return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {_reason(exc)}.")
+        return SharedSetup(base, f"This link's setup was not used, so the starting setup is shown: {reason(exc)}.")
     if problems:
-        named = "; ".join(f"{key} ('{_shown(params[key])}'): {reason}" for key, reason in problems.items())
-        those = "those settings are" if len(problems) > 1 else "that setting is"
-        notes.insert(0, f"Part of this link could not be used, so {those} back to the starting setup: {named}.")
+        notes.insert(0, problems_note(params, problems))
     return SharedSetup(config, " ".join(notes))
 
 
-def _reason(exc: Exception) -> str:
+def problems_note(params: Mapping[str, str], problems: dict[str, str]) -> str:
+    """One sentence naming each part of a link (key -> reason) left at the starting setup, with its value."""
+    named = "; ".join(f"{key} ('{_shown(params[key])}'): {why}" for key, why in problems.items())
+    those = "those settings are" if len(problems) > 1 else "that setting is"
+    return f"Part of this link could not be used, so {those} back to the starting setup: {named}."
+
+
+def reason(exc: Exception) -> str:
     """An error's sentence without its full stop, to quote inside another sentence."""
     return str(exc).rstrip(".") if isinstance(exc, DLCoreError) else "not readable"
 
@@ -182,7 +212,7 @@ def _last(value: str | list[str]) -> str:
     return (value[-1] if value else "") if isinstance(value, list) else str(value)
 
 
-def _parse(text: str, kind: type):
+def read_value(text: str, kind: type):
     if kind is bool:
         if text.lower() not in ("1", "0", "true", "false"):
             raise ValueError(text)

@@ -3,6 +3,7 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 import torch
@@ -210,3 +211,28 @@ def test_only_the_owner_or_a_teacher_may_stop_a_race(tiny_data_dir):
     assert not races.progress(race_id).finished
     races.stop(race_id, owner="bob", teacher=True)
     assert races.wait(race_id, timeout=60).status == "stopped"
+
+
+def test_a_race_link_round_trips_and_names_only_what_differs_from_the_starting_race():
+    setup = race.RaceSetup("cnn", "fashion-mnist", 3, 128, False, ({"optimizer": "sgd", "lr": 1e-05, "momentum": 0.0},
+                                                                    {"optimizer": "adam", "lr": 0.001, "momentum": 0.9}))
+    query = race.to_link(setup)
+    assert query == {"net": "cnn", "dataset": "fashion-mnist", "epochs": "3", "batch_size": "128", "pace": "0",
+                     "lanes": "sgd_1e-05_0,adam_0.001_0.9"}
+    assert race.from_link(query) == setup
+    assert race.to_link(race.RaceSetup()) == {"lanes": "sgd_0.01_0,sgd_0.01_0.9,adam_0.001_0.9,sgd_5_0.9"}
+    assert race.from_link({"data": "fashion-mnist", "batch": "32"}).batch_size == 32  # older links' short keys
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"lanes": "sgd_0.01_0"}, "A race needs 2 to 4 optimizers; the link has 1"),
+    ({"lanes": "sgd_0.01,adam_0.1_0"}, "lanes ('sgd_0.01,adam_0.1_0'): not readable"),
+    ({"lanes": "sgd_1e400_0,adam_0.1_0"}, "Lane 1:"),
+    ({"lanes": ",".join(["adam_0.1_0"] * 80)}, "longer than 200 characters"),
+    ({"epochs": "0"}, "epochs must be from 1 to 10"), ({"batch_size": "100"}, "batch size must be one of"),
+    ({"pace": "maybe"}, "pace ('maybe'): not readable"), ({"dataset": "imagenet"}, "dataset ('imagenet')"),
+])
+def test_each_part_of_a_race_link_that_cannot_be_used_is_named_and_left_at_the_start(params, named):
+    setup = race.from_link(params)
+    assert named in setup.note and setup.note.startswith("Part of this link could not be used")
+    assert replace(setup, note="") == race.RaceSetup()

@@ -24,13 +24,28 @@ def test_round_trip(config):
     assert shared.config == config and shared.note == ""
 
 
-def test_links_are_short_and_readable():
+def test_links_are_short_and_readable_in_the_schemas_field_names():
     assert sharing.to_query(TrainConfig(model=models.preset("cnn"), optimizer="sgd", lr=0.1)) == {
-        "net": "cnn", "opt": "sgd", "lr": "0.1"}
+        "net": "cnn", "optimizer": "sgd", "lr": "0.1"}
     query = sharing.to_query(CUSTOM)
     assert query["conv"] == "32-k5-leaky-relu-max-same-bn_8-gelu-avg"
     assert query["dense"] == "128-leaky-relu-d0.25-bn_10-tanh"
-    assert query["nesterov"] == "1" and query["wd"] == "1e-05" and "seed" in query
+    assert query["nesterov"] == "1" and query["weight_decay"] == "1e-05" and "seed" in query
+
+
+def test_older_short_keys_are_read_as_their_fields_and_a_fields_own_key_wins():
+    shared = sharing.from_query({"data": "fashion-mnist", "opt": "sgd", "wd": "0.01", "batch": "32"})
+    assert (shared.config.dataset, shared.config.optimizer, shared.config.weight_decay, shared.config.batch_size) == (
+        "fashion-mnist", "sgd", 0.01, 32)
+    assert sharing.from_query({"opt": "sgd", "optimizer": "adamw"}).config.optimizer == "adamw"
+
+
+def test_keys_a_page_does_not_use_are_named_in_one_sentence():
+    assert sharing.unused_keys_note({"lr": "0.1", "present": "1", "run": "3"}, sharing.KEYS) == ""
+    note = sharing.unused_keys_note({"colour": "red", "data": "spiral"}, ("lr",))
+    assert note == "This page does not use colour=red, dataset=spiral from the link, so they were left out."
+    many = sharing.unused_keys_note({f"k{i}": "x" * 300 for i in range(8)}, ())
+    assert "and 3 more" in many and len(many) < 400  # long or many keys stay one readable sentence
 
 
 def test_only_changes_from_the_base_are_written():
@@ -59,13 +74,13 @@ def test_bad_network_parts_are_named(params, named):
 
 @pytest.mark.parametrize("params, reason", [
     ({"dense": "99999"}, "dense ('99999'): The dense layer's field units cannot be 99999"),
-    ({"opt": "lion"}, "opt ('lion'): Unknown optimizer 'lion'"),
+    ({"opt": "lion"}, "optimizer ('lion'): Unknown optimizer 'lion'"),
     ({"momentum": "-1"}, "momentum ('-1'): The configuration's field momentum cannot be -1.0"),
     ({"momentum": "5"}, "momentum ('5'): The configuration's field momentum cannot be 5.0"),
     ({"lr": "nan"}, "lr ('nan'): The configuration's field lr cannot be nan"),
     ({"seed": "9" * 150}, "seed ('9999999999999999999999999999999999999999…'): The configuration's field seed"),
     ({"conv": "8-k7-max_8-k7-max_8-k7", "dense": "8"}, "shrinks the image"),
-    ({"data": "<img src=x>"}, "data ('<img src=x>'): not readable"),
+    ({"data": "<img src=x>"}, "dataset ('<img src=x>'): not readable"),
 ])
 def test_each_unusable_part_is_named_with_its_reason_and_left_at_the_start(params, reason):
     base = TrainConfig(epochs=2)

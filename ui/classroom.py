@@ -1,5 +1,5 @@
 """Classroom tools: presenter mode for a projector, who may pause and stop a run (its browser, or the teacher),
-and runs taken home or brought in (export, import)."""
+runs taken home or brought in (export, import), and a page's setup kept in its address as a link."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import streamlit as st
 
-from dlcore import identity
+from dlcore import identity, sharing
 from ui import literal
 
 PRESENTER_CSS = """<style>
@@ -23,6 +23,22 @@ PRESENTER_CSS = """<style>
 .stMainBlockContainer [data-testid="stProgress"] p { font-size: 1.6rem !important; }
 .stMainBlockContainer h1 { font-size: 3.2rem !important; }
 </style>"""
+
+
+def setup_query() -> dict[str, str]:
+    """The address's setup: every key but those any page carries (presenter mode, the name, the watched run)."""
+    return {key: value for key, value in st.query_params.to_dict().items() if key not in sharing.EVERY_PAGE}
+
+
+def keep_setup_in_address(query: dict[str, str]) -> None:
+    """Make the address's setup `query`, so the page's address is a link to what it shows; also on coming back to
+    the page, whose address Streamlit's navigation left bare."""
+    shown = setup_query()
+    if query != shown:
+        for key in shown:
+            if key not in query:
+                st.query_params.pop(key, None)
+        st.query_params.update(query)
 
 
 def presenter_mode_ui() -> None:

@@ -372,6 +372,29 @@ def test_a_setup_link_opens_that_setup_and_the_address_follows_edits():
     assert any("epochs=4" in code.value for code in at.code)
 
 
+def test_links_use_the_schemas_field_names_and_name_each_key_the_page_does_not_use():
+    """Issue 23.3: `dataset=fashion-mnist` trained on the MNIST sample without a word, since the page read only
+    `data=`; today's short keys are still read, and the address is written in field names."""
+    at = page(dataset="fashion-mnist", optimizer="sgd", batch_size="128", colour="red", noise="5")
+    assert at.session_state["train_config"].dataset == "fashion-mnist"
+    assert at.selectbox(key="train_optimizer").value == "sgd" and at.select_slider(key="train_batch_size").value == 128
+    note = plain(at.warning[0].value)
+    assert "does not use colour=red, noise=5" in note
+    assert at.query_params["dataset"] == "fashion-mnist" and at.query_params["batch_size"] == "128"
+    assert "colour" not in at.query_params and "batch" not in at.query_params
+    older = page(data="fashion-mnist", opt="sgd", batch="128")
+    assert older.session_state["train_config"].dataset == "fashion-mnist" and not older.warning
+    assert older.query_params["optimizer"] == "sgd" and "opt" not in older.query_params
+
+
+def test_coming_back_to_the_page_puts_its_setup_back_in_the_address():
+    at = page(net="cnn", epochs="3")
+    at.query_params.clear()  # what Streamlit's navigation leaves after a visit to another page
+    at.run()
+    assert at.query_params["net"] == "cnn" and at.query_params["epochs"] == "3"
+    assert at.number_input(key="train_epochs").value == 3
+
+
 def test_a_bad_link_falls_back_to_the_starting_setup_with_a_note():
     at = page(net="resnet-152", epochs="3")
     assert "could not be used" in plain(at.warning[0].value) and "net ('resnet-152')" in plain(at.warning[0].value)

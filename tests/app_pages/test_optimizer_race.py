@@ -114,3 +114,25 @@ def test_only_the_session_that_started_a_race_or_a_teacher_can_stop_it(monkeypat
     assert teacher.session_state["race_id"] == race_id and "Stop race" in labels(teacher)
     next(b for b in teacher.button if b.label == "Stop race").click().run()
     assert manager.wait(race_id, timeout=60).status == "stopped"
+
+
+def test_a_race_link_sets_up_the_race_and_the_address_follows_the_settings():
+    """Issue 23.3: the optimizer race had no link."""
+    at = page(net="cnn", epochs="3", batch_size="128", pace="0", lanes="sgd_0.1_0.9,adamw_0.003_0.9")
+    assert at.selectbox(key="race_network").value == "cnn" and at.slider(key="race_epochs").value == 3
+    assert at.select_slider(key="race_batch").value == 128 and at.toggle(key="race_pace").value is False
+    assert not at.warning
+    assert at.query_params["lanes"] == "sgd_0.1_0.9,adamw_0.003_0.9"
+    at.slider(key="race_epochs").set_value(4).run()
+    assert at.query_params["epochs"] == "4" and at.query_params["net"] == "cnn"
+    assert at.slider(key="race_epochs").value == 4  # the page's own address is not taken for a new link
+
+
+def test_a_race_link_names_what_it_could_not_use_and_races_the_rest():
+    at = page(net="resnet", epochs="3", lanes="sgd_0.01_0,sgd_0.01_0", colour="red")
+    note = at.warning[0].value.replace("\\", "")
+    assert "net ('resnet')" in note and "Lanes 1 and 2 are both SGD lr 0.01" in note and "colour=red" in note
+    assert at.slider(key="race_epochs").value == 3 and at.selectbox(key="race_network").value == "simple-nn"
+    assert at.query_params["lanes"] == race.to_link(race.RaceSetup())["lanes"]  # the starting lanes
+    at.slider(key="race_epochs").set_value(2).run()
+    assert not at.warning  # the note goes once the settings move on from the link

@@ -126,3 +126,30 @@ def test_a_links_momentum_which_no_widget_offers_is_said_not_used():
     assert "the link's momentum 0.5 was not used" in plain(at.warning[0].value)
     assert at.session_state["toy_playground"].config.dataset == "xor"  # the rest of the link is used
     at.session_state["toy_playground"].close()
+
+
+def test_a_links_values_no_widget_offers_are_named_with_the_values_used():
+    """Issue 23.3: lr=0.005 silently became 0.003."""
+    at = opened(PAGE, lr="0.005", noise="12", dataset="xor")
+    note = plain(at.warning[0].value)
+    assert "lr 0.005 became 0.003" in note and "noise 12 became 10" in note
+    assert at.session_state["toy_playground"].config.lr == 0.003
+    at.session_state["toy_playground"].close()
+
+
+def test_older_short_keys_are_read_and_keys_the_page_does_not_use_are_named():
+    """Issue 23.3: `/playground?data=spiral` gave the circle."""
+    at = opened(PAGE, data="spiral", opt="sgd", epochs_per_second="9", net="cnn")
+    config = at.session_state["toy_playground"].config
+    assert (config.dataset, config.optimizer) == ("spiral", "sgd")
+    note = plain(at.warning[0].value)
+    assert "does not use epochs_per_second=9, net=cnn" in note
+    assert at.query_params["dataset"] == "spiral" and "data" not in at.query_params and "net" not in at.query_params
+    at.session_state["toy_playground"].close()
+
+
+def test_coming_back_to_the_playground_puts_its_setup_back_in_the_address(page):
+    page.selectbox(key="toy_dataset").set_value("spiral").run()
+    page.query_params.clear()  # what Streamlit's navigation leaves after a visit to another page
+    page.run()
+    assert page.query_params["dataset"] == "spiral"
