@@ -8,15 +8,24 @@ import streamlit as st
 
 from dlcore import DLCoreError
 from ui import literal
-from ui.classroom import identity_ui, presenter_mode_ui, student_name_ui, teacher_ui
+from ui.classroom import identity_ui, opened_page, presenter_mode_ui, student_name_ui, teacher_ui
 from ui.status import sidebar_status, warm_up_engine
 
 st.set_page_config(page_title="Deep Learning Playground", page_icon=":material/neurology:", layout="wide")
 identity_ui()  # first: the sooner a first visit reloads with its identity, the less of the page it redraws
 warm_up_engine()
 
+# The default page is served at / only, though it reserves its url_path: /home is a hidden page leading there.
+home = st.Page("app_pages/0_home.py", title="Home", icon=":material/home:", url_path="index", default=True)
+
+
+def home_by_its_name() -> None:
+    """/home: the home page, with the address's settings such as ?present=1 ("Page not found" before)."""
+    st.switch_page(home, query_params=st.query_params.to_dict())
+
+
 pages = [
-    st.Page("app_pages/0_home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+    home,
     st.Page("app_pages/1_activation_lab.py", title="Activation lab", icon=":material/show_chart:", url_path="activation_lab"),
     st.Page("app_pages/2_build_and_train.py", title="Build & train", icon=":material/model_training:",
             url_path="build_and_train"),
@@ -28,8 +37,10 @@ pages = [
     st.Page("app_pages/7_playground.py", title="2-D playground", icon=":material/scatter_plot:", url_path="playground"),
     st.Page("app_pages/8_gradient_descent.py", title="Gradient descent", icon=":material/landscape:",
             url_path="gradient_descent"),
+    st.Page(home_by_its_name, title="Home", url_path="home", visibility="hidden"),
 ]
 page = st.navigation(pages)
+opened_page(page.url_path)
 presenter_mode_ui()
 student_name_ui()
 teacher_ui()

@@ -12,8 +12,9 @@ from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jo
 from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (control, control_problem_ui, keep_setup_in_address, may_control, presenting, refusal,
-                          remember_name, session_owner, settings_container, setup_query)
+from ui.classroom import (bring_into_view, control, control_problem_ui, keep_setup_in_address, may_control,
+                          page_opened, presenting, refusal, remember_name, session_owner, settings_container,
+                          setup_query)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
@@ -437,16 +438,18 @@ with name_column, settings_container("student"):
     student = student_name(st.text_input("Your name (optional, shown in the runs list; kept in the address)",
                                          key="train_student", max_chars=MAX_NAME_CHARS))
     remember_name(student)
+started = False
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
                         disabled=spec is None or too_big is not None, width="stretch"):
     try:
         watch(manager.submit(config, student, owner=session_owner()))
+        started = True
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))
 if spec is None:
     st.caption("Fix the network above to start training.")
 
-st.header("3. Watch", divider="gray")
+st.container(key="watch").header("3. Watch", divider="gray")
 runs = recent_runs(manager.store)
 active = manager.active()
 picker = st.container()  # drawn once the watched run is known to exist
@@ -463,6 +466,9 @@ with picker:
     run_id = run_picker_ui(runs, run_id, live=tuple(active))
 if presenting():
     presenter_summary_ui(network_slot, setup_slot, run_id, config)
+live = progress is not None and not progress.finished
+if started or (page_opened() and (live or (presenting() and run_id is not None))):
+    bring_into_view("watch")
 if run_id is None and active:
     st.info(f"{len(active)} run{'s are' if len(active) > 1 else ' is'} training or waiting on this server; "
             "choose one above to watch it.")

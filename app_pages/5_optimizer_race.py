@@ -10,8 +10,8 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, optim, race, sharing
 from ui import literal
 from ui.charts import epoch_test_label, loss_figure, margin, scaled
-from ui.classroom import (control, control_problem_ui, export_button_ui, keep_setup_in_address, may_control,
-                          presenting, refusal, session_owner, settings_container, setup_query)
+from ui.classroom import (bring_into_view, control, control_problem_ui, export_button_ui, keep_setup_in_address,
+                          may_control, page_opened, presenting, refusal, session_owner, setup_query)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
 
@@ -72,6 +72,7 @@ def start(setup: race.RaceSetup) -> None:
         st.session_state["race_id"] = manager.submit(race.lanes(setup.base(), list(setup.lanes)),
                                                      st.session_state.get("student_name", ""), owner=session_owner(),
                                                      pace=pace)
+        st.session_state["race_started"] = True
     except DLCoreError as exc:
         st.session_state["race_problem"] = refusal(exc)
 
@@ -136,7 +137,7 @@ st.caption("The same network starts from the same weights in every lane and sees
            "only the optimizer differs. Watch which one gets the loss down fastest, and which one blows up.")
 open_link()
 note = st.empty()  # filled once it is known whether the settings moved on from the link
-with settings_container("race"):
+with st.container(key="race_settings"):  # in presenter mode too: which lanes race is the lesson
     try:
         setup = settings_ui()
         link = st.session_state["race_link"] = race.to_link(setup)
@@ -159,14 +160,16 @@ race_ids = manager.races()
 if st.session_state.get("race_id") not in race_ids:
     st.session_state["race_id"] = race_ids[0] if race_ids else None
 if st.session_state["race_id"] is None:
-    where = "turn presenter mode off to change them" if presenting() else "set them above"
-    st.info(f"No race on this server yet: start one with the lanes shown in the settings ({where}).")
+    st.info("No race on this server yet: start one with the lanes set above.")
 else:
     if len(race_ids) > 1:
         st.selectbox("Race", race_ids, key="race_id", format_func=lambda i: f"Race #{i}: " + ", ".join(
             lane.name for lane in manager.progress(i).lanes))
     live = not manager.progress(st.session_state["race_id"]).finished
-    st.fragment(run_every=POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
+    with st.container(key="race_view"):
+        st.fragment(run_every=POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
+    if st.session_state.pop("race_started", False) or (live and page_opened()):
+        bring_into_view("race_view")
     finished = [lane for lane in manager.progress(st.session_state["race_id"]).lanes if lane.run_id and lane.accuracy is not None]
     if not live and finished:
         st.caption("Each lane is saved as a run: find them on the run board, use them in Draw & classify, or take one home.")

@@ -6,7 +6,7 @@ import streamlit as st
 from dlcore import DLCoreError, optim, sharing, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
-from ui.classroom import keep_setup_in_address, presenting, settings_container, setup_query
+from ui.classroom import keep_setup_in_address, presenting, setup_query
 
 TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
@@ -95,7 +95,8 @@ def training_ui() -> tuple[str, float, str, float]:
 
 def settings_ui() -> ToyConfig:
     """Three popovers in one row, so the network and its boundary stay above the fold; a line says what is set."""
-    data, network, training, summary = st.columns([1, 1, 1, 4], vertical_alignment="center")
+    widths = [1.2, 1.5, 1.5, 2.5] if presenting() else [1, 1, 1, 4]  # presenter mode's large labels need room
+    data, network, training, summary = st.columns(widths, vertical_alignment="center")
     with data.popover("Data", icon=":material/scatter_plot:", width="stretch"):
         dataset, noise, ratio, points, batch, seed = data_ui()
     with network.popover("Network", icon=":material/hub:", width="stretch"):
@@ -195,7 +196,7 @@ st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a netwo
            "boundary form. Any change of setting starts again from fresh weights.")
 open_link()
 note = st.empty()  # filled below, once it is known whether the settings moved on from the link
-with settings_container("toy"):
+with st.container(key="toy_settings"):  # in presenter mode too: a live demo changes the data and the network
     try:
         config = settings_ui()
     except DLCoreError as exc:

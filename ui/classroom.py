@@ -25,6 +25,41 @@ PRESENTER_CSS = """<style>
 </style>"""
 
 
+# Scrolls the page to a container by its key once it is drawn, and again as what is above it settles (a page
+# streams its elements in one by one). The number makes each request a new element, so two in a row both scroll.
+SCROLL_SCRIPT = """<script>
+(() => {
+  const asked = Date.now(), request = %(number)d;
+  const look = () => {
+    const target = document.querySelector(".st-key-%(key)s");
+    if (!target) { if (Date.now() - asked < 10000) setTimeout(look, 100); return; }
+    target.style.scrollMarginTop = "4rem";  // clear of Streamlit's header bar, which overlays the page's top
+    target.scrollIntoView({behavior: "smooth", block: "start"});
+    for (const later of [700, 1500]) setTimeout(() => target.scrollIntoView({block: "start"}), later);
+  };
+  look();
+})();
+</script>"""
+
+
+def opened_page(url_path: str) -> None:
+    """app.py tells which page this run draws, so a page knows whether it was just opened (or reloaded) or is
+    rerunning after a click."""
+    st.session_state["page_opened"] = st.session_state.get("page_shown") != url_path
+    st.session_state["page_shown"] = url_path
+
+
+def page_opened() -> bool:
+    return st.session_state.get("page_opened", True)
+
+
+def bring_into_view(key: str) -> None:
+    """Scroll to the container keyed `key`: after Start, and on opening a page with something live, what it started
+    is what the screen shows (it used to run below the fold with the view unchanged)."""
+    number = st.session_state["scroll_requests"] = st.session_state.get("scroll_requests", 0) + 1
+    st.html(SCROLL_SCRIPT % {"key": key, "number": number}, unsafe_allow_javascript=True)
+
+
 def setup_query() -> dict[str, str]:
     """The address's setup: every key but those any page carries (presenter mode, the name, the watched run)."""
     return {key: value for key, value in st.query_params.to_dict().items() if key not in sharing.EVERY_PAGE}

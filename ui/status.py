@@ -9,6 +9,7 @@ import threading
 import streamlit as st
 
 from ui import literal
+from ui.classroom import presenting
 
 WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
 WARM_UP_POLL_S = 1.0  # how often a first visitor's sidebar looks again while torch is imported
@@ -65,16 +66,19 @@ def _starting_ui() -> None:
 
 
 def _status_ui() -> None:
+    """The device and the data; in presenter mode without the server's technical hints, which are for whoever runs it."""
+    technical = not presenting()
     st.caption("Compute")
     device, why_cpu, datasets = _status()
-    st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu else ""))
+    st.markdown(f"**{device}**" + (f"  \n{why_cpu}" if why_cpu and technical else ""))
     st.caption("Data")
     full = {name: available for name, _, available, _ in datasets}
     if full.get("mnist"):
         st.markdown("**Full MNIST** (60,000 training digits)")
     else:
         st.markdown("**MNIST sample**: 5,000 real training digits")
-        st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
+        if technical:
+            st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
     for name, title, available, detail in datasets:
         if name != "mnist" and name != "mnist-sample":
             st.markdown(f"{title}: {'available' if available else 'not found'}")
@@ -99,10 +103,12 @@ def dataset_reasons() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def available_choice_ui(label: str, titles: dict[str, str], reasons: dict[str, str], key: str) -> str:
-    """A radio over the usable options; the unusable ones are listed greyed out below it with the reason."""
+    """A radio over the usable options; the unusable ones are listed greyed out below it with the reason (in
+    presenter mode without it: a reason names the server's folders and settings, which are not the lesson)."""
     usable = [name for name in titles if not reasons.get(name)]
     choice = st.radio(label, usable, format_func=titles.get, key=key, horizontal=True)
     for name in titles:
         if reasons.get(name):
-            st.caption(f":material/block: ~~{titles[name]}~~ unavailable: {reasons[name]}")
+            why = "" if presenting() else f": {reasons[name]}"
+            st.caption(f":material/block: ~~{titles[name]}~~ unavailable{why}")
     return choice

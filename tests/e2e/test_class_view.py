@@ -1,0 +1,61 @@
+"""What a class sees (issue 23): after Start, and on opening a page with something live, the live view is on screen;
+presenter mode keeps a live demo's controls and hides the server's technical text; /home?present=1 opens."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.flows import open_train, set_epochs, start_run
+from tests.e2e.harness import VIEWPORT, screenshot, wait_rendered
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def in_view(page, selector: str, timeout: float = 20_000) -> None:
+    """Wait until the element's top is inside the window (Streamlit scrolls inside its main block)."""
+    page.wait_for_function(
+        "([selector, height]) => { const e = document.querySelector(selector); if (!e) return false;"
+        " const top = e.getBoundingClientRect().top; return top >= 0 && top < height * 0.6; }",
+        arg=[selector, VIEWPORT["height"]], timeout=timeout)
+
+
+def test_start_brings_the_live_run_into_view_and_so_does_coming_back_to_it(watched, app_server):
+    """Start sat 1.7 screens down and afterwards only the progress bar was in view; after a reload the live run was
+    two screens down."""
+    page, _ = watched
+    open_train(page, app_server.url)
+    set_epochs(page, 40)
+    start_run(page)
+    in_view(page, ".st-key-watch")
+    expect(page.get_by_role("button", name="Stop", exact=True).first).to_be_in_viewport()
+    screenshot(page, "class-view-started")
+    page.reload()
+    wait_rendered(page)
+    in_view(page, ".st-key-watch")
+    page.get_by_role("button", name="Stop", exact=True).first.click()
+
+
+def test_presenter_mode_keeps_the_playgrounds_controls_and_drops_the_technical_text(watched, app_server):
+    page, _ = watched
+    page.goto(f"{app_server.url}/playground?present=1")
+    wait_rendered(page)
+    for name in ("Data", "Network", "Training"):  # hidden with the other settings before
+        expect(page.get_by_role("button", name=name)).to_be_in_viewport()
+    expect(page.get_by_role("button", name="Play")).to_be_in_viewport()
+    sidebar = page.get_by_test_id("stSidebar").inner_text()
+    assert "DLCORE_DATA_DIR" not in sidebar and "was found on this server" not in sidebar
+    screenshot(page, "class-view-playground-present")
+    page.goto(f"{app_server.url}/optimizer_race?present=1")
+    wait_rendered(page)
+    expect(page.get_by_text("Lanes", exact=False).first).to_be_visible()  # which lanes race is the lesson
+    expect(page.get_by_role("button", name="Start the race")).to_be_visible()
+
+
+def test_home_by_its_name_opens_in_presenter_mode(watched, app_server):
+    page, _ = watched
+    page.goto(f"{app_server.url}/home?present=1")
+    wait_rendered(page)
+    expect(page.get_by_role("heading", name="Deep Learning Playground")).to_be_visible()
+    assert "Page not found" not in page.content()
+    expect(page.get_by_test_id("stSidebar").get_by_role("switch", name="Presenter mode")).to_be_checked()
