@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from .config import CANVAS_SIZE, IMAGE_SIZE, DLCoreError, standardize
@@ -165,7 +165,7 @@ def decode(data: bytes, name: str = "The file") -> np.ndarray:
 
     A picture wider or taller than WORKING_SIDE comes back shrunk by a whole factor, averaged block by block
     (a JPEG is decoded at 1/2, 1/4 or 1/8 scale to begin with), so a 25-megapixel upload costs about what its
-    decoded pixels weigh once, not ten full-size float copies.
+    decoded pixels weigh once, not ten full-size float copies; a camera's EXIF turn is made after the shrink.
     """
     if not data:
         raise DLCoreError(f"{name} is empty (0 bytes); choose a PNG or JPEG picture of a digit.")
@@ -185,13 +185,14 @@ def decode(data: bytes, name: str = "The file") -> np.ndarray:
             if factor > 1 and picture.format == "JPEG":
                 picture.draft(picture.mode, (width // factor, height // factor))
             picture.load()
-            ImageOps.exif_transpose(picture, in_place=True)
+            orientation = picture.getexif().get(ExifTags.Base.Orientation, 1)  # read now: the shrunk copy has no EXIF
             wide = picture.mode in ("I", "I;16", "I;16B", "I;16L", "F")
             has_alpha = "A" in picture.getbands() or "transparency" in picture.info
             mode = "F" if wide else "RGBA" if has_alpha else "L"
             factor = -(-max(picture.size) // WORKING_SIDE)  # what the JPEG draft left to do
             if factor > 1:
                 picture = _shrink(picture, mode, factor)
+            _turn_upright(picture, orientation)
             if wide:
                 return _wide_gray(np.asarray(picture, dtype=np.float32))
             return np.asarray(picture.convert(mode))
@@ -216,6 +217,14 @@ def _shrink(picture: Image.Image, mode: str, factor: int) -> Image.Image:
         band = picture.crop((0, top, width, min(height, top + rows))).convert(mode)
         small.paste(band.reduce(factor), (0, top // factor))
     return small
+
+
+def _turn_upright(picture: Image.Image, orientation: int) -> None:
+    """Turn the picture as its camera's EXIF orientation says, in place. Done after the shrink, where turning a
+    5000x5000 upload would otherwise copy all of it: the orientation is set on the picture's own EXIF (which a
+    shrunk copy lacks) so that Pillow's exif_transpose, with its table of the eight orientations, does the turning."""
+    picture.getexif()[ExifTags.Base.Orientation] = orientation
+    ImageOps.exif_transpose(picture, in_place=True)
 
 
 def read(path: str, name: str | None = None) -> np.ndarray:

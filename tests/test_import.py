@@ -3,6 +3,7 @@
 import io
 import json
 import pickle
+import threading
 import zipfile
 
 import pytest
@@ -194,3 +195,18 @@ def test_nan_weights_are_refused(tiny_data_dir):
     content = safetensors_bytes(state, {"config": CONFIG.to_json()})
     with pytest.raises(DLCoreError, match="holds NaN or infinite weights"):
         export.import_weights(content, "nan.safetensors")
+
+
+def test_imports_are_read_one_at_a_time(tiny_data_dir, monkeypatch):
+    """A second import waits for the one being read, and is told in a sentence only when the wait would be long."""
+    content, imported = _weights(), []
+    with export._one_import:  # an import being read
+        second = threading.Thread(target=lambda: imported.append(export.import_weights(content, "second.safetensors")))
+        second.start()
+        second.join(timeout=1)
+        assert second.is_alive() and not imported  # waiting its turn, not refused
+        monkeypatch.setattr(export, "IMPORT_WAIT_SECONDS", 0.01)
+        with pytest.raises(DLCoreError, match="^Other imports are being read on this server; try yours again in a minute.$"):
+            export.import_weights(content, "third.safetensors")
+    second.join()
+    assert [run.message for run in runs.RunStore().list()] == ["Imported from second.safetensors."]

@@ -1,14 +1,20 @@
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
 import torch
+from PIL import Image
+from safetensors.torch import save as safetensors_bytes
 
 from dlcore import models, runs
-from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from dlcore.config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
+from tests.conftest import REPO
+from tests.test_preprocess import seven
 
 
 def test_create_update_get_list(dlcore_home):
@@ -151,3 +157,99 @@ def test_ids_no_run_can_have_are_no_such_run(dlcore_home):
         store.get(10**23)  # SQLite's integers end at 2**63 - 1: this used to be an OverflowError
     assert runs.parse_run_id("#12") == 12 and runs.parse_run_id(" 7 ") == 7
     assert [runs.parse_run_id(text) for text in ("²", "-1", "1.5", "9" * 19, "")] == [None] * 5
+
+
+# ---- what a weights file is checked against before anything is allocated ------------------------
+
+SMALL = TrainConfig(model=ModelSpec(dense=(DenseLayer(16, batch_norm=True),)))
+# The issue's network: 4 conv blocks of 256 channels (7x7, same padding, so no shrinking) and 8 dense layers of
+# 2,048 units, 1.7 GB of weights; its file holds one 1-element tensor.
+COSTLY = TrainConfig(model=ModelSpec("cnn", conv=tuple(ConvBlock(256, kernel=7, padding="same") for _ in range(4)),
+                                     dense=tuple(DenseLayer(2048) for _ in range(8))))
+
+
+def _file(state: dict, config: TrainConfig = SMALL) -> bytes:
+    return safetensors_bytes(state, {"format": runs.CHECKPOINT_FORMAT, "config": config.to_json()})
+
+
+def _small_state() -> dict:
+    return {name: tensor.contiguous() for name, tensor in models.build(SMALL.model).state_dict().items()}
+
+
+def one_kilobyte_network() -> bytes:
+    return _file({"0.weight": torch.zeros(1)}, COSTLY)
+
+
+def test_a_small_file_naming_a_huge_network_is_refused_by_its_cost():
+    content = one_kilobyte_network()
+    assert len(content) < 2_000
+    with pytest.raises(DLCoreError, match="^This network's weights would take 1,717 MiB, over the 119 MiB"):
+        runs.load_checkpoint_bytes(content)
+
+
+def test_the_first_tensor_that_does_not_fit_is_named():
+    complete = _small_state()
+    missing = {name: tensor for name, tensor in complete.items() if name != "2.running_var"}
+    extra = {**complete, "9.weight": torch.zeros(2)}
+    reshaped = {**complete, "1.weight": torch.zeros(784, 16)}
+    halved = {**complete, "1.bias": complete["1.bias"].half()}
+    fits = "^The weights do not fit the configuration's network: "
+    for state, problem in [
+        (missing, "the file has no tensor '2.running_var'."),
+        (extra, "the network has no tensor '9.weight', which the file holds."),
+        (reshaped, r"'1.weight' is \[784, 16\] in the file and \[16, 784\] in the network."),
+        (halved, "'1.bias' is F16 in the file and F32 in the network."),
+    ]:
+        with pytest.raises(DLCoreError, match=fits + problem + "$"):
+            runs.load_checkpoint_bytes(_file(state))
+
+
+PEAK = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+print((done.stdout.strip().splitlines() or [""])[-1])
+"""
+PAGE_IMPORT = """
+import json, sys
+from dlcore import DLCoreError, export
+try:
+    print(json.dumps({"run_id": export.import_weights(open(sys.argv[1], "rb").read(), "weights.safetensors")}))
+except DLCoreError as exc:
+    print(json.dumps({"error": str(exc)}))
+"""
+
+
+def peak_mb(command: list[str]) -> tuple[int, dict]:
+    """(the command's peak resident memory in MB, its last stdout line as JSON), run in a fresh process."""
+    result = subprocess.run([sys.executable, "-c", PEAK, *command], cwd=REPO, capture_output=True, text=True, check=True)
+    peak, last = result.stdout.strip().split("\n", 1)
+    return int(peak), json.loads(last)
+
+
+@pytest.fixture(scope="module")
+def legal_import_peak(tmp_path_factory) -> int:
+    """What importing a tiny legal file costs: torch, the CLI and scoring on the sample digits."""
+    path = tmp_path_factory.mktemp("legal") / "small.safetensors"
+    path.write_bytes(_file(_small_state()))
+    peak, answer = peak_mb([sys.executable, "-m", "dlcore", "import", str(path), "--json"])
+    assert "run_id" in answer
+    return peak
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", ["import", "predict", "inspect", "page"])
+def test_a_one_kilobyte_file_is_refused_before_any_large_allocation(way, legal_import_peak, tmp_path):
+    """Before: 2.3 GB in each way in (the network was built, then found not to fit)."""
+    weights, image = tmp_path / "w.safetensors", tmp_path / "seven.png"
+    weights.write_bytes(one_kilobyte_network())
+    Image.fromarray(seven()).save(image)
+    command = {
+        "import": ["-m", "dlcore", "import", str(weights), "--json"],
+        "predict": ["-m", "dlcore", "predict", "--checkpoint", str(weights), str(image), "--json"],
+        "inspect": ["-m", "dlcore", "inspect", "--checkpoint", str(weights), str(image), "--json"],
+        "page": ["-c", PAGE_IMPORT, str(weights)],
+    }[way]
+    peak, answer = peak_mb([sys.executable, *command])
+    assert peak < legal_import_peak + 100, f"{peak} MB against {legal_import_peak} MB for a legal import"
+    assert answer["error"].startswith("This network's weights would take 1,717 MiB")
