@@ -1,9 +1,13 @@
 """Gradient descent you can watch: the engine's optimizers from one start on 2-D loss surfaces, step by step."""
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.colors import qualitative
+from PIL import Image
 
 from dlcore import DLCoreError, descent
 from dlcore.config import DESCENT_OPTIMIZERS, MAX_DESCENT_STEPS, DescentConfig, bounds
@@ -11,12 +15,13 @@ from ui import literal
 from ui.charts import margin, scaled
 from ui.classroom import presenting, settings_container
 
-FRAMES = 60  # animation frames, however many steps: smooth enough, and the figure stays small
+FRAMES = 100  # replay frames, however many steps: each is six points, so smoothness costs little
+FRAME_MS = 40  # a replay takes 4 s
 COLOURS = dict(zip(DESCENT_OPTIMIZERS, qualitative.Plotly))
-# 12 bands of equal (log) loss, white at the bottom to mid grey, so their edges read as contour lines: a heatmap,
-# because Plotly's animation of the paths breaks a contour trace beside them
-BANDS = [[edge / 12, f"rgb({grey},{grey},{grey})"] for i, grey in enumerate(range(252, 150, -8)[:12])
-         for edge in (i, i + 1)]
+# 12 bands of equal (log) loss, white at the bottom to mid grey, so their edges read as contour lines; drawn as a
+# picture behind the axes, because an animation makes Plotly drop a heatmap or contour trace (plotly.js #4491)
+GREYS = np.arange(252, 156, -8, dtype=np.uint8)
+PICTURE_CELLS = 400  # the picture's side in pixels, which the browser stretches over the axes: 3-6 kB as a PNG
 
 
 def settings_ui() -> DescentConfig:
@@ -48,46 +53,60 @@ def paths(config: DescentConfig) -> list[descent.Path]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def contours(surface: str):
-    xs, ys, losses = descent.contours(surface)
-    return xs, ys, np.log10(losses - losses.min() + 1e-2)  # log: the walls would hide the floor's shape
+def surface_picture(surface: str) -> str:
+    """The surface in its bands as a PNG data URI, made once per surface: the one part of the chart that never
+    changes."""
+    _, _, losses = descent.contours(surface, PICTURE_CELLS)
+    levels = np.log10(losses - losses.min() + 1e-2)  # log: the walls would hide the floor's shape
+    bands = np.minimum((levels - levels.min()) / np.ptp(levels) * len(GREYS), len(GREYS) - 1).astype(int)
+    png = io.BytesIO()
+    Image.fromarray(GREYS[bands[::-1]]).save(png, format="PNG", optimize=True)  # a picture's first row is its top
+    return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
 
 
 def path_figure(config: DescentConfig, results: list[descent.Path], presenter: bool) -> go.Figure:
-    """The surface in bands of equal loss, each path in full, and frames that replay them step by step."""
+    """The surface's bands, each path in full, and one trace of a ball per optimizer that the frames move along the
+    paths: a frame carries only the balls, not each path so far (1.3 MB at 500 steps)."""
     shape = descent.SURFACES[config.surface]
-    xs, ys, levels = contours(config.surface)
+    (x0, x1), (y0, y1) = shape.x_range, shape.y_range
     base = [
-        dict(type="heatmap", x=xs, y=ys, z=levels.round(3), colorscale=BANDS, showscale=False, hoverinfo="skip",
-             zsmooth="best"),
         dict(type="scatter", x=[m[0] for m in shape.minima], y=[m[1] for m in shape.minima], mode="markers",
              name="minimum", marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
              hoverinfo="skip"),
         dict(type="scatter", x=[config.start[0]], y=[config.start[1]], mode="markers", name="start", hoverinfo="skip",
              marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=3))),
     ]
+    lines = [dict(type="scatter", x=p.points[:, 0].round(4).tolist(), y=p.points[:, 1].round(4).tolist(),
+                  mode="lines+markers", name=descent.TITLES[p.optimizer],
+                  line=dict(color=COLOURS[p.optimizer], width=2), marker=dict(size=4)) for p in results]
 
-    def lines(upto: int) -> list[dict]:
-        return [dict(type="scatter", x=p.points[: upto + 1, 0].round(4).tolist(), y=p.points[: upto + 1, 1].round(4).tolist(),
-                     mode="lines+markers", name=descent.TITLES[p.optimizer], line=dict(color=COLOURS[p.optimizer], width=2),
-                     marker=dict(size=4)) for p in results]
+    def balls(step: int) -> dict:
+        """Where every optimizer is after a number of steps (one that blew up stays where it was last seen)."""
+        at = np.array([p.points[min(step, len(p.points) - 1)] for p in results]).round(4)
+        return dict(type="scatter", x=at[:, 0].tolist(), y=at[:, 1].tolist())
 
     marks = np.unique(np.linspace(0, config.steps, FRAMES).astype(int))
-    path_traces = list(range(len(base), len(base) + len(results)))
-    frames = [dict(name=str(step), data=lines(step), traces=path_traces) for step in marks]
+    now = dict(balls(config.steps), mode="markers", name="now", showlegend=False, hoverinfo="text",
+               hovertext=[line["name"] for line in lines],
+               marker=dict(size=12, color=[COLOURS[p.optimizer] for p in results], line=dict(color="white", width=2)))
+    frames = [dict(name=str(step), data=[balls(step)], traces=[len(base) + len(lines)]) for step in marks]
     layout = dict(
         height=560, margin=margin(10), uirevision=config.surface, hovermode="closest",
-        xaxis=dict(range=list(shape.x_range), title="x"), yaxis=dict(range=list(shape.y_range), title="y"),
+        xaxis=dict(range=[x0, x1], title="x", showgrid=False, zeroline=False),
+        yaxis=dict(range=[y0, y1], title="y", showgrid=False, zeroline=False),
+        images=[dict(source=surface_picture(config.surface), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
+                     sizey=y1 - y0, sizing="stretch", layer="below")],
         legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"),
         updatemenus=[dict(type="buttons", x=0, y=-0.08, xanchor="left", yanchor="top", direction="left", buttons=[
             dict(label="▶ Replay", method="animate",
-                 args=[None, dict(frame=dict(duration=60, redraw=False), transition=dict(duration=0), fromcurrent=False)]),
+                 args=[None, dict(frame=dict(duration=FRAME_MS, redraw=False), transition=dict(duration=0),
+                                  fromcurrent=False)]),
         ])],
         sliders=[dict(x=0.15, y=-0.05, len=0.85, currentvalue=dict(prefix="step "), active=len(marks) - 1, steps=[
             dict(label=str(step), method="animate",
                  args=[[str(step)], dict(mode="immediate", frame=dict(duration=0, redraw=False))]) for step in marks])],
     )
-    figure = go.Figure({"data": base + lines(config.steps), "layout": layout, "frames": frames})
+    figure = go.Figure({"data": [*base, *lines, now], "layout": layout, "frames": frames})
     return scaled(figure, presenter)
 
 
@@ -103,8 +122,9 @@ def outcomes_ui(results: list[descent.Path]) -> None:
 
 
 st.title("Gradient descent you can watch")
-st.caption("Every optimizer is the one Build & train uses, moving one point instead of a network's weights. They "
-           "start together from the ring; move the start, change a learning rate, and press Replay to watch again.")
+st.caption("Every optimizer steps as the one Build & train uses (its settings and update rule), moving one point "
+           "instead of a network's weights. They start together from the ring; move the start, change a learning "
+           "rate, and press Replay to watch each one's ball roll along its path.")
 with settings_container("gd"):
     try:
         config = settings_ui()

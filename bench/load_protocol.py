@@ -98,6 +98,7 @@ class Session:
         self.closed: str | None = None
         self.ws = None
         self.fragment_reruns = 0
+        self.received = 0  # bytes of every message the server sent
 
     def connect(self) -> None:
         """Take the XSRF cookie as the page load does, then open the stream with it as the frontend does."""
@@ -137,6 +138,14 @@ class Session:
         if label not in self.widgets:
             raise Problem(f"no widget labelled {label!r} on this page")
         self.states[label] = new_value(self.widgets[label], rng)
+        return self._rerun()
+
+    def set(self, label: str, **value) -> float:
+        """Set one widget of the current page to a chosen value, given as its WidgetState field (double_value=0.5)."""
+        if label not in self.widgets:
+            raise Problem(f"no widget labelled {label!r} on this page")
+        element = self.widgets[label]
+        self.states[label] = WidgetState(id=getattr(element, element.WhichOneof("type")).id, **value)
         return self._rerun()
 
     def click(self, label: str) -> float:
@@ -180,8 +189,9 @@ class Session:
     def _read(self) -> None:
         try:
             while True:
-                message = ForwardMsg()
-                message.ParseFromString(self.ws.recv())
+                message, data = ForwardMsg(), self.ws.recv()
+                self.received += len(data)
+                message.ParseFromString(data)
                 self._take(message)
         except Exception as exc:  # the socket ended: by close() above, or the server dropped this student
             if self.closed is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,15 +22,64 @@ def test_plain_sgd_follows_the_update_rule_on_the_bowl():
     assert path.losses[-1] == pytest.approx(0.05 * x**2 + y**2)
 
 
-def test_adam_is_torchs_adam():
-    path = descent.descend(DescentConfig(surface="rosenbrock", steps=20, optimizers=("adam",), lrs={"adam": 0.1}))[0]
-    point = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
-    oracle = torch.optim.Adam([point], lr=0.1)
-    for _ in range(20):
-        oracle.zero_grad()
-        ((1 - point[0]) ** 2 + 100 * (point[1] - point[0] ** 2) ** 2).backward()
-        oracle.step()
-    assert path.points[-1] == pytest.approx(point.detach().numpy())
+ORACLES = {  # torch.optim itself, as Build & train makes each of the page's optimizers
+    "sgd": lambda point, lr: torch.optim.SGD([point], lr=lr),
+    "momentum": lambda point, lr: torch.optim.SGD([point], lr=lr, momentum=0.9),
+    "nesterov": lambda point, lr: torch.optim.SGD([point], lr=lr, momentum=0.9, nesterov=True),
+    "adam": lambda point, lr: torch.optim.Adam([point], lr=lr),
+    "rmsprop": lambda point, lr: torch.optim.RMSprop([point], lr=lr),
+    "adagrad": lambda point, lr: torch.optim.Adagrad([point], lr=lr),
+}
+TOO_LARGE = {"sgd": 1.5, "momentum": 3.0, "nesterov": 3.0, "adam": 9.0, "rmsprop": 10.0, "adagrad": 10.0}
+
+
+def torch_optims_path(surface: descent.Surface, name: str, lr: float, steps: int) -> np.ndarray:
+    """The points torch.optim's own optimizer visits, given the surface's gradient; the first escaped one last."""
+    point = torch.tensor(surface.start, dtype=torch.float64, requires_grad=True)
+    optimizer = ORACLES[name](point, lr)
+    points = [surface.start]
+    for _ in range(steps):
+        point.grad = torch.tensor(np.concatenate(surface.gradient(*point.detach().numpy()[:, None])))
+        optimizer.step()
+        points.append(tuple(point.detach().tolist()))
+        if not all(abs(v) < descent.ESCAPED for v in points[-1]):
+            break
+    return np.array(points)
+
+
+@pytest.mark.parametrize("lrs", ["the surface's", "too large"])
+@pytest.mark.parametrize("name", list(descent.SURFACES))
+def test_every_path_is_torch_optims_and_one_that_blows_up_leaves_the_others_alone(name, lrs):
+    surface = descent.SURFACES[name]
+    rates = surface.lrs if lrs == "the surface's" else TOO_LARGE
+    for path in descent.descend(DescentConfig(surface=name, steps=300, lrs=rates)):
+        oracle = torch_optims_path(surface, path.optimizer, rates[path.optimizer], 300)
+        escaped = not all(abs(v) < descent.ESCAPED for v in oracle[-1])
+        assert path.blew_up == escaped, path.optimizer
+        assert path.points == pytest.approx(oracle[:-1] if escaped else oracle, rel=1e-9, abs=1e-12), path.optimizer
+        assert path.losses == pytest.approx(surface.loss(*path.points.T), rel=1e-12)
+
+
+def test_the_written_out_gradients_are_autograds():
+    generator = np.random.default_rng(0)
+    for name, surface in descent.SURFACES.items():
+        xy = torch.tensor(generator.uniform((surface.x_range[0], surface.y_range[0]),
+                                            (surface.x_range[1], surface.y_range[1]), (50, 2)), requires_grad=True)
+        (autograd,) = torch.autograd.grad(surface.loss(xy[:, 0], xy[:, 1]).sum(), xy)
+        written = np.stack(surface.gradient(*xy.detach().numpy().T), axis=1)
+        assert written == pytest.approx(autograd.numpy(), rel=1e-12, abs=1e-12), name
+
+
+def test_all_six_optimizers_cost_one_gradient_a_step(monkeypatch):
+    surface, calls = descent.SURFACES["himmelblau"], []
+
+    def counted(x, y):
+        calls.append(len(x))
+        return surface.gradient(x, y)
+
+    monkeypatch.setitem(descent.SURFACES, "himmelblau", dataclasses.replace(surface, gradient=counted))
+    descent.descend(DescentConfig(surface="himmelblau", steps=50))
+    assert calls == [6] * 50  # one batch of six points a step, not six optimizers stepped one by one
 
 
 def test_every_optimizer_starts_at_the_same_point_and_the_defaults_reach_a_minimum():

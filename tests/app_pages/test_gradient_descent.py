@@ -1,5 +1,6 @@
 """The Gradient descent page in Streamlit's AppTest: every optimizer's path on the contours, frames that replay them,
-a table of where each ended, a start that moves, and the settings a student can get wrong."""
+a figure small enough to send on every change, a table of where each ended, a start that moves, and the settings a
+student can get wrong."""
 
 from __future__ import annotations
 
@@ -27,11 +28,19 @@ def test_every_optimizer_starts_together_and_the_table_says_where_each_ended():
     assert list(drawn) == ["SGD", "Momentum", "Nesterov", "Adam", "RMSprop", "Adagrad"]
     assert all((trace["x"][0], trace["y"][0]) == (-9.0, 3.0) for trace in drawn.values())
     assert all(len(trace["x"]) == 201 for trace in drawn.values())  # the start and 200 steps
-    frames = figure(at)["frames"]
-    assert len(frames) > 10 and len(frames[0]["data"][0]["x"]) == 1 and len(frames[-1]["data"][0]["x"]) == 201
+    frames = figure(at)["frames"]  # each moves one ball per optimizer: from the start to where its path ends
+    assert len(frames) > 10 and frames[0]["data"][0]["x"] == [-9.0] * 6
+    assert frames[-1]["data"][0]["x"] == [trace["x"][-1] for trace in drawn.values()]
     table = at.dataframe[0].value
     assert list(table["optimizer"]) == list(drawn) and table["steps to a minimum"].notna().all()
     assert "zig-zag" in at.info[0].value
+
+
+def test_the_figure_of_500_steps_sends_kilobytes_not_megabytes():
+    at = opened(PAGE)
+    at.slider(key="gd_steps").set_value(500).run()
+    assert all(len(trace["x"]) == 501 for trace in paths(at).values())
+    assert len(at.get("plotly_chart")[0].proto.spec) < 150_000  # replaying each path so far in 60 frames: 1.3 MB
 
 
 def test_another_surface_brings_its_own_start_rates_and_note():

@@ -52,11 +52,12 @@ class AppServer:
     """`streamlit run app.py` in its own process group, with its own DLCORE_HOME; DLCORE_DATA_DIR passes through."""
 
     def __init__(self, home: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 script: str = "app.py"):
+                 script: str = "app.py", root: Path = REPO):
         self.home = Path(home)
         self.port = port or free_port()
         self.env = env or {}
         self.script = script
+        self.root = root  # the checkout served: this one, or an older one a benchmark compares against
         self.log_path = self.home.parent / f"{self.home.name}-server.log"
         self.process: subprocess.Popen | None = None
 
@@ -73,7 +74,7 @@ class AppServer:
                    "--server.headless", "true", "--server.fileWatcherType", "none",
                    "--browser.gatherUsageStats", "false"]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -62,6 +62,14 @@ def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_se
     expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("0")
 
 
+BALLS_AT_THEIR_ENDS = """(expected) => {
+    // The replay moves one ball per optimizer (the trace 'now') along the paths, which are drawn in full.
+    const data = document.querySelector('.js-plotly-plot').data, now = data.find(t => t.name === 'now');
+    const paths = data.filter(t => t.mode === 'lines+markers');
+    return paths.every((path, i) => now.x[i] === path.x[path.x.length - 1]) === expected;
+}"""
+
+
 def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watched, app_server):
     page, _ = watched
     page.goto(f"{app_server.url}/gradient_descent")
@@ -69,10 +77,9 @@ def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watche
     page.locator(".js-plotly-plot").wait_for()
     assert plotted_paths(page) == {name: 201 for name in ("SGD", "Momentum", "Nesterov", "Adam", "RMSprop", "Adagrad")}
     page.locator(".updatemenu-button").filter(has_text="Replay").click()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
-                           ".find(t => t.name === 'SGD').x.length < 201", timeout=10_000)  # replayed from the start
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
-                           ".find(t => t.name === 'SGD').x.length === 201", timeout=30_000)  # and drawn to the end
+    page.wait_for_function(BALLS_AT_THEIR_ENDS, arg=False, timeout=10_000)  # replayed from the start
+    page.wait_for_function(BALLS_AT_THEIR_ENDS, arg=True, timeout=30_000)  # and moved to the end
+    assert plotted_paths(page)["SGD"] == 201  # the paths stay drawn in full
     start = page.get_by_label("Start x")
     start.fill("5")
     start.press("Enter")
