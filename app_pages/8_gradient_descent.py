@@ -13,7 +13,7 @@ from dlcore import DLCoreError, descent
 from dlcore.config import DESCENT_OPTIMIZERS, MAX_DESCENT_STEPS, DescentConfig, bounds
 from ui import literal
 from ui.charts import margin, scaled
-from ui.classroom import presenting, settings_container
+from ui.classroom import presenting
 
 FRAMES = 100  # replay frames, however many steps: each is six points, so smoothness costs little
 FRAME_MS = 40  # a replay takes 4 s
@@ -25,22 +25,24 @@ PICTURE_CELLS = 400  # the picture's side in pixels, which the browser stretches
 
 
 def settings_ui() -> DescentConfig:
-    """The surface, the start, how far, and who races; each surface keeps its own start and rates."""
-    left, middle, right = st.columns([1, 1, 2])
-    surface = left.selectbox("Surface", list(descent.SURFACES), format_func=lambda s: descent.SURFACES[s].title,
-                             key="gd_surface")
+    """The surface, the start, how far, and who races, stacked beside the chart so both are on screen together;
+    each surface keeps its own start and rates."""
+    surface = st.selectbox("Surface", list(descent.SURFACES), format_func=lambda s: descent.SURFACES[s].title,
+                           key="gd_surface")
     shape = descent.SURFACES[surface]
     low, high = bounds(DescentConfig, "steps")
-    steps = left.slider("Steps", int(low), MAX_DESCENT_STEPS, 200, 10, key="gd_steps")
-    x = middle.number_input("Start x", *map(float, shape.x_range), float(shape.start[0]), 0.1, key=f"gd_x_{surface}")
-    y = middle.number_input("Start y", *map(float, shape.y_range), float(shape.start[1]), 0.1, format="%.3f",
-                            key=f"gd_y_{surface}")
-    chosen = right.multiselect("Optimizers", list(DESCENT_OPTIMIZERS), default=list(DESCENT_OPTIMIZERS),
-                               format_func=descent.TITLES.get, key="gd_optimizers", select_all=False)
-    rates = right.columns(3)
-    lrs = {name: rates[i % 3].number_input(f"{descent.TITLES[name]} lr", 1e-5, 10.0, shape.lrs[name], format="%g",
-                                           key=f"gd_lr_{surface}_{name}")
-           for i, name in enumerate(DESCENT_OPTIMIZERS)}
+    steps = st.slider("Steps", int(low), MAX_DESCENT_STEPS, 200, 10, key="gd_steps")
+    left, right = st.columns(2)
+    x = left.number_input("Start x", *map(float, shape.x_range), float(shape.start[0]), 0.1, key=f"gd_x_{surface}")
+    y = right.number_input("Start y", *map(float, shape.y_range), float(shape.start[1]), 0.1, format="%.3f",
+                           key=f"gd_y_{surface}")
+    chosen = st.multiselect("Optimizers", list(DESCENT_OPTIMIZERS), default=list(DESCENT_OPTIMIZERS),
+                            format_func=descent.TITLES.get, key="gd_optimizers", select_all=False)
+    with st.expander("Learning rates", icon=":material/tune:"):
+        rates = st.columns(2)
+        lrs = {name: rates[i % 2].number_input(f"{descent.TITLES[name]} lr", 1e-5, 10.0, shape.lrs[name], format="%g",
+                                               key=f"gd_lr_{surface}_{name}")
+               for i, name in enumerate(DESCENT_OPTIMIZERS)}
     if not chosen:
         raise DLCoreError("Choose at least one optimizer.")
     return DescentConfig(surface=surface, start=(x, y), steps=steps,
@@ -91,7 +93,7 @@ def path_figure(config: DescentConfig, results: list[descent.Path], presenter: b
                marker=dict(size=12, color=[COLOURS[p.optimizer] for p in results], line=dict(color="white", width=2)))
     frames = [dict(name=str(step), data=[balls(step)], traces=[len(base) + len(lines)]) for step in marks]
     layout = dict(
-        height=560, margin=margin(10), uirevision=config.surface, hovermode="closest",
+        height=440, margin=margin(10), uirevision=config.surface, hovermode="closest",
         xaxis=dict(range=[x0, x1], title="x", showgrid=False, zeroline=False),
         yaxis=dict(range=[y0, y1], title="y", showgrid=False, zeroline=False),
         images=[dict(source=surface_picture(config.surface), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
@@ -125,13 +127,14 @@ st.title("Gradient descent you can watch")
 st.caption("Every optimizer steps as the one Build & train uses (its settings and update rule), moving one point "
            "instead of a network's weights. They start together from the ring; move the start, change a learning "
            "rate, and press Replay to watch each one's ball roll along its path.")
-with settings_container("gd"):
+settings, chart = st.columns([1, 2.2], gap="medium")
+with settings, st.container(key="gd_settings"):  # in presenter mode too: picking a surface is the demo
     try:
         config = settings_ui()
     except DLCoreError as exc:
         st.error(literal(exc))
         st.stop()
 results = paths(config)
-st.info(descent.SURFACES[config.surface].note, icon=":material/lightbulb:")
-st.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", width="stretch")
+chart.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", width="stretch")
+settings.info(descent.SURFACES[config.surface].note, icon=":material/lightbulb:")
 outcomes_ui(results)

@@ -59,3 +59,14 @@ def test_home_by_its_name_opens_in_presenter_mode(watched, app_server):
     expect(page.get_by_role("heading", name="Deep Learning Playground")).to_be_visible()
     assert "Page not found" not in page.content()
     expect(page.get_by_test_id("stSidebar").get_by_role("switch", name="Presenter mode")).to_be_checked()
+
+
+def test_gradient_descents_settings_and_chart_are_on_screen_together_also_in_presenter_mode(watched, app_server):
+    """The settings sat above a 560-pixel chart: never both in view; presenter mode hid the surface picker."""
+    page, _ = watched
+    for query in ("", "?present=1"):
+        page.goto(f"{app_server.url}/gradient_descent{query}")
+        wait_rendered(page)
+        expect(page.get_by_test_id("stSelectbox").filter(has_text="Surface")).to_be_in_viewport()
+        expect(page.get_by_test_id("stPlotlyChart")).to_be_in_viewport(ratio=0.5)
+    screenshot(page, "class-view-gradient-descent-present")
