@@ -1,7 +1,11 @@
 """2-D playground: TF Playground's datasets and tiny networks, the decision boundary redrawn as the network learns."""
 
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlcore import DLCoreError, optim, sharing, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
@@ -117,6 +121,15 @@ def settings_ui() -> ToyConfig:
     return config
 
 
+def this_tab_open() -> Callable[[], bool]:
+    """Whether this browser tab is still connected, for the network's thread to ask: Streamlit has no hook for a
+    session's end, and its runtime answers this from any thread. AppTest runs a page without a server: always open."""
+    if not runtime.exists():
+        return lambda: True
+    server, session = runtime.get_instance(), get_script_run_ctx().session_id
+    return lambda: server.is_active_session(session)
+
+
 def playground(config: ToyConfig) -> toy.Playground:
     """This session's network; a changed setting starts a fresh one at once, paused."""
     current = st.session_state.get("toy_playground")
@@ -124,14 +137,15 @@ def playground(config: ToyConfig) -> toy.Playground:
         if current is not None:
             current.close()
             st.session_state.pop("toy_link_note", None)  # the link's refusal is kept until the settings change
-        current = st.session_state["toy_playground"] = toy.Playground(config)
+        current = st.session_state["toy_playground"] = toy.Playground(config, present=this_tab_open())
         st.session_state["toy_playing"] = False
     return current
 
 
 def reset() -> None:
     st.session_state["toy_playground"].close()
-    st.session_state["toy_playground"] = toy.Playground(st.session_state["toy_playground"].config)
+    st.session_state["toy_playground"] = toy.Playground(st.session_state["toy_playground"].config,
+                                                        present=this_tab_open())
     st.session_state["toy_playing"] = False
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 import traceback
@@ -22,9 +21,9 @@ from .runs import RunStore, parse_run_id
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an error is a sentence on stderr and exit 2, and with --json also stdout's last line."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    helper = os.environ.get("RANK", "0") != "0" and distributed.launched()  # only rank 0 of a group answers
-    as_json = "--json" in argv and not helper
-    where = f"rank {os.environ['RANK']}" if helper else ""
+    rank = _rank()
+    as_json = "--json" in argv and rank == 0  # only rank 0 of a group answers
+    where = f"rank {rank}" if rank else ""
     try:
         args = _parser().parse_args(argv)
         return args.command(args)
@@ -40,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         traceback.print_exc()
         return _fail(f"unexpected {type(exc).__name__}: {exc}", as_json)
+
+
+def _rank() -> int:
+    """This process's rank in the group a launcher started; 0 alone, or when the launch cannot be used (train says
+    why, in JSON with --json: such a process is no other rank's helper)."""
+    try:
+        return distributed.launch().rank if distributed.launched() else 0
+    except DLCoreError:
+        return 0
 
 
 def _fail(message: str, as_json: bool, code: int = 2, where: str = "") -> int:

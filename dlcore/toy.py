@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -298,6 +299,9 @@ def train(config: ToyConfig) -> dict:
 GRID = 60  # cells per side of the boundary picture (TF Playground draws 100; 60 looks the same at page size)
 NEURON_GRID = 20  # cells per side of each neuron's own picture
 IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread
+AWAY_SECONDS = 10.0  # and one whose page has been gone this long (its tab closed): a tab that lost its connection for
+# a moment (Wi-Fi, a busy server) reconnects sooner, and 100 closed tabs cost the server no thread after it
+CHECK_SECONDS = 1.0  # how often a waiting playground asks whether its page is still there
 PICTURE_SECONDS = 0.05  # while it plays, a new picture after this much training (and its rest): 10 a second
 REST_SHARE = 1.0  # and a rest this long (relative) after each: a playing network takes at most half a core
 _TRAINING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))  # playgrounds training at once: the
@@ -345,17 +349,19 @@ class Playground:
 
     The page asks for one epoch (a step) or, while playing, renews a lease of time; the loop's thread trains whole
     epochs until the request is met, drawing a Picture as it goes, then waits for the next request, so a paused
-    playground costs nothing and a playing one stops soon after its page does.
+    playground costs nothing and a playing one stops soon after its page does. `present` says whether that page is
+    still open (the web server knows; dlcore does not): the thread ends once it has said no for AWAY_SECONDS.
     """
 
-    def __init__(self, config: ToyConfig):
+    def __init__(self, config: ToyConfig, present: Callable[[], bool] = lambda: True):
         self.config = config
+        self._present = present
         self.points = make_points(config)
         self._names = used_features(config)
         self._loop = make_loop(config, MAX_TOY_EPOCHS, self.points)
         self._cond = threading.Condition()
         self._until_epoch, self._until_time = 0, 0.0
-        self._asked = self._closed = self._idle = False
+        self._asked = self._closed = self._idle = self._left = False
         self._holding = False  # whether this playground's thread holds one of the training slots
         self._drawn = 0.0  # when the thread last drew a picture
         self._thread: threading.Thread | None = None
@@ -442,6 +448,9 @@ class Playground:
             return "Stopped at this server's limit of training time per run; reset to start again."
         if self._idle:
             return f"Paused for over {IDLE_SECONDS // 60} minutes, so the server let this network go; reset to start again."
+        if self._left:
+            return (f"This page lost its connection to the server for over {AWAY_SECONDS:g} s, so the server let this "
+                    "network go; reset to start again.")
         return "Stopped."
 
     def _epoch_done(self, loop: Loop) -> None:
@@ -463,10 +472,22 @@ class Playground:
             self._cond.notify_all()
             _TRAINING.release()
             self._holding = False
-            if not self._cond.wait_for(lambda: self._asked or self._closed, timeout=IDLE_SECONDS):
-                self._idle = True
-            if self._closed or self._idle:
+            self._wait_for_request()
+            if self._closed or self._idle or self._left:
                 loop.stop()
                 return
         _TRAINING.acquire()
         self._holding = True
+
+    def _wait_for_request(self) -> None:
+        """Under the condition: until the page asks again, its page has been gone AWAY_SECONDS, or IDLE_SECONDS pass."""
+        now = seen = time.monotonic()
+        idle_until = now + IDLE_SECONDS
+        while not self._cond.wait_for(lambda: self._asked or self._closed, timeout=CHECK_SECONDS):
+            now = time.monotonic()
+            if self._present():
+                seen = now
+            self._left = now - seen >= AWAY_SECONDS
+            self._idle = now >= idle_until
+            if self._left or self._idle:
+                return
