@@ -20,12 +20,6 @@ STEPS_HELP = ("The picture goes through the steps MNIST's own digits went throug
               "fitted into 20x20 keeping its shape; placed in 28x28 with its centre of mass at the centre.")
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def load_classifier(checkpoint: str) -> predict.Classifier:
-    """One loaded model per checkpoint for the whole server; every session predicts with it."""
-    return predict.load(checkpoint)
-
-
 def model_ui(runs: dict) -> predict.Classifier | None:
     """The model picker (latest digit model first), with a model just imported chosen in it."""
     if (imported := st.session_state.pop("draw_imported", None)) in runs:
@@ -35,7 +29,8 @@ def model_ui(runs: dict) -> predict.Classifier | None:
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
     try:
-        return load_classifier(runs[run_id].checkpoint)
+        with st.spinner("Loading the model..."):
+            return predict.shared(runs[run_id].checkpoint)
     except DLCoreError as exc:  # one unreadable run must not take the page from every session
         st.error(literal(f"Run #{run_id} cannot be used: {exc} Pick another model."))
         return None
