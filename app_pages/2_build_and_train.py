@@ -12,8 +12,8 @@ from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jo
 from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (control, control_problem_ui, may_control, presenting, refusal, remember_name, session_owner,
-                          settings_container)
+from ui.classroom import (control, control_problem_ui, is_teacher, may_control, presenting, refusal, remember_name,
+                          session_owner, settings_container)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
@@ -442,7 +442,7 @@ with name_column, settings_container("student"):
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
                         disabled=spec is None or too_big is not None, width="stretch"):
     try:
-        watch(manager.submit(config, student, owner=session_owner()))
+        watch(manager.submit(config, student, owner=session_owner(), teacher=is_teacher()))
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))
 if spec is None:

@@ -9,7 +9,7 @@ from dlcore import jobs, predict, preprocess
 from dlcore.config import CANVAS_SIZE, DLCoreError
 from ui import literal
 from ui.charts import margin, scaled
-from ui.classroom import import_ui, presenting, refusal, session_owner, settings_container
+from ui.classroom import import_ui, is_teacher, presenting, refusal, session_owner, settings_container
 from ui.inside import DRAWN, link_ui
 
 CANVAS_KEY = "draw_canvas"
@@ -59,8 +59,9 @@ def starter_ui() -> None:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
         try:
-            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=session_owner())
-        except DLCoreError as exc:  # the queue is full
+            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=session_owner(),
+                                                                        teacher=is_teacher())
+        except DLCoreError as exc:  # the queue, or the disk budget, is full
             st.session_state["starter_error"] = refusal(exc)
         st.rerun()
 

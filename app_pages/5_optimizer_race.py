@@ -10,7 +10,7 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, TrainConfig, models, optim, race
 from ui import literal
 from ui.charts import epoch_test_label, loss_figure, margin, scaled
-from ui.classroom import (control, control_problem_ui, export_button_ui, may_control, presenting, refusal,
+from ui.classroom import (control, control_problem_ui, export_button_ui, is_teacher, may_control, presenting, refusal,
                           session_owner, settings_container)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
@@ -57,7 +57,7 @@ def settings_ui() -> tuple[TrainConfig, list[dict], float]:
 def start(base: TrainConfig, lanes: list[dict], pace: float) -> None:
     try:
         st.session_state["race_id"] = manager.submit(race.lanes(base, lanes), st.session_state.get("student_name", ""),
-                                                     owner=session_owner(), pace=pace)
+                                                     owner=session_owner(), teacher=is_teacher(), pace=pace)
     except DLCoreError as exc:
         st.session_state["race_problem"] = refusal(exc)
 
