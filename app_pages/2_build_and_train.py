@@ -12,9 +12,9 @@ from dlcore import DLCoreError, ModelSpec, TrainConfig, activations, devices, jo
 from dlcore.config import MAX_NAME_CHARS, ConvBlock, DenseLayer, bounds, student_name
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (bring_into_view, control, control_problem_ui, keep_setup_in_address, may_control,
-                          page_opened, presenting, refusal, remember_name, session_owner, settings_container,
-                          setup_query)
+from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, keep_setup_in_address,
+                          may_control, page_opened, presenting, refusal, remember_name, session_owner,
+                          settings_container, setup_query)
 from ui.inside import live_ui
 from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
 from ui.status import available_choice_ui, dataset_reasons
@@ -442,7 +442,7 @@ started = False
 if button_column.button("Start training", type="primary", icon=":material/play_arrow:",
                         disabled=spec is None or too_big is not None, width="stretch"):
     try:
-        watch(manager.submit(config, student, owner=session_owner()))
+        watch(manager.submit(config, student, owner=session_owner(), teacher=is_teacher()))
         started = True
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))

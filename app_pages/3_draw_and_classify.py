@@ -9,7 +9,7 @@ from dlcore import jobs, predict, preprocess
 from dlcore.config import CANVAS_SIZE, DLCoreError
 from ui import literal
 from ui.charts import margin, scaled
-from ui.classroom import import_ui, presenting, refusal, session_owner, settings_container
+from ui.classroom import import_ui, is_teacher, presenting, refusal, session_owner, settings_container
 from ui.inside import DRAWN, link_ui
 
 CANVAS_KEY = "draw_canvas"
@@ -18,12 +18,6 @@ INFLUENCE_SCALE = [[0.0, "#000000"], *plotly.colors.get_colorscale("Inferno")[1:
 STEPS_HELP = ("The picture goes through the steps MNIST's own digits went through, so it looks like what the model "
               "trained on: grayscale; inverted when the paper is light, so the ink is light on dark; cropped to the ink; "
               "fitted into 20x20 keeping its shape; placed in 28x28 with its centre of mass at the centre.")
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
-def load_classifier(checkpoint: str) -> predict.Classifier:
-    """One loaded model per checkpoint for the whole server; every session predicts with it."""
-    return predict.load(checkpoint)
 
 
 def model_ui(runs: dict) -> predict.Classifier | None:
@@ -35,7 +29,8 @@ def model_ui(runs: dict) -> predict.Classifier | None:
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
     try:
-        return load_classifier(runs[run_id].checkpoint)
+        with st.spinner("Loading the model..."):
+            return predict.shared(runs[run_id].checkpoint)
     except DLCoreError as exc:  # one unreadable run must not take the page from every session
         st.error(literal(f"Run #{run_id} cannot be used: {exc} Pick another model."))
         return None
@@ -64,8 +59,9 @@ def starter_ui() -> None:
         starter_progress(st.session_state["starter_run"])
     elif st.button("Train a starter model", type="primary", icon=":material/model_training:"):
         try:
-            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=session_owner())
-        except DLCoreError as exc:  # the queue is full
+            st.session_state["starter_run"] = jobs.job_manager().submit(predict.STARTER_CONFIG, owner=session_owner(),
+                                                                        teacher=is_teacher())
+        except DLCoreError as exc:  # the queue, or the disk budget, is full
             st.session_state["starter_error"] = refusal(exc)
         st.rerun()
 

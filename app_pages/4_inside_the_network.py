@@ -4,7 +4,7 @@ where test digits live in the last hidden layer."""
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from dlcore import TrainConfig, data, inside, jobs, predict, preprocess
+from dlcore import data, inside, jobs, predict, preprocess
 from dlcore.config import DLCoreError
 from dlcore.runs import ACTIVE, parse_run_id
 from ui import literal
@@ -19,23 +19,10 @@ CANVAS = 224  # smaller than Draw & classify's, to fit its column on a laptop; p
 manager = jobs.job_manager()
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def load_classifier(checkpoint: str) -> predict.Classifier:
-    """One loaded model per checkpoint for the whole server; every session reads it."""
-    return predict.load(checkpoint)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Placing test digits...")
-def embedding(checkpoint: str) -> inside.Embedding:
-    classifier = load_classifier(checkpoint)
-    return inside.embedding(classifier.model, classifier.config)
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def first_pictures(config_json: str) -> list[inside.Pictures]:
-    """What a run's network looked like before training: its seed makes the weights again."""
-    config = TrainConfig.from_json(config_json)
-    return inside.pictures(inside.first_weights(config), config)
+    """The model every session shares (dlcore keeps models up to a number of bytes, not of entries)."""
+    with st.spinner("Loading the model..."):
+        return predict.shared(checkpoint)
 
 
 def pick() -> None:
@@ -141,7 +128,8 @@ def learned_ui(run) -> None:
     if epochs:
         epoch = st.select_slider("After epoch", [0, *epochs], key=key,
                                  help="Epoch 0 is the random start; scrub to watch the filters form.")
-        found = first_pictures(run.config.to_json()) if epoch == 0 else inside.stored_pictures(manager.store, run.id, epoch)
+        found = (inside.start_pictures(run.config.to_json()) if epoch == 0
+                 else inside.stored_pictures(manager.store, run.id, epoch))
     else:
         st.caption("This run kept no snapshots per epoch (it was imported, or trained before they were kept): "
                    "these are its final weights.")
@@ -160,7 +148,8 @@ def learned_ui(run) -> None:
 
 def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) -> None:
     """Test digits in 2-D, the user's digit as a star; clicking a point shows that digit."""
-    placed = embedding(classifier.path)
+    with st.spinner("Placing test digits..."):
+        placed = inside.shared_embedding(classifier.path)
     classes = classifier.info.classes
     star = placed.project(path.features) if path is not None else None
     chart, detail = st.columns([3, 1], gap="large")

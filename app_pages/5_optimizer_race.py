@@ -10,8 +10,9 @@ from plotly.colors import qualitative
 from dlcore import DLCoreError, optim, race, sharing
 from ui import literal
 from ui.charts import epoch_test_label, loss_figure, margin, scaled
-from ui.classroom import (bring_into_view, control, control_problem_ui, export_button_ui, keep_setup_in_address,
-                          may_control, page_opened, presenting, refusal, session_owner, setup_query)
+from ui.classroom import (bring_into_view, control, control_problem_ui, export_button_ui, is_teacher,
+                          keep_setup_in_address, may_control, page_opened, presenting, refusal, session_owner,
+                          setup_query)
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
 
@@ -71,7 +72,7 @@ def start(setup: race.RaceSetup) -> None:
         pace = race.WATCHABLE_SECONDS if setup.paced else 0.0
         st.session_state["race_id"] = manager.submit(race.lanes(setup.base(), list(setup.lanes)),
                                                      st.session_state.get("student_name", ""), owner=session_owner(),
-                                                     pace=pace)
+                                                     teacher=is_teacher(), pace=pace)
         st.session_state["race_started"] = True
     except DLCoreError as exc:
         st.session_state["race_problem"] = refusal(exc)

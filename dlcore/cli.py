@@ -126,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     send.set_defaults(command=export_command)
 
+    drop = sub.add_parser("delete", help="delete runs that are over: their records, snapshots and weights",
+                          description="Frees disk, and its share of the disk budget, for the student who made each run. "
+                                      "Weights another run shares (an identical import) stay on disk for that run.")
+    drop.add_argument("runs", type=_run_id, nargs="+", metavar="RUN", help="run ids (see `runs`)")
+    drop.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    drop.set_defaults(command=delete_command)
+
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
     add_toy_flags(play)
@@ -395,6 +402,18 @@ def import_command(args: argparse.Namespace) -> int:
     else:
         print(run.message, file=sys.stderr)
         print(run.id)
+    return 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    """Delete each run in turn; a run still active, or not there, stops the command with its sentence."""
+    store = RunStore()
+    freed = {run_id: store.delete(run_id) for run_id in args.runs}
+    if args.json:
+        print(json.dumps({"deleted": list(freed), "bytes_freed": sum(freed.values())}))
+    else:
+        for run_id, size in freed.items():
+            print(f"run #{run_id} deleted; {size / 2**20:,.1f} MiB of disk freed")
     return 0
 
 

@@ -182,27 +182,32 @@ def optimizer_code(config: TrainConfig) -> str:
 # ---- import --------------------------------------------------------------------------------------
 
 def import_weights(content: bytes, filename: str, config_json: str | bytes | None = None, student: str = "",
-                   store: runs.RunStore | None = None) -> int:
+                   store: runs.RunStore | None = None, *, owner: str = jobs.LOCAL, teacher: bool = False) -> int:
     """Check uploaded weights (and their config, when the file lacks one), score them, and record them as a run.
 
     Accepted: a .safetensors file, or a zip this page exported. Refused, each with one sentence: anything over
-    the size limit, pickles (.pt/.pth/.pkl, which can run code when loaded), weights that do not fit the config.
-    One import is read at a time on a server; the next waits its turn (see IMPORT_WAIT_SECONDS).
+    the size limit, pickles (.pt/.pth/.pkl, which can run code when loaded), weights that do not fit the config,
+    weights over the owner's or the server's disk budget (jobs.disk_budget; weights someone already kept are
+    stored once, but count for each import). One import is read at a time on a server; the next waits its turn
+    (see IMPORT_WAIT_SECONDS).
     """
     check_size(len(content), filename)
     if not _one_import.acquire(timeout=IMPORT_WAIT_SECONDS):
         raise DLCoreError("Other imports are being read on this server; try yours again in a minute.")
     try:
-        return _import(content, filename, config_json, student, store)
+        return _import(content, filename, config_json, student, store, owner, teacher)
     finally:
         _one_import.release()
 
 
 def _import(content: bytes, filename: str, config_json: str | bytes | None, student: str,
-            store: runs.RunStore | None) -> int:
+            store: runs.RunStore | None, owner: str, teacher: bool) -> int:
     """import_weights' work, done while it holds the server's one import."""
     if content[:4] == b"PK\x03\x04":
         content, config_json = _from_zip(content, filename, config_json)
+    store = store or jobs.job_manager().store
+    budget = jobs.disk_budget(store, owner, teacher)
+    store.check_room(owner, len(content), budget)  # before any work: what is kept is about the upload's size
     config = None
     if config_json:
         text = config_json.decode("utf-8", "replace") if isinstance(config_json, bytes) else config_json
@@ -213,9 +218,9 @@ def _import(content: bytes, filename: str, config_json: str | bytes | None, stud
     if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
         raise DLCoreError(f"{filename} holds NaN or infinite weights, so it would predict nothing useful; export it again.")
     scored = _score(model, config)
-    store = store or jobs.job_manager().store
-    run_id = store.create(config, student, status="running")
-    checkpoint = runs.save_checkpoint(store.checkpoint_path(run_id), model, config)
+    kept = runs.checkpoint_bytes(model, config)
+    run_id = store.create(config, student, status="running", sender=owner, reserve=len(kept), budget=budget)
+    checkpoint = store.keep_checkpoint(run_id, kept)
     if scored is None:
         how = f"; {config.dataset} is not here to score it."
     elif scored[1] < scored[2]:

@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import data, evaluate, models
+from . import caches, data, evaluate, models, predict
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 
@@ -38,6 +38,8 @@ STRIP_PER_CLASS = 2  # the live strip: two test digits of each class
 STRIP_SECONDS = 2.0  # how often a training run reads its strip again
 EMBED_POINTS = 2000  # test digits placed in the embedding, for networks cheap enough to run them all
 EMBED_MACS = 4e10  # multiply-adds one embedding may cost; bigger networks place fewer digits (at least 200)
+EMBEDDINGS_BYTES = 64 * 2**20  # embeddings kept for every session: at most 2.5 MB each (a wide CNN's axes)
+START_PICTURES_BYTES = 16 * 2**20  # pictures of first weights kept for every session: at most 200 kB each
 
 
 # ---- a digit's path ------------------------------------------------------------------------------
@@ -147,12 +149,20 @@ def pictures(model: nn.Sequential, config: TrainConfig) -> list[Pictures]:
     for name, module in zip(layer_names(model, config), model):
         if isinstance(module, nn.Conv2d):
             weight = module.weight.detach()[:MAX_FILTERS, :MAX_FILTER_INPUTS]
-            found.append(Pictures(name, weight.float().cpu().numpy(), module.out_channels, module.in_channels))
+            found.append(Pictures(name, weight.float().cpu().numpy().copy(), module.out_channels, module.in_channels))
         elif isinstance(module, nn.Linear) and module.in_features == IMAGE_SIZE * IMAGE_SIZE and config.model.dense:
             weight = module.weight.detach()[:MAX_PICTURES]
-            found.append(Pictures(name, weight.float().cpu().reshape(-1, IMAGE_SIZE, IMAGE_SIZE).numpy(),
+            found.append(Pictures(name, weight.float().cpu().reshape(-1, IMAGE_SIZE, IMAGE_SIZE).numpy().copy(),
                                   module.out_features))
-    return found
+    return found  # copies: a view would keep the whole layer's weights alive wherever the pictures are kept
+
+
+@caches.bounded(START_PICTURES_BYTES)
+def start_pictures(config_json: str) -> list[Pictures]:
+    """What a run's network looked like before training (its seed makes the weights again), made once for every
+    session; callers must not change it."""
+    config = TrainConfig.from_json(config_json)
+    return pictures(first_weights(config), config)
 
 
 def first_weights(config: TrainConfig) -> nn.Sequential:
@@ -381,6 +391,13 @@ def multiply_adds(config: TrainConfig) -> int:
 
 def embed_count(config: TrainConfig) -> int:
     return int(min(EMBED_POINTS, max(200, EMBED_MACS // max(multiply_adds(config), 1))))
+
+
+@caches.bounded(EMBEDDINGS_BYTES)
+def shared_embedding(checkpoint: str) -> Embedding:
+    """A finished run's embedding (seconds of work for a large network), made once for every session."""
+    classifier = predict.shared(checkpoint)
+    return embedding(classifier.model, classifier.config)
 
 
 @torch.inference_mode()

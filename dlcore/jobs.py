@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import workers
+from . import disk, workers
 from .config import DLCoreError, TrainConfig
 from .loop import Engine
-from .runs import RunStore, home, write_checkpoint
+from .runs import RunStore, home
 from .training import Progress
 from .validation import validate
 from .workers import JobSpec, WorkerJob
@@ -359,6 +359,12 @@ def wait_for_end(progress: Callable, timeout: float | None = None):
         time.sleep(0.05)
 
 
+def disk_budget(store: RunStore, owner: str, teacher: bool = False) -> disk.Budget:
+    """What a run, race or import may add to the runs home: the server's budget, and its owner's share unless that is
+    the teacher or this process itself (the command line, used by whoever runs the server)."""
+    return disk.budget(store.root, student=not teacher and owner != LOCAL)
+
+
 class JobManager:
     """Owns every run this server trains: a queue, a few running at once, each in a worker (workers.py), all
     recorded in the store here."""
@@ -378,16 +384,18 @@ class JobManager:
     def max_concurrent(self) -> int:
         return self.slots.max_concurrent
 
-    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL, engine: Engine = Engine()) -> int:
+    def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL, teacher: bool = False,
+               engine: Engine = Engine()) -> int:
         """Record a run as queued and start it as soon as a slot is free; returns its run id.
 
         A run that has to wait is refused with a sentence when its owner already has their share waiting or
-        paused, or the queue is full; nothing is recorded then.
+        paused, or the queue is full; so is any run whose weights would not fit the disk budget (disk_budget, with
+        its network's size). Nothing is recorded then.
         """
         validate(config)
 
         def make() -> tuple[tuple, Callable[[], None], Turn]:
-            run_id = self.store.create(config, student)
+            run_id = self.store.create(config, student, sender=owner, budget=disk_budget(self.store, owner, teacher))
             trainer = WorkerJob(JobSpec("run", (config,), threads=self.threads),
                                 on_epoch=lambda job, *taken: self._record_epoch(run_id, job, *taken),
                                 on_finish=lambda job, *end: self._record_finish(run_id, job, *end),
@@ -475,7 +483,7 @@ class JobManager:
         try:
             progress = trainer.progress()
             kept = status in ("done", "stopped") and ending is not None and ending.checkpoints[0] is not None
-            checkpoint = str(write_checkpoint(self.store.checkpoint_path(run_id), ending.checkpoints[0])) if kept else None
+            checkpoint = str(self.store.keep_checkpoint(run_id, ending.checkpoints[0])) if kept else None
             self.store.update(
                 run_id, status=status, message=message, device=progress.device, seconds=progress.elapsed,
                 history=_history(progress), results=ending.evaluations[0] if kept else None, checkpoint=checkpoint,

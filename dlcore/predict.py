@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, preprocess, runs
+from . import caches, data, preprocess, runs
 from .config import IMAGE_SIZE, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, standardize
 from .evaluate import predict_logits
 from .runs import RunStore
@@ -26,6 +26,9 @@ STARTER_CONFIG = TrainConfig(
                     dense=(DenseLayer(64),)),
     optimizer="adam", lr=1e-2, schedule="onecycle", batch_size=64, epochs=5,
 )
+
+
+SHARED_MODELS_BYTES = 512 * 2**20  # models loaded for the pages: four of the largest networks, or a hundred CNNs
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,13 @@ def load(reference: str | Path, store: RunStore | None = None) -> Classifier:
     path = runs.resolve_checkpoint(str(reference), store)
     model, config = runs.load_checkpoint(path)
     return Classifier(model, config, str(path))
+
+
+@caches.bounded(SHARED_MODELS_BYTES)
+def shared(checkpoint: str) -> Classifier:
+    """One loaded model per checkpoint for the whole server: every session of Draw & classify and Inside the network
+    reads the same one, so callers must not change it."""
+    return load(checkpoint)
 
 
 def finished_runs(store: RunStore | None = None) -> list[runs.Run]:

@@ -16,7 +16,7 @@ from typing import Mapping
 from . import jobs, models, sharing
 from .config import DLCoreError, TrainConfig
 from .loop import Fraction, Lane, LoopJob, diverged_message
-from .runs import RunStore, home, student_name, write_checkpoint
+from .runs import RunStore, home, student_name
 from .sharing import optimizer_summary
 from .validation import check_memory, validate
 from .workers import JobSpec, WorkerJob
@@ -308,12 +308,14 @@ class RaceManager:
         self._lock = threading.Lock()
         self._races: dict[int, WorkerJob] = {}
         self._owners: dict[int, str] = {}  # race id -> who sent it, for as long as the race is kept
-        self._run_ids: dict[int, list[int]] = {}  # race id -> each lane's run, once the race has started
+        self._run_ids: dict[int, list[int]] = {}  # race id -> each lane's run, recorded as the race is queued
         self._next_id = 1
 
-    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL, pace: float = 0.0) -> int:
+    def submit(self, configs: list[TrainConfig], student: str = "", *, owner: str = jobs.LOCAL, teacher: bool = False,
+               pace: float = 0.0) -> int:
         """Queue a race of configs made by lanes(), its steps spread over at least `pace` seconds; returns its race id.
-        A race that has to wait counts against its owner's share of the queue, as a run does (jobs.Slots)."""
+        A race that has to wait counts against its owner's share of the queue, as a run does (jobs.Slots), and its
+        lanes' weights together against the disk budget (jobs.disk_budget)."""
         if not MIN_LANES <= len(configs) <= MAX_LANES:
             raise DLCoreError(f"A race needs {MIN_LANES} to {MAX_LANES} optimizers; it has {len(configs)}.")
         base = {f.name: getattr(configs[0], f.name) for f in fields(TrainConfig) if f.name not in LANE_FIELDS}
@@ -323,6 +325,7 @@ class RaceManager:
         check_memory(configs[0], lanes=len(configs))
 
         def make() -> tuple[tuple, Callable[[], None], jobs.Turn]:
+            run_ids = self.store.create_all(configs, student, sender=owner, budget=jobs.disk_budget(self.store, owner, teacher))
             with self._lock:
                 race_id = self._next_id
                 self._next_id += 1
@@ -330,16 +333,17 @@ class RaceManager:
                 race = WorkerJob(spec, on_finish=self._record)
                 self._races[race_id] = race
                 self._owners[race_id] = owner
+                self._run_ids[race_id] = run_ids
             turn = jobs.job_turn(race, on_hold=lambda: None, go_on=race.resume, lanes=len(configs))
             return ("race", race_id), lambda: self._start(race_id, race), turn
 
         return self.slots.enqueue(owner, make)[1]
 
     def _start(self, race_id: int, race: WorkerJob) -> None:
-        student = student_name(race.spec.student)
-        run_ids = [self.store.create(config, student, status="running") for config in race.spec.configs]
         with self._lock:
-            self._run_ids[race_id] = run_ids
+            run_ids = self._run_ids[race_id]
+        for run_id in run_ids:
+            self.store.update(run_id, status="running")
         race.start()
 
     def progress(self, race_id: int) -> RaceProgress | None:
@@ -373,6 +377,10 @@ class RaceManager:
             return
         if self.slots.cancel(("race", race_id)) and not race.started:
             race.cancel("Stopped before it started.")
+            with self._lock:
+                run_ids = self._run_ids.get(race_id, [])
+            for run_id in run_ids:
+                self.store.update(run_id, status="stopped", message="Stopped before it started.")
         else:
             self.slots.release(("race", race_id))  # the slot is free now; the race keeps what it learned as it ends
             race.stop()
@@ -400,7 +408,7 @@ class RaceManager:
                                       seconds=lane.seconds, history=history)
                     continue
                 others = ", ".join(name for i, name in enumerate(names) if i != number)
-                checkpoint = write_checkpoint(self.store.checkpoint_path(run_id), ending.checkpoints[number])
+                checkpoint = self.store.keep_checkpoint(run_id, ending.checkpoints[number])
                 self.store.update(run_id, status="stopped" if status == "stopped" else "done",
                                   message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
                                   history=history, results=ending.evaluations[number], checkpoint=str(checkpoint))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -18,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_bytes
 
-from . import models
+from . import disk, models
 from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home, student_name
 from .evaluate import Evaluation
 
@@ -41,6 +43,12 @@ def _unallocated(spec: ModelSpec) -> torch.nn.Module:
 def weights_bytes(spec: ModelSpec) -> int:
     """The bytes of a network's saved weights (parameters and batch norm's statistics)."""
     return sum(tensor.numel() * tensor.element_size() for tensor in _unallocated(spec).state_dict().values())
+
+
+def checkpoint_bound(spec: ModelSpec) -> int:
+    """The most bytes a network's checkpoint file can take, known before it trains: what its run reserves of the
+    disk budget until the real file is kept."""
+    return weights_bytes(spec) + HEADER_SLACK_BYTES
 
 
 LARGEST_MLP = ModelSpec("mlp", dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
@@ -73,6 +81,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (run, epoch)
 );
 """
+# Columns added after the first version, given to every database that lacks them as the store opens it.
+_ADDED_COLUMNS = {
+    "sender": "TEXT NOT NULL DEFAULT ''",  # who started or imported the run (a browser's identity): whose disk share
+    "stored_bytes": "INTEGER NOT NULL DEFAULT 0",  # its checkpoint's bytes; while active, what its network may take
+    "sha256": "TEXT",  # its checkpoint's content hash: a run with the very same weights links to that file
+}
+# The runs that take disk: those that kept weights, and active ones, for what they will keep.
+_HOLDS_DISK = f"(status IN ({', '.join(repr(status) for status in ACTIVE)}) OR checkpoint IS NOT NULL)"
 
 
 _log = logging.getLogger(__name__)
@@ -175,6 +191,7 @@ class RunStore:
             with self._raw_connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                _add_columns(db)
         except sqlite3.Error as exc:
             if _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 raise _Damaged(str(exc)) from exc
@@ -225,14 +242,82 @@ class RunStore:
                     db.execute("ROLLBACK")
                 raise
 
-    def create(self, config: TrainConfig, student: str = "", status: str = "queued") -> int:
+    def create(self, config: TrainConfig, student: str = "", status: str = "queued", *, sender: str = "",
+               reserve: int | None = None, budget: disk.Budget | None = None) -> int:
+        """Record a run sent by `sender`; reserve is the bytes its weights will take (by default the most its network's
+        can). With a budget, a run whose weights would not fit is refused with a sentence and nothing is recorded."""
+        size = checkpoint_bound(config.model) if reserve is None else reserve
+        return self._insert([(config, size)], student, status, sender, budget)[0]
+
+    def create_all(self, configs: list[TrainConfig], student: str = "", status: str = "queued", *, sender: str = "",
+                   budget: disk.Budget | None = None) -> list[int]:
+        """Record several runs (a race's lanes) at once, their weights checked against the budget together."""
+        return self._insert([(config, checkpoint_bound(config.model)) for config in configs], student, status, sender,
+                            budget)
+
+    def _insert(self, sized: list[tuple[TrainConfig, int]], student: str, status: str, sender: str,
+                budget: disk.Budget | None) -> list[int]:
+        """The check and the rows in one write transaction, so runs recorded at the same moment, from any process,
+        cannot together pass a budget that each passes alone."""
         now = time.time()
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (created, updated, status, config, student, owner) VALUES (?, ?, ?, ?, ?, ?)",
-                (now, now, status, config.to_json(), student_name(student), _OWNER),
-            )
-            return cursor.lastrowid
+            if budget is not None:
+                disk.check(budget, sum(size for _, size in sized), *self._disk_used(db, sender), self.root)
+            return [db.execute(
+                "INSERT INTO runs (created, updated, status, config, student, owner, sender, stored_bytes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, now, status, config.to_json(), student_name(student), _OWNER, sender, size),
+            ).lastrowid for config, size in sized]
+
+    def check_room(self, sender: str, adding: int, budget: disk.Budget) -> None:
+        """Refuse now, with the budget's sentence, what create() would refuse: before an import's costly checks."""
+        with self._connect() as db:
+            disk.check(budget, adding, *self._disk_used(db, sender), self.root)
+
+    @staticmethod
+    def _disk_used(db: sqlite3.Connection, sender: str) -> tuple[int, int]:
+        """(bytes the sender's runs take, bytes all runs take). Runs with the same weights share one file, so they
+        count once for the server; for the student each counts, as each import asked for it."""
+        theirs = db.execute(f"SELECT COALESCE(SUM(stored_bytes), 0) FROM runs WHERE sender = ? AND {_HOLDS_DISK}",
+                            (sender,)).fetchone()[0]
+        everyone = db.execute(f"SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(stored_bytes) AS size FROM runs "
+                              f"WHERE {_HOLDS_DISK} GROUP BY COALESCE(sha256, id))").fetchone()[0]
+        return theirs, everyone
+
+    def keep_checkpoint(self, run_id: int, data: bytes) -> Path:
+        """Write a run's checkpoint file, or, when another run kept the very same bytes, link its file (by content hash):
+        the twin takes no more disk, and each run has a file of its own name, so deleting one leaves the other whole.
+        The run then counts the checkpoint's real size."""
+        digest = _content_digest(data)
+        path = self.checkpoint_path(run_id)
+        with self._connect() as db:
+            twins = [Path(row[0]) for row in db.execute(
+                "SELECT checkpoint FROM runs WHERE sha256 = ? AND checkpoint IS NOT NULL AND id != ?", (digest, run_id))]
+        if not any(_link(twin, path, len(data)) for twin in twins):
+            write_checkpoint(path, data)
+        self.update(run_id, sha256=digest, stored_bytes=len(data))
+        return path
+
+    def delete(self, run_id: int) -> int:
+        """Forget a run that is over: its row, its snapshots and its checkpoint file, whose bytes stay on disk while a
+        twin links them. Returns the bytes of disk freed."""
+        with self._write() as db:
+            row = db.execute("SELECT status, checkpoint FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise DLCoreError(f"There is no run #{run_id}; `python -m dlcore runs` lists them.")
+            if row["status"] in ACTIVE:
+                raise DLCoreError(f"Run #{run_id} is {row['status']}; stop it before deleting it.")
+            db.execute("DELETE FROM snapshots WHERE run = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        path = Path(row["checkpoint"]) if row["checkpoint"] else None
+        if path is None or path.resolve().parent != self.checkpoints.resolve():  # a file this store did not write
+            return 0
+        try:
+            kept = path.stat()
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return kept.st_size if kept.st_nlink == 1 else 0
 
     def update(self, run_id: int, **fields) -> None:
         """Set columns of one run; dicts and evaluations are stored as JSON."""
@@ -315,6 +400,51 @@ class RunStore:
 
 class _Damaged(Exception):
     """The runs database file is not a sound SQLite database."""
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give a database the columns added since it was made; the weights an older one already keeps get their sizes,
+    so that they count against the server's disk budget."""
+    if set(_ADDED_COLUMNS) <= {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
+        return
+    db.execute("BEGIN IMMEDIATE")  # another process may be adding them at this moment
+    try:
+        present = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+        for name, declaration in _ADDED_COLUMNS.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
+        db.execute("CREATE INDEX IF NOT EXISTS runs_sha256 ON runs (sha256)")
+        for row in db.execute("SELECT id, checkpoint FROM runs WHERE checkpoint IS NOT NULL").fetchall():
+            with contextlib.suppress(OSError):
+                db.execute("UPDATE runs SET stored_bytes = ? WHERE id = ?", (Path(row["checkpoint"]).stat().st_size, row["id"]))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _content_digest(data: bytes) -> str:
+    """A checkpoint's hash by what it holds: safetensors writes its metadata in no fixed order, so the same weights
+    and config can come out as different bytes; the header is hashed with its keys sorted, then the tensors."""
+    size = int.from_bytes(data[:8], "little")
+    digest = hashlib.sha256(json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True).encode())
+    digest.update(memoryview(data)[8 + size :])
+    return digest.hexdigest()
+
+
+def _link(twin: Path, path: Path, size: int) -> bool:
+    """Give path the twin's file as a hard link, put in place at once; False when it cannot be (the twin is gone,
+    was replaced, or the file system has no hard links)."""
+    temporary = path.with_suffix(".link")
+    try:
+        if twin.stat().st_size != size:
+            return False
+        temporary.unlink(missing_ok=True)
+        os.link(twin, temporary)
+        temporary.replace(path)
+    except OSError:
+        return False
+    return True
 
 
 def _code(exc: sqlite3.Error) -> int:

@@ -119,6 +119,7 @@ def test_quick_failures_exit_2_every_time(tmp_path):
     (["import", "DIR/missing.safetensors", "--json"], "Cannot read the weights file"),
     (["import", "DIR/model.pt", "--json"], "not a safetensors weights file"),
     (["predict", "--checkpoint", "42", "DIR/x.png", "--json"], "There is no run #42"),
+    (["delete", "42", "--json"], "There is no run #42"),
 ])
 def test_every_error_ends_stdout_with_one_json_object(args, words, tmp_path, capsys):
     (tmp_path / "model.pt").write_bytes(pickle.dumps({"weight": [1.0]}))
@@ -162,6 +163,22 @@ def test_import_and_export_round_trip(tiny_data_dir, tmp_path, capsys):
     assert cli.main(["import", str(bare), "--config", str(config)]) == 0
     out, err = capsys.readouterr()
     assert runs.RunStore().get(int(out.strip())).config == trained.config and "Imported from bare.safetensors" in err
+
+
+def test_delete_frees_a_runs_disk_and_an_import_over_the_budget_is_a_json_error(tiny_data_dir, tmp_path, monkeypatch,
+                                                                               capsys):
+    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--json"]) == 0
+    trained = runs.RunStore().get(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"])
+    assert cli.main(["export", str(trained.id), "--out", str(tmp_path), "--json"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("DLCORE_MAX_HOME_MB", "0")
+    assert cli.main(["import", str(tmp_path / f"run-{trained.id}.zip"), "--json"]) == 2
+    error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
+    assert error.startswith("This server's runs keep 0.4 MB of weights") and "`python -m dlcore delete`" in error
+    size = os.path.getsize(trained.checkpoint)
+    assert cli.main(["delete", str(trained.id), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"deleted": [trained.id], "bytes_freed": size}
+    assert runs.RunStore().list() == [] and not os.path.exists(trained.checkpoint)
 
 
 def test_train_offers_a_flag_for_every_setting_the_schema_has():

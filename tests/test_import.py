@@ -210,3 +210,71 @@ def test_imports_are_read_one_at_a_time(tiny_data_dir, monkeypatch):
             export.import_weights(content, "third.safetensors")
     second.join()
     assert [run.message for run in runs.RunStore().list()] == ["Imported from second.safetensors."]
+
+
+# ---- the disk an import takes ------------------------------------------------------------------------
+
+def _zipped(weights: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("run-1/run-1.safetensors", weights)
+    return buffer.getvalue()
+
+
+def _zero_largest_mlp() -> bytes:
+    """The issue's upload: the largest network the limits allow, every weight zero, zipped as an export is."""
+    config = CONFIG.with_changes(model=runs.LARGEST_MLP)
+    with torch.device("meta"):
+        shapes = models.build(config.model).state_dict()
+    state = {name: torch.zeros(meta.shape, dtype=meta.dtype) for name, meta in shapes.items()}
+    return _zipped(safetensors_bytes(state, {"format": runs.CHECKPOINT_FORMAT, "config": config.to_json()}))
+
+
+def _disk_taken(folder) -> int:
+    """What a folder's files take on disk, a file with several names counted once."""
+    return sum({path.stat().st_ino: path.stat().st_blocks * 512 for path in folder.iterdir()}.values())
+
+
+@pytest.mark.slow
+def test_one_student_importing_a_121_kb_zip_again_and_again_is_stopped_by_their_disk_share(tiny_data_dir, dlcore_home):
+    upload = _zero_largest_mlp()
+    assert len(upload) < 125_000  # of 119 MiB of weights
+    for _ in range(13):
+        export.import_weights(upload, "run-1.zip", student="Ada", owner="browser-ada")
+    with pytest.raises(DLCoreError, match=r"^Your runs keep 1,5\d\d MB of weights on this server and this one needs 119 MB "
+                                          r"more, over the 1,600 MB each student may keep; ask the teacher"):
+        export.import_weights(upload, "run-1.zip", student="Ada", owner="browser-ada")
+    assert len(runs.RunStore().list()) == 13
+    assert _disk_taken(dlcore_home / "checkpoints") < runs.MAX_CHECKPOINT_BYTES  # thirteen runs, one file
+    export.import_weights(upload, "run-1.zip", student="Bob", owner="browser-bob")  # a share of his own
+
+
+def test_the_same_zip_imported_twice_takes_the_disk_once(tiny_data_dir, dlcore_home):
+    upload = _zipped(_weights())
+    first = runs.RunStore().get(export.import_weights(upload, "run-1.zip", owner="browser-ada"))
+    once = _disk_taken(dlcore_home / "checkpoints")
+    second = runs.RunStore().get(export.import_weights(upload, "run-1.zip", owner="browser-ada"))
+    assert _disk_taken(dlcore_home / "checkpoints") == once > 0
+    assert first.checkpoint != second.checkpoint and first.accuracy == second.accuracy
+
+
+def test_an_export_imported_on_its_own_server_takes_no_more_disk(trained, dlcore_home):
+    _, upload = export.bundle(trained)
+    before = _disk_taken(dlcore_home / "checkpoints")
+    imported = runs.RunStore().get(export.import_weights(upload, "run-1.zip"))
+    assert _disk_taken(dlcore_home / "checkpoints") == before
+    assert imported.id != trained.id and imported.accuracy == trained.accuracy
+
+
+def test_an_import_is_refused_when_the_server_budget_or_the_free_space_is_spent(trained, monkeypatch):
+    _, upload = export.bundle(trained)
+    monkeypatch.setenv("DLCORE_MAX_HOME_MB", "0")
+    with pytest.raises(DLCoreError, match=r"^This server's runs keep 0\.\d MB of weights and this one needs 0\.\d MB more, "
+                                          r"over the 0\.0 MB the server keeps for runs \(DLCORE_MAX_HOME_MB\)"):
+        export.import_weights(upload, "run-1.zip", teacher=True)
+    monkeypatch.delenv("DLCORE_MAX_HOME_MB")
+    monkeypatch.setenv("DLCORE_MIN_FREE_MB", str(10**9))  # a petabyte: more than any disk here has free
+    with pytest.raises(DLCoreError, match=r"^The disk holding the runs has [\d,]+ MB free, and this run's 0\.\d MB would "
+                                          r"leave less than the 1,000,000,000 MB always kept free"):
+        export.import_weights(upload, "run-1.zip")
+    assert [run.id for run in runs.RunStore().list()] == [trained.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from dlcore import DLCoreError, TrainConfig, data, devices, jobs, loop, models, race, training
+from dlcore import DLCoreError, TrainConfig, data, devices, disk, jobs, loop, models, race, training
 from dlcore.runs import RunStore
 
 LONG = dict(batch_size=1, epochs=50)  # 30,000 steps on the tiny data: long enough to pause and stop by hand
@@ -107,6 +108,30 @@ def test_pausing_counts_against_the_share_so_no_one_pauses_past_it(manager):
     assert manager.progress(running).status == "running"
     manager.pause(running, owner="teacher", teacher=True)  # a teacher may free the slot regardless
     assert manager.progress(running).status == "paused"
+
+
+def test_a_run_whose_weights_would_pass_its_students_disk_share_is_refused_before_it_starts(manager):
+    spent = manager.store.create(config(), sender="browser-ada", reserve=disk.STUDENT_MB * disk.MB)  # a queued CNN's
+    with pytest.raises(DLCoreError, match=r"^Your runs keep 1,600 MB of weights on this server and this one needs "
+                                          r"1\.\d MB more, over the 1,600 MB each student may keep; ask the teacher"):
+        manager.submit(config(), owner="browser-ada")
+    assert [run.id for run in manager.store.list()] == [spent] and manager.active() == []
+    manager.store.update(spent, status="failed")  # work that ended without weights keeps no disk
+    run_id = manager.submit(config(), owner="browser-ada")
+    assert manager.wait(run_id, timeout=120).status == "done"
+    with manager.store._connect() as db:
+        kept = db.execute("SELECT stored_bytes FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    assert kept == os.path.getsize(manager.store.get(run_id).checkpoint)  # the reservation became the file's size
+
+
+def test_the_teacher_is_bound_by_the_servers_disk_budget_alone(manager, monkeypatch):
+    manager.store.create(config(), sender="browser-ada", reserve=disk.STUDENT_MB * disk.MB)
+    manager.submit(config(), owner="browser-ada", teacher=True)
+    manager.submit(config(seed=1), owner=jobs.LOCAL)  # the command line, used by whoever runs the server
+    monkeypatch.setenv("DLCORE_MAX_HOME_MB", "1600")
+    with pytest.raises(DLCoreError, match=r"^This server's runs keep 1,60\d MB of weights and this one needs 1\.\d MB "
+                                          r"more, over the 1,600 MB the server keeps for runs \(DLCORE_MAX_HOME_MB\)"):
+        manager.submit(config(seed=2), owner="browser-ada", teacher=True)
 
 
 def test_the_whole_queue_is_capped(tiny_data_dir, dlcore_home):

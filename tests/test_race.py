@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dlcore import jobs, race, training
+from dlcore import disk, jobs, race, runs, training
 from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from dlcore.runs import RunStore
 
@@ -197,6 +197,30 @@ def test_submitting_races_at_the_same_moment_cannot_overshoot_the_queue(tiny_dat
         with ThreadPoolExecutor(20) as pool:
             accepted = [i for i in pool.map(submit, [f"student-{i}" for i in range(20)]) if i is not None]
         assert len(accepted) == 3 and sorted(races.slots.waiting("race")) == sorted(accepted)
+    finally:
+        stop_all(races)
+
+
+def test_a_races_lanes_count_together_against_the_disk_share(tiny_data_dir):
+    races = race.RaceManager(RunStore())
+    lane = runs.checkpoint_bound(LONG_RACE.model)
+    spent = races.store.create(LONG_RACE, sender="ada", reserve=disk.STUDENT_MB * disk.MB - lane - 1)  # room for one
+    with pytest.raises(DLCoreError, match="over the 1,600 MB each student may keep"):
+        races.submit(race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}]), owner="ada")
+    assert races.races() == [] and [run.id for run in races.store.list()] == [spent]
+
+
+def test_a_waiting_races_lanes_are_recorded_and_stopped_with_it(tiny_data_dir):
+    races = race.RaceManager(RunStore(), slots=jobs.Slots(max_concurrent=1))
+    configs = race.lanes(LONG_RACE, [{"lr": 0.001}, {"lr": 0.01}])
+    try:
+        races.submit(configs, owner="teacher")
+        waiting = races.submit(configs, "Ada", owner="ada")
+        lanes = [lane.run_id for lane in races.progress(waiting).lanes]
+        assert [races.store.get(run_id).status for run_id in lanes] == ["queued", "queued"]
+        races.stop(waiting, owner="ada")
+        assert {races.store.get(run_id).message for run_id in lanes} == {"Stopped before it started."}
+        assert {races.store.get(run_id).status for run_id in lanes} == {"stopped"}
     finally:
         stop_all(races)
 

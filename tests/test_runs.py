@@ -1,16 +1,18 @@
 import json
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save as safetensors_bytes
 
-from dlcore import models, runs
+from dlcore import disk, models, runs
 from dlcore.config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
 from tests.conftest import REPO
@@ -253,3 +255,63 @@ def test_a_one_kilobyte_file_is_refused_before_any_large_allocation(way, legal_i
     peak, answer = peak_mb([sys.executable, *command])
     assert peak < legal_import_peak + 100, f"{peak} MB against {legal_import_peak} MB for a legal import"
     assert answer["error"].startswith("This network's weights would take 1,717 MiB")
+
+
+def _kept_run(store: runs.RunStore, data: bytes) -> int:
+    run_id = store.create(TrainConfig(), status="running")
+    store.update(run_id, status="done", checkpoint=str(store.keep_checkpoint(run_id, data)))
+    return run_id
+
+
+def test_the_same_weights_are_kept_once_and_deleting_one_run_leaves_the_other_whole(dlcore_home):
+    store = runs.RunStore()
+    data = runs.checkpoint_bytes(models.build(TrainConfig().model), TrainConfig())
+    first, second = _kept_run(store, data), _kept_run(store, data)
+    one, two = store.get(first).checkpoint, store.get(second).checkpoint
+    assert one != two and os.path.samefile(one, two)  # two names, one file: the disk holds the bytes once
+    assert store.delete(first) == 0  # nothing freed: the other run still links the bytes
+    assert not os.path.exists(one) and open(two, "rb").read() == data
+    assert runs.load_checkpoint(two)[1] == TrainConfig()
+    with pytest.raises(DLCoreError, match=f"no run #{first}"):
+        store.get(first)
+    assert store.delete(second) == len(data) and os.listdir(store.checkpoints) == []
+
+
+def test_a_run_that_is_still_active_is_not_deleted(dlcore_home):
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig())
+    with pytest.raises(DLCoreError, match=f"Run #{run_id} is queued; stop it before deleting it."):
+        store.delete(run_id)
+    assert store.get(run_id).status == "queued"
+
+
+def test_a_database_from_before_the_disk_budget_counts_the_weights_it_already_keeps(dlcore_home):
+    dlcore_home.mkdir()
+    kept = dlcore_home / "old.safetensors"
+    kept.write_bytes(b"\0" * 5000)
+    with sqlite3.connect(dlcore_home / "runs.db") as db:
+        db.executescript(runs._SCHEMA)  # the tables as the first version made them
+        db.execute("INSERT INTO runs (created, updated, status, config, checkpoint) VALUES (0, 0, 'done', ?, ?)",
+                   (TrainConfig().to_json(), str(kept)))
+    store = runs.RunStore()
+    with store._connect() as db:
+        row = db.execute("SELECT sender, stored_bytes, sha256 FROM runs").fetchone()
+    assert tuple(row) == ("", 5000, None)
+    assert store.get(1).status == "done" and store.get(store.create(TrainConfig())).status == "queued"
+
+
+def test_runs_recorded_at_the_same_moment_cannot_overshoot_a_disk_share(dlcore_home):
+    store = runs.RunStore()
+    share = disk.budget(store.root)
+    start = threading.Barrier(20)
+
+    def record(_) -> int | None:
+        start.wait()
+        try:
+            return store.create(TrainConfig(), sender="browser-ada", reserve=share.student // 8, budget=share)
+        except DLCoreError:
+            return None
+
+    with ThreadPoolExecutor(20) as pool:
+        accepted = [run_id for run_id in pool.map(record, range(20)) if run_id is not None]
+    assert len(accepted) == 8 and len(store.list()) == 8

@@ -149,7 +149,7 @@ def test_a_checkpoint_that_hits_a_full_disk_ends_the_run_failed(tiny_data_dir, d
     def no_space(*args):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(jobs, "write_checkpoint", no_space)
+    monkeypatch.setattr(runs, "write_checkpoint", no_space)
     manager = jobs.JobManager(runs.RunStore())
     run_id = manager.submit(TINY)
     progress = manager.wait(run_id, timeout=120)

@@ -290,7 +290,8 @@ def import_ui(key: str) -> int | None:
     if st.button("Import", icon=":material/upload:", disabled=weights is None, key=f"{key}_go"):
         try:
             run_id = export.import_weights(weights.getvalue(), weights.name, config.getvalue() if config else None,
-                                           st.session_state.get("student_name", ""))
+                                           st.session_state.get("student_name", ""), owner=session_owner(),
+                                           teacher=is_teacher())
             st.session_state[f"{key}_notice"] = (
                 "success", f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.")
         except DLCoreError as exc:

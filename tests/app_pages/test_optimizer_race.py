@@ -46,7 +46,7 @@ def start_tiny_race(at: AppTest) -> None:
 
 def test_empty_page_invites_a_race():
     at = page()
-    assert at.info[0].value.startswith("No race on this server yet") and "set them above" in at.info[0].value
+    assert at.info[0].value.startswith("No race on this server yet") and "lanes set above" in at.info[0].value
     assert [b.label for b in at.button] == ["Start the race"]
 
 
