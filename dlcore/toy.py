@@ -3,8 +3,10 @@
 The points are drawn the way TF Playground draws them (same shapes, scales in [-6, 6], noise in its units), moons
 the way scikit-learn's make_moons does, scaled to the same square. Training is the one loop (loop.Loop) with the
 engine's optimizers and cross-entropy; only the network's arithmetic is special: these nets have a few dozen
-weights, so a step's cost is all per-operation overhead, and the forward and backward passes run as one autograd
-node on NumPy views of one flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction).
+weights, so a step's cost is all per-operation overhead. The forward and backward passes are NumPy on views of one
+flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction), and the loop steps such a
+network without torch (numpy_gradient, then optim.Rules: torch.optim's update rules); for autograd, the same passes
+run as one autograd node.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import validation
+from . import optim, validation
 from .config import MAX_TOY_EPOCHS, TOY_FEATURES, DLCoreError, ToyConfig, TrainConfig
 from .loop import Loop, diverged_message
 
@@ -199,13 +201,23 @@ class ToyNet(nn.Module):
             outputs.append(z)
         return outputs
 
+    def numpy_gradient(self, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, int, np.ndarray]:
+        """A batch's mean loss, its correctly classified points and the flat gradient, all in NumPy: what the loop
+        steps such a small network with (loop.Lane.step), torch's per-operation cost being most of a step."""
+        outputs = self.layer_outputs(x)
+        value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
+        return value, int((outputs[-1].argmax(axis=1) == y).sum()), self.gradient(outputs, grad)
+
+    def numpy_logits(self, x: np.ndarray) -> np.ndarray:
+        return self.layer_outputs(x)[-1]
+
     def gradient(self, outputs: list[np.ndarray], grad: np.ndarray) -> np.ndarray:
         """The flat gradient of the loss (whose gradient at the logits is `grad`) plus the weights' penalty."""
         flat = np.empty(self.flat.shape[0], dtype=np.float32)
         for i in range(len(self.weights) - 1, -1, -1):
             start, middle, end = self.spans[i]
             np.dot(grad.T, outputs[i], out=flat[start:middle].reshape(self.shapes[i]))
-            np.sum(grad, axis=0, out=flat[middle:end])
+            grad.sum(axis=0, out=flat[middle:end])
             if self.regularization == "l1":
                 flat[start:middle] += self.reg_rate * np.sign(self.weights[i]).ravel()
             elif self.regularization == "l2":  # the gradient of rate·w²/2, TF Playground's L2

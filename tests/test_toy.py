@@ -197,3 +197,24 @@ def test_a_link_holds_what_differs_from_the_defaults_and_reads_back_the_same():
 def test_a_link_a_student_could_send_is_refused_in_one_sentence(query, words):
     with pytest.raises(DLCoreError, match=words.replace("(", r"\(")):
         toy.from_link(query)
+
+
+@pytest.mark.parametrize("optimizer, lr, momentum, decay", [
+    ("sgd", 0.03, 0.0, 0.0), ("sgd", 0.03, 0.9, 0.0), ("adam", 0.03, 0.0, 0.0), ("adamw", 0.03, 0.0, 0.01),
+    ("rmsprop", 0.001, 0.9, 0.0), ("adagrad", 0.03, 0.0, 0.0),  # (RMSprop's steps are lr whatever the gradient)
+])
+def test_a_toy_lane_steps_in_numpy_to_the_weights_torch_steps_it_to(optimizer, lr, momentum, decay):
+    """The loop's fast path (the network's own NumPy gradient and optim.Rules) against the same lane stepped by
+    autograd and torch.optim, batch after batch."""
+    config = ToyConfig(dataset="spiral", hidden=(8, 8), features=("x1", "x2", "sinx1"), optimizer=optimizer, lr=lr,
+                       momentum=momentum)
+    train = toy.lane_config(config).with_changes(weight_decay=decay)
+    fast, slow = (loop.Lane(train, torch.device("cpu"), 100, lambda: toy.build(config)) for _ in range(2))
+    assert fast.rules is not None
+    slow.rules = None
+    x, y = toy._tensors(config, toy.make_points(config))[:2]
+    for first in range(0, 250, 10):
+        for lane in (fast, slow):
+            lane.step(x[first : first + 10], y[first : first + 10], 10)
+    assert np.allclose(fast.model.flat.detach().numpy(), slow.model.flat.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert np.allclose(fast.take_pending().numpy(), slow.take_pending().numpy(), rtol=1e-4, atol=1e-5)
