@@ -34,6 +34,8 @@ DATASETS: dict[str, str] = {
 }
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": "Linear"}
 REGULARIZATIONS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
+INITS: dict[str, str] = {"playground": "TF Playground's", "pytorch": "PyTorch's nn.Linear"}
+INIT_NOTE = "TF Playground's: each weight uniform in ±0.5, each bias 0.1. PyTorch's: both uniform in ±1/√fan-in."
 
 
 # the points: (N, 2) float32 positions and (N,) int64 labels, 1 for TF Playground's blue class, 0 for orange
@@ -166,15 +168,19 @@ class ToyNet(nn.Module):
     """inputs -> hidden layers -> 2 logits (orange, blue); its weights are one flat parameter."""
 
     def __init__(self, inputs: int, hidden: tuple[int, ...], activation: str, seed: int,
-                 regularization: str = "none", reg_rate: float = 0.0):
+                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground"):
         super().__init__()
         self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, 2], [inputs, *hidden])]  # (out, in)
         self.activation, self.regularization, self.reg_rate = activation, regularization, reg_rate
-        generator = torch.Generator().manual_seed(seed)
-        parts = []
-        for units, fan_in in self.shapes:  # nn.Linear's default: uniform in ±1/√fan-in, seeded here so a page
-            bound = 1 / math.sqrt(fan_in)  # can draw the first weights before the loop makes its lane
-            parts.append(torch.empty(units * (fan_in + 1)).uniform_(-bound, bound, generator=generator))
+        generator = torch.Generator().manual_seed(seed)  # seeded here, so a page can draw the first weights
+        parts = []  # before the loop makes its lane
+        for units, fan_in in self.shapes:
+            if init == "playground":  # nn.ts: each weight Math.random() - 0.5, each bias 0.1
+                parts += [torch.empty(units * fan_in).uniform_(-0.5, 0.5, generator=generator),
+                          torch.full((units,), 0.1)]
+            else:  # nn.Linear's default: uniform in ±1/√fan-in
+                bound = 1 / math.sqrt(fan_in)
+                parts.append(torch.empty(units * (fan_in + 1)).uniform_(-bound, bound, generator=generator))
         self.flat = nn.Parameter(torch.cat(parts))
         self._views(self.flat.detach().numpy())
 
@@ -230,7 +236,7 @@ class ToyNet(nn.Module):
 
 def build(config: ToyConfig) -> ToyNet:
     return ToyNet(len(used_features(config)), config.hidden, config.activation, config.seed, config.regularization,
-                  config.reg_rate)
+                  config.reg_rate, config.init)
 
 
 def lane_config(config: ToyConfig) -> TrainConfig:
