@@ -75,11 +75,11 @@ def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """torch's cross_entropy on (N, classes) logits: the mean loss, and its gradient at the logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
     exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)
+    total = np.add.reduce(exp, axis=1, keepdims=True)
     rows = np.arange(len(labels))
-    loss = float((np.log(total[:, 0]) - shifted[rows, labels]).sum()) / len(labels)
+    loss = float(np.add.reduce(np.log(total[:, 0]) - shifted[rows, labels])) / len(labels)
     exp /= total
     exp[rows, labels] -= 1
     exp /= len(labels)
@@ -149,6 +149,9 @@ class Rules:
         pre = _pick(self.after, grad / scale, grad) if self.any_after else grad
         self.m = self.a * self.m + self.b * pre if self.momentum else pre
         direction = _pick(self.nesterov, pre + self.a * self.m, self.m) if self.any_nesterov else self.m
+        if not self.any_scaled:  # SGD: nothing to divide by
+            params -= lr * direction
+            return
         correction1 = _pick(self.adam, 1 - self.a**self.t, 1)
         params -= lr / correction1 * (direction / (_pick(self.after, 1, scale) if self.any_after else scale))
 

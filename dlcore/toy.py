@@ -212,18 +212,18 @@ class ToyNet(nn.Module):
         steps such a small network with (loop.Lane.step), torch's per-operation cost being most of a step."""
         outputs = self.layer_outputs(x)
         value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
-        return value, int((outputs[-1].argmax(axis=1) == y).sum()), self.gradient(outputs, grad)
+        return value, np.count_nonzero(outputs[-1].argmax(axis=1) == y), self.gradient(outputs, grad)
 
     def numpy_logits(self, x: np.ndarray) -> np.ndarray:
         return self.layer_outputs(x)[-1]
 
     def gradient(self, outputs: list[np.ndarray], grad: np.ndarray) -> np.ndarray:
         """The flat gradient of the loss (whose gradient at the logits is `grad`) plus the weights' penalty."""
-        flat = np.empty(self.flat.shape[0], dtype=np.float32)
+        flat = np.empty(self.spans[-1][2], dtype=np.float32)
         for i in range(len(self.weights) - 1, -1, -1):
             start, middle, end = self.spans[i]
             np.dot(grad.T, outputs[i], out=flat[start:middle].reshape(self.shapes[i]))
-            grad.sum(axis=0, out=flat[middle:end])
+            np.add.reduce(grad, axis=0, out=flat[middle:end])
             if self.regularization == "l1":
                 flat[start:middle] += self.reg_rate * np.sign(self.weights[i]).ravel()
             elif self.regularization == "l2":  # the gradient of rate·w²/2, TF Playground's L2
