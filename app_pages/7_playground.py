@@ -64,7 +64,8 @@ def open_link() -> None:
     state = st.session_state
     state.update({key: taken for key, taken, _ in offered.values()})
     state.update(toy_dataset=config.dataset, toy_features=toy.used_features(config), toy_layers=len(config.hidden),
-                 toy_activation=config.activation, toy_optimizer=config.optimizer, toy_reg=config.regularization)
+                 toy_activation=config.activation, toy_optimizer=config.optimizer, toy_reg=config.regularization,
+                 toy_init=config.init)
     state.update({f"toy_units_{i}": units for i, units in enumerate(config.hidden)})
 
 
@@ -87,14 +88,16 @@ def network_ui() -> tuple[list[str], tuple[int, ...], str]:
     return features, hidden, activation
 
 
-def training_ui() -> tuple[str, float, str, float]:
+def training_ui() -> tuple[str, float, str, float, str]:
     optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), index=1, format_func=optim.OPTIMIZERS.get,
                              key="toy_optimizer")
     lr = st.select_slider("Learning rate", LEARNING_RATES, 0.01, key="toy_lr")
     regularization = st.selectbox("Regularization", list(toy.REGULARIZATIONS), format_func=toy.REGULARIZATIONS.get,
                                   key="toy_reg")
     rate = st.select_slider("Regularization rate", REG_RATES, 0.0, key="toy_reg_rate", disabled=regularization == "none")
-    return optimizer, lr, regularization, rate if regularization != "none" else 0.0
+    init = st.selectbox("First weights", list(toy.INITS), format_func=toy.INITS.get, help=toy.INIT_NOTE,
+                        key="toy_init")
+    return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init
 
 
 def settings_ui() -> ToyConfig:
@@ -106,12 +109,12 @@ def settings_ui() -> ToyConfig:
     with network.popover("Network", icon=":material/hub:", width="stretch"):
         features, hidden, activation = network_ui()
     with training.popover("Training", icon=":material/tune:", width="stretch"):
-        optimizer, lr, regularization, rate = training_ui()
+        optimizer, lr, regularization, rate, init = training_ui()
     if not features:
         raise DLCoreError("Choose at least one input feature (Network).")
     config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, points=points, features=tuple(features),
                        hidden=hidden, activation=activation, optimizer=optimizer, lr=lr, batch_size=batch,
-                       regularization=regularization, reg_rate=rate, seed=seed)
+                       regularization=regularization, reg_rate=rate, init=init, seed=seed)
     shape = "-".join(map(str, hidden)) or "no hidden layer"
     reg = f" · {toy.REGULARIZATIONS[regularization]} {rate:g}" if regularization != "none" else ""
     summary.caption(f"{toy.DATASETS[dataset]}, {points} points, noise {noise} %, {ratio} % for training · "

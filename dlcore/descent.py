@@ -1,11 +1,11 @@
 """Gradient descent you can watch: 2-D loss surfaces, and the path each of the engine's optimizers takes on them.
 
 Each optimizer has the settings of the one Build & train uses (optim.make_optimizer: the same torch.optim class and
-options) and steps by torch.optim's update rule, moving one 2-D point instead of a network's weights. The rules and
-each surface's gradient are written out in NumPy for a batch, every optimizer's point a row, so a step of all six is
-a few array operations: stepping six torch.optim optimizers one by one, with autograd's gradients, took a server 1 s
-of CPU for 500 steps, and 0.03 s now. tests/test_descent.py checks every path against torch.optim's own steps and
-every gradient against autograd's.
+options) and steps by torch.optim's update rule, moving one 2-D point instead of a network's weights. The rules
+(optim.Rules) and each surface's gradient are written out in NumPy for a batch, every optimizer's point a row, so a
+step of all six is a few array operations: stepping six torch.optim optimizers one by one, with autograd's
+gradients, took a server 1 s of CPU for 500 steps, and 0.03 s now. tests/test_descent.py checks every path against
+torch.optim's own steps and every gradient against autograd's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from . import optim
 from .config import DescentConfig, TrainConfig
@@ -117,60 +116,16 @@ def descend(config: DescentConfig) -> list[Path]:
     """Every chosen optimizer from the same start, config.steps steps each, all stepped together."""
     surface = SURFACES[config.surface]
     start = config.start or surface.start
-    rules = _Rules([_train_config(name, config.lrs.get(name, surface.lrs[name])) for name in config.optimizers])
+    rules = optim.Rules([_train_config(name, config.lrs.get(name, surface.lrs[name])) for name in config.optimizers],
+                        (len(config.optimizers), 2))
     points = np.empty((config.steps + 1, len(config.optimizers), 2))  # (step, optimizer, x and y)
     points[0] = start
     with np.errstate(over="ignore", invalid="ignore"):  # a row that blows up goes on in inf and NaN; _path cuts it
         for step in range(config.steps):
-            points[step + 1] = rules.step(points[step], np.stack(surface.gradient(*points[step].T), axis=1))
+            points[step + 1] = points[step]
+            rules.step(points[step + 1], np.stack(surface.gradient(*points[step].T), axis=1))
         losses = surface.loss(points[..., 0], points[..., 1])
     return [_path(surface, name, rules.lrs[i], points[:, i], losses[:, i]) for i, name in enumerate(config.optimizers)]
-
-
-class _Rules:
-    """torch.optim's SGD (with momentum or Nesterov), Adam, RMSprop and Adagrad, one row each, stepped as one.
-
-    Each is two running averages of the gradient g with some terms switched off:
-        m = a m + b g                     (momentum, Adam's first moment; a = 0, b = 1 leave m = g)
-        v = c v + d g²                    (RMSprop's and Adam's second moment; Adagrad's sum when c = d = 1)
-        point -= lr · direction / (√v / √(1 - cᵗ) + eps)
-    where direction is g + a m for Nesterov, m / (1 - aᵗ) for Adam, else m; the bias corrections are Adam's alone,
-    and SGD divides by 1. The coefficients are read from the optimizer make_optimizer builds for each row.
-    """
-
-    def __init__(self, configs: list[TrainConfig]):
-        rows = [self._coefficients(config) for config in configs]
-        columns = np.array(rows, dtype=float).T[:, :, None]  # (9, rows, 1): each broadcast over x and y
-        self.lr, self.a, self.b, self.c, self.d, self.eps = columns[:6]
-        self.nesterov, self.adam, self.scaled = columns[6:].astype(bool)
-        self.lrs = [row[0] for row in rows]
-        self.m = self.v = np.zeros((len(rows), 2))
-        self.t = 0
-
-    @staticmethod
-    def _coefficients(config: TrainConfig) -> tuple[float, ...]:
-        """(lr, a, b, c, d, eps, nesterov, adam, scaled) of one optimizer."""
-        settings = optim.make_optimizer(config, [torch.zeros(2, requires_grad=True)]).defaults
-        lr = settings["lr"]
-        if config.optimizer == "sgd":
-            return lr, settings["momentum"], 1 - settings["dampening"], 0, 0, 0, settings["nesterov"], False, False
-        if config.optimizer == "adam":
-            (a, c), eps = settings["betas"], settings["eps"]
-            return lr, a, 1 - a, c, 1 - c, eps, False, True, True
-        if config.optimizer == "rmsprop":  # without momentum or centring, as _train_config makes it
-            return lr, 0, 1, settings["alpha"], 1 - settings["alpha"], settings["eps"], False, False, True
-        return lr, 0, 1, 1, 1, settings["eps"], False, False, True  # Adagrad, without lr decay
-
-    def step(self, point: np.ndarray, grad: np.ndarray) -> np.ndarray:
-        """Every row's next point, from its point and gradient, both (rows, 2)."""
-        self.t += 1
-        self.m = self.a * self.m + self.b * grad
-        self.v = self.c * self.v + self.d * grad * grad
-        correction1 = np.where(self.adam, 1 - self.a**self.t, 1)
-        correction2 = np.where(self.adam, 1 - self.c**self.t, 1)
-        direction = np.where(self.nesterov, grad + self.a * self.m, self.m)
-        scale = np.where(self.scaled, np.sqrt(self.v) / np.sqrt(correction2) + self.eps, 1)
-        return point - self.lr / correction1 * (direction / scale)
 
 
 def _path(surface: Surface, name: str, lr: float, points: np.ndarray, losses: np.ndarray) -> Path:

@@ -87,8 +87,11 @@ def predict_logits(model: nn.Module, images: torch.Tensor, device: torch.device 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device | str = "cpu",
              on_batch=None) -> Evaluation:
     """Score a model on normalised images (N, 1, 28, 28) and their labels (N,); on_batch as predict_logits'."""
-    logits = predict_logits(model, images, device, on_batch)
-    labels = labels.cpu()
+    return evaluate_logits(predict_logits(model, images, device, on_batch), labels.cpu())
+
+
+def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
+    """Score logits (N, classes) on the CPU against their labels (N,)."""
     predicted = logits.argmax(dim=1)
     confusion = torch.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
     per_class = confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()
@@ -98,5 +101,5 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devic
         loss=nn.functional.cross_entropy(logits, labels).item(),
         per_class=per_class.tolist(),
         confusion=confusion.tolist(),
-        misclassified=[(i, labels[i].item(), predicted[i].item()) for i in wrong.tolist()],
+        misclassified=list(zip(wrong.tolist(), labels[wrong].tolist(), predicted[wrong].tolist())),
     )

@@ -13,17 +13,19 @@ import io
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import data, models, optim
 from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
-from .evaluate import Evaluation, evaluate, first_of_each_class
+from .evaluate import Evaluation, evaluate, evaluate_logits, first_of_each_class
 from .validation import time_limit_seconds
 
 if TYPE_CHECKING:
@@ -119,6 +121,14 @@ class Lane:
         self.optimizer = optim.make_optimizer(config, self.model.parameters())
         self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
         self.loss_fn = optim.make_loss(config.loss)
+        # a model that computes its own gradient in NumPy (a 2-D playground network: a few hundred weights, where
+        # torch's autograd and optimizer cost ten times the arithmetic) is stepped in NumPy by the same optimizer's
+        # rules, its one flat parameter updated in place; the schedule still sets the rate
+        self.rules: optim.Rules | None = None
+        if (hasattr(self.model, "numpy_gradient") and config.loss in optim.NUMPY_LOSSES and device.type == "cpu"
+                and engine == Engine()):
+            self._flat = self.model.flat.detach().numpy()
+            self.rules = optim.Rules([config], self._flat.shape, self._flat.dtype)
         self.losses: list[float] = []  # every step's loss read back so far, cut after the first non-finite one
         self.history: list[EpochRow] = []
         self.diverged_at: int | None = None  # the step whose loss was not finite
@@ -140,7 +150,8 @@ class Lane:
 
     def state(self) -> dict:
         """Everything the lane needs to go on exactly where it is, between two steps (read back first)."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        optimizer = self.rules if self.rules is not None else self.optimizer
+        return {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "losses": list(self.losses),
                 "history": [row.to_dict() for row in self.history], "diverged_at": self.diverged_at,
                 "seconds": self.seconds, "steps": self.steps,
@@ -148,7 +159,7 @@ class Lane:
 
     def restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        (self.rules if self.rules is not None else self.optimizer).load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.losses = list(state["losses"])
         self.history = [EpochRow(**row) for row in state["history"]]
@@ -163,6 +174,10 @@ class Lane:
         """One optimizer step on one batch of `batch` samples, of which this process has (x, y): the only training
         step in dlcore (the export script has its own)."""
         started = time.perf_counter()
+        if self.rules is not None:
+            self._numpy_step(x, y, batch)
+            self.seconds += time.perf_counter() - started
+            return
         with self._autocast():
             logits = self.net(x)
             loss = self.loss_fn(logits, y)
@@ -182,12 +197,32 @@ class Lane:
         self.steps += 1
         self.seconds += time.perf_counter() - started
 
+    def _numpy_step(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
+        """Lane.step's arithmetic for a model that steps itself: the same loss, optimizer and schedule, in NumPy."""
+        loss, correct, grad = self.model.numpy_gradient(np.asarray(x), np.asarray(y), self.config.loss)
+        self.rules.step(self._flat, grad, self.optimizer.param_groups[0]["lr"])
+        if self.config.schedule != "constant":  # which never changes the rate, and costs as much as the arithmetic
+            with warnings.catch_warnings():  # torch's hint that its optimizer's step() should come first
+                warnings.simplefilter("ignore", UserWarning)
+                self.schedule.step()
+        self._pending.append(loss)
+        self._pending_correct.append(correct)
+        self._shares.append(1.0)
+        self._batches.append(batch)
+        self.steps += 1
+
     def take_pending(self) -> torch.Tensor:
         """The steps not read back yet, as one float32 tensor (2, steps) on the device: each step's loss weighted
         by this process's share of its batch (so that a group's sum is the batch's mean loss), and its correct
         samples."""
         if not self._pending:
             return torch.zeros((2, 0), device=next(self.model.parameters()).device)
+        if self.rules is not None:  # plain numbers
+            taken = torch.tensor([self._pending, self._pending_correct], dtype=torch.float32)
+            self._pending.clear()
+            self._pending_correct.clear()
+            self._shares.clear()
+            return taken
         losses = torch.stack(self._pending).float()
         if any(share != 1 for share in self._shares):
             losses = losses * torch.tensor(self._shares, device=losses.device)
@@ -215,8 +250,16 @@ class Lane:
         """The model's score on test images, computed once per state of its weights: a run whose test split is
         scored whole after each epoch, and ends with its last epoch, is not scored twice."""
         if self._scored is None or self._scored[0] != self.steps or self._scored[1] is not test_x:
-            self._scored = (self.steps, test_x, evaluate(self.model, test_x, test_y, test_x.device, on_batch))
+            self._scored = (self.steps, test_x, self._evaluate(test_x, test_y, on_batch))
         return self._scored[2]
+
+    def _evaluate(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch) -> Evaluation:
+        if self.rules is None:
+            return evaluate(self.model, test_x, test_y, test_x.device, on_batch)
+        logits = torch.from_numpy(self.model.numpy_logits(test_x.numpy()))  # a few hundred points: one batch
+        if on_batch is not None:
+            on_batch(1, 1)
+        return evaluate_logits(logits, test_y)
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
                   result: Evaluation, test_images: int) -> EpochRow:
@@ -346,6 +389,9 @@ class Loop:
         self.steps_per_epoch = math.ceil(n / base.batch_size)
         lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build, self.engine)
                  for config in self.configs]
+        in_numpy = all(lane.rules is not None for lane in lanes)  # their batches are taken as NumPy views: a torch
+        if in_numpy:  # index costs more than such a step's arithmetic
+            train_x, train_y = train_x.numpy(), train_y.numpy()
         shuffle = torch.Generator(device="cpu").manual_seed(base.seed)  # every process shuffles the same way
         first_epoch, first_batch = (self._unpack(lanes, shuffle, device) if self.resume_from is not None
                                     else (1, 0))
@@ -356,6 +402,8 @@ class Loop:
         for epoch in range(first_epoch, self.epochs + 1):
             shuffled = shuffle.get_state()  # what a suspended loop keeps: the generator this epoch's order came from
             order = torch.randperm(len(train_y), generator=shuffle)[:n].to(device, non_blocking=True)
+            if in_numpy:
+                order = order.numpy()
             if epoch != first_epoch or not first_batch:
                 for lane in lanes:
                     lane.begin_epoch()

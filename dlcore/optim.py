@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from . import standalone
@@ -70,3 +71,102 @@ def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     """logits (N, 10), labels (N,) -> scalar loss."""
     _require(name, LOSSES, "loss")
     return standalone.LOSS_FUNCTIONS[name]
+
+
+def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """torch's cross_entropy on (N, classes) logits: the mean loss, and its gradient at the logits."""
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = np.add.reduce(exp, axis=1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = float(np.add.reduce(np.log(total[:, 0]) - shifted[rows, labels])) / len(labels)
+    exp /= total
+    exp[rows, labels] -= 1
+    exp /= len(labels)
+    return loss, exp
+
+
+NUMPY_LOSSES = {"cross-entropy": cross_entropy_numpy}  # the losses a model that steps itself in NumPy can use
+
+
+class Rules:
+    """torch.optim's update rules written out in NumPy, for parameters so small that torch's fixed cost per step is
+    the whole step (a 2-D playground network, a descent's point): one optimizer per row of the parameters, stepped
+    together. tests/test_optim.py checks each against torch.optim, step by step.
+
+    Each is two running averages of the gradient g (with weight decay wd added to it, or AdamW's applied to the
+    parameters) with some terms switched off:
+        v = c v + d g²                    (RMSprop's and Adam's second moment; Adagrad's sum when c = d = 1)
+        s = √v / √(1 - cᵗ) + eps          (the scale; 1 for SGD, Adam's bias correction alone)
+        m = a m + b g                     (momentum, Adam's first moment; a = 0, b = 1 leave m = g)
+        params -= lr · direction / s
+    where direction is g + a m for Nesterov, m / (1 - aᵗ) for Adam, else m. RMSprop's momentum averages g / s
+    instead, and then divides by 1. The coefficients are read from the optimizer make_optimizer builds for each row.
+    """
+
+    def __init__(self, configs: list[TrainConfig], shape: tuple[int, ...], dtype=np.float64):
+        rows = [self._coefficients(config) for config in configs]
+        columns = np.array(rows, dtype=dtype).T.reshape(12, len(rows), *[1] * (len(shape) - 1))  # each broadcast
+        self.lr, self.a, self.b, self.c, self.d, self.eps, self.wd = columns[:7]  # over a row's parameters
+        self.decoupled, self.nesterov, self.adam, self.scaled, self.after = (_flag(f) for f in columns[7:])
+        self.momentum = bool((self.a != 0).any() or (self.b != 1).any())  # which terms some row uses
+        self.decays, self.any_scaled, self.any_after, self.any_nesterov = (
+            bool(np.any(flag)) for flag in (self.wd, self.scaled, self.after, self.nesterov))
+        self.lrs = [row[0] for row in rows]
+        self.m, self.v = np.zeros(shape, dtype), np.zeros(shape, dtype)
+        self.t = 0
+
+    @staticmethod
+    def _coefficients(config: TrainConfig) -> tuple[float, ...]:
+        """(lr, a, b, c, d, eps, wd, decoupled, nesterov, adam, scaled, after) of one optimizer."""
+        settings = make_optimizer(config, [torch.zeros(2, requires_grad=True)]).defaults
+        lr, wd = settings["lr"], settings["weight_decay"]
+        if config.optimizer == "sgd":
+            return (lr, settings["momentum"], 1 - settings["dampening"], 0, 0, 0, wd, False, settings["nesterov"],
+                    False, False, False)
+        if config.optimizer in ("adam", "adamw"):
+            (a, c), eps = settings["betas"], settings["eps"]
+            return lr, a, 1 - a, c, 1 - c, eps, wd, config.optimizer == "adamw", False, True, True, False
+        if config.optimizer == "rmsprop":  # not centred, as make_optimizer makes it
+            momentum = settings["momentum"]
+            return (lr, momentum, 1, settings["alpha"], 1 - settings["alpha"], settings["eps"], wd, False, False,
+                    False, True, momentum > 0)
+        return lr, 0, 1, 1, 1, settings["eps"], wd, False, False, False, True, False  # Adagrad, without lr decay
+
+    def step(self, params: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
+        """Move every row of params (in place) by its optimizer's step on grad; lr, if given, is a schedule's
+        current rate for every row."""
+        lr = self.lr if lr is None else lr
+        self.t += 1
+        if self.decays:
+            params *= _pick(self.decoupled, 1 - lr * self.wd, 1)
+            grad = grad + _pick(self.decoupled, 0, self.wd) * params
+        scale = 1
+        if self.any_scaled:
+            self.v = self.c * self.v + self.d * grad * grad
+            correction2 = _pick(self.adam, 1 - self.c**self.t, 1)
+            scale = _pick(self.scaled, np.sqrt(self.v) / np.sqrt(correction2) + self.eps, 1)
+        pre = _pick(self.after, grad / scale, grad) if self.any_after else grad
+        self.m = self.a * self.m + self.b * pre if self.momentum else pre
+        direction = _pick(self.nesterov, pre + self.a * self.m, self.m) if self.any_nesterov else self.m
+        if not self.any_scaled:  # SGD: nothing to divide by
+            params -= lr * direction
+            return
+        correction1 = _pick(self.adam, 1 - self.a**self.t, 1)
+        params -= lr / correction1 * (direction / (_pick(self.after, 1, scale) if self.any_after else scale))
+
+    def state_dict(self) -> dict:
+        return {"t": self.t, "m": torch.from_numpy(np.array(self.m)), "v": torch.from_numpy(np.array(self.v))}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t, self.m, self.v = state["t"], state["m"].numpy().copy(), state["v"].numpy().copy()
+
+
+def _flag(column: np.ndarray) -> bool | np.ndarray:
+    """A column of switches as one bool where every row agrees, so a step skips the terms no row uses."""
+    column = column.astype(bool)
+    return bool(column.all()) if column.all() or not column.any() else column
+
+
+def _pick(flag: bool | np.ndarray, yes, no):
+    return (yes if flag else no) if isinstance(flag, bool) else np.where(flag, yes, no)

@@ -3,8 +3,10 @@
 The points are drawn the way TF Playground draws them (same shapes, scales in [-6, 6], noise in its units), moons
 the way scikit-learn's make_moons does, scaled to the same square. Training is the one loop (loop.Loop) with the
 engine's optimizers and cross-entropy; only the network's arithmetic is special: these nets have a few dozen
-weights, so a step's cost is all per-operation overhead, and the forward and backward passes run as one autograd
-node on NumPy views of one flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction).
+weights, so a step's cost is all per-operation overhead. The forward and backward passes are NumPy on views of one
+flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction), and the loop steps such a
+network without torch (numpy_gradient, then optim.Rules: torch.optim's update rules); for autograd, the same passes
+run as one autograd node.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import validation
+from . import optim, validation
 from .config import MAX_TOY_EPOCHS, TOY_FEATURES, DLCoreError, ToyConfig, TrainConfig
 from .loop import Loop, diverged_message
 
@@ -33,6 +35,8 @@ DATASETS: dict[str, str] = {
 }
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": "Linear"}
 REGULARIZATIONS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
+INITS: dict[str, str] = {"playground": "TF Playground's", "pytorch": "PyTorch's nn.Linear"}
+INIT_NOTE = "TF Playground's: each weight uniform in ±0.5, each bias 0.1. PyTorch's: both uniform in ±1/√fan-in."
 
 
 # the points: (N, 2) float32 positions and (N,) int64 labels, 1 for TF Playground's blue class, 0 for orange
@@ -165,15 +169,19 @@ class ToyNet(nn.Module):
     """inputs -> hidden layers -> 2 logits (orange, blue); its weights are one flat parameter."""
 
     def __init__(self, inputs: int, hidden: tuple[int, ...], activation: str, seed: int,
-                 regularization: str = "none", reg_rate: float = 0.0):
+                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground"):
         super().__init__()
         self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, 2], [inputs, *hidden])]  # (out, in)
         self.activation, self.regularization, self.reg_rate = activation, regularization, reg_rate
-        generator = torch.Generator().manual_seed(seed)
-        parts = []
-        for units, fan_in in self.shapes:  # nn.Linear's default: uniform in ±1/√fan-in, seeded here so a page
-            bound = 1 / math.sqrt(fan_in)  # can draw the first weights before the loop makes its lane
-            parts.append(torch.empty(units * (fan_in + 1)).uniform_(-bound, bound, generator=generator))
+        generator = torch.Generator().manual_seed(seed)  # seeded here, so a page can draw the first weights
+        parts = []  # before the loop makes its lane
+        for units, fan_in in self.shapes:
+            if init == "playground":  # nn.ts: each weight Math.random() - 0.5, each bias 0.1
+                parts += [torch.empty(units * fan_in).uniform_(-0.5, 0.5, generator=generator),
+                          torch.full((units,), 0.1)]
+            else:  # nn.Linear's default: uniform in ±1/√fan-in
+                bound = 1 / math.sqrt(fan_in)
+                parts.append(torch.empty(units * (fan_in + 1)).uniform_(-bound, bound, generator=generator))
         self.flat = nn.Parameter(torch.cat(parts))
         self._views(self.flat.detach().numpy())
 
@@ -200,13 +208,23 @@ class ToyNet(nn.Module):
             outputs.append(z)
         return outputs
 
+    def numpy_gradient(self, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, int, np.ndarray]:
+        """A batch's mean loss, its correctly classified points and the flat gradient, all in NumPy: what the loop
+        steps such a small network with (loop.Lane.step), torch's per-operation cost being most of a step."""
+        outputs = self.layer_outputs(x)
+        value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
+        return value, np.count_nonzero(outputs[-1].argmax(axis=1) == y), self.gradient(outputs, grad)
+
+    def numpy_logits(self, x: np.ndarray) -> np.ndarray:
+        return self.layer_outputs(x)[-1]
+
     def gradient(self, outputs: list[np.ndarray], grad: np.ndarray) -> np.ndarray:
         """The flat gradient of the loss (whose gradient at the logits is `grad`) plus the weights' penalty."""
-        flat = np.empty(self.flat.shape[0], dtype=np.float32)
+        flat = np.empty(self.spans[-1][2], dtype=np.float32)
         for i in range(len(self.weights) - 1, -1, -1):
             start, middle, end = self.spans[i]
             np.dot(grad.T, outputs[i], out=flat[start:middle].reshape(self.shapes[i]))
-            np.sum(grad, axis=0, out=flat[middle:end])
+            np.add.reduce(grad, axis=0, out=flat[middle:end])
             if self.regularization == "l1":
                 flat[start:middle] += self.reg_rate * np.sign(self.weights[i]).ravel()
             elif self.regularization == "l2":  # the gradient of rate·w²/2, TF Playground's L2
@@ -219,7 +237,7 @@ class ToyNet(nn.Module):
 
 def build(config: ToyConfig) -> ToyNet:
     return ToyNet(len(used_features(config)), config.hidden, config.activation, config.seed, config.regularization,
-                  config.reg_rate)
+                  config.reg_rate, config.init)
 
 
 def lane_config(config: ToyConfig) -> TrainConfig:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -99,3 +100,52 @@ def test_schedules_and_losses_are_the_exported_scripts_own():
         assert type(ours) is type(theirs)
     with pytest.raises(ValueError, match="unknown schedule"):
         standalone.make_schedule(torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.5), 10, "warmup", 0.5)
+
+
+RULES = [  # (optimizer, momentum, nesterov, weight decay): every term optim.Rules writes out
+    ("sgd", 0.0, False, 0.0), ("sgd", 0.9, False, 0.0), ("sgd", 0.9, True, 0.01), ("sgd", 0.0, False, 0.1),
+    ("adam", 0.0, False, 0.0), ("adam", 0.0, False, 0.1), ("adamw", 0.0, False, 0.1), ("rmsprop", 0.0, False, 0.0),
+    ("rmsprop", 0.9, False, 0.0), ("rmsprop", 0.5, False, 0.1), ("adagrad", 0.0, False, 0.0),
+    ("adagrad", 0.0, False, 0.1),
+]
+
+
+@pytest.mark.parametrize("name, momentum, nesterov, decay", RULES)
+def test_numpy_rules_take_torch_optims_steps(name, momentum, nesterov, decay):
+    config = TrainConfig(optimizer=name, lr=0.05, momentum=momentum, nesterov=nesterov, weight_decay=decay)
+    generator = torch.Generator().manual_seed(0)
+    point = torch.randn(6, dtype=torch.float64, generator=generator).requires_grad_()
+    params = point.detach().numpy().copy()
+    oracle, rules = optim.make_optimizer(config, [point]), optim.Rules([config], params.shape)
+    for _ in range(20):
+        grad = torch.randn(6, dtype=torch.float64, generator=generator)
+        point.grad = grad.clone()
+        oracle.step()
+        rules.step(params, grad.numpy())
+        assert params == pytest.approx(point.detach().numpy(), rel=1e-9, abs=1e-12)
+
+
+def test_numpy_rules_step_rows_of_different_optimizers_apart():
+    configs = [TrainConfig(optimizer=name, lr=0.05, momentum=momentum, nesterov=nesterov, weight_decay=decay)
+               for name, momentum, nesterov, decay in RULES]
+    generator = torch.Generator().manual_seed(1)
+    points = [torch.randn(3, dtype=torch.float64, generator=generator).requires_grad_() for _ in configs]
+    oracles = [optim.make_optimizer(config, [point]) for config, point in zip(configs, points)]
+    params = np.stack([point.detach().numpy() for point in points])
+    rules = optim.Rules(configs, params.shape)
+    for _ in range(10):
+        grad = torch.randn(len(configs), 3, dtype=torch.float64, generator=generator)
+        for point, oracle, row in zip(points, oracles, grad):
+            point.grad = row.clone()
+            oracle.step()
+        rules.step(params, grad.numpy())
+    assert params == pytest.approx(np.stack([point.detach().numpy() for point in points]), rel=1e-9, abs=1e-12)
+
+
+def test_numpy_cross_entropy_is_torchs():
+    logits = torch.randn(7, 2, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 1, 1, 0, 1, 0, 0])
+    loss = nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    value, grad = optim.cross_entropy_numpy(logits.detach().numpy(), labels.numpy())
+    assert value == pytest.approx(loss.item()) and grad == pytest.approx(logits.grad.numpy())

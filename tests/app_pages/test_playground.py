@@ -128,6 +128,15 @@ def test_a_links_momentum_which_no_widget_offers_is_said_not_used():
     at.session_state["toy_playground"].close()
 
 
+def test_the_first_weights_are_a_training_setting_the_link_keeps(page):
+    assert page.session_state["toy_playground"].config.init == "playground"  # TF Playground's, as its lessons need
+    page.selectbox(key="toy_init").set_value("pytorch").run()
+    assert page.session_state["toy_playground"].config.init == "pytorch" and page.query_params["init"] == "pytorch"
+    linked = opened(PAGE, init="pytorch")
+    assert linked.selectbox(key="toy_init").value == "pytorch"
+    linked.session_state["toy_playground"].close()
+
+
 def test_a_links_values_no_widget_offers_are_named_with_the_values_used():
     """Issue 23.3: lr=0.005 silently became 0.003."""
     at = opened(PAGE, lr="0.005", noise="12", dataset="xor")
