@@ -329,14 +329,15 @@ def live_steps_ui(manager, run_id: int) -> None:
 
 
 def progress_bar(progress) -> tuple[float, str]:
-    """The bar's value and text: training steps, or, while test images are scored, its own share of their batches."""
+    """The bar's value, the share of training steps done (it holds still while test images are scored), and its
+    text: the step and speed, or, while test images are scored, how far that scoring has got."""
     epoch = min(progress.epoch + 1, progress.epochs)
     eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
     paused = "Paused · " if progress.status == "paused" else ""
     if progress.phase == "evaluating":
         done, total = progress.scored
-        return done / max(total, 1), (f"{paused}Epoch {epoch} of {progress.epochs} · **scoring {progress.scoring:,} test images**: "
-                                      f"batch {done} of {total}{eta}")
+        return progress.fraction, (f"{paused}Epoch {epoch} of {progress.epochs} trained · **scoring {progress.scoring:,} "
+                                   f"test images: {done / max(total, 1):.0%}** (batch {done} of {total}){eta}")
     step = progress.step - (epoch - 1) * progress.steps_per_epoch
     return progress.fraction, (f"{paused}Epoch {epoch} of {progress.epochs} · step {step} of {progress.steps_per_epoch}"
                                f" · **{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}")

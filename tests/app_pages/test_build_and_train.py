@@ -282,17 +282,24 @@ def test_the_teacher_key_in_the_sidebar_shows_the_controls_of_every_run(monkeypa
 
 
 def test_scoring_the_test_split_shows_as_its_own_phase_with_its_own_progress(monkeypatch):
-    """Issue 14.2: the bar sat at 'step 79 of 79' for 16 s while the test split was scored."""
+    """Issue 14.2: the bar sat at 'step 79 of 79' for 16 s while the test split was scored. Issue 23.5: the bar then
+    fell back to the scoring's share (~10 %); it keeps the training done, and the text says how far scoring is."""
     at = page()
     configure(at, **LONG)
     run_id = start(at)
     rerun_until(at, lambda at: at.get("progress"))  # drawn once the run has its steps: it is training
     real = jobs.JobManager.progress
-    monkeypatch.setattr(jobs.JobManager, "progress", lambda self, number: replace(
-        real(self, number), phase="evaluating", scored=(3, 12), scoring=1000, eta=40.0))
+
+    def first_of_four_epochs_scored_half(self, number):
+        progress = real(self, number)
+        return replace(progress, epochs=4, step=progress.steps_per_epoch, phase="evaluating", scored=(6, 12),
+                       scoring=1000, eta=40.0)
+
+    monkeypatch.setattr(jobs.JobManager, "progress", first_of_four_epochs_scored_half)
     at.run()
     bar = at.get("progress")[0].proto
-    assert "scoring 1,000 test images**: batch 3 of 12 · about 40 s left" in bar.text and bar.value == 25
+    assert bar.value == 25  # one epoch of four trained, not the scoring's 50 %
+    assert "Epoch 1 of 4 trained · **scoring 1,000 test images: 50%** (batch 6 of 12) · about 40 s left" in bar.text
     jobs.job_manager().stop(run_id, teacher=True)
 
 
