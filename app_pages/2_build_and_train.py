@@ -325,7 +325,7 @@ def live_steps_ui(manager, run_id: int) -> None:
             st.progress(*progress_bar(progress))
     figure = charts.loss_figure([("smoothed", progress.step_losses, progress.steps_per_epoch)], revision=run_id,
                                 presenter=presenting())
-    st.plotly_chart(figure, key="live_steps", width="stretch")
+    st.plotly_chart(figure, key="live_steps", width="stretch", config=charts.CONFIG)
 
 
 def progress_bar(progress) -> tuple[float, str]:

@@ -19,7 +19,7 @@ DIVERGED_ADVICE = (
 def charts_ui(figures: list, key: str | None = None) -> None:
     """Charts side by side, one column each; a key keeps a polled chart's zoom from one poll to the next."""
     for i, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):
-        column.plotly_chart(figure, key=f"{key}_{i}" if key else None, width="stretch")
+        column.plotly_chart(figure, key=f"{key}_{i}" if key else None, width="stretch", config=charts.CONFIG)
 
 
 def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, limit: int = 60) -> None:
@@ -95,9 +95,10 @@ def run_results_ui(run) -> None:
     left, right = st.columns(2)
     event = left.plotly_chart(
         charts.confusion_figure(run.results.confusion, classes, presenting()), on_select="rerun",
-        selection_mode="points", key=f"confusion_{run.id}", width="stretch",
+        selection_mode="points", key=f"confusion_{run.id}", width="stretch", config=charts.CONFIG,
     )
-    right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch")
+    right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch",
+                       config=charts.CONFIG)
     left.caption("Click a cell to see its test images below.")
     points = event.selection.points if event else []
     cell = (classes.index(str(points[0]["y"])), classes.index(str(points[0]["x"]))) if points else None

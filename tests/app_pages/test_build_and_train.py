@@ -300,6 +300,8 @@ def test_scoring_the_test_split_shows_as_its_own_phase_with_its_own_progress(mon
     bar = at.get("progress")[0].proto
     assert bar.value == 25  # one epoch of four trained, not the scoring's 50 %
     assert "Epoch 1 of 4 trained · **scoring 1,000 test images: 50%** (batch 6 of 12) · about 40 s left" in bar.text
+    charts = at.get("plotly_chart")  # issue 23.5: Plotly's toolbar covered the live charts' titles
+    assert len(charts) >= 3 and all(json.loads(chart.proto.config) == {"displayModeBar": False} for chart in charts)
     jobs.job_manager().stop(run_id, teacher=True)
 
 
