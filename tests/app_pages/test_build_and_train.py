@@ -504,3 +504,26 @@ def test_sessions_without_an_identity_control_no_run_not_even_their_shared_owner
     assert not labels(first) & {"Pause", "Resume", "Stop"}
     assert "Only the student who started this run, or the teacher, can pause or stop it." in texts(first.caption)
     jobs.job_manager().stop(run_id, teacher=True)
+
+
+@pytest.mark.parametrize("wrong_by", range(10))
+def test_the_strips_fashion_captions_each_stay_under_their_own_digit(wrong_by):
+    """Issue 23.5: Fashion-MNIST's names ran into each other ("T-shirt/topT-shirt/top"). Every class read right,
+    then every class read wrong: no caption crosses the middle of the gap between two digits, none is cut off."""
+    import numpy as np
+
+    from dlcore import data
+    from dlcore.inside import Strip
+    from ui.inside import RIGHT, WRONG, strip_image
+
+    labels = [i // 2 for i in range(20)]
+    guesses = [(label + wrong_by) % 10 for label in labels]
+    picture = strip_image(Strip(np.zeros((20, 28, 28), dtype=np.uint8), labels, guesses),
+                          data.info("fashion-mnist").classes)
+    frames = (picture == RIGHT).all(axis=-1) | (picture == WRONG).all(axis=-1)
+    ink = (picture < 200).any(axis=-1) & ~frames.any(axis=1, keepdims=True)  # in the caption rows only
+    columns = np.flatnonzero(frames.any(axis=0))
+    edges = np.flatnonzero(np.diff(columns) > 1)  # where one digit's frame ends and the next one's begins
+    middles = (columns[edges] + columns[edges + 1]) // 2
+    assert len(middles) == 9 and not ink[:, middles].any()
+    assert ink.any() and not ink[-1].any()
