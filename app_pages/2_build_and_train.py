@@ -15,7 +15,7 @@ from ui import charts, literal
 from ui.classroom import (control, control_problem_ui, may_control, presenting, refusal, remember_name, session_owner,
                           settings_container)
 from ui.inside import live_ui
-from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
+from ui.runs import POLL_SECONDS, charts_ui, run_results_ui, time_column, training_seconds
 from ui.status import available_choice_ui, dataset_reasons
 
 PRESETS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)",
@@ -377,12 +377,12 @@ def compare_runs_ui(runs: list, key: str) -> None:
     table = pd.DataFrame([{
         "run": r.id, "status": r.status, "model": r.config.model.summary(),
         **{column: getattr(r.config, field) for field, column in SETUP_COLUMNS.items()},
-        "test accuracy": r.accuracy, "seconds": round(r.seconds, 1), "ran on": r.device, "by": r.student,
+        "test accuracy": r.accuracy, "seconds": training_seconds(r), "ran on": r.device, "by": r.student,
     } for r in runs])
+    columns = {"test accuracy": st.column_config.NumberColumn(format="percent"), "seconds": time_column(),
+               **{SETUP_COLUMNS[field]: st.column_config.NumberColumn(format="%g") for field in ("lr", "weight_decay")}}
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=key, width="stretch",
-                          column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
-                                         **{SETUP_COLUMNS[field]: st.column_config.NumberColumn(format="%g")
-                                            for field in ("lr", "weight_decay")}})
+                          column_config=columns, placeholder="—")
     chosen = [runs[i] for i in picked.selection.rows]
     if not chosen:
         st.caption("Tick runs in the first column to overlay their curves.")
