@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -86,6 +87,14 @@ def use_model(model: ModelSpec) -> None:
     st.session_state["train_config"] = st.session_state["train_config"].with_changes(model=model)
     st.session_state["train_kind"] = model.kind
     st.session_state["train_tables"] = st.session_state.get("train_tables", 0) + 1
+
+
+def use_activation() -> None:
+    """The activation the Activation lab's "Use ... in my network" chose goes into every hidden layer, once."""
+    if name := st.session_state.pop("use_activation", None):
+        model = st.session_state["train_config"].model
+        use_model(ModelSpec(model.kind, tuple(replace(block, activation=name) for block in model.conv),
+                            tuple(replace(layer, activation=name) for layer in model.dense)))
 
 
 def load_preset() -> None:
@@ -393,6 +402,7 @@ def compare_runs_ui(runs: list, key: str) -> None:
 
 open_link()
 saved: TrainConfig = st.session_state.setdefault("train_config", START)
+use_activation()
 
 st.title("Build & train")
 st.caption("Stack layers, pick how to train them, and watch a real PyTorch network learn. Training runs on the "
