@@ -145,6 +145,26 @@ def test_missing_data_and_devices_are_shown_with_the_reason(monkeypatch, tmp_pat
             assert title in at.radio(key="train_device").options
 
 
+def test_server_paths_and_setting_names_are_for_the_teacher_alone(monkeypatch, tmp_path):
+    """Issue 23.6: students read where the server looked for MNIST and which setting to change; a student is told
+    the dataset is not on this server, the teacher (who entered the key) still sees where and how."""
+    empty = tmp_path / "empty"
+    monkeypatch.setenv("DLCORE_DATA_DIR", str(empty))
+    monkeypatch.setenv("DLCORE_TEACHER_KEY", "chalk-and-talk")
+    student = AppTest.from_file(APP, default_timeout=120)
+    student.switch_page("app_pages/2_build_and_train.py").run()
+    rerun_until(student, lambda at: "MNIST sample" in texts(at.sidebar.markdown))  # torch warms up first
+    shown = texts([*student.caption, *student.sidebar.caption, *student.sidebar.markdown])
+    assert "~~MNIST~~ unavailable: not on this server; the teacher can add it" in shown
+    assert "Full MNIST is not on this server." in shown
+    assert str(empty) not in shown and "DLCORE" not in shown
+    teacher = AppTest.from_file(APP, default_timeout=120)
+    teacher.switch_page("app_pages/2_build_and_train.py").run()
+    teacher.sidebar.text_input(key="teacher_key").input("chalk-and-talk").run()
+    shown = texts([*teacher.caption, *teacher.sidebar.caption])
+    assert f"was not found in {empty}/mnist" in shown and "set DLCORE_DATA_DIR to a folder with its IDX files" in shown
+
+
 def test_a_run_trains_and_its_results_are_shown():
     at = page()
     configure(at, optimizer="sgd", lr=1e-5)  # barely learns, so there are mistakes to show
