@@ -48,6 +48,7 @@ def test_accuracy_charts_tick_whole_epochs_with_labels_that_never_repeat(accurac
     assert all(label.rstrip("%").replace(".", "").isdigit() and float(label[:-1]) <= 100 for label in labels)
     assert layout.yaxis.range[0] <= min(accuracies) - 0.001 and max(accuracies) <= layout.yaxis.range[1]
     assert layout.xaxis.tickmode == "linear" and layout.xaxis.dtick >= 1 and layout.xaxis.dtick == int(layout.xaxis.dtick)
+    assert layout.xaxis.range == (0.5, len(accuracies) + 0.5)  # no epoch 0 or 2 beside a single epoch
 
 
 def test_a_hundred_epochs_get_a_tick_every_twenty():

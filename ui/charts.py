@@ -163,7 +163,7 @@ def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=
     return _figure(traces, f"{metric.capitalize()} per epoch", "epoch", metric, revision=revision,
                    legend_at="bottom" if metric == "accuracy" else "top",
                    empty="" if any(rows for _, rows in histories) else "Appears after the first epoch.",
-                   presenter=presenter, xaxis=epoch_axis(epochs),
+                   presenter=presenter, xaxis=dict(range=[0.5, max(epochs, 1) + 0.5], **epoch_axis(epochs)),
                    yaxis=percent_axis(values) if metric == "accuracy" else {})
 
 
