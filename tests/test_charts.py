@@ -67,4 +67,5 @@ def test_a_diverged_curve_ends_in_a_cross_at_its_step_and_leaves_the_others_read
     assert cross.marker.symbol == "x-thin" and cross.marker.color == figure.data[1].line.color
     alone = charts.loss_figure([("smoothed", [2.3, 2.2, 2.4, float("nan")], 4)])
     assert alone.data[-1].text == ("diverged at step 4",) and alone.data[-1].y[0] < 2.4
+    assert (alone.layout.legend.xanchor, alone.layout.legend.yanchor) == ("left", "bottom")  # the cross is top right
     assert not [trace for trace in charts.loss_figure([("smoothed", calm, 100)]).data if trace.mode == "markers+text"]
