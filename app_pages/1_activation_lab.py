@@ -60,7 +60,8 @@ def plot_ui() -> tuple[list[str], dict[str, dict[str, float]], float, float]:
 
 
 def use_in_network(name: str) -> None:
-    st.session_state["default_activation"] = name
+    """Build & train puts it in every hidden layer of the network there when it next opens, and in new layers."""
+    st.session_state["default_activation"] = st.session_state["use_activation"] = name
 
 
 def card_ui(name: str) -> None:
@@ -72,7 +73,8 @@ def card_ui(name: str) -> None:
         st.markdown(f"**Output range** {activation.output_range}  \n{activation.note}")
         st.button(f"Use {activation.title} in my network", key=f"lab-use-{name}", on_click=use_in_network, args=(name,))
         if st.session_state.get("default_activation") == name:
-            st.success(f"New layers in Build & train now use {activation.title}.")
+            st.success(f"The hidden layers of your network in Build & train now use {activation.title}, and so do "
+                       "layers you add.")
             st.page_link("app_pages/2_build_and_train.py", label="Open Build & train", icon=":material/model_training:")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -16,7 +17,7 @@ from ui.classroom import (bring_into_view, control, control_problem_ui, is_teach
                           may_control, page_opened, presenting, refusal, remember_name, session_owner,
                           settings_container, setup_query)
 from ui.inside import live_ui
-from ui.runs import POLL_SECONDS, charts_ui, run_results_ui
+from ui.runs import POLL_SECONDS, charts_ui, run_results_ui, time_column, training_seconds
 from ui.status import available_choice_ui, dataset_reasons
 
 PRESETS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)",
@@ -85,6 +86,14 @@ def use_model(model: ModelSpec) -> None:
     st.session_state["train_config"] = st.session_state["train_config"].with_changes(model=model)
     st.session_state["train_kind"] = model.kind
     st.session_state["train_tables"] = st.session_state.get("train_tables", 0) + 1
+
+
+def use_activation() -> None:
+    """The activation the Activation lab's "Use ... in my network" chose goes into every hidden layer, once."""
+    if name := st.session_state.pop("use_activation", None):
+        model = st.session_state["train_config"].model
+        use_model(ModelSpec(model.kind, tuple(replace(block, activation=name) for block in model.conv),
+                            tuple(replace(layer, activation=name) for layer in model.dense)))
 
 
 def load_preset() -> None:
@@ -324,18 +333,19 @@ def live_steps_ui(manager, run_id: int) -> None:
             st.progress(*progress_bar(progress))
     figure = charts.loss_figure([("smoothed", progress.step_losses, progress.steps_per_epoch)], revision=run_id,
                                 presenter=presenting())
-    st.plotly_chart(figure, key="live_steps", width="stretch")
+    st.plotly_chart(figure, key="live_steps", width="stretch", config=charts.CONFIG)
 
 
 def progress_bar(progress) -> tuple[float, str]:
-    """The bar's value and text: training steps, or, while test images are scored, its own share of their batches."""
+    """The bar's value, the share of training steps done (it holds still while test images are scored), and its
+    text: the step and speed, or, while test images are scored, how far that scoring has got."""
     epoch = min(progress.epoch + 1, progress.epochs)
     eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
     paused = "Paused · " if progress.status == "paused" else ""
     if progress.phase == "evaluating":
         done, total = progress.scored
-        return done / max(total, 1), (f"{paused}Epoch {epoch} of {progress.epochs} · **scoring {progress.scoring:,} test images**: "
-                                      f"batch {done} of {total}{eta}")
+        return progress.fraction, (f"{paused}Epoch {epoch} of {progress.epochs} trained · **scoring {progress.scoring:,} "
+                                   f"test images: {done / max(total, 1):.0%}** (batch {done} of {total}){eta}")
     step = progress.step - (epoch - 1) * progress.steps_per_epoch
     return progress.fraction, (f"{paused}Epoch {epoch} of {progress.epochs} · step {step} of {progress.steps_per_epoch}"
                                f" · **{progress.samples_per_sec:,.0f} samples/s** on {progress.device}{eta}")
@@ -375,12 +385,12 @@ def compare_runs_ui(runs: list, key: str) -> None:
     table = pd.DataFrame([{
         "run": r.id, "status": r.status, "model": r.config.model.summary(),
         **{column: getattr(r.config, field) for field, column in SETUP_COLUMNS.items()},
-        "test accuracy": r.accuracy, "seconds": round(r.seconds, 1), "ran on": r.device, "by": r.student,
+        "test accuracy": r.accuracy, "seconds": training_seconds(r), "ran on": r.device, "by": r.student,
     } for r in runs])
+    columns = {"test accuracy": st.column_config.NumberColumn(format="percent"), "seconds": time_column(),
+               **{SETUP_COLUMNS[field]: st.column_config.NumberColumn(format="%g") for field in ("lr", "weight_decay")}}
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=key, width="stretch",
-                          column_config={"test accuracy": st.column_config.NumberColumn(format="percent"),
-                                         **{SETUP_COLUMNS[field]: st.column_config.NumberColumn(format="%g")
-                                            for field in ("lr", "weight_decay")}})
+                          column_config=columns, placeholder="—")
     chosen = [runs[i] for i in picked.selection.rows]
     if not chosen:
         st.caption("Tick runs in the first column to overlay their curves.")
@@ -391,6 +401,7 @@ def compare_runs_ui(runs: list, key: str) -> None:
 
 open_link()
 saved: TrainConfig = st.session_state.setdefault("train_config", START)
+use_activation()
 
 st.title("Build & train")
 st.caption("Stack layers, pick how to train them, and watch a real PyTorch network learn. Training runs on the "

@@ -1,7 +1,5 @@
 """Optimizer race: one network, 2 to 4 optimizers, the same first weights and the same batches, curves overlaid live."""
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -9,7 +7,7 @@ from plotly.colors import qualitative
 
 from dlcore import DLCoreError, optim, race, sharing
 from ui import literal
-from ui.charts import epoch_test_label, loss_figure, margin, scaled
+from ui.charts import CONFIG, epoch_axis, epoch_test_label, loss_figure, margin, percent_axis, scaled
 from ui.classroom import (bring_into_view, control, control_problem_ui, export_button_ui, is_teacher,
                           keep_setup_in_address, may_control, page_opened, presenting, refusal, session_owner,
                           setup_query)
@@ -112,21 +110,19 @@ def race_ui(race_id: int) -> None:
     lane_metrics_ui(progress)
     losses = loss_figure([(lane.name, lane.step_losses, progress.steps_per_epoch) for lane in progress.lanes], revision=race_id,
                          presenter=presenting())
-    starts = [lane.step_losses[0] for lane in progress.lanes if lane.step_losses and math.isfinite(lane.step_losses[0])]
-    if starts:  # a diverging lane leaves through the top instead of flattening everyone else's curve
-        losses.update_yaxes(range=[0, 1.3 * max(starts)])
     loss, accuracy = st.columns(2)
-    loss.plotly_chart(losses.update_layout(legend=LEGEND_BELOW), key="race_loss", width="stretch")
-    accuracy.plotly_chart(accuracy_figure(progress), key="race_accuracy", width="stretch")
+    loss.plotly_chart(losses.update_layout(legend=LEGEND_BELOW), key="race_loss", width="stretch", config=CONFIG)
+    accuracy.plotly_chart(accuracy_figure(progress), key="race_accuracy", width="stretch", config=CONFIG)
 
 
 def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
     """Test accuracy after each epoch, one line per lane in the loss chart's colours; the title says on which images."""
+    accuracies = [row["test_accuracy"] for lane in progress.lanes for row in lane.history]
     figure = scaled(go.Figure(layout=dict(
         title="Test accuracy per epoch" + epoch_test_label(max((lane.history for lane in progress.lanes), key=len)),
         height=300, margin=margin(), legend=LEGEND_BELOW,
-        xaxis=dict(title="epoch", dtick=1, range=[0.8, progress.epochs + 0.2]), yaxis=dict(title="test accuracy", tickformat=".0%"),
-        uirevision=progress.race_id)), presenting())
+        xaxis=dict(title="epoch", range=[0.8, progress.epochs + 0.2], **epoch_axis(progress.epochs)),
+        yaxis=dict(title="test accuracy", **percent_axis(accuracies)), uirevision=progress.race_id)), presenting())
     for color, lane in zip(qualitative.Plotly, progress.lanes):
         figure.add_scatter(x=[row["epoch"] for row in lane.history], y=[row["test_accuracy"] for row in lane.history],
                            mode="lines+markers", name=lane.name, line=dict(color=color))

@@ -10,9 +10,10 @@ from dlcore import data, export, jobs, race, runs, sharing
 from ui import literal
 from ui.classroom import (ANONYMOUS, export_button_ui, import_notice, import_ui, is_teacher, presenting,
                           settings_container)
-from ui.runs import run_results_ui
+from ui.runs import run_results_ui, time_column, training_seconds
 
 CHANGE_POLL_SECONDS = 3.0  # how often the board looks for new or finished runs
+STATUS_WIDTH = 170  # pixels: the longest status, "interrupted · imported", whatever the first rows hold
 BEST_STYLE = "background-color: rgba(46, 160, 67, 0.22); font-weight: bold"
 
 store = jobs.job_manager().store
@@ -21,7 +22,7 @@ store = jobs.job_manager().store
 def table(all_runs: list) -> pd.DataFrame:
     return pd.DataFrame([{
         "run": r.id, "student": r.student, "when": datetime.fromtimestamp(r.created), "dataset": r.config.dataset,
-        "setup": sharing.summary(r.config), "accuracy": r.accuracy, "seconds": round(r.seconds, 1), "device": r.device,
+        "setup": sharing.summary(r.config), "accuracy": r.accuracy, "seconds": training_seconds(r), "device": r.device,
         "status": r.status + origin(r.message),
     } for r in all_runs], columns=["run", "student", "accuracy", "status", "setup", "dataset", "when", "seconds", "device"])
 
@@ -135,8 +136,13 @@ st.fragment(run_every=CHANGE_POLL_SECONDS)(watch_for_changes)(changes())
 if is_teacher():
     with settings_container("teacher"), st.container(border=True):
         teacher_tools_ui()
+with settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:",
+                                                     expanded=import_notice("board_import") is not None):
+    st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from a "
+               "playground. Pickled .pt/.pth files are refused: loading them can run any code.")
+    import_ui("board_import")
 if not all_runs:
-    st.info("No runs yet. Train one in Build & train, race some optimizers, or import weights below.")
+    st.info("No runs yet. Train one in Build & train, race some optimizers, or import weights above.")
     shown = best = table([])
 else:
     board = table(all_runs)
@@ -146,8 +152,8 @@ else:
     podium_ui(best)
     columns = {"when": st.column_config.DatetimeColumn("when", format="D MMM, HH:mm"),
                "accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-               "seconds": st.column_config.NumberColumn("time (s)", format="%.1f"),
-               "run": st.column_config.NumberColumn("run", format="#%d")}
+               "status": st.column_config.TextColumn("status", width=STATUS_WIDTH),
+               "seconds": time_column(), "run": st.column_config.NumberColumn("run", format="#%d")}
     if presenting():
         leaders = shown.dropna(subset=["accuracy"]).sort_values(["accuracy", "run"], ascending=[False, True]).head(10)
         leaders = leaders[["run", "student", "dataset", "setup", "accuracy"]].reset_index(drop=True)
@@ -156,23 +162,18 @@ else:
         st.table(highlighted(leaders, best).format({"accuracy": "{:.2%}", "run": "#{}"}))
     else:
         picked = st.dataframe(highlighted(shown, best), hide_index=True, on_select="rerun", selection_mode="single-row",
-                              key="board_table", width="stretch", column_config=columns)
+                              key="board_table", width="stretch", column_config=columns, placeholder="—")
         if picked.selection.rows:
             run = store.get(int(shown.iloc[picked.selection.rows[0]]["run"]))
             st.subheader(literal(run.label))
             if run.message and run.status == "done":
                 st.caption(literal(run.message))
-            left, right = st.columns([2, 3])
-            with left:
-                if run.checkpoint:
+            if run.checkpoint:  # a diverged or failed run has no weights to download or read handwriting with
+                left, right = st.columns([2, 3])
+                with left:
                     export_button_ui(run)
-            right.page_link("app_pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
+                right.page_link("app_pages/3_draw_and_classify.py", label="Read handwriting with a model in Draw & classify",
+                                icon=":material/draw:")
             run_results_ui(run)
         else:
             st.caption(f"{len(shown)} of {len(board)} runs shown.")
-
-with settings_container("board_import"), st.expander("Import weights trained elsewhere", icon=":material/upload:",
-                                                     expanded=import_notice("board_import") is not None):
-    st.caption("A .safetensors file (with its config inside, or the config JSON beside it) or a zip exported from a "
-               "playground. Pickled .pt/.pth files are refused: loading them can run any code.")
-    import_ui("board_import")

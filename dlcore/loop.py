@@ -39,6 +39,10 @@ INIT_LOCK = threading.Lock()  # model init draws from torch's global RNG: one la
 # the end: scoring all 10,000 after every epoch took 40% of a CNN's run on a CPU (bench/scoring_share.py), and 1,000
 # images put an epoch's accuracy within about a point of the whole split's (the standard error at 90% is 0.95 points)
 EPOCH_TEST_IMAGES = 1000
+# before the first epoch is scored, an image's scoring is taken to cost this share of training on it: one forward pass
+# where training makes a forward and a backward pass (about two more). Measured on a CPU: 0.34-0.36 for the CNN;
+# 0.03-0.34 for the small MLP, whose steps at small batches are bound by Python, not by multiply-adds.
+SCORING_COST = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -347,7 +351,7 @@ class Loop:
     def eta(self) -> float | None:
         """Seconds left: training at the current speed, then scoring the test images left (each epoch's, and the
         whole split at the end where an epoch's are fewer) at the first epoch's pace per image (while the first is
-        scored, at its pace so far)."""
+        scored, at its pace so far; before, at SCORING_COST of the training pace)."""
         if not self.samples_per_sec:
             return None
         base = self.configs[0]
@@ -361,7 +365,7 @@ class Loop:
             images += self.test_images
         per_image = self._per_image
         if per_image is None:
-            per_image = self.evaluating / scored if scored else 0.0
+            per_image = self.evaluating / scored if scored else SCORING_COST / self.samples_per_sec
         return training + images * per_image
 
     @property

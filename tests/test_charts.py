@@ -1,5 +1,9 @@
 """ui.charts: plain figures of runs, cheap enough for a browser to redraw several times a second."""
 
+import math
+
+import pytest
+
 from ui import charts
 
 
@@ -22,3 +26,46 @@ def test_the_test_curve_says_which_test_images_it_is_on_and_old_runs_still_draw(
     old = charts.history_figures({"steps": [1.0, 0.5], "epochs": [row], "steps_per_epoch": 2})[1]
     assert [trace.name for trace in old.data] == ["train", "test (whole split)"] and old.data[1].y == (0.85,)
     assert charts.epoch_figure([("#3", [])], "loss").data[1].name == "#3 test"
+
+
+def tick_labels(axis) -> list[str]:
+    """The labels Plotly draws on a linear axis with a fixed step: every multiple of dtick inside the range."""
+    low, high = axis.range
+    first = math.ceil((low - axis.tick0) / axis.dtick - 1e-9)
+    values = [axis.tick0 + k * axis.dtick for k in range(first, first + 1000) if axis.tick0 + k * axis.dtick <= high + 1e-12]
+    decimals = int(axis.tickformat.strip(".%"))
+    return [f"{value:.{decimals}%}" for value in values]
+
+
+@pytest.mark.parametrize("accuracies", [[0.835, 0.838, 0.842], [0.91], [1.0, 1.0], [0.1, 0.97], [0.8373, 0.8376]])
+def test_accuracy_charts_tick_whole_epochs_with_labels_that_never_repeat(accuracies):
+    """Issue 23.5: the accuracy axis read 84 %, 84 %, 83 % and the epoch axis showed epochs 0.5 and 1.5."""
+    rows = [{"epoch": epoch, "train_accuracy": accuracy - 0.001, "test_accuracy": accuracy, "test_images": 1000}
+            for epoch, accuracy in enumerate(accuracies, 1)]
+    layout = charts.epoch_figure([("", rows)], "accuracy").layout
+    labels = tick_labels(layout.yaxis)
+    assert 2 <= len(labels) <= 2 * charts.MAX_TICKS and len(set(labels)) == len(labels)
+    assert all(label.rstrip("%").replace(".", "").isdigit() and float(label[:-1]) <= 100 for label in labels)
+    assert layout.yaxis.range[0] <= min(accuracies) - 0.001 and max(accuracies) <= layout.yaxis.range[1]
+    assert layout.xaxis.tickmode == "linear" and layout.xaxis.dtick >= 1 and layout.xaxis.dtick == int(layout.xaxis.dtick)
+    assert layout.xaxis.range == (0.5, len(accuracies) + 0.5)  # no epoch 0 or 2 beside a single epoch
+
+
+def test_a_hundred_epochs_get_a_tick_every_twenty():
+    assert charts.epoch_axis(100)["dtick"] == 20 and charts.epoch_axis(3)["dtick"] == 1
+
+
+def test_a_diverged_curve_ends_in_a_cross_at_its_step_and_leaves_the_others_readable():
+    """Issue 23.5: a race lane that diverged in a few steps was a 1-pixel spike, and its huge losses squashed the
+    other lanes' curves flat."""
+    calm = [2.3 - 0.01 * step for step in range(200)]
+    wild = [2.3, 3.0, 40.0, 9e5, float("inf")]
+    figure = charts.loss_figure([("Adam lr 0.001", calm, 100), ("SGD lr 5", wild, 100)])
+    assert figure.layout.yaxis.range == (0, charts.LOSS_HEADROOM * 2.3)
+    (cross,) = [trace for trace in figure.data if trace.mode == "markers+text"]
+    assert cross.text == ("SGD lr 5 diverged at step 5",) and cross.x == (5,) and cross.y == (figure.layout.yaxis.range[1],)
+    assert cross.marker.symbol == "x-thin" and cross.marker.color == figure.data[1].line.color
+    alone = charts.loss_figure([("smoothed", [2.3, 2.2, 2.4, float("nan")], 4)])
+    assert alone.data[-1].text == ("diverged at step 4",) and alone.data[-1].y[0] < 2.4
+    assert (alone.layout.legend.xanchor, alone.layout.legend.yanchor) == ("left", "bottom")  # the cross is top right
+    assert not [trace for trace in charts.loss_figure([("smoothed", calm, 100)]).data if trace.mode == "markers+text"]

@@ -188,6 +188,18 @@ def test_the_eta_counts_each_epochs_subset_and_the_final_whole_split(monkeypatch
     assert 1.9 <= scoring[0] <= 2.3 and 0.95 <= scoring[-1] <= 1.15
 
 
+def test_before_anything_is_scored_the_eta_counts_the_scoring_to_come_at_a_third_of_the_training_pace(monkeypatch):
+    """Issue 23.5: the first epoch's ETA left scoring out (30 s said with 60 s left). Three epochs' subsets and the
+    whole split are still to score, each image at SCORING_COST of a training sample's time."""
+    monkeypatch.setattr(loop, "PUBLISH_SECONDS", 0.0)  # publish after every step, so the first epoch is seen
+    seen = []
+    run = loop.Loop([TINY.with_changes(epochs=3)], tensors=split(2000))
+    training_left = lambda it: (it.steps_per_epoch * it.epochs - it.step) * TINY.batch_size / it.samples_per_sec  # noqa: E731
+    assert run.run(on_publish=lambda it: seen.append((it.epoch, it.eta() - training_left(it), it.samples_per_sec))) == "done"
+    epoch, scoring, speed = seen[0]
+    assert epoch == 0 and scoring == pytest.approx((3 * 1000 + 2000) * loop.SCORING_COST / speed)
+
+
 def test_a_stop_while_an_epoch_is_scored_abandons_that_scoring_at_the_next_batch():
     """A conv layer of 64 maps makes the CPU score in batches of 64, so the 1,000 images take 16 batches; the stop
     comes after the second, and the run goes straight to its final scoring of the whole split."""

@@ -190,11 +190,19 @@ def _sidebar():
     sidebar_status()
 
 
-def test_the_sidebar_says_a_damaged_database_was_set_aside(dlcore_home):
+def test_the_sidebar_says_a_damaged_database_was_set_aside(dlcore_home, monkeypatch):
+    """To the teacher, with where it was kept; a student is told what it means for them, without the server's paths
+    (issue 23.6)."""
+    from ui.status import STORE_TROUBLE
+
     dlcore_home.mkdir()
     (dlcore_home / "runs.db").write_bytes(os.urandom(4096))
     jobs._MANAGERS.pop(str(dlcore_home), None)
     at = opened(_sidebar, timeout=60)
+    rerun_until(at, lambda at: any(w.value == STORE_TROUBLE for w in at.sidebar.warning))
+    assert not any(str(dlcore_home) in w.value for w in at.sidebar.warning)
+    monkeypatch.setenv("DLCORE_TEACHER_KEY", "chalk-and-talk")
+    at.session_state["teacher_session"] = True  # as the sidebar's key field leaves a teacher's session
     rerun_until(at, lambda at: any("was damaged" in w.value for w in at.sidebar.warning))
 
 

@@ -3,6 +3,8 @@ and bench/ui_overhead.py build exactly the same charts, and presenter mode is an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -10,6 +12,12 @@ from plotly.colors import qualitative
 MAX_POINTS = 1000  # loss points sent to the browser per curve; longer series are thinned evenly
 MAX_MARKERS = 300  # of which drawn as faint dots: each is an SVG element the browser redraws on every live poll
 PRESENTER_FONT = 20  # chart text size on a projector
+MAX_TICKS = 5  # labelled ticks on an axis whose step is chosen here (epochs, accuracy)
+MIN_PERCENT_SPAN = 0.01  # an accuracy axis spans at least one point, so ticks never go finer than 0.2 %
+LOSS_HEADROOM = 1.3  # a loss axis that something leaves through the top ends this far above the highest first loss
+# Plotly's toolbar sat on the charts' titles (issue 23.5); dragging still zooms, a double click resets, and Streamlit's
+# own button shows a chart full screen
+CONFIG = {"displayModeBar": False}
 _SPLIT_STYLE = {"train": "dot", "test": "solid"}
 
 
@@ -37,6 +45,31 @@ def smoothed(values) -> np.ndarray:
     return (sums[ends] - sums[starts]) / (ends - starts)
 
 
+def nice_step(least: float) -> float:
+    """The smallest tick step of 1, 2 or 5 times a power of ten that is at least `least`."""
+    power = 10.0 ** math.floor(math.log10(least))
+    return next(round(m * power, 12) for m in (1, 2, 5, 10) if m * power >= least * (1 - 1e-9))
+
+
+def epoch_axis(epochs: int) -> dict:
+    """Ticks on whole epochs only (Plotly's own put ticks at epochs 0.5 and 1.5), at most about MAX_TICKS of them."""
+    return dict(tickmode="linear", tick0=0, dtick=max(1, nice_step(max(epochs, 1) / MAX_TICKS)), tickformat="d")
+
+
+def percent_axis(values) -> dict:
+    """An accuracy axis whose labels never repeat (Plotly's own with '.0%' read 84 %, 84 %, 83 %): the tick step
+    is chosen from the values' spread and the labels carry as many decimals as the step needs."""
+    finite = [value for value in values if value is not None and math.isfinite(value)]
+    if not finite:
+        return dict(tickformat=".0%")
+    middle, span = (min(finite) + max(finite)) / 2, max(max(finite) - min(finite), MIN_PERCENT_SPAN)
+    step = nice_step(span / MAX_TICKS)
+    decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+    reach = span / 2 + step / 2  # no tick beyond 0 % or 100 %
+    return dict(tickmode="linear", tick0=0, dtick=step, tickformat=f".{decimals}%",
+                range=[max(middle - reach, -step / 2), min(middle + reach, 1 + step / 2)])
+
+
 def _thinned(count: int, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, limit).astype(int)) if count > limit else np.arange(count)
 
@@ -44,11 +77,13 @@ def _thinned(count: int, limit: int = MAX_POINTS) -> np.ndarray:
 def _figure(traces: list[dict], title: str, x_title: str, y_title: str, height: int = 300, revision=None,
             legend_at: str = "top", empty: str = "", presenter: bool = False, **axes) -> go.Figure:
     """A chart made in one step from plain dicts (three times cheaper than adding traces one by one, which
-    matters at several polls a second); the legend sits inside, in the corner the curves leave free."""
+    matters at several polls a second); the legend sits inside, in the corner the curves leave free ("top",
+    "bottom", or "bottom left": right unless said)."""
     layout = dict(
         title=title, height=height, margin=margin(), uirevision=revision,
         xaxis=dict(title=x_title, **axes.get("xaxis", {})), yaxis=dict(title=y_title, **axes.get("yaxis", {})),
-        legend=dict(x=1, y=1 if legend_at == "top" else 0, xanchor="right", yanchor=legend_at,
+        legend=dict(x=0 if legend_at.endswith("left") else 1, y=1 if legend_at == "top" else 0,
+                    xanchor="left" if legend_at.endswith("left") else "right", yanchor=legend_at.split()[0],
                     bgcolor="rgba(255,255,255,0.7)"),
     )
     if empty:
@@ -61,28 +96,47 @@ def loss_figure(curves: list[tuple[str, list[float], int]], per_epoch: bool = Fa
                 presenter: bool = False) -> go.Figure:
     """Training loss per step: faint raw points under a smoothed line, one curve per (name, losses, steps/epoch).
 
-    per_epoch puts runs with different batch sizes on one x axis measured in epochs.
+    per_epoch puts runs with different batch sizes on one x axis measured in epochs. A curve that leaves through the
+    top (a diverging run) does not flatten the others: the axis then ends a little above the highest first loss.
+    A diverged curve, whose last loss is not finite, ends in a cross that says at which step.
     """
-    traces = []
+    traces, ends = [], []
+    firsts = [losses[0] for _, losses, _ in curves if losses and math.isfinite(losses[0])]
+    top = LOSS_HEADROOM * max(firsts) if firsts else None
     for i, (name, losses, steps_per_epoch) in enumerate(curves):
         if not losses:
             continue
         values = np.asarray(losses, dtype=float)
-        values[~np.isfinite(values)] = np.nan  # a diverged run's last loss is inf
+        diverged = not np.isfinite(values[-1])  # the losses are cut after the first non-finite one
+        values[~np.isfinite(values)] = np.nan
+        scale = steps_per_epoch if per_epoch and steps_per_epoch else 1
         index, dots = _thinned(len(values)), _thinned(len(values), MAX_MARKERS)
-        if per_epoch and steps_per_epoch:
-            x, dots_x = (index + 1) / steps_per_epoch, (dots + 1) / steps_per_epoch
-        else:
-            x, dots_x = index + 1, dots + 1
         color = qualitative.Plotly[i % len(qualitative.Plotly)]
         if len(curves) == 1:
-            traces.append(dict(type="scatter", x=dots_x, y=values[dots], mode="markers", name="each step",
+            traces.append(dict(type="scatter", x=(dots + 1) / scale, y=values[dots], mode="markers", name="each step",
                                marker=dict(size=3, color=color, opacity=0.3)))
-        traces.append(dict(type="scatter", x=x, y=smoothed(values)[index], mode="lines", name=name or "smoothed",
+        line = smoothed(values)
+        traces.append(dict(type="scatter", x=(index + 1) / scale, y=line[index], mode="lines", name=name or "smoothed",
                            line=dict(color=color, width=2)))
+        if diverged:
+            ends.append((len(values) / scale, line[-2] if len(values) > 1 else np.nan, color,
+                         f"{name + ' ' if len(curves) > 1 else ''}diverged at step {len(values):,}"))
+    layout = {}
+    if top is not None and any(np.nanmax(np.asarray(trace["y"], dtype=float), initial=0.0) > top for trace in traces):
+        layout["yaxis"] = dict(range=[0, top])
+    right = max((len(losses) / (steps if per_epoch and steps else 1) for _, losses, steps in curves), default=1)
+    for x, y, color, text in ends:
+        if top is not None and not y <= top:  # off the axis, or no finite loss to end on: the cross sits at the top
+            y = top
+        y = y if np.isfinite(y) else 0.0
+        traces.append(dict(type="scatter", x=[x], y=[y], mode="markers+text", text=[text], showlegend=False,
+                           textposition="bottom left" if x > right / 2 else "bottom right", cliponaxis=False,
+                           textfont=dict(color=color), hoverinfo="skip",
+                           marker=dict(symbol="x-thin", size=14, color=color, line=dict(width=3, color=color))))
     return _figure(traces, "Training loss per step", "epoch" if per_epoch else "step", "loss", revision=revision,
                    empty="" if traces else "The first losses appear a moment after the run starts.",
-                   presenter=presenter)
+                   legend_at="bottom left" if ends else "top",  # a diverged curve ends at the top, right of the start
+                   presenter=presenter, xaxis=epoch_axis(math.ceil(right)) if per_epoch else {}, **layout)
 
 
 def epoch_test_label(rows: list[dict]) -> str:
@@ -98,7 +152,7 @@ def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=
                  presenter: bool = False) -> go.Figure:
     """Train (dotted) and test (solid) accuracy or loss after each epoch, one colour per run; the test curve's name
     says which test images it is on."""
-    traces = []
+    traces, epochs = [], max((row["epoch"] for _, rows in histories for row in rows), default=0)
     for i, (name, rows) in enumerate(histories):
         for split in ("train", "test"):
             colour = i if len(histories) > 1 else int(split == "test")  # one run: train and test differ
@@ -108,10 +162,12 @@ def epoch_figure(histories: list[tuple[str, list[dict]]], metric: str, revision=
                 mode="lines+markers", line=dict(color=color, dash=_SPLIT_STYLE[split]),
                 name=f"{name} {split}".strip() + (epoch_test_label(rows) if split == "test" else ""),
             ))
+    values = [y for trace in traces for y in trace["y"]]
     return _figure(traces, f"{metric.capitalize()} per epoch", "epoch", metric, revision=revision,
                    legend_at="bottom" if metric == "accuracy" else "top",
                    empty="" if any(rows for _, rows in histories) else "Appears after the first epoch.",
-                   presenter=presenter, yaxis=dict(tickformat=".0%") if metric == "accuracy" else {})
+                   presenter=presenter, xaxis=dict(range=[0.5, max(epochs, 1) + 0.5], **epoch_axis(epochs)),
+                   yaxis=percent_axis(values) if metric == "accuracy" else {})
 
 
 def curve_figures(curves: list[tuple[str, list[float], int]], histories: list[tuple[str, list[dict]]],

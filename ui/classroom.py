@@ -269,6 +269,13 @@ def export_button_ui(run, label: str = "Download weights and script") -> None:
                             "torch and torchvision: `python run-N.py evaluate` scores the weights, `python run-N.py train` trains the same setup again.")
 
 
+def _name_typed(name_key: str) -> None:
+    """A name typed in an import box is the student's name from then on, as one typed in Build & train."""
+    from dlcore.config import student_name
+
+    remember_name(student_name(st.session_state[name_key]))
+
+
 def import_notice(key: str) -> tuple[str, str] | None:
     """What the last import under this key came to, ("success" or "error", sentence), until dismissed: a page opens
     the import's expander while there is one, since a redraw of the page above it closes the expander."""
@@ -282,25 +289,31 @@ def import_ui(key: str) -> int | None:
     appears, Draw & classify picks the new model) would otherwise wipe the sentence a moment after it appeared.
     """
     from dlcore import DLCoreError, export
+    from dlcore.config import MAX_NAME_CHARS
 
+    name_key = f"{key}_student"
+    st.session_state[name_key] = st.session_state.get("student_name", "")  # the name given anywhere, Build & train too
+    st.text_input("Your name (optional, shown with the imported run; kept in the address)", key=name_key,
+                  max_chars=MAX_NAME_CHARS, on_change=_name_typed, args=(name_key,))
     weights = st.file_uploader("Weights: a .safetensors file, or a .zip exported from a playground", key=f"{key}_weights")
     config = st.file_uploader("Its config (.json), if the weights file does not carry one", type=["json"],
                               key=f"{key}_config")
     run_id = None
     if st.button("Import", icon=":material/upload:", disabled=weights is None, key=f"{key}_go"):
+        name = st.session_state.get("student_name", "")
         try:
             run_id = export.import_weights(weights.getvalue(), weights.name, config.getvalue() if config else None,
-                                           st.session_state.get("student_name", ""), owner=session_owner(),
-                                           teacher=is_teacher())
+                                           name, owner=session_owner(), teacher=is_teacher())
             st.session_state[f"{key}_notice"] = (
-                "success", f"Imported as run #{run_id}: pick it as the model in Draw & classify, or find it on the run board.")
+                "success", f"Imported as run #{run_id}{f' by {name}' if name else ''}: pick it as the model in Draw & "
+                           "classify, or find it on the run board.")
         except DLCoreError as exc:
             st.session_state[f"{key}_notice"] = ("error", str(exc))
     if notice := import_notice(key):
         kind, text = notice
         box, dismiss = st.columns([6, 1], vertical_alignment="center")
         if kind == "success":
-            box.success(text, icon=":material/check_circle:")
+            box.success(literal(text), icon=":material/check_circle:")
         else:
             box.error(literal(text), icon=":material/block:")
         dismiss.button("Dismiss", key=f"{key}_dismiss", on_click=st.session_state.pop, args=(f"{key}_notice",))

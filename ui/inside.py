@@ -291,33 +291,54 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
 
 STRIP_COLUMNS = 10
 STRIP_SCALE = 2  # each 28x28 digit drawn 56 pixels wide
-LABEL_PIXELS = 20  # room under each digit for what the model reads
+STRIP_GAP = 8  # pixels between two digits' cells, so neighbouring captions never touch
+LINE_PIXELS = 16  # one line of a caption under a digit
+
+
+def caption_lines(text: str) -> list[str]:
+    """What the model reads, within its digit's cell (at most half the gap wider than the digit): one line, or two
+    broken at a space or after a slash ("x T-shirt/" "top"), whichever break leaves the longer line shortest.
+    Fashion-MNIST's names ran into their neighbours' ("T-shirt/topT-shirt/top")."""
+    font, width = _font(), IMAGE_SIDE * STRIP_SCALE + 4 + STRIP_GAP // 2
+    if font.getlength(text) <= width:
+        return [text]
+    breaks = [i + 1 for i, char in enumerate(text) if char in " /" and text[:i].strip() != "x"]
+    splits = ([text[:cut].strip(), text[cut:].strip()] for cut in breaks)
+    return min(splits, key=lambda lines: max(map(font.getlength, lines)), default=[text])
+
+
+def caption(guess: int, label: int, classes: tuple[str, ...]) -> str:
+    return classes[guess] if guess == label else f"x {classes[guess]}"  # the bundled font has no ✗
 
 
 def strip_image(strip, classes: tuple[str, ...]) -> np.ndarray:
     """The strip as one RGB picture, 10 digits to a row, light on dark as MNIST stores them, framed green (read
-    right), red (wrong) or grey (not read yet), with what the model reads under each (red when wrong).
+    right), red (wrong) or grey (not read yet), with what the model reads under each (red when wrong), each caption
+    in its digit's own cell. The caption rows are as tall as the dataset's longest caption needs, whatever the
+    model reads now, so the picture keeps its size from one redraw to the next.
 
     One picture rather than a chart: a live page redraws it twice a second, and a PNG costs a fraction of a
     Plotly figure's validation and JSON, time the training thread would otherwise wait for.
     """
     side = IMAGE_SIDE * STRIP_SCALE + 4
+    lines = max(len(caption_lines(caption(guess, -1, classes))) for guess in range(len(classes)))
+    label = lines * LINE_PIXELS + 6
     rows = math.ceil(len(strip.labels) / STRIP_COLUMNS)
-    canvas = Image.new("RGB", (STRIP_COLUMNS * (side + 4), rows * (side + LABEL_PIXELS)), "white")
+    canvas = Image.new("RGB", (STRIP_COLUMNS * (side + STRIP_GAP) - STRIP_GAP, rows * (side + label)), "white")
     draw = ImageDraw.Draw(canvas)
     font = _font()
     for i, image in enumerate(strip.images):
         row, column = divmod(i, STRIP_COLUMNS)
-        left, top = column * (side + 4), row * (side + LABEL_PIXELS)
+        left, top = column * (side + STRIP_GAP), row * (side + label)
         guess = None if strip.guesses is None else strip.guesses[i]
         colour = WAITING if guess is None else RIGHT if guess == strip.labels[i] else WRONG
         draw.rectangle((left, top, left + side - 1, top + side - 1), fill=colour)
         digit = Image.fromarray(image).resize((side - 4, side - 4), Image.NEAREST)
         canvas.paste(digit, (left + 2, top + 2))
         if guess is not None:
-            text = classes[guess] if guess == strip.labels[i] else f"x {classes[guess]}"  # the bundled font has no ✗
-            draw.text((left + side / 2, top + side + 2), text, fill="#555555" if colour == RIGHT else WRONG,
-                      font=font, anchor="mt")
+            for number, line in enumerate(caption_lines(caption(guess, strip.labels[i], classes))):
+                draw.text((left + side / 2, top + side + 2 + number * LINE_PIXELS), line, anchor="mt", font=font,
+                          fill="#555555" if colour == RIGHT else WRONG)
     return np.asarray(canvas)
 
 

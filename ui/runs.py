@@ -19,7 +19,7 @@ DIVERGED_ADVICE = (
 def charts_ui(figures: list, key: str | None = None) -> None:
     """Charts side by side, one column each; a key keeps a polled chart's zoom from one poll to the next."""
     for i, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):
-        column.plotly_chart(figure, key=f"{key}_{i}" if key else None, width="stretch")
+        column.plotly_chart(figure, key=f"{key}_{i}" if key else None, width="stretch", config=charts.CONFIG)
 
 
 def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, limit: int = 60) -> None:
@@ -48,17 +48,32 @@ def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, lim
     )
 
 
-def time_ui(column, training: float, history: dict) -> None:
-    """The run's whole time, with training and scoring the test split apart; runs recorded before the scoring was
-    timed (and imports, which never trained here) show their training time alone."""
-    if "wall_seconds" not in history:
-        column.metric("Training time", f"{training:.1f} s")
-        return
-    column.metric("Time", f"{history['wall_seconds']:.1f} s",
-                  f"{training:.1f} s training · {history['evaluation_seconds']:.1f} s scoring",
-                  delta_color="off", delta_arrow="off",
-                  help="From start to end, pauses left out: training, scoring test images after each epoch and the "
-                       "whole test split at the end, and loading the data.")
+TIME_HELP = ("Time spent training, pauses and scoring left out: what the setup costs, comparable between runs. The "
+             "same on the run board, in Build & train's list and on the run's page, which also gives its whole time.")
+
+
+def training_seconds(run) -> float | None:
+    """The one duration a run is shown with: its training time, not its whole time, which adds scoring the test
+    split and loading the data (they vary with the dataset and with what the server had loaded), and which runs
+    listed without their history do not carry. None for an import: it never trained here."""
+    from dlcore.export import IMPORT_NOTE
+
+    return None if run.message.startswith(IMPORT_NOTE) else run.seconds
+
+
+def time_column():
+    """A table's column of training_seconds(run)."""
+    return st.column_config.NumberColumn("training time", format="%.1f s", help=TIME_HELP)
+
+
+def time_ui(column, run) -> None:
+    """The run's training time, as every list shows it, and its whole time with the scoring in it where it was
+    timed (runs recorded before then have their training time alone)."""
+    seconds, history = training_seconds(run), run.history or {}
+    whole = (f"{history['wall_seconds']:.1f} s in all, {history['evaluation_seconds']:.1f} s of it scoring"
+             if "wall_seconds" in history else None)
+    column.metric("Training time", "—" if seconds is None else f"{seconds:.1f} s", whole, delta_color="off",
+                  delta_arrow="off", help=TIME_HELP)
 
 
 def run_results_ui(run) -> None:
@@ -84,7 +99,7 @@ def run_results_ui(run) -> None:
         columns = st.columns(4)
         columns[0].metric("Test accuracy", f"{run.results.accuracy:.2%}")
         columns[1].metric("Test loss", f"{run.results.loss:.3f}")
-        time_ui(columns[2], run.seconds, history)
+        time_ui(columns[2], run)
         columns[3].metric(f"Samples/s on {run.device or 'CPU'}", f"{rate:,.0f}")
         if run.checkpoint:
             link_ui(run.id, "See inside this network: a digit's path, its filters forming, where digits live")
@@ -95,9 +110,10 @@ def run_results_ui(run) -> None:
     left, right = st.columns(2)
     event = left.plotly_chart(
         charts.confusion_figure(run.results.confusion, classes, presenting()), on_select="rerun",
-        selection_mode="points", key=f"confusion_{run.id}", width="stretch",
+        selection_mode="points", key=f"confusion_{run.id}", width="stretch", config=charts.CONFIG,
     )
-    right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch")
+    right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch",
+                       config=charts.CONFIG)
     left.caption("Click a cell to see its test images below.")
     points = event.selection.points if event else []
     cell = (classes.index(str(points[0]["y"])), classes.index(str(points[0]["x"]))) if points else None

@@ -9,10 +9,14 @@ import threading
 import streamlit as st
 
 from ui import literal
-from ui.classroom import presenting
+from ui.classroom import is_teacher, presenting
 
 WARM_UP_DELAY_S = 2.0  # a fresh server's first page is drawn before torch's import competes with it for the GIL
 WARM_UP_POLL_S = 1.0  # how often a first visitor's sidebar looks again while torch is imported
+# server paths and setting names are for the teacher, who can act on them (a session with the teacher key); a student
+# is told what it means for them
+MISSING_HERE = "not on this server; the teacher can add it"
+STORE_TROUBLE = "The runs store had a problem, so some runs may be missing; the server's log says why."
 
 
 @st.cache_resource(show_spinner=False)
@@ -78,12 +82,13 @@ def _status_ui() -> None:
     else:
         st.markdown("**MNIST sample**: 5,000 real training digits")
         if technical:
-            st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files.")
+            st.caption("Full MNIST was not found here; set DLCORE_DATA_DIR to a folder with its IDX files."
+                       if is_teacher() else "Full MNIST is not on this server.")
     for name, title, available, detail in datasets:
         if name != "mnist" and name != "mnist-sample":
             st.markdown(f"{title}: {'available' if available else 'not found'}")
     if notice := _store_notice():
-        st.warning(literal(notice), icon=":material/database:")
+        st.warning(literal(notice) if is_teacher() else STORE_TROUBLE, icon=":material/database:")
 
 
 def _store_notice() -> str:
@@ -97,9 +102,12 @@ def _store_notice() -> str:
 
 
 def dataset_reasons() -> tuple[dict[str, str], dict[str, str]]:
-    """Dataset titles, and for each one missing here the sentence saying why (from the cached status)."""
+    """Dataset titles, and for each one missing here why: where it was looked for, for the teacher; that it is not
+    on this server, for a student (from the cached status)."""
     _, _, datasets = _status()
-    return {name: title for name, title, _, _ in datasets}, {name: where for name, _, ok, where in datasets if not ok}
+    teacher = is_teacher()
+    return ({name: title for name, title, _, _ in datasets},
+            {name: where if teacher else MISSING_HERE for name, _, ok, where in datasets if not ok})
 
 
 def available_choice_ui(label: str, titles: dict[str, str], reasons: dict[str, str], key: str) -> str:

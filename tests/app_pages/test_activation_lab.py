@@ -110,14 +110,21 @@ def test_gradient_settings_change_the_measurement(lab):
     assert any("explodes" in info.value for info in lab.info)
 
 
-def test_use_in_my_network_sets_the_default_activation(lab):
+def test_use_in_my_network_puts_it_in_the_networks_layers_and_new_ones(lab):
+    """Issue 23.6: "Use GELU in my network" left the network's layers ReLU; only layers added later used it."""
     assert "default_activation" not in lab.session_state
     by_label(lab.button, "Use GELU in my network").click().run()
     assert not lab.exception
     assert lab.session_state["default_activation"] == "gelu"
-    assert any("now use GELU" in success.value for success in lab.success)
+    assert any("hidden layers of your network in Build & train now use GELU" in s.value for s in lab.success)
     links = [(link.proto.label, link.proto.page) for link in lab.get("page_link")]
     assert ("Open Build & train", "build_and_train") in links  # the URL app.py gives app_pages/2_build_and_train.py
+    lab.switch_page("app_pages/2_build_and_train.py").run()
+    assert not lab.exception
+    assert list(lab.dataframe[1].value["layer"]) == ["input", "flatten", "dense1 128", "gelu", "dense2 64", "gelu", "output 10"]
+    assert lab.query_params["dense"] == "128-gelu_64-gelu"  # a setup link says so too
+    by_label(lab.radio, "Kind").set_value("mlp").run()  # a later rerun leaves the layers as they are
+    assert list(lab.dataframe[1].value["layer"]).count("gelu") == 2
 
 
 def test_temperature_slider_sits_beside_its_chart(lab):

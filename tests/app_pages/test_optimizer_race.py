@@ -58,7 +58,12 @@ def test_a_race_runs_to_a_reading_and_its_lanes_become_runs():
     assert reading.startswith(("SGD", "Adam")) and "test accuracy" in reading
     assert [m.label for m in at.metric] == ["SGD lr 0.01", "SGD lr 0.01 m 0.9", "Adam lr 0.001", "SGD lr 5 m 0.9"]
     loss_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [trace["name"] for trace in loss_chart["data"]] == [m.label for m in at.metric]
+    assert [trace["name"] for trace in loss_chart["data"] if trace["mode"] == "lines"] == [m.label for m in at.metric]
+    diverged = [m.label for m in at.metric if m.value == "diverged"]  # issue 23.5: it was a 1-pixel spike
+    assert diverged == ["SGD lr 5 m 0.9"]
+    crosses = [trace["text"][0] for trace in loss_chart["data"] if trace["mode"] == "markers+text"]
+    assert [cross.rsplit(" at step ", 1)[0] for cross in crosses] == ["SGD lr 5 m 0.9 diverged"]
+    assert all(json.loads(chart.proto.config) == {"displayModeBar": False} for chart in at.get("plotly_chart"))
     stored = jobs.job_manager().store.list()
     assert len(stored) == 4 and all(run.student == "" for run in stored)
     downloads = at.get("download_button")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dlcore import jobs, race
+from dlcore import jobs, models, race
 from dlcore.config import DenseLayer, ModelSpec, TrainConfig
 from dlcore.evaluate import Evaluation
+from dlcore.runs import save_checkpoint
 from tests.app_pages.apptest import opened, plain, rerun_until
 from ui.classroom import ANONYMOUS
 
@@ -169,3 +171,75 @@ def test_the_teacher_stops_all_of_one_students_work_and_clears_the_queue(teacher
     at.button(key="clear_queue").click().run()
     assert "Took 2 runs and races out of the queue." in [plain(s.value) for s in at.success]
     assert teacher_rows(at) == [("Bob", "1 training")]
+
+
+def picked(at: AppTest, row: int) -> AppTest:
+    """The board with one row ticked, as a click in its first column leaves it."""
+    at.session_state["board_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_diverged_run_reads_a_dash_and_offers_nothing_it_has_no_weights_for():
+    """Issue 23.6: its accuracy read "None", and it offered to read handwriting in Draw & classify."""
+    done = record(MLP, 0.9, "Ada")
+    store = jobs.job_manager().store
+    store.update(done, checkpoint=str(store.checkpoint_path(done)))
+    record(MLP, None, "Linus", status="diverged")
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=60)  # the app knows the page linked
+    at.switch_page("app_pages/6_run_board.py").run()
+    assert at.dataframe[0].proto.placeholder == "—" and board(at)["accuracy"].isna().tolist() == [True, False]
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["status"]["width"] >= 150  # "interrupted · imported" whatever the first rows hold
+    links = lambda at: [link.proto.label for link in at.get("page_link")]  # noqa: E731
+    assert "Read handwriting with a model in Draw & classify" not in links(picked(at, 0))
+    assert "Read handwriting with a model in Draw & classify" in links(picked(at, 1))
+
+
+def test_a_run_shows_one_duration_its_training_time_on_the_board_and_on_its_page():
+    """Issue 23.6: the board said 120.3 s (training) where the run's page said 206.2 s (from start to end)."""
+    store = jobs.job_manager().store
+    run_id = record(MLP, 0.9, "Ada")
+    store.update(run_id, seconds=120.3, history={"steps": [2.3, 1.0], "epochs": [], "steps_per_epoch": 2,
+                                                 "evaluation_seconds": 80.0, "wall_seconds": 206.2})
+    imported = record(MLP, 0.8, "Grace")
+    store.update(imported, message="Imported from mine.safetensors.", seconds=0.0)
+    at = page()
+    assert json.loads(at.dataframe[0].proto.columns)["seconds"]["label"] == "training time"
+    assert board(at)["seconds"].isna().tolist() == [True, False] and board(at)["seconds"][1] == 120.3  # imports: no training
+    (metric,) = [m for m in picked(at, 1).metric if "time" in m.label.lower()]
+    assert (metric.label, metric.value, metric.proto.delta) == ("Training time", "120.3 s", "206.2 s in all, 80.0 s of it scoring")
+
+
+def in_order(at: AppTest) -> list:
+    """Every element and block of the main area, top to bottom."""
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return list(walk(at.main))
+
+
+def test_the_import_box_sits_above_the_board_and_names_the_importing_student(tmp_path):
+    """Issue 23.6: the box sat below the whole selected run, and an import from a session that had not typed a name
+    in Build & train was recorded without one: the box asks for it, and a name typed there is the student's."""
+    record(MLP, 0.9, "Ada")
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=60)
+    at.switch_page("app_pages/6_run_board.py")
+    at.query_params.update(name="Ada")
+    at.run()
+    order = in_order(at)
+    box = next(i for i, node in enumerate(order) if node.type == "expander" and node.label == "Import weights trained elsewhere")
+    assert box < next(i for i, node in enumerate(order) if node.type == "dataframe")
+    assert at.text_input(key="board_import_student").value == "Ada"
+    at.text_input(key="board_import_student").input("  Grace  Hopper ").run()
+    assert at.session_state["student_name"] == at.query_params["name"] == "Grace Hopper"
+    assert at.text_input(key="board_import_student").value == "Grace Hopper"
+    config = MLP.with_changes(dataset="mnist")
+    weights = save_checkpoint(tmp_path / "from-home.safetensors", models.build(config.model), config).read_bytes()
+    at.file_uploader(key="board_import_weights").set_value(("from-home.safetensors", weights, "application/octet-stream")).run()
+    at.button(key="board_import_go").click().run()
+    imported = jobs.job_manager().store.list(with_history=False)[0]
+    assert imported.message.startswith("Imported from from-home.safetensors") and imported.student == "Grace Hopper"
+    assert f"Imported as run #{imported.id} by Grace Hopper" in plain(at.success[0].value)
