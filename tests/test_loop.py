@@ -243,19 +243,27 @@ def test_a_paced_loop_spreads_its_steps_over_the_pace_and_counts_the_waits_as_no
     assert etas[0] >= 1.2  # after the first of two epochs, about half the pace is left
 
 
-def suspended_midway(configs: list[TrainConfig], after_steps: int) -> bytes:
-    """A loop paused after some steps, then suspended: the state it packs."""
+def suspended_midway(configs: list[TrainConfig], after_steps: int, monkeypatch) -> bytes:
+    """A loop paused right after a given step (by its own thread, so however busy the machine), then suspended: the
+    state it packs."""
     paused = loop.Loop(configs)
-    thread = threading.Thread(target=lambda: paused.run())
+    step = loop.Lane.step
+
+    def stepped(lane, *args):
+        step(lane, *args)
+        if lane is paused.lanes[0] and lane.steps == after_steps:
+            paused.pause()
+
+    monkeypatch.setattr(loop.Lane, "step", stepped)
+    thread = threading.Thread(target=paused.run)
     thread.start()
     deadline = time.monotonic() + 60
     while paused.step < after_steps and time.monotonic() < deadline:
         time.sleep(0.001)
-    paused.pause()
-    time.sleep(0.05)
     paused.suspend()
     thread.join(60)
-    assert paused.suspended is not None and paused.step >= after_steps
+    monkeypatch.setattr(loop.Lane, "step", step)
+    assert paused.suspended is not None and paused.step == after_steps
     return paused.suspended
 
 
@@ -264,12 +272,12 @@ def suspended_midway(configs: list[TrainConfig], after_steps: int) -> bytes:
     dict(optimizer="sgd", momentum=0.9, nesterov=True, schedule="step"),
     dict(optimizer="rmsprop", schedule="cosine", epochs=3),
 ])
-def test_a_suspended_loop_goes_on_from_its_state_exactly_as_if_never_paused(tiny_data_dir, changes):
+def test_a_suspended_loop_goes_on_from_its_state_exactly_as_if_never_paused(tiny_data_dir, changes, monkeypatch):
     """Mid-epoch, with dropout and batch norm (the random generators and running statistics come back too)."""
     config = TINY.with_changes(model=ModelSpec(dense=(DenseLayer(16, dropout=0.3, batch_norm=True),)), **changes)
     whole = loop.Loop([config])
     assert whole.run() == "done"
-    state = suspended_midway([config], after_steps=25)  # the first epoch has 19 steps: this is inside the second
+    state = suspended_midway([config], after_steps=25, monkeypatch=monkeypatch)  # the first epoch has 19 steps: this is inside the second
     again = loop.Loop([config], resume=state)
     assert again.run() == "done"
     mine, theirs = again.lanes[0], whole.lanes[0]
@@ -280,11 +288,11 @@ def test_a_suspended_loop_goes_on_from_its_state_exactly_as_if_never_paused(tiny
     assert mine.evaluation.accuracy == theirs.evaluation.accuracy
 
 
-def test_a_race_is_suspended_and_resumed_lane_by_lane(tiny_data_dir):
+def test_a_race_is_suspended_and_resumed_lane_by_lane(tiny_data_dir, monkeypatch):
     configs = [TINY, TINY.with_changes(optimizer="sgd", lr=0.1)]
     whole = loop.Loop(configs)
     whole.run()
-    again = loop.Loop(configs, resume=suspended_midway(configs, after_steps=5))
+    again = loop.Loop(configs, resume=suspended_midway(configs, after_steps=5, monkeypatch=monkeypatch))
     assert again.run() == "done"
     assert [lane.losses for lane in again.lanes] == [lane.losses for lane in whole.lanes]
 
