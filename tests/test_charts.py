@@ -22,3 +22,19 @@ def test_the_test_curve_says_which_test_images_it_is_on_and_old_runs_still_draw(
     old = charts.history_figures({"steps": [1.0, 0.5], "epochs": [row], "steps_per_epoch": 2})[1]
     assert [trace.name for trace in old.data] == ["train", "test (whole split)"] and old.data[1].y == (0.85,)
     assert charts.epoch_figure([("#3", [])], "loss").data[1].name == "#3 test"
+
+
+def test_the_ten_class_colours_are_far_apart_for_every_eye():
+    """Issue 23.4: in the embedding, Plotly's default colours gave 4 and 9 light orange and yellow (CIEDE2000 18).
+    Any two class colours differ by 20 or more, and by 6 or more as red-, green- and blue-blind eyes see them."""
+    import itertools
+
+    from coloraide import Color
+
+    colours = [Color(value) for value in charts.CLASS_COLOURS]
+    assert len(colours) == 10
+    for eye, least in ((None, 20), ("protan", 6), ("deutan", 6), ("tritan", 6)):
+        seen = [colour.clone().filter(eye) if eye else colour for colour in colours]
+        for (i, a), (j, b) in itertools.combinations(enumerate(seen), 2):
+            assert a.delta_e(b, method="2000") >= least, (eye, i, j)
+    assert colours[4].delta_e(colours[9], method="2000") > 40

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import functools
 import math
+import zlib
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 from PIL import Image, ImageDraw, ImageFont
-from plotly.colors import qualitative, sample_colorscale
+from plotly.colors import sample_colorscale
 
 from ui import pictures
-from ui.charts import margin, scaled
+from ui.charts import CLASS_COLOURS, bare_figure, margin, scaled
 from ui.classroom import presenting
 
 PAGE = "app_pages/4_inside_the_network.py"
@@ -68,11 +69,11 @@ def _tile_figure(grid: np.ndarray, tiles: tuple[int, int, int], columns: int, ho
                    showscale=False)
     points = dict(type="scatter", x=x, y=y, mode="markers", text=hover, hovertemplate="%{text}<extra></extra>",
                   marker=dict(size=max(6, TILE_PIXELS - 8), symbol="square", color="rgba(0,0,0,0)"), showlegend=False)
-    figure = go.Figure({"data": [heatmap, points], "layout": dict(
+    figure = bare_figure([heatmap, points], dict(
         title=title, height=max(90, rows * TILE_PIXELS * max(1.0, height / 14) ** 0.5 + (40 if title else 14)),
         margin=margin(top=40 if title else 4), hoverdistance=TILE_PIXELS, plot_bgcolor="rgba(0,0,0,0)",
         xaxis=dict(visible=False, constrain="domain", range=[-0.5, grid.shape[1] - 0.5]),
-        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"))})
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
     return scaled(figure, presenter)
 
 
@@ -112,9 +113,9 @@ def units_figure(layer, presenter: bool = False) -> go.Figure:
     heatmap = dict(type="heatmap", z=grid.reshape(rows, columns), colorscale="Viridis", xgap=1, ygap=1,
                    customdata=np.arange(rows * columns).reshape(rows, columns),
                    hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
-    figure = go.Figure({"data": [heatmap], "layout": dict(
+    figure = bare_figure([heatmap], dict(
         height=40 + 16 * rows, margin=margin(top=4),
-        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed"))})
+        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed")))
     return scaled(figure, presenter)
 
 
@@ -122,9 +123,9 @@ def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False
     colours = ["#e4572e" if i == path.prediction else "#6c8ebf" for i in range(len(classes))]
     bars = dict(type="bar", x=list(classes), y=path.probabilities, marker_color=colours,
                 hovertemplate="%{x}: %{y:.1%}<extra></extra>")
-    figure = go.Figure({"data": [bars], "layout": dict(
+    figure = bare_figure([bars], dict(
         height=220, margin=margin(top=4), yaxis=dict(range=[0, 1], tickformat=".0%"),
-        xaxis=dict(type="category"))})
+        xaxis=dict(type="category")))
     return scaled(figure, presenter)
 
 
@@ -166,9 +167,13 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
 
 # ---- weights as pictures -------------------------------------------------------------------------
 
-def pictures_figure(pictures, presenter: bool = False) -> go.Figure:
+def pictures_figure(pictures, presenter: bool = False, change_limit: float | None = None) -> go.Figure:
     """A conv layer's filters (a row of input-channel kernels per filter when it has several inputs), or the first
-    dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero."""
+    dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero.
+
+    With change_limit, the pictures are changes since the random start (inside.change), in full colour at +-change_limit
+    whatever the epoch, so scrubbing the epochs shows them grow.
+    """
     images = pictures.images
     if pictures.is_filters:
         count, inputs = images.shape[:2]
@@ -181,8 +186,9 @@ def pictures_figure(pictures, presenter: bool = False) -> go.Figure:
     else:
         tiles, columns = images, min(len(images), 6)
         hover = [f"unit {u}" for u in range(len(images))]
-    limit = float(np.abs(tiles).max()) or 1.0
-    hover = [f"{text}: from {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
+    limit = change_limit or pictures.largest or 1.0
+    what = "changed by" if change_limit is not None else "from"
+    hover = [f"{text}: {what} {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
     return _tile_figure(_mosaic(tiles, columns, -limit, limit), tiles.shape, columns, hover, "RdBu_r", presenter)
 
 
@@ -196,6 +202,11 @@ def pictures_caption(pictures) -> str:
         return f"{kept.capitalize()}, each a {pictures.images.shape[-1]}×{pictures.images.shape[-1]} pattern it slides over the digit."
     rows = f"the first {inputs} of its {pictures.inputs}" if inputs < pictures.inputs else f"its {inputs}"
     return f"{kept.capitalize()}; each row is one filter's kernels for {rows} input channels."
+
+
+def change_caption(change, start) -> str:
+    """How far a layer's weights have moved since the random start, next to how large they started."""
+    return f"Its weights have moved by up to {change.largest:.3f} from a random start of up to ±{start.largest:.3f}."
 
 
 # ---- histograms over the epochs --------------------------------------------------------------------
@@ -232,7 +243,7 @@ def histogram_figures(history: list[tuple[int, list]], layer: str, gradient_edge
         if not traces:
             layout["annotations"] = [dict(text=empty or "No gradient was recorded.", showarrow=False, x=0.5, y=0.5,
                                           xref="paper", yref="paper")]
-        figures.append(scaled(go.Figure({"data": traces, "layout": layout}), presenter))
+        figures.append(scaled(bare_figure(traces, layout), presenter))
     return figures
 
 
@@ -255,9 +266,25 @@ def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, k
 
 # ---- where digits live -----------------------------------------------------------------------------
 
+def _star_path(radius: float) -> str:
+    """A five-pointed star in pixels around its anchor, point up, as an SVG path."""
+    corners = [(radius if i % 2 == 0 else radius * 0.42, i * math.pi / 5) for i in range(10)]
+    return "M" + "L".join(f"{r * math.sin(a):.1f},{r * math.cos(a):.1f}" for r, a in corners) + "Z"
+
+
+def _padded(values: np.ndarray) -> list[float]:
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * 0.05 or 1.0
+    return [low - pad, high + pad]
+
+
 def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: bool = False) -> go.Figure:
     """Test digits in the first two principal components of the last hidden layer, coloured by true class;
-    misread ones are crosses; the user's digit is a star."""
+    misread ones are crosses; the user's digit is a star.
+
+    The star is a shape, not a trace, and layout.datarevision names the points: a new drawing then moves only the star
+    in the browser, where redrawing the 1,000 points took a second of a busy laptop's time on every stroke.
+    """
     traces = []
     for c, name in enumerate(classes):
         for misread in (False, True):
@@ -272,18 +299,23 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
                 name=name if not misread else f"{name} misread", legendgroup=name, showlegend=not misread,
                 customdata=points.tolist(),  # plain numbers: a clicked point's position comes back as one
                 text=hover, hovertemplate="%{text}<extra></extra>",
-                marker=dict(color=qualitative.Plotly[c % 10], size=9 if misread else 5,
+                marker=dict(color=CLASS_COLOURS[c % len(CLASS_COLOURS)], size=9 if misread else 5,
                             symbol="x" if misread else "circle", line=dict(width=0))))
+    placed, shapes = embedding.points, []
     if star is not None:
-        traces.append(dict(type="scatter", x=[star[0]], y=[star[1]], mode="markers", name="your digit",
-                           marker=dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5)),
-                           hovertemplate="your digit<extra></extra>"))
+        look = dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5))
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="your digit", marker=look))
+        shapes.append(dict(type="path", path=_star_path(16 if presenter else 11), xref="x", yref="y",
+                           xsizemode="pixel", ysizemode="pixel", xanchor=float(star[0]), yanchor=float(star[1]),
+                           fillcolor="gold", line=dict(color="black", width=1.5), layer="above"))
+        placed = np.vstack([placed, np.asarray(star, dtype=placed.dtype).reshape(1, 2)])
     share = sum(embedding.explained)
-    figure = go.Figure({"data": traces, "layout": dict(
+    figure = bare_figure(traces, dict(
         title=f"{len(embedding.labels):,} test digits; these two axes keep {share:.0%} of the variation",
-        height=520, margin=margin(), legend=dict(itemsizing="constant"),
-        xaxis=dict(title="first principal component", zeroline=False),
-        yaxis=dict(title="second principal component", zeroline=False))})
+        height=520, margin=margin(), legend=dict(itemsizing="constant"), shapes=shapes,
+        datarevision=zlib.crc32(embedding.points.tobytes()),
+        xaxis=dict(title="first principal component", zeroline=False, range=_padded(placed[:, 0])),
+        yaxis=dict(title="second principal component", zeroline=False, range=_padded(placed[:, 1]))))
     return scaled(figure, presenter)
 
 
