@@ -89,7 +89,7 @@ def digit_ui(classifier: predict.Classifier, source: str):
         shared = st.session_state[DRAWN]
         return inside.normalized(shared, dataset), shared
     if source == "draw":
-        st.caption("Draw here:")  # short: the canvas toolbar floats over the right of this line
+        st.caption("Draw:")  # short: the canvas toolbar floats over the right of this line
         canvas = st_canvas(stroke_width=15, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS,
                            width=CANVAS, drawing_mode="freedraw", return_image_data=True, key="inside_canvas")
         if canvas.image_data is None:
@@ -125,7 +125,9 @@ def path_ui(classifier: predict.Classifier, source: str) -> inside.DigitPath | N
                     f"({path.probabilities[path.prediction]:.0%}). Hover a map or a unit to read it.")
         for i, (name, caption, figure) in enumerate(path_figures(path, classes, presenting())):
             st.markdown(f"**{i + 1}. {name}**  \n{caption}")
-            if figure is not None:
+            if isinstance(figure, str):
+                st.html(figure)
+            elif figure is not None:
                 st.plotly_chart(figure, width="stretch", key=f"inside_layer_{i}")
     return path
 

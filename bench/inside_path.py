@@ -5,7 +5,7 @@ show the caps at work) loaded from a safetensors checkpoint the way the page loa
 percentile over many repeats, after a warm-up):
   path_ms      the canvas's 280x280 RGBA array -> MNIST-style preprocessing -> every layer's output
                (inside.trace) -> every layer's figure (ui.inside.path_figures) -> the JSON st.plotly_chart sends,
-               validated as Streamlit does. The goal: < 200 ms.
+               validated as Streamlit does, or the HTML of feature maps. The goal: < 200 ms.
   trace_ms     the model part alone.
 Weights are left at their initial values: the time does not depend on what they are. Each is timed with torch's
 default threads and with one thread (what a server's page thread gets beside a training run on 2 cores).
@@ -69,7 +69,9 @@ def whole_path(classifier: predict.Classifier, canvas: np.ndarray) -> int:
     path = inside.trace(classifier.model, classifier.config, steps.normalized)
     sent = 0
     for _, _, figure in path_figures(path, classifier.info.classes):
-        if figure is not None:
+        if isinstance(figure, str):  # feature maps, as HTML
+            sent += len(figure)
+        elif figure is not None:
             checked = plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True)
             sent += len(plotly.io.to_json(checked, validate=False))
     return sent

@@ -4,6 +4,7 @@ times them); the *_ui helpers are shared by Inside the network and Build & train
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import zlib
@@ -13,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 from PIL import Image, ImageDraw, ImageFont
-from plotly.colors import sample_colorscale
+from plotly.colors import sample_colorscale, unlabel_rgb
 
 from ui import pictures
 from ui.charts import CLASS_COLOURS, bare_figure, margin, scaled
@@ -91,16 +92,35 @@ def link_ui(run_id: int, label: str = "See inside this network") -> None:
 
 # ---- a digit's path ------------------------------------------------------------------------------
 
-def maps_figure(layer, presenter: bool = False) -> go.Figure:
-    """A layer's feature maps, strongest first, on one colour scale so strength shows; hovering names each map."""
+@functools.cache
+def _palette(name: str) -> np.ndarray:
+    """A named colour scale as 255 RGB bytes for the mosaic's values 0..254, and white for GAP."""
+    colours = [unlabel_rgb(colour) for colour in sample_colorscale(name, np.linspace(0, 1, GAP))]
+    return np.array([*colours, (255, 255, 255)], dtype=np.uint8)
+
+
+def maps_html(layer, presenter: bool = False) -> str:
+    """A layer's feature maps, strongest first, on one colour scale so strength shows, as one PNG under a grid of
+    cells whose tooltips name each map. A picture, not a chart: on every new drawing each chart cost a busy laptop's
+    browser a relayout, together more than a second."""
     channels, height, width = layer.shape
     shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), MAX_MAPS))]
     columns = min(len(shown), 16 if height <= 14 else 8)
     values = layer.values[shown]
-    hover = [f"channel {c}: from {values[i].min():.2f} to {values[i].max():.2f}, mean {values[i].mean():.2f}"
-             for i, c in enumerate(shown)]
     grid = _mosaic(values, columns, float(values.min()), float(values.max()))  # one scale: strength shows
-    return _tile_figure(grid, (len(shown), height, width), columns, hover, "Viridis", presenter)
+    tile = TILE_PIXELS * max(1.0, height / 14) ** 0.5 * (1.5 if presenter else 1)
+    cells = []
+    for i, channel in enumerate(shown):
+        row, column = divmod(i, columns)
+        text = (f"channel {channel}: from {values[i].min():.2f} to {values[i].max():.2f}, "
+                f"mean {values[i].mean():.2f}")
+        cells.append(f'<div title="{text}" style="position:absolute;left:{column * (width + 1) / grid.shape[1]:.3%};'
+                     f'top:{row * (height + 1) / grid.shape[0]:.3%};width:{width / grid.shape[1]:.3%};'
+                     f'height:{height / grid.shape[0]:.3%}"></div>')
+    image = pictures.data_url(Image.fromarray(_palette("Viridis")[grid]))
+    return (f'<div style="position:relative;width:{columns * tile:.0f}px;max-width:100%;margin:0 auto 1rem">'
+            f'<img alt="feature maps" src="{image}" style="display:block;width:100%;image-rendering:pixelated">'
+            + "".join(cells) + "</div>")
 
 
 def units_figure(layer, presenter: bool = False) -> go.Figure:
@@ -148,8 +168,9 @@ def layer_caption(layer, first: bool = False) -> str:
     return f"{shape}; strongest {what}: " + ", ".join(f"{t['unit']} ({t['value']:.2f})" for t in top) + shown
 
 
-def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | None]]:
-    """(layer name, caption, figure or None) for every layer in order: what the page draws for one digit."""
+def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | str | None]]:
+    """(layer name, caption, a figure, the HTML of feature maps, or None) for every layer in order: what the page draws
+    for one digit."""
     drawn = []
     for i, layer in enumerate(path.layers):
         caption = layer_caption(layer, first=i == 0)
@@ -158,7 +179,7 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
         elif layer.name == "flatten" or layer.name.startswith("dropout"):
             figure = None
         elif layer.is_maps:
-            figure = maps_figure(layer, presenter)
+            figure = maps_html(layer, presenter)
         else:
             figure = units_figure(layer, presenter)
         drawn.append((layer.name, caption, figure))
@@ -266,10 +287,16 @@ def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, k
 
 # ---- where digits live -----------------------------------------------------------------------------
 
-def _star_path(radius: float) -> str:
-    """A five-pointed star in pixels around its anchor, point up, as an SVG path."""
-    corners = [(radius if i % 2 == 0 else radius * 0.42, i * math.pi / 5) for i in range(10)]
-    return "M" + "L".join(f"{r * math.sin(a):.1f},{r * math.cos(a):.1f}" for r, a in corners) + "Z"
+def _star() -> str:
+    """A gold five-pointed star with a black edge, as an SVG address for a layout image."""
+    corners = [(11 if i % 2 == 0 else 4.6, i * math.pi / 5) for i in range(10)]
+    path = "M" + "L".join(f"{r * math.sin(a):.2f},{-r * math.cos(a):.2f}" for r, a in corners) + "Z"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-12 -12 24 24"><path d="{path}" fill="gold" '
+           'stroke="black" stroke-width="1.2"/></svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+STAR = _star()
 
 
 def _padded(values: np.ndarray) -> list[float]:
@@ -282,8 +309,9 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
     """Test digits in the first two principal components of the last hidden layer, coloured by true class;
     misread ones are crosses; the user's digit is a star.
 
-    The star is a shape, not a trace, and layout.datarevision names the points: a new drawing then moves only the star
-    in the browser, where redrawing the 1,000 points took a second of a busy laptop's time on every stroke.
+    The star is a layout image, not a trace, and layout.datarevision names the points: a new drawing then moves only
+    the star in the browser (images alone are redrawn without recomputing the plot), where redrawing the 1,000 points
+    took a second of a busy laptop's time on every stroke.
     """
     traces = []
     for c, name in enumerate(classes):
@@ -301,21 +329,24 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
                 text=hover, hovertemplate="%{text}<extra></extra>",
                 marker=dict(color=CLASS_COLOURS[c % len(CLASS_COLOURS)], size=9 if misread else 5,
                             symbol="x" if misread else "circle", line=dict(width=0))))
-    placed, shapes = embedding.points, []
+    placed, images = embedding.points, []
     if star is not None:
         look = dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5))
         traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="your digit", marker=look))
-        shapes.append(dict(type="path", path=_star_path(16 if presenter else 11), xref="x", yref="y",
-                           xsizemode="pixel", ysizemode="pixel", xanchor=float(star[0]), yanchor=float(star[1]),
-                           fillcolor="gold", line=dict(color="black", width=1.5), layer="above"))
         placed = np.vstack([placed, np.asarray(star, dtype=placed.dtype).reshape(1, 2)])
+    x_range, y_range = _padded(placed[:, 0]), _padded(placed[:, 1])
+    if star is not None:  # about 26 pixels across (40 on a projector): "contain" keeps the star's shape
+        size = 1.5 if presenter else 1.0
+        images.append(dict(source=STAR, xref="x", yref="y", x=float(star[0]), y=float(star[1]), xanchor="center",
+                           yanchor="middle", sizex=(x_range[1] - x_range[0]) * 0.045 * size,
+                           sizey=(y_range[1] - y_range[0]) * 0.06 * size, sizing="contain", layer="above"))
     share = sum(embedding.explained)
     figure = bare_figure(traces, dict(
         title=f"{len(embedding.labels):,} test digits; these two axes keep {share:.0%} of the variation",
-        height=520, margin=margin(), legend=dict(itemsizing="constant"), shapes=shapes,
+        height=520, margin=margin(), legend=dict(itemsizing="constant"), images=images,
         datarevision=zlib.crc32(embedding.points.tobytes()),
-        xaxis=dict(title="first principal component", zeroline=False, range=_padded(placed[:, 0])),
-        yaxis=dict(title="second principal component", zeroline=False, range=_padded(placed[:, 1]))))
+        xaxis=dict(title="first principal component", zeroline=False, range=x_range),
+        yaxis=dict(title="second principal component", zeroline=False, range=y_range)))
     return scaled(figure, presenter)
 
 
