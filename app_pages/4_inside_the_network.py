@@ -132,11 +132,15 @@ def path_ui(classifier: predict.Classifier, source: str) -> inside.DigitPath | N
     return path
 
 
-def live_learned_ui(run) -> None:
-    """learned_ui, polled while the run trains; once it ends the whole page reruns, to read digits with it."""
-    if manager.store.get(run.id).status not in ACTIVE:
+def learned_section(run, live: bool) -> None:
+    """learned_ui as a fragment of its own, polled while the run trains (once it ends, the whole page reruns, to read
+    digits with it). A damaged snapshot is a sentence: a fragment's rerun passes no error on to app.py."""
+    if live and manager.store.get(run.id).status not in ACTIVE:
         st.rerun()
-    learned_ui(run)
+    try:
+        learned_ui(run)
+    except DLCoreError as exc:
+        st.warning(literal(exc))
 
 
 def learned_ui(run) -> None:
@@ -254,4 +258,4 @@ else:
                 "are below.", icon=":material/info:")
 
 st.header(f"{3 if classifier is not None else 2}. What the network learned", divider="gray")
-st.fragment(run_every=LIVE_POLL_SECONDS if live else None)(live_learned_ui if live else learned_ui)(run)
+st.fragment(run_every=LIVE_POLL_SECONDS if live else None)(learned_section)(run, live)

@@ -99,6 +99,19 @@ def test_the_filters_show_what_changed_since_epoch_0():
     assert all(text.split(": ")[1].startswith("from -0.") for text in hovers)  # the random start's own weights
 
 
+def test_a_damaged_snapshot_is_a_sentence_when_scrubbed_to():
+    """The weights are a fragment of their own: its reruns pass no error on to app.py, so the page says it."""
+    import sqlite3
+
+    run_id = trained(models.preset("keras-mlp"))
+    with sqlite3.connect(jobs.job_manager().store.path) as db:
+        db.execute("UPDATE snapshots SET weights = ? WHERE run = ? AND epoch = 1", (b"damaged", run_id))
+    at = opened(PAGE, run=str(run_id))
+    at.select_slider(key="inside_epoch").set_value(1).run()
+    assert not at.exception
+    assert "A stored snapshot of this run is damaged" in plain(at.warning[0].value)
+
+
 def test_the_embedding_colours_each_class_from_the_one_palette():
     """Issue 23.4: 4 and 9 had nearly the same colour."""
     at = opened(PAGE, run=str(trained(models.preset("simple-nn"), epochs=1)))
