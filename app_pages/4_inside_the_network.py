@@ -1,5 +1,8 @@
-"""Inside the network: one digit's path through every layer, the weights as pictures forming epoch by epoch, and
-where test digits live in the last hidden layer."""
+"""Inside the network: one digit's path through every layer, where test digits live in the last hidden layer, and
+the weights as pictures forming epoch by epoch.
+
+The digit's two sections are one fragment and the weights another, so a new drawing redraws only the path and the
+embedding, and scrubbing the epochs only the weights."""
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
@@ -9,12 +12,14 @@ from dlcore.config import DLCoreError
 from dlcore.runs import ACTIVE, parse_run_id
 from ui import literal
 from ui.classroom import presenting
-from ui.inside import DRAWN, embedding_figure, histograms_ui, path_figures, pictures_caption, pictures_figure
+from ui.inside import (DRAWN, change_caption, embedding_figure, histograms_ui, path_figures, pictures_caption,
+                       pictures_figure)
 
 PICK = "inside_run"
 SOURCES = {"drawn": "The digit from Draw & classify", "test": "A test digit", "draw": "Draw one here"}
+VIEWS = {"change": "What changed since epoch 0", "weights": "The weights"}
 LIVE_POLL_SECONDS = 2.0  # a training run's newest snapshot arrives once an epoch
-CANVAS = 224  # smaller than Draw & classify's, to fit its column on a laptop; preprocessing takes any size
+CANVAS = 200  # smaller than Draw & classify's: the whole canvas in view, in its column, on a 1366x768 laptop
 
 manager = jobs.job_manager()
 
@@ -58,16 +63,20 @@ def run_ui():
         return None
 
 
-def digit_ui(classifier: predict.Classifier):
-    """Where the digit comes from; returns its normalised 28x28 input and how it looked, or None for no digit."""
-    shared = st.session_state.get(DRAWN)
-    sources = [key for key in SOURCES if key != "drawn" or shared is not None]
-    source = st.radio("Digit", sources, format_func=SOURCES.get, horizontal=True, key="inside_source")
+def source_ui() -> str:
+    """Where the digit comes from, beside the model: picked at the top, so the canvas below it is in view."""
+    sources = [key for key in SOURCES if key != "drawn" or st.session_state.get(DRAWN) is not None]
+    return st.radio("Digit", sources, format_func=SOURCES.get, horizontal=True, key="inside_source")
+
+
+def digit_ui(classifier: predict.Classifier, source: str):
+    """The digit from `source`; returns its normalised 28x28 input and how it looked, or None for no digit."""
     dataset = classifier.config.dataset
     if source == "drawn":
+        shared = st.session_state[DRAWN]
         return inside.normalized(shared, dataset), shared
     if source == "draw":
-        st.caption("Draw one digit; the canvas toolbar undoes and clears.")  # keeps the toolbar off the choices above
+        st.caption("Draw:")  # short: the canvas toolbar floats over the right of this line
         canvas = st_canvas(stroke_width=15, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS,
                            width=CANVAS, drawing_mode="freedraw", return_image_data=True, key="inside_canvas")
         if canvas.image_data is None:
@@ -86,11 +95,11 @@ def digit_ui(classifier: predict.Classifier):
     return inside.normalized(image, dataset), image
 
 
-def path_ui(classifier: predict.Classifier) -> inside.DigitPath | None:
-    """The digit picked, then every layer's output under it, top to bottom."""
-    picture, layers = st.columns([1, 3], gap="large")
+def path_ui(classifier: predict.Classifier, source: str) -> inside.DigitPath | None:
+    """The digit picked, then every layer's output beside it, top to bottom."""
+    picture, layers = st.columns([2, 5], gap="medium")
     with picture:
-        chosen = digit_ui(classifier)
+        chosen = digit_ui(classifier, source)
         if chosen is None:
             st.info("Draw a digit on the canvas to send it through the network.", icon=":material/draw:")
             return None
@@ -103,20 +112,27 @@ def path_ui(classifier: predict.Classifier) -> inside.DigitPath | None:
                     f"({path.probabilities[path.prediction]:.0%}). Hover a map or a unit to read it.")
         for i, (name, caption, figure) in enumerate(path_figures(path, classes, presenting())):
             st.markdown(f"**{i + 1}. {name}**  \n{caption}")
-            if figure is not None:
+            if isinstance(figure, str):
+                st.html(figure)
+            elif figure is not None:
                 st.plotly_chart(figure, width="stretch", key=f"inside_layer_{i}")
     return path
 
 
-def live_learned_ui(run) -> None:
-    """learned_ui, polled while the run trains; once it ends the whole page reruns, to read digits with it."""
-    if manager.store.get(run.id).status not in ACTIVE:
+def learned_section(run, live: bool) -> None:
+    """learned_ui as a fragment of its own, polled while the run trains (once it ends, the whole page reruns, to read
+    digits with it). A damaged snapshot is a sentence: a fragment's rerun passes no error on to app.py."""
+    if live and manager.store.get(run.id).status not in ACTIVE:
         st.rerun()
-    learned_ui(run)
+    try:
+        learned_ui(run)
+    except DLCoreError as exc:
+        st.warning(literal(exc))
 
 
 def learned_ui(run) -> None:
-    """Each layer's weights as pictures after the epoch the slider picks; a training run gets each new epoch."""
+    """Each layer's weights as pictures after the epoch the slider picks, or what changed in them since the random
+    start; a training run gets each new epoch."""
     epochs = manager.store.snapshot_epochs(run.id)
     if not epochs and not run.checkpoint:
         st.caption("Pictures of the weights appear after the first epoch.")
@@ -126,21 +142,31 @@ def learned_ui(run) -> None:
         st.session_state[key] = newest  # following the newest epoch: move on with it
     st.session_state[f"{key}_newest"] = newest
     if epochs:
-        epoch = st.select_slider("After epoch", [0, *epochs], key=key,
-                                 help="Epoch 0 is the random start; scrub to watch the filters form.")
-        found = (inside.start_pictures(run.config.to_json()) if epoch == 0
-                 else inside.stored_pictures(manager.store, run.id, epoch))
+        slider, view = st.columns([3, 2], gap="large")
+        epoch = slider.select_slider("After epoch", [0, *epochs], key=key,
+                                     help="Epoch 0 is the random start; scrub to watch the filters form.")
+        shown = view.radio("Show", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="inside_view")
+        start = inside.start_pictures(run.config.to_json())
+        found = start if epoch == 0 else inside.stored_pictures(manager.store, run.id, epoch)
     else:
         st.caption("This run kept no snapshots per epoch (it was imported, or trained before they were kept): "
                    "these are its final weights.")
         classifier = load_classifier(run.checkpoint)
-        found = inside.pictures(classifier.model, classifier.config)
+        shown, found = "weights", inside.pictures(classifier.model, classifier.config)
+    drawn = [(pictures, pictures_caption(pictures), None) for pictures in found]
     if not found:
         st.caption("This network has no conv filters and no hidden dense layer reading the pixels, so there are no "
                    "weight pictures to show; its histograms are below.")
-    for i, pictures in enumerate(found):
-        st.markdown(f"**{pictures.layer}**: {pictures_caption(pictures)}")
-        st.plotly_chart(pictures_figure(pictures, presenting()), width="stretch", key=f"inside_pictures_{i}")
+    elif shown == "change":
+        st.caption("Red: the weight grew since the random start; blue: it shrank; white: unchanged. The colours are on "
+                   f"the scale of epoch {newest}'s changes, so they deepen as you scrub towards it.")
+        scale = inside.change(inside.stored_pictures(manager.store, run.id, newest), start)
+        drawn = [(now, f"{pictures_caption(now)} {change_caption(now, then)}", top.largest)
+                 for now, then, top in zip(inside.change(found, start), start, scale)]
+    for i, (pictures, caption, limit) in enumerate(drawn):
+        st.markdown(f"**{pictures.layer}**: {caption}")
+        st.plotly_chart(pictures_figure(pictures, presenting(), change_limit=limit), width="stretch",
+                        key=f"inside_pictures_{i}")
     st.subheader("Weights and gradients, epoch by epoch")
     histograms_ui(inside.stored_histograms(manager.store, run.id), inside.gradient_edges(), key="inside_histogram",
                   empty="Histograms are kept per epoch from training; this run kept none." if not epochs else "")
@@ -172,10 +198,30 @@ def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) 
                  f"{classes[placed.labels[position]]}, read as {classes[placed.predicted[position]]}")
 
 
+@st.fragment
+def digit_sections(classifier: predict.Classifier, source: str) -> None:
+    """The digit's path and where it lands among the test digits: all that a new drawing changes."""
+    st.header("1. A digit's path", divider="gray")
+    path = None
+    try:
+        path = path_ui(classifier, source)
+    except DLCoreError as exc:  # its dataset's test digits are not on this server (an imported run)
+        st.warning(literal(exc))
+    st.header("2. Where digits live", divider="gray")
+    st.caption("Each test digit is placed by its last hidden layer's output, flattened to two dimensions (PCA): "
+               "digits the network finds alike land close together.")
+    try:
+        embedding_ui(classifier, path)
+    except DLCoreError as exc:
+        st.warning(literal(exc))
+
+
 st.title("Inside the network")
-st.caption("Send a digit through a trained network and see what every layer makes of it, watch its filters form "
-           "epoch by epoch, and see where test digits live in its last hidden layer.")
-run = run_ui()
+st.caption("What every layer of a trained network makes of a digit, where test digits live in its last hidden layer, "
+           "and its filters forming epoch by epoch.")
+model_column, digit_column = st.columns([3, 2], gap="medium")
+with model_column:
+    run = run_ui()
 if run is None:
     st.stop()
 classifier = None
@@ -186,31 +232,18 @@ if run.status in ("done", "stopped") and run.checkpoint:
         st.error(literal(f"Run #{run.id} cannot be used: {exc} Pick another model."))
 live = run.status in ACTIVE  # training here, or in another process (the CLI) that records in the same store
 
-st.header("1. A digit's path", divider="gray")
-path = None
 if classifier is not None:
-    try:
-        path = path_ui(classifier)
-    except DLCoreError as exc:  # its dataset's test digits are not on this server (an imported run)
-        st.warning(literal(exc))
-elif live:
-    st.info(f"Run #{run.id} is training: a digit goes through it once it has finished. Its newest snapshot is below.",
-            icon=":material/hourglass_top:")
+    with digit_column:
+        source = source_ui()
+    digit_sections(classifier, source)
 else:
-    st.info(f"Run #{run.id} {run.status} without weights, so no digit can go through it; the snapshots it kept "
-            "are below.", icon=":material/info:")
+    st.header("1. A digit's path", divider="gray")
+    if live:
+        st.info(f"Run #{run.id} is training: a digit goes through it once it has finished. Its newest snapshot is "
+                "below.", icon=":material/hourglass_top:")
+    else:
+        st.info(f"Run #{run.id} {run.status} without weights, so no digit can go through it; the snapshots it kept "
+                "are below.", icon=":material/info:")
 
-st.header("2. What the network learned", divider="gray")
-if live:
-    st.fragment(run_every=LIVE_POLL_SECONDS)(live_learned_ui)(run)
-else:
-    learned_ui(run)
-
-if classifier is not None:
-    st.header("3. Where digits live", divider="gray")
-    st.caption("Each test digit is placed by its last hidden layer's output, flattened to two dimensions (PCA): "
-               "digits the network finds alike land close together.")
-    try:
-        embedding_ui(classifier, path)
-    except DLCoreError as exc:
-        st.warning(literal(exc))
+st.header(f"{3 if classifier is not None else 2}. What the network learned", divider="gray")
+st.fragment(run_every=LIVE_POLL_SECONDS if live else None)(learned_section)(run, live)

@@ -5,21 +5,35 @@ show the caps at work) loaded from a safetensors checkpoint the way the page loa
 percentile over many repeats, after a warm-up):
   path_ms      the canvas's 280x280 RGBA array -> MNIST-style preprocessing -> every layer's output
                (inside.trace) -> every layer's figure (ui.inside.path_figures) -> the JSON st.plotly_chart sends,
-               validated as Streamlit does. The goal: < 200 ms.
+               validated as Streamlit does, or the HTML of feature maps. The goal: < 200 ms.
   trace_ms     the model part alone.
 Weights are left at their initial values: the time does not depend on what they are. Each is timed with torch's
 default threads and with one thread (what a server's page thread gets beside a training run on 2 cores).
 
+With --page, the page itself in Debian's Chromium at 1366x768, before and after side by side: the CNN preset trained
+3 epochs on mnist-sample, then for each repeat a fresh server of this tree and one of --baseline (a git revision,
+exported with git archive), in alternating order, each timed on
+  open_s       opening the run it has not shown yet: from the address to every section drawn (goal 3 s)
+  redraw_s     a new drawing: from the mouse let go to every layer and the embedding redrawn (goal 1 s),
+               the median of REDRAWS strokes
+Both goals are for a quiet machine; the load average is printed with the figures.
+
 Usage: python bench/inside_path.py [--repeats 30]
+       DLCORE_DATA_DIR=../shared/data python bench/inside_path.py --page [--repeats 3] [--baseline REV]
 Last stdout line: {"goal_ms": 200, "cnn": {"path_ms": ..., ...}, ..., "under_goal": true}
+       with --page: {"open_s": {"before": ..., "after": ..., "ratio": before / after}, "redraw_s": {...}, "load": ...}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +49,10 @@ from dlcore.config import MAX_CHANNELS, ConvBlock, DenseLayer, ModelSpec
 from ui.inside import path_figures
 
 GOAL_MS = 200
+GOAL_OPEN_S, GOAL_REDRAW_S = 3.0, 1.0
+BASELINE = "0c13b85"  # the last commit before issue 23.4 made the page quicker
+REDRAWS = 5
+STROKES = [[(40 + 12 * i, 50), (150 - 8 * i, 60), (70 + 6 * i, 170)] for i in range(REDRAWS + 1)]  # sevens, each new
 NETWORKS = {
     **models.PRESETS,
     "starter": predict.STARTER_CONFIG.model,
@@ -51,16 +69,106 @@ def whole_path(classifier: predict.Classifier, canvas: np.ndarray) -> int:
     path = inside.trace(classifier.model, classifier.config, steps.normalized)
     sent = 0
     for _, _, figure in path_figures(path, classifier.info.classes):
-        if figure is not None:
+        if isinstance(figure, str):  # feature maps, as HTML
+            sent += len(figure)
+        elif figure is not None:
             checked = plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True)
             sent += len(plotly.io.to_json(checked, validate=False))
     return sent
 
 
+def page_seconds(browser, server, run_id: int) -> tuple[float, float]:
+    """(seconds to open the run, median seconds to redraw after a new drawing) on a server that has shown nothing."""
+    from tests.e2e.flows import draw
+    from tests.e2e.harness import new_page, wait_rendered
+
+    page, _ = new_page(browser, server.url)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(server.url)  # the first page starts the engine's imports, as a class's first visitor does
+    wait_rendered(page, timeout=120_000)
+    page.wait_for_function("() => !document.body.innerText.includes('Starting PyTorch')", timeout=120_000)
+    start = time.perf_counter()
+    page.goto(f"{server.url}/inside_the_network?run={run_id}")
+    page.get_by_text("What the network learned").wait_for(timeout=300_000)
+    wait_rendered(page, timeout=300_000)
+    page.locator(".st-key-inside_embedding").wait_for(timeout=300_000)
+    opened = time.perf_counter() - start
+    page.get_by_text("Draw one here", exact=True).click()
+    page.locator("canvas.upper-canvas").wait_for()
+    wait_rendered(page)
+    page.evaluate("""() => {
+        const app = document.querySelector('[data-test-script-state]');
+        window.runs = [];
+        new MutationObserver(() => window.runs.push([app.getAttribute('data-test-script-state'), performance.now()]))
+            .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+        window.addEventListener('mouseup', () => { window.letGo = performance.now(); window.runs = []; }, true);
+    }""")
+    redraws = []
+    for i, stroke in enumerate(STROKES):
+        draw(page, [stroke])
+        page.wait_for_function("() => window.runs.some(([state]) => state === 'running') && "
+                               "window.runs[window.runs.length - 1][0] === 'notRunning'", timeout=120_000)
+        drawn = page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
+                              "() => done(performance.now() - window.letGo))))")
+        if i:  # the first drawing replaces the empty canvas's message; the others are what a student redraws
+            redraws.append(drawn / 1000)
+    page.context.close()
+    return opened, statistics.median(redraws)
+
+
+def trained_home(folder: Path) -> int:
+    """A runs folder with the CNN preset trained 3 epochs on mnist-sample (snapshots kept); returns its run id."""
+    env = {**os.environ, "DLCORE_HOME": str(folder)}
+    done = subprocess.run([sys.executable, "-m", "dlcore", "train", "--preset", "cnn", "--dataset", "mnist-sample",
+                           "--epochs", "3", "--json"], env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
+
+
+def page_main(repeats: int, baseline: str) -> None:
+    """Open and redraw, this tree against the baseline revision, each on fresh servers, in alternating order."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.harness import CHROMIUM_ARGS, AppServer, require_chromium
+
+    folder = Path(tempfile.mkdtemp(prefix="dlcore-inside-page-"))
+    trees = {"before": folder / "before", "after": Path(__file__).resolve().parents[1]}
+    trees["before"].mkdir()
+    archive = subprocess.run(["git", "archive", baseline], cwd=trees["after"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(trees["before"])], input=archive, check=True)
+    run_id = trained_home(folder / "home")
+    times: dict[str, dict[str, list[float]]] = {name: {"open": [], "redraw": []} for name in trees}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        for repeat in range(repeats):
+            for name in sorted(trees, reverse=repeat % 2 == 1):
+                server = AppServer(folder / "home", script=str(trees[name] / "app.py")).start()
+                try:
+                    opened, redraw = page_seconds(browser, server, run_id)
+                finally:
+                    server.stop()
+                times[name]["open"].append(opened)
+                times[name]["redraw"].append(redraw)
+                print(f"repeat {repeat + 1} {name:<6} open {opened:5.1f} s, redraw {redraw:4.2f} s "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+        browser.close()
+    figures = {"baseline": baseline, "load": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+    for measure, goal in (("open", GOAL_OPEN_S), ("redraw", GOAL_REDRAW_S)):
+        before, after = (statistics.median(times[name][measure]) for name in ("before", "after"))
+        figures[f"{measure}_s"] = {"before": round(before, 2), "after": round(after, 2),
+                                   "ratio": round(before / after, 2), "goal": goal}
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=None, help="30 for the path, 3 with --page")
+    parser.add_argument("--page", action="store_true", help="time the page in Chromium, before and after")
+    parser.add_argument("--baseline", default=BASELINE, help="the git revision --page compares against")
     args = parser.parse_args()
+    if args.page:
+        page_main(args.repeats or 3, args.baseline)
+        return
+    args.repeats = args.repeats or 30
 
     digit = data.load("mnist-sample").test_images[0].numpy()
     canvas = preprocess.canvas_style(digit, np.random.default_rng(0), variant=0)

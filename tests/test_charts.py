@@ -69,3 +69,19 @@ def test_a_diverged_curve_ends_in_a_cross_at_its_step_and_leaves_the_others_read
     assert alone.data[-1].text == ("diverged at step 4",) and alone.data[-1].y[0] < 2.4
     assert (alone.layout.legend.xanchor, alone.layout.legend.yanchor) == ("left", "bottom")  # the cross is top right
     assert not [trace for trace in charts.loss_figure([("smoothed", calm, 100)]).data if trace.mode == "markers+text"]
+
+
+def test_the_ten_class_colours_are_far_apart_for_every_eye():
+    """Issue 23.4: in the embedding, Plotly's default colours gave 4 and 9 light orange and yellow (CIEDE2000 18).
+    Any two class colours differ by 20 or more, and by 6 or more as red-, green- and blue-blind eyes see them."""
+    import itertools
+
+    from coloraide import Color
+
+    colours = [Color(value) for value in charts.CLASS_COLOURS]
+    assert len(colours) == 10
+    for eye, least in ((None, 20), ("protan", 6), ("deutan", 6), ("tritan", 6)):
+        seen = [colour.clone().filter(eye) if eye else colour for colour in colours]
+        for (i, a), (j, b) in itertools.combinations(enumerate(seen), 2):
+            assert a.delta_e(b, method="2000") >= least, (eye, i, j)
+    assert colours[4].delta_e(colours[9], method="2000") > 40

@@ -4,18 +4,20 @@ times them); the *_ui helpers are shared by Inside the network and Build & train
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
+import zlib
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 from PIL import Image, ImageDraw, ImageFont
-from plotly.colors import qualitative, sample_colorscale
+from plotly.colors import sample_colorscale, unlabel_rgb
 
 from ui import pictures
-from ui.charts import margin, scaled
+from ui.charts import CLASS_COLOURS, bare_figure, margin, scaled
 from ui.classroom import presenting
 
 PAGE = "app_pages/4_inside_the_network.py"
@@ -68,11 +70,11 @@ def _tile_figure(grid: np.ndarray, tiles: tuple[int, int, int], columns: int, ho
                    showscale=False)
     points = dict(type="scatter", x=x, y=y, mode="markers", text=hover, hovertemplate="%{text}<extra></extra>",
                   marker=dict(size=max(6, TILE_PIXELS - 8), symbol="square", color="rgba(0,0,0,0)"), showlegend=False)
-    figure = go.Figure({"data": [heatmap, points], "layout": dict(
+    figure = bare_figure([heatmap, points], dict(
         title=title, height=max(90, rows * TILE_PIXELS * max(1.0, height / 14) ** 0.5 + (40 if title else 14)),
         margin=margin(top=40 if title else 4), hoverdistance=TILE_PIXELS, plot_bgcolor="rgba(0,0,0,0)",
         xaxis=dict(visible=False, constrain="domain", range=[-0.5, grid.shape[1] - 0.5]),
-        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"))})
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
     return scaled(figure, presenter)
 
 
@@ -90,16 +92,35 @@ def link_ui(run_id: int, label: str = "See inside this network") -> None:
 
 # ---- a digit's path ------------------------------------------------------------------------------
 
-def maps_figure(layer, presenter: bool = False) -> go.Figure:
-    """A layer's feature maps, strongest first, on one colour scale so strength shows; hovering names each map."""
+@functools.cache
+def _palette(name: str) -> np.ndarray:
+    """A named colour scale as 255 RGB bytes for the mosaic's values 0..254, and white for GAP."""
+    colours = [unlabel_rgb(colour) for colour in sample_colorscale(name, np.linspace(0, 1, GAP))]
+    return np.array([*colours, (255, 255, 255)], dtype=np.uint8)
+
+
+def maps_html(layer, presenter: bool = False) -> str:
+    """A layer's feature maps, strongest first, on one colour scale so strength shows, as one PNG under a grid of
+    cells whose tooltips name each map. A picture, not a chart: on every new drawing each chart cost a busy laptop's
+    browser a relayout, together more than a second."""
     channels, height, width = layer.shape
     shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), MAX_MAPS))]
     columns = min(len(shown), 16 if height <= 14 else 8)
     values = layer.values[shown]
-    hover = [f"channel {c}: from {values[i].min():.2f} to {values[i].max():.2f}, mean {values[i].mean():.2f}"
-             for i, c in enumerate(shown)]
     grid = _mosaic(values, columns, float(values.min()), float(values.max()))  # one scale: strength shows
-    return _tile_figure(grid, (len(shown), height, width), columns, hover, "Viridis", presenter)
+    tile = TILE_PIXELS * max(1.0, height / 14) ** 0.5 * (1.5 if presenter else 1)
+    cells = []
+    for i, channel in enumerate(shown):
+        row, column = divmod(i, columns)
+        text = (f"channel {channel}: from {values[i].min():.2f} to {values[i].max():.2f}, "
+                f"mean {values[i].mean():.2f}")
+        cells.append(f'<div title="{text}" style="position:absolute;left:{column * (width + 1) / grid.shape[1]:.3%};'
+                     f'top:{row * (height + 1) / grid.shape[0]:.3%};width:{width / grid.shape[1]:.3%};'
+                     f'height:{height / grid.shape[0]:.3%}"></div>')
+    image = pictures.data_url(Image.fromarray(_palette("Viridis")[grid]))
+    return (f'<div style="position:relative;width:{columns * tile:.0f}px;max-width:100%;margin:0 auto 1rem">'
+            f'<img alt="feature maps" src="{image}" style="display:block;width:100%;image-rendering:pixelated">'
+            + "".join(cells) + "</div>")
 
 
 def units_figure(layer, presenter: bool = False) -> go.Figure:
@@ -112,9 +133,9 @@ def units_figure(layer, presenter: bool = False) -> go.Figure:
     heatmap = dict(type="heatmap", z=grid.reshape(rows, columns), colorscale="Viridis", xgap=1, ygap=1,
                    customdata=np.arange(rows * columns).reshape(rows, columns),
                    hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
-    figure = go.Figure({"data": [heatmap], "layout": dict(
+    figure = bare_figure([heatmap], dict(
         height=40 + 16 * rows, margin=margin(top=4),
-        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed"))})
+        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed")))
     return scaled(figure, presenter)
 
 
@@ -122,9 +143,9 @@ def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False
     colours = ["#e4572e" if i == path.prediction else "#6c8ebf" for i in range(len(classes))]
     bars = dict(type="bar", x=list(classes), y=path.probabilities, marker_color=colours,
                 hovertemplate="%{x}: %{y:.1%}<extra></extra>")
-    figure = go.Figure({"data": [bars], "layout": dict(
+    figure = bare_figure([bars], dict(
         height=220, margin=margin(top=4), yaxis=dict(range=[0, 1], tickformat=".0%"),
-        xaxis=dict(type="category"))})
+        xaxis=dict(type="category")))
     return scaled(figure, presenter)
 
 
@@ -147,8 +168,9 @@ def layer_caption(layer, first: bool = False) -> str:
     return f"{shape}; strongest {what}: " + ", ".join(f"{t['unit']} ({t['value']:.2f})" for t in top) + shown
 
 
-def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | None]]:
-    """(layer name, caption, figure or None) for every layer in order: what the page draws for one digit."""
+def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> list[tuple[str, str, go.Figure | str | None]]:
+    """(layer name, caption, a figure, the HTML of feature maps, or None) for every layer in order: what the page draws
+    for one digit."""
     drawn = []
     for i, layer in enumerate(path.layers):
         caption = layer_caption(layer, first=i == 0)
@@ -157,7 +179,7 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
         elif layer.name == "flatten" or layer.name.startswith("dropout"):
             figure = None
         elif layer.is_maps:
-            figure = maps_figure(layer, presenter)
+            figure = maps_html(layer, presenter)
         else:
             figure = units_figure(layer, presenter)
         drawn.append((layer.name, caption, figure))
@@ -166,9 +188,13 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
 
 # ---- weights as pictures -------------------------------------------------------------------------
 
-def pictures_figure(pictures, presenter: bool = False) -> go.Figure:
+def pictures_figure(pictures, presenter: bool = False, change_limit: float | None = None) -> go.Figure:
     """A conv layer's filters (a row of input-channel kernels per filter when it has several inputs), or the first
-    dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero."""
+    dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero.
+
+    With change_limit, the pictures are changes since the random start (inside.change), in full colour at +-change_limit
+    whatever the epoch, so scrubbing the epochs shows them grow.
+    """
     images = pictures.images
     if pictures.is_filters:
         count, inputs = images.shape[:2]
@@ -181,8 +207,9 @@ def pictures_figure(pictures, presenter: bool = False) -> go.Figure:
     else:
         tiles, columns = images, min(len(images), 6)
         hover = [f"unit {u}" for u in range(len(images))]
-    limit = float(np.abs(tiles).max()) or 1.0
-    hover = [f"{text}: from {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
+    limit = change_limit or pictures.largest or 1.0
+    what = "changed by" if change_limit is not None else "from"
+    hover = [f"{text}: {what} {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
     return _tile_figure(_mosaic(tiles, columns, -limit, limit), tiles.shape, columns, hover, "RdBu_r", presenter)
 
 
@@ -196,6 +223,11 @@ def pictures_caption(pictures) -> str:
         return f"{kept.capitalize()}, each a {pictures.images.shape[-1]}×{pictures.images.shape[-1]} pattern it slides over the digit."
     rows = f"the first {inputs} of its {pictures.inputs}" if inputs < pictures.inputs else f"its {inputs}"
     return f"{kept.capitalize()}; each row is one filter's kernels for {rows} input channels."
+
+
+def change_caption(change, start) -> str:
+    """How far a layer's weights have moved since the random start, next to how large they started."""
+    return f"Its weights have moved by up to {change.largest:.3f} from a random start of up to ±{start.largest:.3f}."
 
 
 # ---- histograms over the epochs --------------------------------------------------------------------
@@ -232,7 +264,7 @@ def histogram_figures(history: list[tuple[int, list]], layer: str, gradient_edge
         if not traces:
             layout["annotations"] = [dict(text=empty or "No gradient was recorded.", showarrow=False, x=0.5, y=0.5,
                                           xref="paper", yref="paper")]
-        figures.append(scaled(go.Figure({"data": traces, "layout": layout}), presenter))
+        figures.append(scaled(bare_figure(traces, layout), presenter))
     return figures
 
 
@@ -255,9 +287,32 @@ def histograms_ui(history: list[tuple[int, list]], gradient_edges: np.ndarray, k
 
 # ---- where digits live -----------------------------------------------------------------------------
 
+def _star() -> str:
+    """A gold five-pointed star with a black edge, as an SVG address for a layout image."""
+    corners = [(11 if i % 2 == 0 else 4.6, i * math.pi / 5) for i in range(10)]
+    path = "M" + "L".join(f"{r * math.sin(a):.2f},{-r * math.cos(a):.2f}" for r, a in corners) + "Z"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="-12 -12 24 24"><path d="{path}" fill="gold" '
+           'stroke="black" stroke-width="1.2"/></svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+STAR = _star()
+
+
+def _padded(values: np.ndarray) -> list[float]:
+    low, high = float(values.min()), float(values.max())
+    pad = (high - low) * 0.05 or 1.0
+    return [low - pad, high + pad]
+
+
 def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: bool = False) -> go.Figure:
     """Test digits in the first two principal components of the last hidden layer, coloured by true class;
-    misread ones are crosses; the user's digit is a star."""
+    misread ones are crosses; the user's digit is a star.
+
+    The star is a layout image, not a trace, and layout.datarevision names the points: a new drawing then moves only
+    the star in the browser (images alone are redrawn without recomputing the plot), where redrawing the 1,000 points
+    took a second of a busy laptop's time on every stroke.
+    """
     traces = []
     for c, name in enumerate(classes):
         for misread in (False, True):
@@ -272,18 +327,26 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
                 name=name if not misread else f"{name} misread", legendgroup=name, showlegend=not misread,
                 customdata=points.tolist(),  # plain numbers: a clicked point's position comes back as one
                 text=hover, hovertemplate="%{text}<extra></extra>",
-                marker=dict(color=qualitative.Plotly[c % 10], size=9 if misread else 5,
+                marker=dict(color=CLASS_COLOURS[c % len(CLASS_COLOURS)], size=9 if misread else 5,
                             symbol="x" if misread else "circle", line=dict(width=0))))
+    placed, images = embedding.points, []
     if star is not None:
-        traces.append(dict(type="scatter", x=[star[0]], y=[star[1]], mode="markers", name="your digit",
-                           marker=dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5)),
-                           hovertemplate="your digit<extra></extra>"))
-    share = sum(embedding.explained)
-    figure = go.Figure({"data": traces, "layout": dict(
+        look = dict(symbol="star", size=22, color="gold", line=dict(color="black", width=1.5))
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name="your digit", marker=look))
+        placed = np.vstack([placed, np.asarray(star, dtype=placed.dtype).reshape(1, 2)])
+    x_range, y_range = _padded(placed[:, 0]), _padded(placed[:, 1])
+    if star is not None:  # about 26 pixels across (40 on a projector): "contain" keeps the star's shape
+        size = 1.5 if presenter else 1.0
+        images.append(dict(source=STAR, xref="x", yref="y", x=float(star[0]), y=float(star[1]), xanchor="center",
+                           yanchor="middle", sizex=(x_range[1] - x_range[0]) * 0.045 * size,
+                           sizey=(y_range[1] - y_range[0]) * 0.06 * size, sizing="contain", layer="above"))
+    share, revision = sum(embedding.explained), zlib.crc32(embedding.points.tobytes())
+    figure = bare_figure(traces, dict(
         title=f"{len(embedding.labels):,} test digits; these two axes keep {share:.0%} of the variation",
-        height=520, margin=margin(), legend=dict(itemsizing="constant"),
-        xaxis=dict(title="first principal component", zeroline=False),
-        yaxis=dict(title="second principal component", zeroline=False))})
+        height=520, margin=margin(), legend=dict(itemsizing="constant"), images=images,
+        datarevision=revision, uirevision=revision,  # and a class hidden from the legend stays hidden
+        xaxis=dict(title="first principal component", zeroline=False, range=x_range),
+        yaxis=dict(title="second principal component", zeroline=False, range=y_range)))
     return scaled(figure, presenter)
 
 

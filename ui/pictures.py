@@ -28,12 +28,16 @@ def colours(values: np.ndarray) -> np.ndarray:
     return np.where(v < 0, WHITE + (ORANGE - WHITE) * -v, WHITE + (BLUE - WHITE) * v).astype(np.uint8)
 
 
-def as_html(image: Image.Image, alt: str) -> str:
-    """An <img> carrying its PNG: a media file would be gone before the browser asked for it."""
+def data_url(image: Image.Image) -> str:
+    """The PNG itself as an address: a media file would be gone before the browser asked for it."""
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="{alt}" style="max-width:100%" src="data:image/png;base64,{encoded}">'
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def as_html(image: Image.Image, alt: str) -> str:
+    """An <img> carrying its PNG."""
+    return f'<img alt="{alt}" style="max-width:100%" src="{data_url(image)}">'
 
 
 def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],

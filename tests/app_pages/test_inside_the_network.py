@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from dlcore import TrainConfig, jobs, models
 from dlcore.config import ConvBlock, DenseLayer, ModelSpec
 from tests.app_pages.apptest import opened, plain, rerun_until
+from ui.charts import CLASS_COLOURS
 from ui.inside import DRAWN
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_inside_the_network.py")
@@ -70,6 +71,56 @@ def test_a_finished_run_shows_its_path_its_weights_by_epoch_and_its_embedding(na
     assert "of them lie nearer the middle of the class they were read as" in " ".join(c.value for c in at.caption)
 
 
+def test_the_filters_show_what_changed_since_epoch_0():
+    """Issue 23.4: the CNN preset's 3x3 filters looked the same at epoch 0 and 3. The page opens on their change since
+    the random start: nothing at epoch 0, something after training."""
+    run_id = trained(models.preset("cnn"))
+    at = opened(PAGE, run=str(run_id))
+    assert at.radio(key="inside_view").value == "change"
+
+    def filters() -> tuple[list[str], str]:
+        """conv1's hover texts, one per filter, and its caption."""
+        chart = next(chart for chart in charts(at) if any(text.startswith("filter 0: ") for trace in chart["data"]
+                                                          for text in trace.get("text") or []))
+        caption = next(m.value for m in at.markdown if m.value.startswith("**conv1 3x3, 32**"))
+        return [text for trace in chart["data"] for text in trace.get("text") or []], caption
+
+    hovers, caption = filters()
+    assert len(hovers) == 32 and all(text.split(": ")[1].startswith("changed by") for text in hovers)
+    assert any(text.split(": ")[1] != "changed by 0.000 to 0.000" for text in hovers)
+    moved = float(caption.split("moved by up to ")[1].split(" ")[0])
+    assert moved > 0
+    at.select_slider(key="inside_epoch").set_value(0).run()
+    hovers, caption = filters()
+    assert {text.split(": ")[1] for text in hovers} == {"changed by 0.000 to 0.000"}
+    assert "moved by up to 0.000 from a random start" in caption
+    at.radio(key="inside_view").set_value("weights").run()
+    hovers, _ = filters()
+    assert all(text.split(": ")[1].startswith("from -0.") for text in hovers)  # the random start's own weights
+
+
+def test_a_damaged_snapshot_is_a_sentence_when_scrubbed_to():
+    """The weights are a fragment of their own: its reruns pass no error on to app.py, so the page says it."""
+    import sqlite3
+
+    run_id = trained(models.preset("keras-mlp"))
+    with sqlite3.connect(jobs.job_manager().store.path) as db:
+        db.execute("UPDATE snapshots SET weights = ? WHERE run = ? AND epoch = 1", (b"damaged", run_id))
+    at = opened(PAGE, run=str(run_id))
+    at.select_slider(key="inside_epoch").set_value(1).run()
+    assert not at.exception
+    assert "A stored snapshot of this run is damaged" in plain(at.warning[0].value)
+
+
+def test_the_embedding_colours_each_class_from_the_one_palette():
+    """Issue 23.4: 4 and 9 had nearly the same colour."""
+    at = opened(PAGE, run=str(trained(models.preset("simple-nn"), epochs=1)))
+    embedding = next(chart for chart in charts(at) if chart["layout"].get("title", {}).get("text", "").endswith(
+        "of the variation"))
+    colours = {trace["legendgroup"]: trace["marker"]["color"] for trace in embedding["data"] if "legendgroup" in trace}
+    assert colours == {str(c): CLASS_COLOURS[c] for c in range(10)}
+
+
 def test_picking_another_test_digit_sends_it_through():
     run_id = trained(models.preset("cnn"))
     at = opened(PAGE, run=str(run_id))
@@ -77,8 +128,10 @@ def test_picking_another_test_digit_sends_it_through():
     for label in (1, 7):
         at.selectbox(key="inside_class").set_value(label).run()
         assert not at.exception
-        first_maps = next(chart for chart in charts(at) if chart["data"][0]["type"] == "heatmap")
-        maps[label] = json.dumps(first_maps["data"][0]["z"])
+        pictures = [html.proto.body for html in at.get("html") if 'alt="feature maps"' in html.proto.body]
+        assert len(pictures) == 5  # conv, relu, conv, relu, pool
+        assert pictures[0].count('title="channel ') == 32
+        maps[label] = pictures[0]
     assert maps[1] != maps[7]
 
 
