@@ -340,11 +340,11 @@ def embedding_figure(embedding, classes: tuple[str, ...], star=None, presenter: 
         images.append(dict(source=STAR, xref="x", yref="y", x=float(star[0]), y=float(star[1]), xanchor="center",
                            yanchor="middle", sizex=(x_range[1] - x_range[0]) * 0.045 * size,
                            sizey=(y_range[1] - y_range[0]) * 0.06 * size, sizing="contain", layer="above"))
-    share, revision = sum(embedding.explained), zlib.crc32(embedding.points.tobytes())
+    share = sum(embedding.explained)
     figure = bare_figure(traces, dict(
         title=f"{len(embedding.labels):,} test digits; these two axes keep {share:.0%} of the variation",
         height=520, margin=margin(), legend=dict(itemsizing="constant"), images=images,
-        datarevision=revision, uirevision=revision,  # and a class hidden from the legend stays hidden
+        datarevision=zlib.crc32(embedding.points.tobytes()),
         xaxis=dict(title="first principal component", zeroline=False, range=x_range),
         yaxis=dict(title="second principal component", zeroline=False, range=y_range)))
     return scaled(figure, presenter)
