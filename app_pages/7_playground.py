@@ -176,6 +176,18 @@ def weights_ui(picture: toy.Picture) -> None:
         st.dataframe(np.column_stack([weights, biases]).round(3), hide_index=True)
 
 
+def live_ui(ground: toy.Playground, playing: bool) -> None:
+    """The controls and the view, redrawn together while playing: a Pause clicked while the view redraws 8 times a
+    second is this fragment's own rerun, queued after the redraw (a click on a button outside it was lost on a busy
+    server, and the network played on). A rerun that finds Play or Pause changed, or the network Reset, redraws the
+    whole page, so the redraws start or stop and a fresh network is made."""
+    now_playing = st.session_state.get("toy_playing", False) and not ground.finished
+    if now_playing != playing or st.session_state.get("toy_playground") is not ground:
+        st.rerun()
+    controls_ui(ground, playing)
+    view_ui(ground, playing)
+
+
 def view_ui(ground: toy.Playground, playing: bool) -> None:
     """Redrawn by st.fragment while playing: the latest picture the network's thread drew, as images."""
     picture = ground.play(LEASE_SECONDS) if playing else ground.latest()
@@ -224,5 +236,4 @@ ground = playground(config)
 if link_note := st.session_state.get("toy_link_note"):
     note.warning(literal(link_note))
 playing = st.session_state.get("toy_playing", False) and not ground.finished
-controls_ui(ground, playing)
-st.fragment(run_every=TICK_SECONDS if playing else None)(view_ui)(ground, playing)
+st.fragment(run_every=TICK_SECONDS if playing else None)(live_ui)(ground, playing)

@@ -26,18 +26,25 @@ PRESENTER_CSS = """<style>
 
 
 # Scrolls the page to a container by its key once it is drawn, and again as what is above it settles (a page
-# streams its elements in one by one). The number makes each request a new element, so two in a row both scroll.
+# streams its elements in one by one), for 15 s or until the reader scrolls. The number makes each request a new
+# element, so two in a row both scroll.
 SCROLL_SCRIPT = """<script>
 (() => {
   const asked = Date.now(), request = %(number)d;
-  const look = () => {
+  let moved = false;  // the reader scrolled: from then on the page is theirs
+  for (const kind of ["wheel", "touchmove", "keydown", "mousedown"])
+    window.addEventListener(kind, () => { moved = true; }, {once: true, capture: true});
+  const keep = () => {  // what streams in above it (tables, charts) pushes it down: align it again until it settles
     const target = document.querySelector(".st-key-%(key)s");
-    if (!target) { if (Date.now() - asked < 10000) setTimeout(look, 100); return; }
-    target.style.scrollMarginTop = "4rem";  // clear of Streamlit's header bar, which overlays the page's top
-    target.scrollIntoView({behavior: "smooth", block: "start"});
-    for (const later of [700, 1500]) setTimeout(() => target.scrollIntoView({block: "start"}), later);
+    if (moved || Date.now() - asked > 15000) return;
+    if (target) {
+      target.style.scrollMarginTop = "4rem";  // clear of Streamlit's header bar, which overlays the page's top
+      const top = target.getBoundingClientRect().top;
+      if (Math.abs(top - 64) > 16) target.scrollIntoView({block: "start"});
+    }
+    setTimeout(keep, 250);
   };
-  look();
+  keep();
 })();
 </script>"""
 
