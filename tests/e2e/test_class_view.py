@@ -13,10 +13,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def in_view(page, selector: str, timeout: float = 20_000) -> None:
-    """Wait until the element's top is inside the window (Streamlit scrolls inside its main block)."""
+    """Wait until the element's top is in the upper part of the window, or in the window with the page scrolled as far
+    as it goes (a short page cannot bring it higher); Streamlit scrolls inside its main block."""
     page.wait_for_function(
         "([selector, height]) => { const e = document.querySelector(selector); if (!e) return false;"
-        " const top = e.getBoundingClientRect().top; return top >= 0 && top < height * 0.6; }",
+        " const top = e.getBoundingClientRect().top, main = document.querySelector('[data-testid=stMain]');"
+        " const atEnd = main && Math.ceil(main.scrollTop + main.clientHeight) >= main.scrollHeight - 2;"
+        " return top >= 0 && (top < height * 0.6 || (atEnd && top < height * 0.9)); }",
         arg=[selector, VIEWPORT["height"]], timeout=timeout)
 
 
