@@ -287,25 +287,20 @@ def run_picker_ui(runs: list, watched: int | None, live: tuple[int, ...]) -> int
     )
 
 
-def live_run_ui(manager, run_id: int, queued: bool) -> None:
-    """A live run's controls, progress and charts; run it in st.fragment(run_every=...) so only it redraws.
+def live_run_ui(manager, run_id: int, queued: bool, status: str) -> None:
+    """A live run's progress and charts; run it in st.fragment(run_every=...) so only it redraws.
 
     The progress bar and the step losses have news several times a second and redraw in a fragment of their own
     (live_steps_ui); the rest changes once an epoch, and redrawing it on every poll held a fast run's live chart
-    to fewer than one change a second. When the run finishes, or leaves the queue, the whole page reruns to show
-    what comes next.
+    to fewer than one change a second. When the run finishes, leaves the queue or is paused or resumed (by anyone),
+    the whole page reruns to show what comes next and the controls that fit.
     """
     progress = manager.progress(run_id)
-    if progress is None or progress.finished or queued != (progress.queue_position is not None):
+    if (progress is None or progress.finished or queued != (progress.queue_position is not None)
+            or progress.status != status):
         st.rerun()
     # Every state draws the same slots in the same order (a block stays a block, an element an element): a fragment
     # rerun that changes what stands at a position races the browser's last update ("'setIn' cannot be called").
-    with st.container():
-        if may_control(manager, run_id):
-            run_controls_ui(manager, run_id, progress.status)
-        else:
-            st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
-        control_problem_ui()
     with st.container():
         if queued:
             st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
@@ -367,7 +362,13 @@ def presenter_summary_ui(network, setup, run_id: int | None, config: TrainConfig
 
 
 def run_controls_ui(manager, run_id: int, status: str) -> None:
-    """Pause or Resume, and Stop: for the run's owner or a teacher."""
+    """Pause or Resume, and Stop, for the run's owner or a teacher; drawn by the page, outside the fragments that
+    redraw the run, whose reruns on a busy server replaced the buttons faster than a click could land (CI: Stop
+    "detached from the DOM" for 30 s)."""
+    if not may_control(manager, run_id):
+        st.caption("Only the student who started this run, or the teacher, can pause or stop it.")
+        control_problem_ui()
+        return
     pause, stop, _ = st.columns([1, 1, 5])
     if status == "paused":
         pause.button("Resume", icon=":material/play_arrow:", on_click=control, args=(manager.resume, run_id), width="stretch")
@@ -375,6 +376,7 @@ def run_controls_ui(manager, run_id: int, status: str) -> None:
         pause.button("Pause", icon=":material/pause:", on_click=control, args=(manager.pause, run_id), width="stretch",
                      disabled=status != "running")
     stop.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch")
+    control_problem_ui()
 
 
 def compare_runs_ui(runs: list, key: str) -> None:
@@ -487,7 +489,9 @@ if run is not None:
     run_results_ui(run)
 elif run_id is not None:
     queued = progress.queue_position is not None
-    st.fragment(run_every=QUEUE_POLL_SECONDS if queued else EPOCH_POLL_SECONDS)(live_run_ui)(manager, run_id, queued)
+    run_controls_ui(manager, run_id, progress.status)
+    st.fragment(run_every=QUEUE_POLL_SECONDS if queued else EPOCH_POLL_SECONDS)(live_run_ui)(
+        manager, run_id, queued, progress.status)
 
 st.header("4. Compare runs", divider="gray")
 compare_runs_ui(runs, key="train_compare")

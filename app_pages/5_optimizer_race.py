@@ -86,6 +86,17 @@ def lane_metrics_ui(progress: race.RaceProgress) -> None:
                       help="The mean training loss over the last tenth of an epoch.")
 
 
+def stop_ui(race_id: int) -> None:
+    """Stop, drawn by the page outside the fragment that redraws the race twice a second: on a busy server its
+    reruns replaced a button inside it faster than a click could land."""
+    if may_control(manager, race_id):
+        left, _ = st.columns([1, 5])
+        left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
+    else:
+        st.caption("Only the student who started this race, or the teacher, can stop it.")
+    control_problem_ui()
+
+
 def race_ui(race_id: int) -> None:
     """Redrawn by st.fragment while the race runs; the whole page reruns once it ends."""
     progress = manager.progress(race_id)
@@ -95,12 +106,6 @@ def race_ui(race_id: int) -> None:
             st.rerun()
     else:
         st.session_state["race_shown_live"] = race_id
-        if may_control(manager, race_id):
-            left, _ = st.columns([1, 5])
-            left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
-        else:
-            st.caption("Only the student who started this race, or the teacher, can stop it.")
-        control_problem_ui()
         if progress.steps_per_epoch:
             epoch = min(progress.epoch + 1, progress.epochs)
             st.progress(progress.fraction, text=f"Epoch {epoch} of {progress.epochs} · step {progress.step} of "
@@ -164,6 +169,8 @@ else:
             lane.name for lane in manager.progress(i).lanes))
     live = not manager.progress(st.session_state["race_id"]).finished
     with st.container(key="race_view"):
+        if live:
+            stop_ui(st.session_state["race_id"])
         st.fragment(run_every=POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
     if st.session_state.pop("race_started", False) or (live and page_opened()):
         bring_into_view("race_view")

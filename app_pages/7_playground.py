@@ -145,15 +145,19 @@ def playground(config: ToyConfig) -> toy.Playground:
     return current
 
 
-def reset() -> None:
-    st.session_state["toy_playground"].close()
-    st.session_state["toy_playground"] = toy.Playground(st.session_state["toy_playground"].config,
-                                                        present=this_tab_open())
+def reset(ground: toy.Playground) -> None:
+    """Fresh weights for the network the button was drawn for; a click Streamlit replays finds it gone already."""
+    if st.session_state.get("toy_playground") is not ground:
+        return
+    ground.close()
+    st.session_state["toy_playground"] = toy.Playground(ground.config, present=this_tab_open())
     st.session_state["toy_playing"] = False
 
 
-def toggle_play(ground: toy.Playground) -> None:
-    playing = st.session_state["toy_playing"] = not st.session_state.get("toy_playing", False)
+def set_playing(ground: toy.Playground, playing: bool) -> None:
+    """Play or Pause as the button said, not a toggle: a fragment rerun that calls st.rerun() replays the click's
+    callback, and a toggle run twice undid the Pause (CI: the network played on)."""
+    st.session_state["toy_playing"] = playing
     if not playing:
         ground.pause()  # so the page shows where it stopped, and Step goes on from there
 
@@ -161,10 +165,11 @@ def toggle_play(ground: toy.Playground) -> None:
 def controls_ui(ground: toy.Playground, playing: bool) -> None:
     play, step, again, _ = st.columns([1, 1, 1, 4])
     play.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                type="primary", width="stretch", disabled=ground.finished, key="toy_play", on_click=toggle_play, args=(ground,))
+                type="primary", width="stretch", disabled=ground.finished, key="toy_play", on_click=set_playing,
+                args=(ground, not playing))
     step.button("Step", icon=":material/skip_next:", width="stretch", disabled=playing or ground.finished,
                 key="toy_step", help="Train one epoch: every training point once.", on_click=ground.step)
-    again.button("Reset", icon=":material/restart_alt:", width="stretch", on_click=reset, key="toy_reset",
+    again.button("Reset", icon=":material/restart_alt:", width="stretch", on_click=reset, args=(ground,), key="toy_reset",
                  help="Fresh weights, the same points.")
 
 
@@ -177,10 +182,10 @@ def weights_ui(picture: toy.Picture) -> None:
 
 
 def live_ui(ground: toy.Playground, playing: bool) -> None:
-    """The controls and the view, redrawn together while playing: a Pause clicked while the view redraws 8 times a
-    second is this fragment's own rerun, queued after the redraw (a click on a button outside it was lost on a busy
-    server, and the network played on). A rerun that finds Play or Pause changed, or the network Reset, redraws the
-    whole page, so the redraws start or stop and a fresh network is made."""
+    """The controls and the view, redrawn together while playing, so a click is this fragment's own rerun, queued
+    after the redraw in flight. A rerun that finds Play or Pause changed, or the network Reset, redraws the whole
+    page, so the redraws start or stop and a fresh network is made; that st.rerun() replays the click's callback,
+    which is why every callback here does the same thing twice as once."""
     now_playing = st.session_state.get("toy_playing", False) and not ground.finished
     if now_playing != playing or st.session_state.get("toy_playground") is not ground:
         st.rerun()
