@@ -9,11 +9,11 @@ import streamlit as st
 from plotly.colors import qualitative
 from PIL import Image
 
-from dlcore import DLCoreError, descent
+from dlcore import DLCoreError, descent, sharing
 from dlcore.config import DESCENT_OPTIMIZERS, MAX_DESCENT_STEPS, DescentConfig, bounds
 from ui import literal
-from ui.charts import margin, scaled
-from ui.classroom import presenting
+from ui.charts import CONFIG, margin, scaled
+from ui.classroom import keep_setup_in_address, presenting, setup_query
 
 FRAMES = 100  # replay frames, however many steps: each is six points, so smoothness costs little
 FRAME_MS = 40  # a replay takes 4 s
@@ -22,6 +22,52 @@ COLOURS = dict(zip(DESCENT_OPTIMIZERS, qualitative.Plotly))
 # picture behind the axes, because an animation makes Plotly drop a heatmap or contour trace (plotly.js #4491)
 GREYS = np.arange(252, 156, -8, dtype=np.uint8)
 PICTURE_CELLS = 400  # the picture's side in pixels, which the browser stretches over the axes: 3-6 kB as a PNG
+CLICK_CELLS = 41  # a click anywhere on the surface lands on one of 41x41 invisible points: the start moves there
+LR_RANGE = (1e-5, 10.0)  # the learning-rate boxes' range
+
+
+def open_link() -> None:
+    """A link's settings become the widgets' values, once per link; a value the widgets cannot take, a key this page
+    does not use, and a link that cannot be used at all, are said in the note."""
+    query = setup_query()
+    if not query or query == st.session_state.get("gd_link"):
+        return
+    st.session_state["gd_link"] = query
+    unused = sharing.unused_keys_note(query, descent.LINK_FIELDS)
+    try:
+        config = descent.from_link(sharing.canonical(query))
+    except DLCoreError as exc:
+        st.session_state["gd_link_note"] = " ".join(filter(None, (f"This link's settings were not used: {exc}", unused)))
+        return
+    surface, state = config.surface, st.session_state
+    x, y = config.start or descent.SURFACES[surface].start
+    state.update({"gd_surface": surface, "gd_steps": config.steps, f"gd_x_{surface}": x, f"gd_y_{surface}": y,
+                  "gd_optimizers": list(config.optimizers)})
+    raised = {name: lr for name, lr in config.lrs.items() if lr < LR_RANGE[0]}
+    state.update({f"gd_lr_{surface}_{name}": max(lr, LR_RANGE[0]) for name, lr in config.lrs.items()})
+    notes = [f"The learning-rate boxes start at {LR_RANGE[0]:g}, so {', '.join(f'{descent.TITLES[n]} {lr:g}' for n, lr in raised.items())}"
+             f" became {LR_RANGE[0]:g}."] if raised else []
+    state["gd_link_note"] = " ".join(notes + [unused]).strip()
+
+
+def keep_link(config: DescentConfig) -> None:
+    """The settings in the address bar, so the page's address is a link to this setup."""
+    query = descent.to_link(config)
+    keep_setup_in_address(query)
+    st.session_state["gd_link"] = query
+
+
+def start_here() -> None:
+    """A click on the surface: its point becomes the start (the chart's selection, which Streamlit hands the
+    callback), for every optimizer at once."""
+    chosen = [point for point in st.session_state["gd_chart"].selection.points if point.get("curve_number") == 0]
+    if not chosen:
+        return
+    surface = st.session_state["gd_surface"]
+    shape = descent.SURFACES[surface]
+    (x0, x1), (y0, y1) = shape.x_range, shape.y_range
+    st.session_state[f"gd_x_{surface}"] = min(max(float(chosen[0]["x"]), x0), x1)
+    st.session_state[f"gd_y_{surface}"] = min(max(float(chosen[0]["y"]), y0), y1)
 
 
 def settings_ui() -> DescentConfig:
@@ -40,13 +86,14 @@ def settings_ui() -> DescentConfig:
                             format_func=descent.TITLES.get, key="gd_optimizers", select_all=False)
     with st.expander("Learning rates", icon=":material/tune:"):
         rates = st.columns(2)
-        lrs = {name: rates[i % 2].number_input(f"{descent.TITLES[name]} lr", 1e-5, 10.0, shape.lrs[name], format="%g",
+        lrs = {name: rates[i % 2].number_input(f"{descent.TITLES[name]} lr", *LR_RANGE, shape.lrs[name], format="%g",
                                                key=f"gd_lr_{surface}_{name}")
                for i, name in enumerate(DESCENT_OPTIMIZERS)}
     if not chosen:
         raise DLCoreError("Choose at least one optimizer.")
-    return DescentConfig(surface=surface, start=(x, y), steps=steps,
-                         optimizers=tuple(n for n in DESCENT_OPTIMIZERS if n in chosen), lrs=lrs)
+    return DescentConfig(surface=surface, start=None if (x, y) == shape.start else (x, y), steps=steps,
+                         optimizers=tuple(n for n in DESCENT_OPTIMIZERS if n in chosen),
+                         lrs={name: lr for name, lr in lrs.items() if lr != shape.lrs[name]})  # a link names changes
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -71,11 +118,17 @@ def path_figure(config: DescentConfig, results: list[descent.Path], presenter: b
     paths: a frame carries only the balls, not each path so far (1.3 MB at 500 steps)."""
     shape = descent.SURFACES[config.surface]
     (x0, x1), (y0, y1) = shape.x_range, shape.y_range
+    start = config.start or shape.start
+    grid_x, grid_y = np.meshgrid(np.linspace(x0, x1, CLICK_CELLS), np.linspace(y0, y1, CLICK_CELLS))
     base = [
+        dict(type="scatter", x=grid_x.ravel().round(3).tolist(), y=grid_y.ravel().round(3).tolist(), mode="markers",
+             name="start here", showlegend=False, hovertemplate="click to start here: (%{x}, %{y})<extra></extra>",
+             marker=dict(size=10, opacity=0), selected=dict(marker=dict(opacity=0)),
+             unselected=dict(marker=dict(opacity=0))),
         dict(type="scatter", x=[m[0] for m in shape.minima], y=[m[1] for m in shape.minima], mode="markers",
              name="minimum", marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
              hoverinfo="skip"),
-        dict(type="scatter", x=[config.start[0]], y=[config.start[1]], mode="markers", name="start", hoverinfo="skip",
+        dict(type="scatter", x=[start[0]], y=[start[1]], mode="markers", name="start", hoverinfo="skip",
              marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=3))),
     ]
     lines = [dict(type="scatter", x=p.points[:, 0].round(4).tolist(), y=p.points[:, 1].round(4).tolist(),
@@ -108,6 +161,8 @@ def path_figure(config: DescentConfig, results: list[descent.Path], presenter: b
             dict(label=str(step), method="animate",
                  args=[[str(step)], dict(mode="immediate", frame=dict(duration=0, redraw=False))]) for step in marks])],
     )
+    for trace in [*base[1:], *lines, now]:  # a click's selection must not grey out the paths
+        trace.update(unselected=dict(marker=dict(opacity=1)))
     figure = go.Figure({"data": [*base, *lines, now], "layout": layout, "frames": frames})
     return scaled(figure, presenter)
 
@@ -127,6 +182,9 @@ st.title("Gradient descent you can watch")
 st.caption("Every optimizer steps as the one Build & train uses (its settings and update rule), moving one point "
            "instead of a network's weights. They start together from the ring; move the start, change a learning "
            "rate, and press Replay to watch each one's ball roll along its path.")
+open_link()
+if link_note := st.session_state.get("gd_link_note"):
+    st.warning(literal(link_note), icon=":material/link_off:")
 settings, chart = st.columns([1, 2.2], gap="medium")
 with settings, st.container(key="gd_settings"):  # in presenter mode too: picking a surface is the demo
     try:
@@ -134,7 +192,10 @@ with settings, st.container(key="gd_settings"):  # in presenter mode too: pickin
     except DLCoreError as exc:
         st.error(literal(exc))
         st.stop()
+keep_link(config)
 results = paths(config)
-chart.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", width="stretch")
+chart.plotly_chart(path_figure(config, results, presenting()), key="gd_chart", width="stretch", on_select=start_here,
+                   selection_mode="points", config=CONFIG)  # no toolbar over the legend
+chart.caption("Click anywhere on the surface to start every optimizer there.")
 settings.info(descent.SURFACES[config.surface].note, icon=":material/lightbulb:")
 outcomes_ui(results)

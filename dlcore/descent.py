@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import optim
-from .config import DescentConfig, TrainConfig
+from . import optim, sharing
+from .config import DescentConfig, DLCoreError, TrainConfig
 
 Point = tuple[float, float]
 
@@ -110,6 +110,27 @@ class Path:
             return where + ", not at a minimum yet"
         minimum = min(surface.minima, key=lambda m: math.dist(m, self.end))
         return where + f", reached the minimum at ({minimum[0]:.2f}, {minimum[1]:.2f}) in {self.arrived_at} steps"
+
+
+LINK_FIELDS = ("surface", "start", "steps", "optimizers", "lrs")  # a link's keys: the fields' own names
+
+
+def to_link(config: DescentConfig) -> dict[str, str]:
+    """What differs from the defaults, as an address's query, e.g. ?surface=rosenbrock&start=-1,2.5&lrs=adam:0.05."""
+    return sharing.fields_link(config, LINK_FIELDS)
+
+
+def from_link(query: dict[str, str]) -> DescentConfig:
+    """A link's settings, checked by the schema; a DLCoreError names the first that cannot be used, and a start off
+    the surface is one."""
+    config = sharing.fields_from_link(DescentConfig, query, LINK_FIELDS)
+    if config.start is not None:
+        surface = SURFACES[config.surface]
+        (x0, x1), (y0, y1) = surface.x_range, surface.y_range
+        if not (x0 <= config.start[0] <= x1 and y0 <= config.start[1] <= y1):
+            raise DLCoreError(f"The start ({config.start[0]:g}, {config.start[1]:g}) is off the {surface.title.lower()}:"
+                              f" x must be from {x0:g} to {x1:g} and y from {y0:g} to {y1:g}.")
+    return config
 
 
 def descend(config: DescentConfig) -> list[Path]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Annotated, Literal, Mapping
 from urllib.parse import parse_qs
 
 from . import activations, devices, models, optim, validation
-from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, parse
 
 ALIASES = {"data": "dataset", "opt": "optimizer", "wd": "weight_decay", "batch": "batch_size"}  # older links' keys
 EVERY_PAGE = ("present", "name", "run")  # keys any page's address may carry besides its setup (presenter mode, ...)
@@ -281,3 +282,85 @@ def _dense_layer(token: str) -> DenseLayer:
         else:
             raise ValueError(option)
     return DenseLayer(units, **fields)
+
+
+# ---- any schema dataclass's fields as a link (the playground's and gradient descent's settings) ------------------
+
+def fields_link(config, names: typing.Iterable[str]) -> dict[str, str]:
+    """The named fields that differ from the defaults, as an address's query: lists with commas, mappings as
+    key:value pairs with commas, numbers as short as they print."""
+    default = type(config)()
+    return {name: _link_text(getattr(config, name)) for name in names
+            if getattr(config, name) != getattr(default, name) and getattr(config, name) is not None}
+
+
+def fields_from_link(cls, query: Mapping[str, str], names: typing.Iterable[str]):
+    """A config of `cls` from a link's fields, each read as its annotation's type and checked by the schema; a
+    DLCoreError names the first that cannot be used."""
+    hints, values = typing.get_type_hints(cls, include_extras=True), {}
+    for name in names:
+        text = query.get(name)
+        if text is None:
+            continue
+        if len(text) > MAX_VALUE_LENGTH:
+            raise DLCoreError(f"The link's {name} is {len(text):,} characters long; a real one is a few.")
+        shape, kind = _field_kind(hints[name])
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        try:
+            if shape is dict:
+                values[name] = {key.strip(): _typed(item.strip(), kind)
+                                for key, item in (part.split(":", 1) for part in parts)}
+            elif shape is tuple:
+                values[name] = tuple(_typed(part, kind) for part in parts)
+            else:
+                values[name] = _typed(text.strip(), kind)
+        except ValueError:
+            what = {dict: "pairs such as sgd:0.01 with commas", tuple: "a list with commas"}.get(
+                shape, {int: "a whole number", float: "a number"}.get(kind, "a word"))
+            raise DLCoreError(f"The link's {name} cannot be {text[:40]!r}: it should be {what}.") from None
+    return parse(cls, values)
+
+
+def _link_text(value) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{key}:{_link_text(item)}" for key, item in value.items())
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(_link_text, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _field_kind(annotation) -> tuple[type | None, type]:
+    """(tuple, dict or None for one value; the type of one value) from a schema annotation such as
+    Annotated[tuple[Annotated[int, ...], ...], ...] | None."""
+    base = _unwrapped(annotation)
+    origin = typing.get_origin(base)
+    if origin in (tuple, list):
+        return tuple, _scalar_kind(typing.get_args(base)[0])
+    if origin is dict:
+        return dict, _scalar_kind(typing.get_args(base)[1])
+    return None, _scalar_kind(base)
+
+
+def _unwrapped(annotation):
+    """Without Annotated's metadata and an optional None."""
+    while True:
+        if typing.get_origin(annotation) is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif type(None) in typing.get_args(annotation) and typing.get_origin(annotation) is not Literal:
+            annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+        else:
+            return annotation
+
+
+def _scalar_kind(annotation) -> type:
+    base = _unwrapped(annotation)
+    if typing.get_origin(base) is Literal:
+        return type(typing.get_args(base)[0])
+    return base if base in (int, float, bool) else str
+
+
+def _typed(text: str, kind: type):
+    """One value of a link as `kind`: bool as 1/0/true/false, other words as written, for the schema to judge."""
+    if kind is bool:
+        return read_value(text, bool)
+    return kind(text) if kind in (int, float) else text

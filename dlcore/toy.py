@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import optim, validation
+from . import optim, sharing, validation
 from .config import MAX_TOY_EPOCHS, TOY_FEATURES, DLCoreError, ToyConfig, TrainConfig
 from .loop import Loop, diverged_message
 
@@ -255,41 +255,17 @@ def _tensors(config: ToyConfig, points: Points) -> tuple[torch.Tensor, ...]:
 
 
 LINK_FIELDS = [f.name for f in fields(ToyConfig) if f.name != "epochs"]  # a link's keys: the fields' own names
-MAX_LINK_VALUE = 100  # characters in one value of a link: a real one is a few
 
 
 def to_link(config: ToyConfig) -> dict[str, str]:
     """The settings that differ from the defaults, as an address's query (lists with commas)."""
-    default, query = ToyConfig(), {}
-    for name in LINK_FIELDS:
-        value = getattr(config, name)
-        if value != getattr(default, name):
-            query[name] = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(
-                value, float) else str(value)
-    return query
+    return sharing.fields_link(config, LINK_FIELDS)
 
 
 def from_link(query: dict[str, str]) -> ToyConfig:
     """A link's settings, each read as its field's type and checked by the schema; a DLCoreError names the first
     one that cannot be used."""
-    default, values = ToyConfig(), {}
-    for name in LINK_FIELDS:
-        text = query.get(name)
-        if text is None:
-            continue
-        if len(text) > MAX_LINK_VALUE:
-            raise DLCoreError(f"The link's {name} is {len(text):,} characters long; a real one is a few.")
-        kind = type(getattr(default, name))
-        try:
-            if kind is tuple:
-                parts = [part.strip() for part in text.split(",") if part.strip()]
-                values[name] = tuple(int(p) for p in parts) if name == "hidden" else tuple(parts)
-            else:
-                values[name] = kind(text) if kind in (int, float) else text
-        except ValueError:
-            what = {int: "a whole number", float: "a number"}.get(kind, "a list with commas")
-            raise DLCoreError(f"The link's {name} cannot be {text[:40]!r}: it should be {what}.") from None
-    config = ToyConfig(**values)
+    config = sharing.fields_from_link(ToyConfig, query, LINK_FIELDS)
     validation.check_choice("optimizer", config.optimizer)  # the schema only keeps a name short and plain
     return config
 

@@ -123,3 +123,22 @@ def test_contours_cover_the_surfaces_box():
 def test_the_schema_refuses_what_a_student_could_send(changes, words):
     with pytest.raises(DLCoreError, match=words.replace("[", r"\[").replace("(", r"\(")):
         DescentConfig(**changes)
+
+
+def test_a_link_names_what_differs_and_reads_back_the_same():
+    config = DescentConfig(surface="rosenbrock", start=(-1.0, 2.5), steps=300, optimizers=("sgd", "adam"),
+                           lrs={"adam": 0.05})
+    query = descent.to_link(config)
+    assert query == {"surface": "rosenbrock", "start": "-1,2.5", "steps": "300", "optimizers": "sgd,adam",
+                     "lrs": "adam:0.05"}
+    assert descent.from_link(query) == config and descent.to_link(DescentConfig()) == {}
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"start": "5,5", "surface": "saddle"}, "off the saddle"), ({"lrs": "adam"}, "pairs such as sgd:0.01"),
+    ({"steps": "1e9"}, "a whole number"), ({"optimizers": "sgd,evil"}, "cannot be 'evil'"),
+    ({"lrs": "adam:0"}, "lrs.adam"), ({"start": "1" * 300}, "300 characters long"),
+])
+def test_a_link_a_student_could_send_is_refused_in_one_sentence(query, words):
+    with pytest.raises(DLCoreError, match=words):
+        descent.from_link(query)

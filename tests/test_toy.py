@@ -237,7 +237,7 @@ def test_a_link_holds_what_differs_from_the_defaults_and_reads_back_the_same():
 @pytest.mark.parametrize("query, words", [
     ({"noise": "abc"}, "noise cannot be 'abc': it should be a whole number"),
     ({"hidden": "a,b"}, "a list with commas"), ({"lr": "inf"}, "finite number"),
-    ({"seed": "1" * 200}, "200 characters long"), ({"dataset": "rings"}, "dataset cannot be 'rings'"),
+    ({"seed": "1" * 300}, "300 characters long"), ({"dataset": "rings"}, "dataset cannot be 'rings'"),
     ({"optimizer": "foo"}, "Unknown optimizer 'foo'"),  # the page's selectbox dropped it without a word
 ])
 def test_a_link_a_student_could_send_is_refused_in_one_sentence(query, words):

@@ -9,7 +9,7 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from dlcore import descent
-from tests.app_pages.apptest import opened
+from tests.app_pages.apptest import opened, plain
 
 PAGE = "app_pages/8_gradient_descent.py"
 
@@ -70,3 +70,26 @@ def test_fewer_optimizers_and_none_at_all():
     assert list(paths(at)) == ["SGD", "Adam"]
     at.multiselect(key="gd_optimizers").set_value([]).run()
     assert not at.exception and "at least one optimizer" in at.error[0].value
+
+
+def test_a_link_sets_the_page_and_the_address_follows_the_settings():
+    at = opened(PAGE, surface="rosenbrock", start="-1,2.5", steps="300", lrs="adam:0.05", optimizers="sgd,adam")
+    assert not at.warning
+    assert (at.number_input(key="gd_x_rosenbrock").value, at.number_input(key="gd_y_rosenbrock").value) == (-1.0, 2.5)
+    assert at.number_input(key="gd_lr_rosenbrock_adam").value == 0.05
+    drawn = paths(at)
+    assert list(drawn) == ["SGD", "Adam"] and all(t["x"][0] == -1.0 for t in drawn.values())
+    assert len(drawn["Adam"]["x"]) == 301
+    at.selectbox(key="gd_surface").set_value("himmelblau").run()
+    assert at.query_params["surface"] == "himmelblau" and "start" not in at.query_params  # its own start: no key
+    assert at.query_params["optimizers"] == "sgd,adam"
+
+
+def test_a_click_on_the_surface_is_offered_everywhere_and_a_bad_link_is_said():
+    at = opened(PAGE)
+    grid = figure(at)["data"][0]  # invisible points the size of the surface: a click anywhere selects one
+    assert len(grid["x"]) == 41 * 41 and grid["marker"]["opacity"] == 0 and (min(grid["x"]), max(grid["x"])) == (-10, 10)
+    at = opened(PAGE, start="9,9", tea="yes")
+    note = plain(at.warning[0].value)
+    assert "were not used" in note and "off the ill-conditioned bowl" in note and "tea=yes" in note
+    assert at.number_input(key="gd_x_bowl").value == -9.0  # the defaults stay

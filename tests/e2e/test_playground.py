@@ -91,6 +91,11 @@ def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watche
     wait_rendered(page)
     page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
                            ".find(t => t.name === 'Adam').x[0] === 5")
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # a click on the surface moves the start
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
+                           ".find(t => t.name === 'Adam').x[0] === -5", timeout=30_000)
+    assert page.get_by_label("Start x").input_value() == "-5.00" and "start=-5%2C-2" in page.url  # and the link
     screenshot(page, "gradient-descent")
 
 
