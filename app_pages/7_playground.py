@@ -10,7 +10,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dlcore import DLCoreError, optim, sharing, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
-from ui.classroom import keep_setup_in_address, presenting, setup_query
+from ui.classroom import ANONYMOUS, keep_setup_in_address, presenting, session_owner, setup_query
 
 TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
@@ -134,15 +134,28 @@ def this_tab_open() -> Callable[[], bool]:
 
 
 def playground(config: ToyConfig) -> toy.Playground:
-    """This session's network; a changed setting starts a fresh one at once, paused."""
+    """This session's network; a changed setting starts a fresh one at once, paused. A reloaded page (the same
+    browser's identity, the same settings from its address) finds the network it had, at the epoch it reached."""
     current = st.session_state.get("toy_playground")
+    if current is not None and current.closed:  # Reset in another tab of the same browser: take up its network
+        current = None
+    if current is None and session_owner() != ANONYMOUS and (current := toy.kept(session_owner(), config)):
+        current.attend(this_tab_open())
+        st.session_state.update(toy_playground=current, toy_playing=False)
     if current is None or current.config != config:
         if current is not None:
             current.close()
             st.session_state.pop("toy_link_note", None)  # the link's refusal is kept until the settings change
         current = st.session_state["toy_playground"] = toy.Playground(config, present=this_tab_open())
         st.session_state["toy_playing"] = False
+        keep_for_reload(current)
     return current
+
+
+def keep_for_reload(ground: toy.Playground) -> None:
+    """Sessions without an identity share one owner, so their networks are not kept for one another."""
+    if session_owner() != ANONYMOUS:
+        toy.keep(session_owner(), ground)
 
 
 def reset(ground: toy.Playground) -> None:
@@ -152,6 +165,7 @@ def reset(ground: toy.Playground) -> None:
     ground.close()
     st.session_state["toy_playground"] = toy.Playground(ground.config, present=this_tab_open())
     st.session_state["toy_playing"] = False
+    keep_for_reload(st.session_state["toy_playground"])
 
 
 def set_playing(ground: toy.Playground, playing: bool) -> None:

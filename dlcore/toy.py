@@ -15,6 +15,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
@@ -270,9 +271,9 @@ def from_link(query: dict[str, str]) -> ToyConfig:
     return config
 
 
-def make_loop(config: ToyConfig, epochs: int, points: Points | None = None) -> Loop:
+def make_loop(config: ToyConfig, epochs: int, points: Points | None = None, resume: bytes | None = None) -> Loop:
     return Loop([lane_config(config)], tensors=_tensors(config, points or make_points(config)),
-                build=lambda: build(config), epochs=epochs)
+                build=lambda: build(config), epochs=epochs, resume=resume)
 
 
 def train(config: ToyConfig) -> dict:
@@ -292,9 +293,10 @@ def train(config: ToyConfig) -> dict:
 
 GRID = 60  # cells per side of the boundary picture (TF Playground draws 100; 60 looks the same at page size)
 NEURON_GRID = 20  # cells per side of each neuron's own picture
-IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread
+IDLE_SECONDS = 600  # a playground nobody has asked anything of for this long ends its thread, its state kept
 AWAY_SECONDS = 10.0  # and one whose page has been gone this long (its tab closed): a tab that lost its connection for
 # a moment (Wi-Fi, a busy server) reconnects sooner, and 100 closed tabs cost the server no thread after it
+KEPT_PLAYGROUNDS = 64  # the networks kept for browsers that come back (a reload): the most recently used
 CHECK_SECONDS = 1.0  # how often a waiting playground asks whether its page is still there
 PICTURE_SECONDS = 0.05  # while it plays, a new picture after this much training (and its rest): 10 a second
 REST_SHARE = 1.0  # and a rest this long (relative) after each: a playing network takes at most half a core
@@ -344,7 +346,9 @@ class Playground:
     The page asks for one epoch (a step) or, while playing, renews a lease of time; the loop's thread trains whole
     epochs until the request is met, drawing a Picture as it goes, then waits for the next request, so a paused
     playground costs nothing and a playing one stops soon after its page does. `present` says whether that page is
-    still open (the web server knows; dlcore does not): the thread ends once it has said no for AWAY_SECONDS.
+    still open (the web server knows; dlcore does not): once it has said no for AWAY_SECONDS, or nothing was asked
+    for IDLE_SECONDS, the loop is suspended (its state packed) and the thread ends; the next request goes on from
+    that state in a new thread, so a page that comes back (a reload: attend) finds the network where it was.
     """
 
     def __init__(self, config: ToyConfig, present: Callable[[], bool] = lambda: True):
@@ -366,6 +370,10 @@ class Playground:
         return self._picture.epoch
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def finished(self) -> bool:
         return self._picture.status in ("done", "stopped", "diverged")
 
@@ -375,7 +383,7 @@ class Playground:
     def step(self, wait: float = 30.0) -> Picture:
         """Train one more epoch; the picture after it (or the latest one, if it takes longer than `wait`)."""
         with self._cond:
-            self._ask(self._loop.epoch + 1, math.inf)
+            self._ask(max(self._loop.epoch, self._picture.epoch) + 1, math.inf)  # a resumed loop learns its epoch as it starts
             self._cond.wait_for(lambda: not self._asked, timeout=wait)
             return self._picture
 
@@ -394,6 +402,11 @@ class Playground:
                 self._until_time = 0.0
                 self._cond.wait_for(lambda: not self._asked, timeout=wait)
             return self._picture
+
+    def attend(self, present: Callable[[], bool]) -> None:
+        """A new page shows this playground (the same browser, reloaded): its presence is the one that counts."""
+        with self._cond:
+            self._present = present
 
     def close(self) -> None:
         with self._cond:
@@ -425,6 +438,11 @@ class Playground:
                 _TRAINING.release()
         lane = self._loop.lanes[0] if self._loop.lanes else None
         with self._cond:
+            if status == "suspended":  # the thread goes; the network stays, to go on from its state when asked
+                self._loop = make_loop(self.config, MAX_TOY_EPOCHS, self.points, resume=self._loop.suspended)
+                self._thread, self._asked, self._idle, self._left = None, False, False, False
+                self._cond.notify_all()
+                return
             if lane is not None and status != "diverged":
                 self._picture = picture(lane.model, self._names, self._loop.epoch, lane.history, status=status,
                                         message=message)
@@ -440,11 +458,6 @@ class Playground:
             return f"Trained the most epochs a playground may ({MAX_TOY_EPOCHS:,}); reset to start again."
         if self._loop.timed_out:
             return "Stopped at this server's limit of training time per run; reset to start again."
-        if self._idle:
-            return f"Paused for over {IDLE_SECONDS // 60} minutes, so the server let this network go; reset to start again."
-        if self._left:
-            return (f"This page lost its connection to the server for over {AWAY_SECONDS:g} s, so the server let this "
-                    "network go; reset to start again.")
         return "Stopped."
 
     def _epoch_done(self, loop: Loop) -> None:
@@ -467,8 +480,11 @@ class Playground:
             _TRAINING.release()
             self._holding = False
             self._wait_for_request()
-            if self._closed or self._idle or self._left:
+            if self._closed:
                 loop.stop()
+                return
+            if self._idle or self._left:
+                loop.suspend()
                 return
         _TRAINING.acquire()
         self._holding = True
@@ -485,3 +501,29 @@ class Playground:
             self._idle = now >= idle_until
             if self._left or self._idle:
                 return
+
+
+# ---- networks kept for the browsers they belong to -------------------------------------------------------------
+
+_kept: OrderedDict[str, Playground] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def keep(owner: str, playground: Playground) -> None:
+    """Remember `owner`'s playground (a browser's signed identity), so a reload finds it; the least recently used
+    beyond KEPT_PLAYGROUNDS is closed and forgotten."""
+    with _kept_lock:
+        _kept[owner] = playground
+        _kept.move_to_end(owner)
+        while len(_kept) > KEPT_PLAYGROUNDS:
+            _, dropped = _kept.popitem(last=False)
+            dropped.close()
+
+
+def kept(owner: str, config: ToyConfig) -> Playground | None:
+    """`owner`'s playground if it has these settings and is not closed."""
+    with _kept_lock:
+        playground = _kept.get(owner)
+        if playground is not None:
+            _kept.move_to_end(owner)
+    return playground if playground is not None and playground.config == config and not playground.closed else None

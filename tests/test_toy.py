@@ -196,7 +196,8 @@ def test_a_playground_steps_plays_and_lets_go():
 
 def test_a_playground_whose_page_is_gone_lets_its_thread_go(monkeypatch):
     """Issue 22: 111 opened and closed playground tabs kept 119 threads for 10 minutes. A page away for less than
-    AWAY_SECONDS (a reconnecting tab) keeps its network; one away longer lets it go, saying so if it comes back."""
+    AWAY_SECONDS (a reconnecting tab) keeps its thread; one away longer lets the thread go, and the network, its state
+    packed, goes on from where it was when a page (a reload) asks again (issue 24)."""
     monkeypatch.setattr(toy, "AWAY_SECONDS", 1.0)
     monkeypatch.setattr(toy, "CHECK_SECONDS", 0.05)
     page_open = threading.Event()
@@ -208,11 +209,32 @@ def test_a_playground_whose_page_is_gone_lets_its_thread_go(monkeypatch):
     page_open.set()
     time.sleep(1.2)
     assert playground._thread.is_alive() and playground.step().epoch == 2  # back in time: the same network
+    thread, weights = playground._thread, playground.latest().weights
     page_open.clear()
-    playground._thread.join(30)
-    assert not playground._thread.is_alive()
-    assert playground.latest().message == ("This page lost its connection to the server for over 1 s, so the server "
-                                           "let this network go; reset to start again.")
+    thread.join(30)
+    assert not thread.is_alive() and playground._thread is None and not playground.finished
+    playground.attend(lambda: True)  # the reloaded page
+    again = playground.step()
+    assert again.epoch == 3 and again.status == "ready" and not np.array_equal(again.weights[0], weights[0])
+    same = toy.Playground(ToyConfig(hidden=(2,)))  # never suspended: three epochs give the same weights
+    for _ in range(3):
+        expected = same.step()
+    assert all(np.allclose(a, b) for a, b in zip(again.weights, expected.weights))
+    playground.close()
+    same.close()
+
+
+def test_a_browsers_playground_is_kept_for_its_reload_and_the_oldest_beyond_the_bound_are_closed(monkeypatch):
+    monkeypatch.setattr(toy, "KEPT_PLAYGROUNDS", 2)
+    config = ToyConfig(hidden=(2,))
+    grounds = {owner: toy.Playground(config) for owner in ("ada", "bo", "cy")}
+    for owner, ground in grounds.items():
+        toy.keep(owner, ground)
+    assert toy.kept("ada", config) is None and grounds["ada"].closed  # the least recently used went
+    assert toy.kept("bo", config) is grounds["bo"] and toy.kept("cy", ToyConfig(hidden=(3,))) is None  # other settings
+    for ground in grounds.values():
+        ground.close()
+    assert toy.kept("cy", config) is None
 
 
 def test_a_playgrounds_first_picture_is_the_loops_first_weights():

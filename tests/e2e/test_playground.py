@@ -53,6 +53,21 @@ def test_step_play_pause_and_reset_redraw_the_boundary(watched, app_server):
     boundary_becomes(page, first)  # the same seed: the same first weights
 
 
+def test_a_reload_keeps_the_network_at_the_epoch_it_reached(watched, app_server):
+    """Issue 24: a reload started the network again from fresh weights."""
+    page, _ = watched
+    open_playground(page, app_server.url, "?dataset=xor&hidden=3")
+    for epoch in ("1", "2"):
+        page.get_by_role("button", name="Step").click()
+        expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text(epoch, timeout=30_000)
+    page.reload()
+    wait_rendered(page)
+    page.get_by_role("img", name="decision boundary").wait_for()
+    assert playground_epoch(page) == 2 and "dataset=xor" in page.url
+    page.get_by_role("button", name="Step").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("3", timeout=30_000)
+
+
 def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_server):
     page, _ = watched
     open_playground(page, app_server.url)
