@@ -187,6 +187,42 @@ def controls_ui(ground: toy.Playground, playing: bool) -> None:
                  help="Fresh weights, the same points.")
 
 
+def set_shape(hidden: tuple[int, ...]) -> None:
+    """The hidden layers a + or − asked for, as the Network popover's values: absolute, not a step, because a
+    fragment's st.rerun() replays the click's callback."""
+    st.session_state["toy_layers"] = len(hidden)
+    st.session_state.update({f"toy_units_{i}": units for i, units in enumerate(hidden)})
+
+
+def shape_asked(ground: toy.Playground) -> tuple[int, ...]:
+    """The hidden layers the Network popover's values say now (a + or − changes them between two page runs)."""
+    state = st.session_state
+    layers = state.get("toy_layers", len(ground.config.hidden))
+    return tuple(state.get(f"toy_units_{i}", 4) for i in range(layers))
+
+
+def shape_ui(ground: toy.Playground) -> None:
+    """TF Playground's + and − over the network: a hidden layer more or fewer, and each layer's neurons."""
+    hidden = ground.config.hidden
+    columns = st.columns([1.6] + [1] * max(len(hidden), 2), gap="small")  # "6 layers", then each layer's neurons
+
+    def stepper(column, label: str, fewer: tuple[int, ...] | None, more: tuple[int, ...] | None, key: str, what: str):
+        column.caption(label)
+        with column.container(horizontal=True, gap=None):
+            st.button("", icon=":material/remove:", key=f"{key}_less", type="tertiary", disabled=fewer is None,
+                      on_click=set_shape, args=(fewer,), help=f"One {what} fewer")
+            st.button("", icon=":material/add:", key=f"{key}_more", type="tertiary", disabled=more is None,
+                      on_click=set_shape, args=(more,), help=f"One {what} more")
+
+    stepper(columns[0], f"{len(hidden)} layer{'' if len(hidden) == 1 else 's'}", hidden[:-1] if hidden else None,
+            hidden + (4,) if len(hidden) < MAX_TOY_LAYERS else None, "toy_layer", "hidden layer")
+    for i, units in enumerate(hidden):
+        fewer = hidden[:i] + (units - 1,) + hidden[i + 1:] if units > 1 else None
+        more = hidden[:i] + (units + 1,) + hidden[i + 1:] if units < MAX_TOY_UNITS else None
+        stepper(columns[i + 1], f"{units} {'neuron' if units == 1 else 'neurons'}" if len(hidden) < 4 else str(units),
+                fewer, more, f"toy_units_{i}_step", f"neuron in layer {i + 1}")
+
+
 def weights_ui(picture: toy.Picture) -> None:
     """Every weight as numbers, for a paused network (while playing they change faster than anyone reads)."""
     for i, (weights, biases) in enumerate(zip(picture.weights, picture.biases)):
@@ -201,7 +237,8 @@ def live_ui(ground: toy.Playground, playing: bool) -> None:
     page, so the redraws start or stop and a fresh network is made; that st.rerun() replays the click's callback,
     which is why every callback here does the same thing twice as once."""
     now_playing = st.session_state.get("toy_playing", False) and not ground.finished
-    if now_playing != playing or st.session_state.get("toy_playground") is not ground:
+    if (now_playing != playing or st.session_state.get("toy_playground") is not ground
+            or shape_asked(ground) != ground.config.hidden):
         st.rerun()
     controls_ui(ground, playing)
     view_ui(ground, playing)
@@ -222,6 +259,7 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
         accuracy.metric("Accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–",
                         help="On the test points.")
         names = [toy.FEATURES[n] for n in toy.used_features(ground.config)]
+        shape_ui(ground)
         st.html(pictures.as_html(pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large),
                                  "the network's neurons and weights"))
         st.caption("Inputs, then each hidden layer: every neuron's output over the square (blue +, orange −); links "

@@ -39,7 +39,7 @@ def images(at: AppTest) -> dict[str, str]:
 def test_a_fresh_network_is_drawn_at_epoch_zero_with_every_picture(page):
     assert epoch(page) == 0
     assert set(images(page)) == {"the network's neurons and weights", "loss curves", "decision boundary"}
-    assert [b.label for b in page.button] == ["Play", "Step", "Reset"]
+    assert [b.label for b in page.button][:3] == ["Play", "Step", "Reset"]
     assert page.expander[0].label == "Weights as numbers" and len(page.dataframe) == 3  # 2 hidden layers + output
     assert page.session_state["toy_playground"].config == ToyConfig() and not page.query_params  # the defaults
 
@@ -80,6 +80,21 @@ def test_the_network_widgets_shape_the_network(page):
     assert any("4-2-8 tanh" in caption.value for caption in page.caption)
     page.number_input(key="toy_layers").set_value(0).run()
     assert page.session_state["toy_playground"].config.hidden == ()
+
+
+def test_plus_and_minus_over_the_network_add_and_remove_layers_and_neurons(page):
+    """Issue 24: TF Playground's + and − on the network diagram; each makes a fresh network of the new shape, and the
+    Network popover's widgets say the same."""
+    page.button(key="toy_units_0_step_more").click().run()
+    assert page.session_state["toy_playground"].config.hidden == (5, 2) and page.number_input(key="toy_units_0").value == 5
+    page.button(key="toy_layer_more").click().run()
+    assert page.session_state["toy_playground"].config.hidden == (5, 2, 4)
+    page.button(key="toy_units_1_step_less").click().run()  # at one neuron, − is disabled
+    assert page.session_state["toy_playground"].config.hidden == (5, 1, 4) and page.button(key="toy_units_1_step_less").disabled
+    for _ in range(3):
+        page.button(key="toy_layer_less").click().run()
+    assert page.session_state["toy_playground"].config.hidden == () and page.button(key="toy_layer_less").disabled
+    assert page.query_params["hidden"] == ""  # the link keeps the shape
 
 
 def test_no_input_feature_is_a_sentence_not_a_traceback(page):
