@@ -207,8 +207,9 @@ def shape_ui(ground: toy.Playground) -> None:
     columns = st.columns([1.6] + [1] * max(len(hidden), 2), gap="small")  # "6 layers", then each layer's neurons
 
     def stepper(column, label: str, fewer: tuple[int, ...] | None, more: tuple[int, ...] | None, key: str, what: str):
-        column.caption(label)
-        with column.container(horizontal=True, gap=None):
+        box = column.container(gap=None)
+        box.caption(label)
+        with box.container(horizontal=True, gap=None):
             st.button("", icon=":material/remove:", key=f"{key}_less", type="tertiary", disabled=fewer is None,
                       on_click=set_shape, args=(fewer,), help=f"One {what} fewer")
             st.button("", icon=":material/add:", key=f"{key}_more", type="tertiary", disabled=more is None,
@@ -260,16 +261,18 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
                         help="On the test points.")
         names = [toy.FEATURES[n] for n in toy.used_features(ground.config)]
         shape_ui(ground)
-        st.html(pictures.as_html(pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large),
-                                 "the network's neurons and weights"))
+        network, tiles = pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large)
+        st.html(pictures.network_html(network, tiles, "the network's neurons and weights"))
         st.caption("Inputs, then each hidden layer: every neuron's output over the square (blue +, orange −); links "
-                   "blue for positive weights, orange for negative, thicker when larger.")
+                   "blue for positive weights, orange for negative, thicker when larger. Hover one to see it large.")
         st.html(pictures.as_html(pictures.loss_image(picture.train_loss, picture.test_loss, large), "loss curves"))
     with right:
         points = ground.points
-        st.html(pictures.as_html(pictures.boundary_image(picture.boundary, (points.train_xy, points.train_y),
-                                                         (points.test_xy, points.test_y), 560 if large else 400),
-                                 "decision boundary"))
+        boundary, field = pictures.boundary_image(picture.boundary, (points.train_xy, points.train_y),
+                                                  (points.test_xy, points.test_y), 560 if large else 400)
+        units = [pictures.unit_colours(values, layer == 0) for layer, column in enumerate([picture.inputs, *picture.neurons])
+                 for values in column]
+        st.html(pictures.boundary_html(boundary, field, units, "decision boundary"))
         st.caption("The output over x₁ (across) and x₂ (up): blue where the network says blue. Dots with a white ring "
                    "train it; dots with a black ring test it.")
         if not playing:

@@ -41,9 +41,9 @@ def as_html(image: Image.Image, alt: str) -> str:
 
 
 def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-                   size: int = 400) -> Image.Image:
+                   size: int = 400) -> tuple[Image.Image, tuple[int, int, int]]:
     """The output (rows from y = -6 up) smoothed over the square; training points filled with a white ring, test
-    points with a black one; ticks at -6, 0 and 6."""
+    points with a black one; ticks at -6, 0 and 6. Also where the square is: (left, top, side) in pixels."""
     text = max(11, size // 32)
     pad, top = text * 2 + 4, text // 2 + 2  # room for the ticks on the left and below, and for the top one's label
     image = Image.new("RGB", (size + pad + text, size + pad + top), "white")
@@ -62,13 +62,14 @@ def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], t
         draw.text((pad + at, top + size + 3), str(value), fill=(90, 90, 90), font=font, anchor="mt")
         if value > -EXTENT:  # the corner's -6 is the x axis's, for both
             draw.text((pad - 4, top + size - 1 - at), str(value), fill=(90, 90, 90), font=font, anchor="rm")
-    return image
+    return image, (pad, top, size)
 
 
 def network_image(inputs: np.ndarray, neurons: list[np.ndarray], weights: list[np.ndarray], names: list[str],
-                  large: bool = False) -> Image.Image:
+                  large: bool = False) -> tuple[Image.Image, list[tuple[int, int, int]]]:
     """Every input and neuron as a small picture of its output over the square; links coloured by sign, as thick
-    as the weight is large next to the layer's largest."""
+    as the weight is large next to the layer's largest. Also each tile's (x, y, side) in pixels, inputs first, for
+    hover_html."""
     tile, gap_x, gap_y = (64, 150, 14) if large else (44, 110, 10)
     columns = [inputs, *neurons]
     height = max(len(c) for c in columns) * (tile + gap_y) + gap_y
@@ -87,17 +88,51 @@ def network_image(inputs: np.ndarray, neurons: list[np.ndarray], weights: list[n
                 colour = tuple(int(c) for c in colours(np.array(weight / scale)))
                 draw.line([(x0 + tile, y0 + tile // 2), (x1, y1 + tile // 2)], fill=colour,
                           width=max(1, round(4 * abs(weight) / scale)))
+    tiles = []
     for layer, column in enumerate(columns):
         for unit, values in enumerate(column):
-            span = max(1.0, float(np.abs(values).max())) if layer == 0 else 1.0  # inputs reach ±36; tanh units ±1
-            pixels = Image.fromarray(colours(values[::-1] / span)).resize((tile, tile), Image.NEAREST)
+            pixels = Image.fromarray(unit_colours(values, layer == 0)).resize((tile, tile), Image.NEAREST)
             x, y = corner(layer, unit)
             image.paste(pixels, (x, y))
             draw.rectangle([x, y, x + tile - 1, y + tile - 1], outline=(80, 80, 80))
+            tiles.append((x, y, tile))
             if layer == 0:
                 label = names[unit].translate(PLAIN)  # the built-in font has no sub- or superscripts
                 draw.text((x + 2, y + 1), label, fill=(0, 0, 0), font=_font(16 if large else 12))
-    return image
+    return image, tiles
+
+
+def unit_colours(values: np.ndarray, is_input: bool) -> np.ndarray:
+    """An input's or a neuron's output over the square (rows from y = -6 up) as colours, top row first: inputs reach
+    ±36 and are scaled to their largest; tanh units are ±1."""
+    span = max(1.0, float(np.abs(values).max())) if is_input else 1.0
+    return colours(values[::-1] / span)
+
+
+def network_html(network: Image.Image, tiles: list[tuple[int, int, int]], alt: str) -> str:
+    """The network's picture with a hover zone over each tile: hovering one shows that unit's output over the whole
+    square on the boundary picture (boundary_html), as TF Playground does, by CSS alone."""
+    width, height = network.size
+    zones = "".join(f'<div class="tp-unit tp-unit-{i}" title="hover: this unit\'s output on the big picture" '
+                    f'style="position:absolute;left:{x / width:.3%};top:{y / height:.3%};width:{side / width:.3%};'
+                    f'height:{side / height:.3%};cursor:crosshair"></div>' for i, (x, y, side) in enumerate(tiles))
+    return (f'<div style="position:relative;display:inline-block;max-width:100%">'
+            f'<img alt="{alt}" style="max-width:100%;display:block" src="{data_url(network)}">{zones}</div>')
+
+
+def boundary_html(boundary: Image.Image, field: tuple[int, int, int], units: list[np.ndarray], alt: str) -> str:
+    """The boundary picture with each unit's output (network_html's order) laid over its square, hidden until that
+    unit's tile is hovered; the browser smooths the small pictures as it scales them up."""
+    width, height = boundary.size
+    left, top, side = field
+    place = f"position:absolute;left:{left / width:.3%};top:{top / height:.3%};width:{side / width:.3%};" \
+            f"height:{side / height:.3%};opacity:0.92;display:none"
+    overlays = "".join(f'<img class="tp-over tp-over-{i}" alt="" style="{place}" src="{data_url(Image.fromarray(unit))}">'
+                       for i, unit in enumerate(units))
+    rules = "".join(f"[data-testid=stMain]:has(.tp-unit-{i}:hover) .tp-over-{i}{{display:block !important}}"
+                    for i in range(len(units)))
+    return (f'<style>{rules}</style><div style="position:relative;display:inline-block;max-width:100%">'
+            f'<img alt="{alt}" style="max-width:100%;display:block" src="{data_url(boundary)}">{overlays}</div>')
 
 
 def loss_image(train: list[float], test: list[float], large: bool = False) -> Image.Image:

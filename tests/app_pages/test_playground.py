@@ -3,6 +3,8 @@ setting starting again, and the settings a student can get wrong."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -26,14 +28,9 @@ def epoch(at: AppTest) -> int:
 
 
 def images(at: AppTest) -> dict[str, str]:
-    """Each live picture's alt text -> its data URI."""
-    found = {}
-    for element in at.get("html"):
-        body = element.proto.body
-        if body.startswith("<img"):
-            alt = body.split('alt="', 1)[1].split('"', 1)[0]
-            found[alt] = body.split('src="', 1)[1]
-    return found
+    """Each live picture's alt text -> its data URI (the hover overlays have none)."""
+    return {alt: src for element in at.get("html")
+            for alt, src in re.findall(r'<img alt="([^"]+)"[^>]*src="([^"]+)"', element.proto.body)}
 
 
 def test_a_fresh_network_is_drawn_at_epoch_zero_with_every_picture(page):
@@ -80,6 +77,16 @@ def test_the_network_widgets_shape_the_network(page):
     assert any("4-2-8 tanh" in caption.value for caption in page.caption)
     page.number_input(key="toy_layers").set_value(0).run()
     assert page.session_state["toy_playground"].config.hidden == ()
+
+
+def test_hovering_a_unit_shows_its_output_over_the_whole_square(page):
+    """Issue 24: TF Playground shows a neuron's output on the big plot while it is hovered. Each tile of the network
+    picture is a hover zone; the boundary carries each unit's picture, shown by a CSS rule only while its zone is
+    hovered (2 inputs, 4 + 2 neurons)."""
+    network = next(e.proto.body for e in page.get("html") if "the network's neurons" in e.proto.body)
+    boundary = next(e.proto.body for e in page.get("html") if 'alt="decision boundary"' in e.proto.body)
+    assert network.count('class="tp-unit ') == 8 and boundary.count('class="tp-over ') == 8
+    assert ":has(.tp-unit-7:hover) .tp-over-7{display:block" in boundary and "display:none" in boundary
 
 
 def test_plus_and_minus_over_the_network_add_and_remove_layers_and_neurons(page):

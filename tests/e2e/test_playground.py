@@ -68,6 +68,20 @@ def test_a_reload_keeps_the_network_at_the_epoch_it_reached(watched, app_server)
     expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("3", timeout=30_000)
 
 
+def test_hovering_a_neuron_shows_its_output_on_the_big_picture(watched, app_server):
+    page, _ = watched
+    open_playground(page, app_server.url, "?dataset=xor")
+    page.get_by_role("button", name="Step").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("1", timeout=30_000)
+    expect(page.locator(".tp-over-3")).to_be_hidden()
+    page.locator(".tp-unit-3").hover()  # the second neuron of the first hidden layer
+    expect(page.locator(".tp-over-3")).to_be_visible()
+    assert not page.locator(".tp-over-2").is_visible()
+    screenshot(page, "playground-hover")
+    page.mouse.move(5, 5)
+    expect(page.locator(".tp-over-3")).to_be_hidden()
+
+
 def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_server):
     page, _ = watched
     open_playground(page, app_server.url)
