@@ -172,10 +172,10 @@ def learned_ui(run) -> None:
                   empty="Histograms are kept per epoch from training; this run kept none." if not epochs else "")
 
 
-def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) -> None:
+def embedding_ui(run, classifier: predict.Classifier, path: inside.DigitPath | None) -> None:
     """Test digits in 2-D, the user's digit as a star; clicking a point shows that digit."""
     with st.spinner("Placing test digits..."):
-        placed = inside.shared_embedding(classifier.path)
+        placed = inside.run_embedding(manager.store, run)
     classes = classifier.info.classes
     star = placed.project(path.features) if path is not None else None
     chart, detail = st.columns([3, 1], gap="large")
@@ -199,7 +199,7 @@ def embedding_ui(classifier: predict.Classifier, path: inside.DigitPath | None) 
 
 
 @st.fragment
-def digit_sections(classifier: predict.Classifier, source: str) -> None:
+def digit_sections(run, classifier: predict.Classifier, source: str) -> None:
     """The digit's path and where it lands among the test digits: all that a new drawing changes."""
     st.header("1. A digit's path", divider="gray")
     path = None
@@ -211,7 +211,7 @@ def digit_sections(classifier: predict.Classifier, source: str) -> None:
     st.caption("Each test digit is placed by its last hidden layer's output, flattened to two dimensions (PCA): "
                "digits the network finds alike land close together.")
     try:
-        embedding_ui(classifier, path)
+        embedding_ui(run, classifier, path)
     except DLCoreError as exc:
         st.warning(literal(exc))
 
@@ -235,7 +235,7 @@ live = run.status in ACTIVE  # training here, or in another process (the CLI) th
 if classifier is not None:
     with digit_column:
         source = source_ui()
-    digit_sections(classifier, source)
+    digit_sections(run, classifier, source)
 else:
     st.header("1. A digit's path", divider="gray")
     if live:

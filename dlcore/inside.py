@@ -414,6 +414,42 @@ def shared_embedding(checkpoint: str) -> Embedding:
     return embedding(classifier.model, classifier.config)
 
 
+def run_embedding(store, run) -> Embedding:
+    """The embedding the run's own worker made as it finished (runs.RunStore.add_embedding); for a run without one
+    (imported, or trained before they were kept) it is made here, once for every session."""
+    stored = store.embedding_bytes(run.id)
+    if stored is not None:
+        try:
+            return embedding_from_bytes(stored)
+        except DLCoreError:
+            pass  # a damaged row: made again from the weights
+    return shared_embedding(run.checkpoint)
+
+
+_EMBEDDING_ARRAYS = ("points", "labels", "predicted", "indices", "mean", "axes")
+
+
+def embedding_bytes(model: nn.Sequential, config: TrainConfig) -> bytes:
+    """The embedding as safetensors bytes: what a worker sends back with a finished run's weights."""
+    made = embedding(model, config)
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(getattr(made, name))) for name in _EMBEDDING_ARRAYS}
+    return save_tensors({**tensors, "explained": torch.tensor(made.explained, dtype=torch.float64)})
+
+
+def embedding_from_bytes(data: bytes) -> Embedding:
+    try:
+        tensors = load_tensors(data)
+        arrays = {name: tensors[name].numpy() for name in _EMBEDDING_ARRAYS}
+        explained = tuple(float(v) for v in tensors["explained"].tolist())
+    except (SafetensorError, KeyError, RuntimeError, ValueError) as exc:
+        raise DLCoreError(f"The stored embedding cannot be read ({exc}).") from None
+    count = len(arrays["labels"])
+    if (arrays["points"].shape != (count, 2) or any(len(arrays[n]) != count for n in ("predicted", "indices"))
+            or arrays["axes"].shape != (len(arrays["mean"]), 2) or len(explained) != 2):
+        raise DLCoreError("The stored embedding's arrays do not fit together.")
+    return Embedding(**arrays, explained=(explained[0], explained[1]))
+
+
 @torch.inference_mode()
 def embedding(model: nn.Sequential, config: TrainConfig) -> Embedding:
     """Test digits (the first embed_count / 10 of each class) through every layer but the output, in batches that fit

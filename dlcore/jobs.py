@@ -484,6 +484,8 @@ class JobManager:
             progress = trainer.progress()
             kept = status in ("done", "stopped") and ending is not None and ending.checkpoints[0] is not None
             checkpoint = str(self.store.keep_checkpoint(run_id, ending.checkpoints[0])) if kept else None
+            if kept and ending.embeddings and ending.embeddings[0] is not None:
+                self.store.add_embedding(run_id, ending.embeddings[0])
             self.store.update(
                 run_id, status=status, message=message, device=progress.device, seconds=progress.elapsed,
                 history=_history(progress), results=ending.evaluations[0] if kept else None, checkpoint=checkpoint,

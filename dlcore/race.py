@@ -409,6 +409,8 @@ class RaceManager:
                     continue
                 others = ", ".join(name for i, name in enumerate(names) if i != number)
                 checkpoint = self.store.keep_checkpoint(run_id, ending.checkpoints[number])
+                if ending.embeddings and ending.embeddings[number] is not None:
+                    self.store.add_embedding(run_id, ending.embeddings[number])
                 self.store.update(run_id, status="stopped" if status == "stopped" else "done",
                                   message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
                                   history=history, results=ending.evaluations[number], checkpoint=str(checkpoint))

@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS snapshots (
     histograms TEXT NOT NULL,
     PRIMARY KEY (run, epoch)
 );
+CREATE TABLE IF NOT EXISTS embeddings (
+    run INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
 """
 # Columns added after the first version, given to every database that lacks them as the store opens it.
 _ADDED_COLUMNS = {
@@ -299,7 +303,7 @@ class RunStore:
         return path
 
     def delete(self, run_id: int) -> int:
-        """Forget a run that is over: its row, its snapshots and its checkpoint file, whose bytes stay on disk while a
+        """Forget a run that is over: its row, its snapshots and embedding, and its checkpoint file, whose bytes stay on disk while a
         twin links them. Returns the bytes of disk freed."""
         with self._write() as db:
             row = db.execute("SELECT status, checkpoint FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -308,6 +312,7 @@ class RunStore:
             if row["status"] in ACTIVE:
                 raise DLCoreError(f"Run #{run_id} is {row['status']}; stop it before deleting it.")
             db.execute("DELETE FROM snapshots WHERE run = ?", (run_id,))
+            db.execute("DELETE FROM embeddings WHERE run = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         path = Path(row["checkpoint"]) if row["checkpoint"] else None
         if path is None or path.resolve().parent != self.checkpoints.resolve():  # a file this store did not write
@@ -378,6 +383,17 @@ class RunStore:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO snapshots (run, epoch, weights, histograms) VALUES (?, ?, ?, ?)",
                        (run_id, epoch, weights, histograms))
+
+    def add_embedding(self, run_id: int, data: bytes) -> None:
+        """Where test digits live in a finished run's last hidden layer, made by the process that trained it
+        (dlcore.inside encodes it), so Inside the network opens without making it."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO embeddings (run, data) VALUES (?, ?)", (run_id, data))
+
+    def embedding_bytes(self, run_id: int) -> bytes | None:
+        with self._connect() as db:
+            row = db.execute("SELECT data FROM embeddings WHERE run = ?", (run_id,)).fetchone()
+        return bytes(row[0]) if row else None
 
     def snapshot_epochs(self, run_id: int) -> list[int]:
         with self._connect() as db:

@@ -75,6 +75,7 @@ class Ending:
     message: str
     evaluations: tuple[Evaluation | None, ...]
     checkpoints: tuple[bytes | None, ...]  # safetensors files' bytes (runs.checkpoint_bytes)
+    embeddings: tuple[bytes | None, ...] = ()  # where test digits live in each kept lane (inside.embedding_bytes)
 
 
 @dataclass(frozen=True)
@@ -150,13 +151,16 @@ class Host:
                 self._snapshots.append((trainer.loop.epoch, *taken))
 
     def _finish(self, job, status: str, message: str) -> None:
-        """In the job's thread, before its final status is published: its weights, made into files' bytes here."""
+        """In the job's thread, before its final status is published: its weights, made into files' bytes here, and
+        where test digits live in each network (Inside the network's map), made here where the model already is."""
+        from . import inside
+
         lanes = job.loop.lanes
-        kept = status in ("done", "stopped")
+        kept = [status in ("done", "stopped") and lane.evaluation is not None for lane in lanes]
         ending = Ending(
             status, message, tuple(lane.evaluation for lane in lanes),
-            tuple(checkpoint_bytes(lane.model, lane.config) if kept and lane.evaluation is not None else None
-                  for lane in lanes))
+            tuple(checkpoint_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)),
+            tuple(inside.embedding_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)))
         with self._lock:
             self._ending = ending
 

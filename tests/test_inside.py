@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlcore import data, evaluate, inside, jobs, loop, models, runs
+from dlcore import DLCoreError, data, evaluate, inside, jobs, loop, models, predict, runs
 from dlcore.config import MAX_CHANNELS, MAX_CONV_BLOCKS, ConvBlock, DenseLayer, ModelSpec, TrainConfig
 
 CNN_BN = ModelSpec("cnn", conv=(ConvBlock(8, batch_norm=True, pool="max"), ConvBlock(16, pool="avg", batch_norm=True)),
@@ -167,6 +167,34 @@ def test_embedding_places_the_first_hundred_test_digits_of_each_class(real_data_
     assert len(labels) == 10_000  # the real test split
     np.testing.assert_array_equal(placed.indices, evaluate.first_of_each_class(labels, 100).sort().values.numpy())
     assert np.bincount(placed.labels).tolist() == [100] * 10
+
+
+def test_a_finished_run_keeps_its_embedding_so_the_page_does_not_make_it(tiny_data_dir, monkeypatch):
+    """Issue 23.4: placing the test digits was a second and a half of opening Inside the network on a quiet machine;
+    the worker that trained the run makes it as the run ends, where the model already is."""
+    manager = jobs.JobManager(runs.RunStore())
+    config = TrainConfig(dataset="mnist", model=models.preset("simple-nn"), epochs=1, batch_size=32, device="cpu")
+    run_id = manager.submit(config)
+    assert manager.wait(run_id, timeout=120).status == "done"
+    run = manager.store.get(run_id)
+    monkeypatch.setattr(inside, "shared_embedding", lambda checkpoint: pytest.fail("made again on the server"))
+    kept = inside.run_embedding(manager.store, run)
+    classifier = predict.load(run.checkpoint)
+    made = inside.embedding(classifier.model, classifier.config)
+    np.testing.assert_allclose(kept.points, made.points, atol=1e-4)
+    np.testing.assert_array_equal(kept.indices, made.indices)
+    assert kept.explained == pytest.approx(made.explained)
+    manager.store.delete(run_id)
+    assert manager.store.embedding_bytes(run_id) is None
+
+
+def test_a_damaged_stored_embedding_is_made_again_from_the_weights(tiny_data_dir, monkeypatch):
+    spec = models.preset("simple-nn")
+    good = inside.embedding_bytes(built(spec), TrainConfig(model=spec, dataset="mnist"))
+    assert inside.embedding_from_bytes(good).points.shape == (200, 2)
+    for damaged in (b"not safetensors", good[: len(good) // 2]):
+        with pytest.raises(DLCoreError, match="stored embedding"):
+            inside.embedding_from_bytes(damaged)
 
 
 def test_embedding_places_fewer_digits_for_costly_networks():
