@@ -85,3 +85,9 @@ def test_the_ten_class_colours_are_far_apart_for_every_eye():
         for (i, a), (j, b) in itertools.combinations(enumerate(seen), 2):
             assert a.delta_e(b, method="2000") >= least, (eye, i, j)
     assert colours[4].delta_e(colours[9], method="2000") > 40
+
+
+def test_an_accuracy_axis_with_nothing_scored_yet_spans_0_to_100_percent():
+    """A race's accuracy chart before its first epoch read -100 % to 400 % (Plotly's empty axis)."""
+    assert charts.percent_axis([]) == {"tickformat": ".0%", "range": [0, 1]}
+    assert charts.percent_axis([None, float("nan")])["range"] == [0, 1]

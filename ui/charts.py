@@ -71,8 +71,8 @@ def percent_axis(values) -> dict:
     """An accuracy axis whose labels never repeat (Plotly's own with '.0%' read 84 %, 84 %, 83 %): the tick step
     is chosen from the values' spread and the labels carry as many decimals as the step needs."""
     finite = [value for value in values if value is not None and math.isfinite(value)]
-    if not finite:
-        return dict(tickformat=".0%")
+    if not finite:  # nothing scored yet: 0 to 100 %, not Plotly's -100 % to 400 % of an empty axis
+        return dict(tickformat=".0%", range=[0, 1])
     middle, span = (min(finite) + max(finite)) / 2, max(max(finite) - min(finite), MIN_PERCENT_SPAN)
     step = nice_step(span / MAX_TICKS)
     decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
