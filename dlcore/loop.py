@@ -25,7 +25,7 @@ from torch import nn
 from . import data, models, optim
 from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
-from .evaluate import Evaluation, evaluate, evaluate_logits, first_of_each_class
+from .evaluate import Evaluation, evaluate, evaluate_numpy, first_of_each_class
 from .validation import time_limit_seconds
 
 if TYPE_CHECKING:
@@ -260,10 +260,10 @@ class Lane:
     def _evaluate(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch) -> Evaluation:
         if self.rules is None:
             return evaluate(self.model, test_x, test_y, test_x.device, on_batch)
-        logits = torch.from_numpy(self.model.numpy_logits(test_x.numpy()))  # a few hundred points: one batch
+        logits = self.model.numpy_logits(test_x.numpy())  # a few hundred points: one batch
         if on_batch is not None:
             on_batch(1, 1)
-        return evaluate_logits(logits, test_y)
+        return evaluate_numpy(logits, test_y.numpy())
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
                   result: Evaluation, test_images: int) -> EpochRow:

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlcore.evaluate import Evaluation, evaluate
+from dlcore.evaluate import Evaluation, evaluate, evaluate_logits, evaluate_numpy
 
 
 class FixedGuess(nn.Module):
@@ -66,3 +66,13 @@ def test_first_of_each_class_takes_each_classs_first_images_class_after_class():
 
     labels = torch.tensor([3, 0, 3, 3, 1, 0, 3])
     assert first_of_each_class(labels, 2).tolist() == [1, 5, 4, 0, 2]  # class 1 has one; classes 2, 4-9 none
+
+
+def test_the_numpy_scoring_of_a_playground_network_agrees_with_torchs():
+    """A 2-D playground network is scored in NumPy (loop.Lane); it must say what evaluate_logits says."""
+    generator = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(250, 2, generator=generator), torch.randint(0, 2, (250,), generator=generator)
+    by_torch, by_numpy = evaluate_logits(logits, labels), evaluate_numpy(logits.numpy(), labels.numpy())
+    assert by_numpy.accuracy == by_torch.accuracy and by_numpy.confusion == by_torch.confusion
+    assert by_numpy.loss == pytest.approx(by_torch.loss, rel=1e-5)
+    assert by_numpy.per_class == pytest.approx(by_torch.per_class) and by_numpy.misclassified == by_torch.misclassified
