@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.flows import open_train, start_run, step_chart_changes  # noqa: E402
+from tests.e2e.flows import app_button, open_train, start_run, step_chart_changes  # noqa: E402
 from tests.e2e.harness import CHROMIUM_ARGS, AppServer, require_chromium  # noqa: E402
 
 GOAL_PER_S = 1
@@ -36,7 +36,7 @@ def measure(browser, url: str, query: str, seconds: float) -> float:
         start_run(page)
         page.get_by_test_id("stProgress").filter(has_text="samples/s").wait_for()
         changes = step_chart_changes(page, seconds)
-        page.get_by_role("button", name="Stop").click()
+        app_button(page, "Stop").click()
         return changes / seconds
     finally:
         context.close()

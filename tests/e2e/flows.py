@@ -29,6 +29,12 @@ def start_run(page) -> int:
     return int(re.search(r"[?&]run=(\d+)", page.url).group(1))
 
 
+def app_button(page, name: str):
+    """A button the page drew, by its exact label: Streamlit's own header shows a "Stop" button of its own while a
+    script runs, which comes and goes (CI: a click on it timed out, "detached from the DOM")."""
+    return page.get_by_test_id("stMain").get_by_role("button", name=name, exact=True)
+
+
 def open_draw(page, url: str) -> None:
     page.goto(f"{url}/draw_and_classify")
     wait_rendered(page)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.flows import open_train, set_epochs, start_run
+from tests.e2e.flows import app_button, open_train, set_epochs, start_run
 from tests.e2e.harness import VIEWPORT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,12 +31,12 @@ def test_start_brings_the_live_run_into_view_and_so_does_coming_back_to_it(watch
     set_epochs(page, 40)
     start_run(page)
     in_view(page, ".st-key-watch")
-    expect(page.get_by_role("button", name="Stop", exact=True).first).to_be_in_viewport()
+    expect(app_button(page, "Stop")).to_be_in_viewport()
     screenshot(page, "class-view-started")
     page.reload()
     wait_rendered(page)
     in_view(page, ".st-key-watch")
-    page.get_by_role("button", name="Stop", exact=True).first.click()
+    app_button(page, "Stop").click()
 
 
 def test_presenter_mode_keeps_the_playgrounds_controls_and_drops_the_technical_text(watched, app_server):

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.flows import FINISHED, open_train, set_epochs, start_run
+from tests.e2e.flows import FINISHED, app_button, open_train, set_epochs, start_run
 from tests.e2e.harness import ALERT, screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -53,7 +53,7 @@ def test_a_reload_mid_run_reconnects_to_the_live_run(watched, app_server):
     expect(pause).to_be_enabled()
     step = page.get_by_test_id("stProgress").inner_text()
     expect(page.get_by_test_id("stProgress")).not_to_have_text(step)  # the reconnected page follows it live
-    page.get_by_role("button", name="Stop").click()
+    app_button(page, "Stop").click()
     expect(page.locator(ALERT).filter(has_text=f"Run #{run_id} was stopped")).to_be_visible(timeout=120_000)
     expect(page.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_be_visible()
 
