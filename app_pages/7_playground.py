@@ -188,17 +188,22 @@ def controls_ui(ground: toy.Playground, playing: bool) -> None:
 
 
 def set_shape(hidden: tuple[int, ...]) -> None:
-    """The hidden layers a + or − asked for, as the Network popover's values: absolute, not a step, because a
-    fragment's st.rerun() replays the click's callback."""
-    st.session_state["toy_layers"] = len(hidden)
-    st.session_state.update({f"toy_units_{i}": units for i, units in enumerate(hidden)})
+    """The hidden layers a + or − asked for, absolute (not a step: a fragment's st.rerun() replays the click's
+    callback). Kept aside, not written into the Network popover's widgets here: this runs in the live view's
+    fragment, whose st.rerun() sends the browser's old widget values, and those won (CI: + while playing was lost)."""
+    st.session_state["toy_shape"] = hidden
+
+
+def take_asked_shape() -> None:
+    """At the top of a whole-page run, before the widgets are drawn: a + or −'s shape becomes their values."""
+    if (hidden := st.session_state.pop("toy_shape", None)) is not None:
+        st.session_state["toy_layers"] = len(hidden)
+        st.session_state.update({f"toy_units_{i}": units for i, units in enumerate(hidden)})
 
 
 def shape_asked(ground: toy.Playground) -> tuple[int, ...]:
-    """The hidden layers the Network popover's values say now (a + or − changes them between two page runs)."""
-    state = st.session_state
-    layers = state.get("toy_layers", len(ground.config.hidden))
-    return tuple(state.get(f"toy_units_{i}", 4) for i in range(layers))
+    """The hidden layers a + or − asked for since the page last ran whole, else the network's."""
+    return st.session_state.get("toy_shape", ground.config.hidden)
 
 
 def shape_ui(ground: toy.Playground) -> None:
@@ -284,6 +289,7 @@ st.title("2-D playground")
 st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the decision "
            "boundary form. Any change of setting starts again from fresh weights.")
 open_link()
+take_asked_shape()
 note = st.empty()  # filled below, once it is known whether the settings moved on from the link
 with st.container(key="toy_settings"):  # in presenter mode too: a live demo changes the data and the network
     try:
