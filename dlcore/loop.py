@@ -589,10 +589,12 @@ class LoopJob:
 
     # control, from any thread
     def start(self, paused: bool = False) -> None:
-        """Train in a thread of its own; paused, it holds before its first step until resumed."""
-        if paused:
-            self.loop.pause()
-            self._status = "paused"
+        """Train in a thread of its own; paused, it holds before its first step until resumed. It is running from
+        here on, so a pause that comes before the thread's first line still holds it."""
+        with self._lock:
+            if paused:
+                self.loop.pause()
+            self._status = "paused" if paused else "running"
         self._thread = threading.Thread(target=self.run, name=f"{type(self).__name__}-{id(self):x}", daemon=True)
         self._thread.start()
 
@@ -647,7 +649,7 @@ class LoopJob:
     # the work, in the job's thread
     def run(self) -> None:
         with self._lock:
-            if self._status != "paused":
+            if self._status == "queued":  # run here, not through start()
                 self._status = "running"
         try:
             status = self.loop.run(on_epoch=self._epoch_done, on_publish=self._published)
