@@ -28,7 +28,7 @@ def test_start_brings_the_live_run_into_view_and_so_does_coming_back_to_it(watch
     two screens down."""
     page, _ = watched
     open_train(page, app_server.url)
-    set_epochs(page, 40)
+    set_epochs(page, 100)  # 40 ended under load before the reloaded page clicked Stop (CI)
     start_run(page)
     in_view(page, ".st-key-watch")
     expect(app_button(page, "Stop")).to_be_in_viewport()
