@@ -7,10 +7,10 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dlcore import DLCoreError, optim, sharing, toy
+from dlcore import DLCoreError, optim, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, pictures
-from ui.classroom import ANONYMOUS, keep_setup_in_address, presenting, session_owner, setup_query
+from ui.classroom import ANONYMOUS, keep_setup_in_address, new_link, note_on_link, presenting, session_owner
 
 TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
@@ -36,15 +36,8 @@ def open_link() -> None:
     """A link's settings become the widgets' values, once per link; a setting no widget offers is rounded to one
     that does, and each value not used as written, each key this page does not use, and a link that cannot be used
     at all, is said in the note."""
-    query = setup_query()
-    if not query or query == st.session_state.get("toy_link"):
-        return
-    st.session_state["toy_link"] = query
-    unused = sharing.unused_keys_note(query, toy.LINK_FIELDS)
-    try:
-        config = toy.from_link(sharing.canonical(query))
-    except DLCoreError as exc:
-        st.session_state["toy_link_note"] = " ".join(filter(None, (f"This link's settings were not used: {exc}", unused)))
+    config = new_link("toy", toy.LINK_FIELDS, toy.from_link)
+    if config is None:
         return
     offered = {  # field: (widget key, the value the widget takes, the link's value in the widget's units)
         "noise": ("toy_noise", nearest(range(0, 51, 5), config.noise), config.noise),
@@ -60,7 +53,7 @@ def open_link() -> None:
     if config.momentum != ToyConfig().momentum:  # no widget offers it: the page always trains with the default
         notes.append(f"This page trains with momentum {ToyConfig().momentum:g}, so the link's momentum "
                      f"{config.momentum:g} was not used.")
-    st.session_state["toy_link_note"] = " ".join(notes + [unused]).strip()
+    note_on_link("toy", toy.LINK_FIELDS, notes)
     state = st.session_state
     state.update({key: taken for key, taken, _ in offered.values()})
     state.update(toy_dataset=config.dataset, toy_features=toy.used_features(config), toy_layers=len(config.hidden),

@@ -9,11 +9,11 @@ import streamlit as st
 from plotly.colors import qualitative
 from PIL import Image
 
-from dlcore import DLCoreError, descent, sharing
+from dlcore import DLCoreError, descent
 from dlcore.config import DESCENT_OPTIMIZERS, MAX_DESCENT_STEPS, DescentConfig, bounds
 from ui import literal
 from ui.charts import CONFIG, margin, scaled
-from ui.classroom import keep_setup_in_address, presenting, setup_query
+from ui.classroom import keep_setup_in_address, new_link, note_on_link, presenting
 
 FRAMES = 100  # replay frames, however many steps: each is six points, so smoothness costs little
 FRAME_MS = 40  # a replay takes 4 s
@@ -29,15 +29,8 @@ LR_RANGE = (1e-5, 10.0)  # the learning-rate boxes' range
 def open_link() -> None:
     """A link's settings become the widgets' values, once per link; a value the widgets cannot take, a key this page
     does not use, and a link that cannot be used at all, are said in the note."""
-    query = setup_query()
-    if not query or query == st.session_state.get("gd_link"):
-        return
-    st.session_state["gd_link"] = query
-    unused = sharing.unused_keys_note(query, descent.LINK_FIELDS)
-    try:
-        config = descent.from_link(sharing.canonical(query))
-    except DLCoreError as exc:
-        st.session_state["gd_link_note"] = " ".join(filter(None, (f"This link's settings were not used: {exc}", unused)))
+    config = new_link("gd", descent.LINK_FIELDS, descent.from_link)
+    if config is None:
         return
     surface, state = config.surface, st.session_state
     x, y = config.start or descent.SURFACES[surface].start
@@ -47,7 +40,7 @@ def open_link() -> None:
     state.update({f"gd_lr_{surface}_{name}": max(lr, LR_RANGE[0]) for name, lr in config.lrs.items()})
     notes = [f"The learning-rate boxes start at {LR_RANGE[0]:g}, so {', '.join(f'{descent.TITLES[n]} {lr:g}' for n, lr in raised.items())}"
              f" became {LR_RANGE[0]:g}."] if raised else []
-    state["gd_link_note"] = " ".join(notes + [unused]).strip()
+    note_on_link("gd", descent.LINK_FIELDS, notes)
 
 
 def keep_link(config: DescentConfig) -> None:

@@ -7,7 +7,7 @@ import os
 
 import streamlit as st
 
-from dlcore import identity, sharing
+from dlcore import DLCoreError, identity, sharing
 from ui import literal
 
 PRESENTER_CSS = """<style>
@@ -70,6 +70,27 @@ def bring_into_view(key: str) -> None:
 def setup_query() -> dict[str, str]:
     """The address's setup: every key but those any page carries (presenter mode, the name, the watched run)."""
     return {key: value for key, value in st.query_params.to_dict().items() if key not in sharing.EVERY_PAGE}
+
+
+def new_link(prefix: str, fields, from_link):
+    """A link's settings, read once per link (from_link(query)); None when there is none, it was read already, or it
+    cannot be used at all, which the page's note (session key `{prefix}_link_note`) then says. The caller sets the
+    widgets from it, then the note with note_on_link()."""
+    query = setup_query()
+    if not query or query == st.session_state.get(f"{prefix}_link"):
+        return None
+    st.session_state[f"{prefix}_link"] = query
+    try:
+        return from_link(sharing.canonical(query))
+    except DLCoreError as exc:
+        st.session_state[f"{prefix}_link_note"] = " ".join(
+            filter(None, (f"This link's settings were not used: {exc}", sharing.unused_keys_note(query, fields))))
+        return None
+
+
+def note_on_link(prefix: str, fields, notes: list[str]) -> None:
+    """Keep the page's note on the link it opened: what was changed to fit the widgets, then the keys it ignored."""
+    st.session_state[f"{prefix}_link_note"] = " ".join(notes + [sharing.unused_keys_note(setup_query(), fields)]).strip()
 
 
 def keep_setup_in_address(query: dict[str, str]) -> None:
