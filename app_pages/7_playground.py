@@ -58,7 +58,7 @@ def open_link() -> None:
     state.update({key: taken for key, taken, _ in offered.values()})
     state.update(toy_dataset=config.dataset, toy_features=toy.used_features(config), toy_layers=len(config.hidden),
                  toy_activation=config.activation, toy_optimizer=config.optimizer, toy_reg=config.regularization,
-                 toy_init=config.init)
+                 toy_init=config.init, toy_loss=config.loss)
     state.update({f"toy_units_{i}": units for i, units in enumerate(config.hidden)})
 
 
@@ -81,7 +81,7 @@ def network_ui() -> tuple[list[str], tuple[int, ...], str]:
     return features, hidden, activation
 
 
-def training_ui() -> tuple[str, float, str, float, str]:
+def training_ui() -> tuple[str, float, str, float, str, str]:
     optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), index=1, format_func=optim.OPTIMIZERS.get,
                              key="toy_optimizer")
     lr = st.select_slider("Learning rate", LEARNING_RATES, 0.01, key="toy_lr")
@@ -90,7 +90,8 @@ def training_ui() -> tuple[str, float, str, float, str]:
     rate = st.select_slider("Regularization rate", REG_RATES, 0.0, key="toy_reg_rate", disabled=regularization == "none")
     init = st.selectbox("First weights", list(toy.INITS), format_func=toy.INITS.get, help=toy.INIT_NOTE,
                         key="toy_init")
-    return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init
+    loss = st.selectbox("Loss", list(toy.LOSSES), format_func=toy.LOSSES.get, help=toy.LOSS_NOTE, key="toy_loss")
+    return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init, loss
 
 
 def settings_ui() -> ToyConfig:
@@ -102,14 +103,15 @@ def settings_ui() -> ToyConfig:
     with network.popover("Network", icon=":material/hub:", width="stretch"):
         features, hidden, activation = network_ui()
     with training.popover("Training", icon=":material/tune:", width="stretch"):
-        optimizer, lr, regularization, rate, init = training_ui()
+        optimizer, lr, regularization, rate, init, loss = training_ui()
     if not features:
         raise DLCoreError("Choose at least one input feature (Network).")
     config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, points=points, features=tuple(features),
                        hidden=hidden, activation=activation, optimizer=optimizer, lr=lr, batch_size=batch,
-                       regularization=regularization, reg_rate=rate, init=init, seed=seed)
+                       regularization=regularization, reg_rate=rate, init=init, loss=loss, seed=seed)
     shape = "-".join(map(str, hidden)) or "no hidden layer"
     reg = f" · {toy.REGULARIZATIONS[regularization]} {rate:g}" if regularization != "none" else ""
+    reg += " · cross-entropy" if loss == "cross-entropy" else ""
     summary.caption(f"{toy.DATASETS[dataset]}, {points} points, noise {noise} %, {ratio} % for training · "
                     f"{', '.join(toy.FEATURES[f] for f in toy.used_features(config))} → {shape} "
                     f"{toy.ACTIVATIONS[activation].lower()} · {optim.OPTIMIZERS[optimizer].split(' (')[0]} lr {lr:g}, "

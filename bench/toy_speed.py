@@ -11,7 +11,11 @@ circle, XOR and gauss with two layers of 4 tanh neurons, Adam 0.01, 200 epochs; 
 Adam 0.003, 1,000 epochs. The plain loop is what a tutorial writes: nn.Sequential of nn.Linear and nn.Tanh, a
 shuffling DataLoader of 10, cross-entropy, torch.optim.Adam, on the same points. Both score the same test half.
 
+With --parity SEEDS (and --playground), instead: TF Playground's lessons with its settings, on the points of seeds
+0..SEEDS-1, the test accuracy its engine reaches (its own random first weights) and dlcore.toy's (PARITY).
+
 Usage: python bench/toy_speed.py [--quick] [--playground PATH] [--only-playground]   (--quick: a tenth of the epochs)
+       python bench/toy_speed.py --playground PATH --parity 10
 Last stdout line: {"plain_seconds": ..., "toy_seconds": ..., "ratio": ..., "accuracies": {...}, "playground": {...}}
 """
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -35,8 +40,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from dlcore import toy
 from dlcore.config import ToyConfig
 
-RUNS = [ToyConfig(dataset=name, hidden=(4, 4), lr=0.01, epochs=200) for name in ("circle", "xor", "gauss")] + [
-    ToyConfig(dataset="spiral", hidden=(8,) * 6, lr=0.003, epochs=1000)]
+RUNS = [ToyConfig(dataset=name, hidden=(4, 4), lr=0.01, epochs=200, loss="cross-entropy")  # the plain loop's loss
+        for name in ("circle", "xor", "gauss")] + [
+    ToyConfig(dataset="spiral", hidden=(8,) * 6, lr=0.003, epochs=1000, loss="cross-entropy")]
 
 
 def plain(config: ToyConfig) -> float:
@@ -111,6 +117,32 @@ def playground(config: ToyConfig, folder: Path) -> dict:
     return json.loads(done.stdout)
 
 
+PARITY = {  # TF Playground's lessons with its settings (SGD 0.03, batch 10, tanh): its 4-2 network on x1, x2 for
+    # 300 epochs, and the spiral on all 7 features with 6 layers of 8 for 1,000
+    **{name: ToyConfig(dataset=name, hidden=(4, 2), optimizer="sgd", lr=0.03, epochs=300) for name in
+       ("circle", "xor", "gauss")},
+    "spiral": TF_RUNS["spiral, 7 features, 6x8"],
+}
+
+
+def parity(checkout: Path, seeds: int) -> dict:
+    """Test accuracy of TF Playground's engine (its own random first weights) and of dlcore.toy on each seed's
+    points, for each lesson: what the two reach on the same points, run after run."""
+    results = {}
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        compile_playground(checkout, folder)
+        for name, config in PARITY.items():
+            runs = [config.with_changes(seed=seed) for seed in range(seeds)]
+            tf = [playground(run, folder)["test_accuracy"] for run in runs]
+            ours = [round(toy.train(run)["test_accuracy"], 3) for run in runs]
+            results[name] = {"tf": tf, "toy": ours, "tf_median": float(np.median(tf)),
+                             "toy_median": float(np.median(ours)), "tf_min": min(tf), "toy_min": min(ours)}
+            print(f"{name:<7} TF Playground {' '.join(f'{a:.3f}' for a in tf)}\n        dlcore.toy    "
+                  f"{' '.join(f'{a:.3f}' for a in ours)}", file=sys.stderr)
+    return results
+
+
 def against_playground(checkout: Path, quick: bool) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as temp:
@@ -134,7 +166,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--playground", type=Path, help="a tensorflow/playground checkout")
     parser.add_argument("--only-playground", action="store_true", help="skip the plain PyTorch loop's part")
+    parser.add_argument("--parity", type=int, metavar="SEEDS",
+                        help="instead, each lesson's test accuracy in TF Playground's engine and here, seeds 0..SEEDS-1")
     args = parser.parse_args()
+    if args.parity:
+        if args.playground is None:
+            parser.error("--parity needs --playground PATH")
+        torch.set_num_threads(1)
+        print(json.dumps({"parity": parity(args.playground, args.parity)}))
+        return
     torch.set_num_threads(1)  # the server's policy for a page's work (jobs.py); the same for both sides
     toy.train(RUNS[0].with_changes(epochs=2))  # imports and first calls paid before any clock starts
     if args.playground is None:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import optim
 from .config import NUM_CLASSES
 
 EVAL_BATCH = 2048  # the largest scoring batch (what the memory estimate allows for); evaluation keeps no gradients
@@ -91,19 +92,17 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devic
     return evaluate_logits(predict_logits(model, images, device, on_batch), labels.cpu())
 
 
-def evaluate_numpy(logits: np.ndarray, labels: np.ndarray) -> Evaluation:
+def evaluate_numpy(outputs: np.ndarray, labels: np.ndarray, loss: str = "cross-entropy") -> Evaluation:
     """evaluate_logits in NumPy, for a network that steps itself in NumPy (a 2-D playground's few hundred test
-    points): torch's fixed cost per call was most of the scoring, and on a busy machine its threads' waits were
-    seconds of a playground's thousand epochs."""
-    predicted = logits.argmax(axis=1)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    points), with its own loss (optim.NUMPY_LOSSES): torch's fixed cost per call was most of the scoring, and on a
+    busy machine its threads' waits were seconds of a playground's thousand epochs."""
+    predicted = optim.predicted_classes(outputs)
     confusion = np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     wrong = np.flatnonzero(predicted != labels)
     return Evaluation(
         accuracy=int((predicted == labels).sum()) / max(len(labels), 1),
-        loss=float(-log_probs[np.arange(len(labels)), labels].mean()) if len(labels) else 0.0,
+        loss=optim.NUMPY_LOSSES[loss](outputs, labels)[0] if len(labels) else 0.0,
         per_class=per_class.tolist(),
         confusion=confusion.tolist(),
         misclassified=list(zip(wrong.tolist(), labels[wrong].tolist(), predicted[wrong].tolist())),

@@ -195,7 +195,7 @@ class Lane:
         self.optimizer.step()
         self.schedule.step()
         self._pending.append(loss.detach())
-        self._pending_correct.append((logits.detach().argmax(dim=1) == y).sum())
+        self._pending_correct.append((optim.predicted_classes(logits.detach()) == y).sum())
         self._shares.append(share)
         self._batches.append(batch)
         self.steps += 1
@@ -263,7 +263,7 @@ class Lane:
         logits = self.model.numpy_logits(test_x.numpy())  # a few hundred points: one batch
         if on_batch is not None:
             on_batch(1, 1)
-        return evaluate_numpy(logits, test_y.numpy())
+        return evaluate_numpy(logits, test_y.numpy(), self.config.loss)
 
     def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
                   result: Evaluation, test_images: int) -> EpochRow:

@@ -67,10 +67,27 @@ def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_s
     return standalone.make_schedule(optimizer, total_steps, config.schedule, config.lr)
 
 
+def squared_error(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """TF Playground's loss: half the squared difference between a network's one output (a tanh) and its label's
+    target, +1 for class 1 (blue) and -1 for class 0, averaged over the batch."""
+    return 0.5 * ((outputs[:, 0] - (labels.to(outputs.dtype) * 2 - 1)) ** 2).mean()
+
+
+ONE_OUTPUT_LOSSES = {"squared-error": squared_error}  # for a network with one output, not Build & train's classifiers
+
+
 def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """logits (N, 10), labels (N,) -> scalar loss."""
+    """outputs (N, classes), or (N, 1) for a one-output loss, and labels (N,) -> scalar loss."""
+    if name in ONE_OUTPUT_LOSSES:
+        return ONE_OUTPUT_LOSSES[name]
     _require(name, LOSSES, "loss")
     return standalone.LOSS_FUNCTIONS[name]
+
+
+def predicted_classes(outputs):
+    """Each row's class, from a torch or NumPy array of outputs: the largest, or with one output, 1 where it is
+    above 0 (TF Playground's tanh output)."""
+    return outputs.argmax(1) if outputs.shape[1] > 1 else (outputs[:, 0] > 0) * 1
 
 
 def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
@@ -86,7 +103,14 @@ def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, 
     return loss, exp
 
 
-NUMPY_LOSSES = {"cross-entropy": cross_entropy_numpy}  # the losses a model that steps itself in NumPy can use
+def squared_error_numpy(outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """squared_error on (N, 1) outputs: the mean loss, and its gradient at the outputs."""
+    difference = outputs[:, 0] - (labels * 2 - 1).astype(outputs.dtype)
+    return 0.5 * float(np.dot(difference, difference)) / len(labels), (difference / len(labels))[:, None]
+
+
+NUMPY_LOSSES = {"cross-entropy": cross_entropy_numpy, "squared-error": squared_error_numpy}  # the losses a model
+# that steps itself in NumPy can use
 
 
 class Rules:

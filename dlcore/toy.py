@@ -2,11 +2,12 @@
 
 The points are drawn the way TF Playground draws them (same shapes, scales in [-6, 6], noise in its units), moons
 the way scikit-learn's make_moons does, scaled to the same square. Training is the one loop (loop.Loop) with the
-engine's optimizers and cross-entropy; only the network's arithmetic is special: these nets have a few dozen
-weights, so a step's cost is all per-operation overhead. The forward and backward passes are NumPy on views of one
-flat parameter (each torch op costs microseconds, a NumPy op on 10x8 numbers a fraction), and the loop steps such a
-network without torch (numpy_gradient, then optim.Rules: torch.optim's update rules); for autograd, the same passes
-run as one autograd node.
+engine's optimizers and TF Playground's squared error on one tanh output (or cross-entropy on two logits); only the
+network's arithmetic is special: these nets have a few dozen weights, so a step's cost is all per-operation
+overhead. The forward and backward passes are NumPy on views of one flat parameter (each torch op costs
+microseconds, a NumPy op on 10x8 numbers a fraction), and the loop steps such a network without torch
+(numpy_gradient, then optim.Rules: torch.optim's update rules); for autograd, the same passes run as one autograd
+node.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ DATASETS: dict[str, str] = {
 }
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": "Linear"}
 REGULARIZATIONS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
+LOSSES: dict[str, str] = {"squared-error": "Squared error (TF Playground's)", "cross-entropy": "Cross-entropy"}
+LOSS_NOTE = ("Squared error: TF Playground's one tanh output neuron, its sign the class, against +1 and -1. "
+             "Cross-entropy: two outputs through a softmax, as Build & train's classifiers.")
 INITS: dict[str, str] = {"playground": "TF Playground's", "pytorch": "PyTorch's nn.Linear"}
 INIT_NOTE = "TF Playground's: each weight uniform in ±0.5, each bias 0.1. PyTorch's: both uniform in ±1/√fan-in."
 
@@ -162,17 +166,21 @@ class _Pass(torch.autograd.Function):
         return torch.from_numpy(outputs[-1])
 
     @staticmethod
-    def backward(ctx, grad_logits: torch.Tensor):
-        return None, torch.from_numpy(ctx.net.gradient(ctx.outputs, grad_logits.numpy())), None
+    def backward(ctx, grad_output: torch.Tensor):
+        return None, torch.from_numpy(ctx.net.gradient(ctx.outputs, grad_output.numpy())), None
 
 
 class ToyNet(nn.Module):
-    """inputs -> hidden layers -> 2 logits (orange, blue); its weights are one flat parameter."""
+    """inputs -> hidden layers -> the output: TF Playground's one tanh neuron (its sign the class, blue above 0),
+    trained with squared error, or 2 logits (orange, blue) for cross-entropy; its weights are one flat parameter."""
 
     def __init__(self, inputs: int, hidden: tuple[int, ...], activation: str, seed: int,
-                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground"):
+                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground",
+                 loss: str = "squared-error"):
         super().__init__()
-        self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, 2], [inputs, *hidden])]  # (out, in)
+        self.tanh_output = loss == "squared-error"
+        outputs = 1 if self.tanh_output else 2
+        self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, outputs], [inputs, *hidden])]  # (out, in)
         self.activation, self.regularization, self.reg_rate = activation, regularization, reg_rate
         generator = torch.Generator().manual_seed(seed)  # seeded here, so a page can draw the first weights
         parts = []  # before the loop makes its lane
@@ -199,13 +207,15 @@ class ToyNet(nn.Module):
         return _Pass.apply(x, self.flat, self)
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """[inputs, each hidden layer's outputs, logits], each (N, width)."""
+        """[inputs, each hidden layer's outputs, the network's output], each (N, width)."""
         outputs = [x]
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             z = outputs[-1] @ weight.T
             z += bias
             if i < len(self.weights) - 1:
                 _activate(z, self.activation)
+            elif self.tanh_output:
+                np.tanh(z, out=z)
             outputs.append(z)
         return outputs
 
@@ -214,14 +224,17 @@ class ToyNet(nn.Module):
         steps such a small network with (loop.Lane.step), torch's per-operation cost being most of a step."""
         outputs = self.layer_outputs(x)
         value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
-        return value, np.count_nonzero(outputs[-1].argmax(axis=1) == y), self.gradient(outputs, grad)
+        return value, np.count_nonzero(optim.predicted_classes(outputs[-1]) == y), self.gradient(outputs, grad)
 
     def numpy_logits(self, x: np.ndarray) -> np.ndarray:
         return self.layer_outputs(x)[-1]
 
     def gradient(self, outputs: list[np.ndarray], grad: np.ndarray) -> np.ndarray:
-        """The flat gradient of the loss (whose gradient at the logits is `grad`) plus the weights' penalty."""
+        """The flat gradient of the loss (whose gradient at the network's output is `grad`) plus the weights'
+        penalty."""
         flat = np.empty(self.spans[-1][2], dtype=np.float32)
+        if self.tanh_output:
+            grad = grad * _slope(outputs[-1], "tanh")
         for i in range(len(self.weights) - 1, -1, -1):
             start, middle, end = self.spans[i]
             np.dot(grad.T, outputs[i], out=flat[start:middle].reshape(self.shapes[i]))
@@ -238,14 +251,14 @@ class ToyNet(nn.Module):
 
 def build(config: ToyConfig) -> ToyNet:
     return ToyNet(len(used_features(config)), config.hidden, config.activation, config.seed, config.regularization,
-                  config.reg_rate, config.init)
+                  config.reg_rate, config.init, config.loss)
 
 
 def lane_config(config: ToyConfig) -> TrainConfig:
     """What the loop and the optimizer read; the data and the network come from the toy config itself."""
     validation.check_choice("optimizer", config.optimizer)
     return TrainConfig(dataset=f"toy-{config.dataset}", optimizer=config.optimizer, lr=config.lr,
-                       momentum=config.momentum, batch_size=min(config.batch_size, config.points), epochs=1,
+                       momentum=config.momentum, loss=config.loss, batch_size=min(config.batch_size, config.points), epochs=1,
                        seed=config.seed, device="cpu")
 
 
@@ -312,7 +325,7 @@ class Picture:
     boundary: np.ndarray  # (GRID, GRID) p(blue) - p(orange) in [-1, 1], rows from y = -6 up, columns from x = -6
     neurons: list[np.ndarray]  # per hidden layer (units, NEURON_GRID, NEURON_GRID), each neuron's output
     inputs: np.ndarray  # (features, NEURON_GRID, NEURON_GRID): what each input feature looks like over the square
-    weights: list[np.ndarray]  # per layer (out, in), the last one into the 2 logits
+    weights: list[np.ndarray]  # per layer (out, in), the last one into the output (1 neuron, or 2 logits)
     biases: list[np.ndarray]
     train_loss: list[float] = field(default_factory=list)  # per epoch, from epoch 1
     test_loss: list[float] = field(default_factory=list)
@@ -328,12 +341,17 @@ def _square(cells: int) -> np.ndarray:
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
 
 
+def _blueness(outputs: np.ndarray) -> np.ndarray:
+    """In [-1, 1], positive for blue: the tanh output itself, or p(blue) - p(orange) from 2 logits."""
+    return outputs[:, 0] if outputs.shape[1] == 1 else np.tanh((outputs[:, 1] - outputs[:, 0]) / 2)
+
+
 def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> Picture:
     fine = net.layer_outputs(features(_square(GRID), names))[-1]
     coarse = net.layer_outputs(features(_square(NEURON_GRID), names))
     side = (NEURON_GRID, NEURON_GRID)
     return Picture(
-        epoch=epoch, boundary=np.tanh((fine[:, 1] - fine[:, 0]) / 2).reshape(GRID, GRID),  # = p(blue) - p(orange)
+        epoch=epoch, boundary=_blueness(fine).reshape(GRID, GRID),
         neurons=[layer.T.reshape(-1, *side) for layer in coarse[1:-1]], inputs=coarse[0].T.reshape(-1, *side),
         weights=[w.copy() for w in net.weights], biases=[b.copy() for b in net.biases],
         train_loss=[row.train_loss for row in history], test_loss=[row.test_loss for row in history],

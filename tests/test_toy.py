@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlcore import DLCoreError, jobs, loop, toy
+from dlcore import DLCoreError, jobs, loop, optim, toy
 from dlcore.config import ToyConfig
 
 
@@ -100,18 +100,26 @@ def reference(net: toy.ToyNet) -> nn.Sequential:
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
 @pytest.mark.parametrize("regularization", ["none", "l1", "l2"])
-def test_the_network_and_its_gradient_match_pytorchs_own(activation, regularization):
-    net = toy.ToyNet(3, (5, 4), activation, seed=1, regularization=regularization, reg_rate=0.1)
+@pytest.mark.parametrize("loss", ["squared-error", "cross-entropy"])
+def test_the_network_and_its_gradient_match_pytorchs_own(activation, regularization, loss):
+    net = toy.ToyNet(3, (5, 4), activation, seed=1, regularization=regularization, reg_rate=0.1, loss=loss)
     oracle = reference(net)
     x, y = torch.randn(7, 3), torch.tensor([0, 1, 1, 0, 1, 0, 0])
-    nn.functional.cross_entropy(net(x), y).backward()
-    loss = nn.functional.cross_entropy(oracle(x), y)
+    if loss == "squared-error":  # TF Playground's: one tanh output against +1 (blue) and -1
+        oracle.append(nn.Tanh())
+        criterion = lambda out, labels: 0.5 * ((out[:, 0] - (2 * labels - 1)) ** 2).mean()  # noqa: E731
+    else:
+        criterion = nn.functional.cross_entropy
+    optim_loss = optim.make_loss(loss)
+    optim_loss(net(x), y).backward()
+    reference_loss = criterion(oracle(x), y)
+    assert optim_loss(oracle(x), y).item() == pytest.approx(reference_loss.item())
     weights = [layer.weight for layer in oracle if isinstance(layer, nn.Linear)]
     if regularization == "l1":
-        loss = loss + 0.1 * sum(w.abs().sum() for w in weights)
+        reference_loss = reference_loss + 0.1 * sum(w.abs().sum() for w in weights)
     elif regularization == "l2":
-        loss = loss + 0.1 * sum((w * w).sum() for w in weights) / 2
-    loss.backward()
+        reference_loss = reference_loss + 0.1 * sum((w * w).sum() for w in weights) / 2
+    reference_loss.backward()
     assert torch.allclose(net(x), oracle(x), atol=1e-6)
     expected = torch.cat([t.grad.flatten() for layer in oracle if isinstance(layer, nn.Linear)
                           for t in (layer.weight, layer.bias)])
@@ -148,20 +156,26 @@ def test_six_layers_of_eight_learn_the_spiral():
     assert result["test_accuracy"] >= 0.90
 
 
-TF_PLAYGROUND = {  # its settings, and the test accuracy its own engine reached on these points (bench/toy_speed.py);
-    # the two gaussians reach 1.0 with any first weights and momentum, XOR is not there yet (README, Figures)
-    "circle": (ToyConfig(dataset="circle", optimizer="sgd", lr=0.03, epochs=200), 1.0),
+TF_LESSONS = {  # TF Playground's settings (SGD 0.03 without momentum, batch 10, tanh, its first weights), and the
+    # median test accuracy its own engine reached on the points of seeds 0-4, from its random first weights
+    # (bench/toy_speed.py --parity 10; README, Figures)
+    "circle": (ToyConfig(dataset="circle", optimizer="sgd", lr=0.03, epochs=300), 1.0),
+    "xor": (ToyConfig(dataset="xor", optimizer="sgd", lr=0.03, epochs=300), 0.988),
+    "gauss": (ToyConfig(dataset="gauss", optimizer="sgd", lr=0.03, epochs=300), 1.0),
     "spiral": (ToyConfig(dataset="spiral", features=("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2"),
-                         hidden=(8,) * 6, optimizer="sgd", lr=0.03, epochs=1000), 0.984),
+                         hidden=(8,) * 6, optimizer="sgd", lr=0.03, epochs=1000), 0.972),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", list(TF_PLAYGROUND))
+@pytest.mark.parametrize("dataset", list(TF_LESSONS))
 def test_tf_playgrounds_settings_reach_what_its_engine_reaches(dataset):
-    """SGD as TF Playground has it (no momentum, its first weights), batch 10, tanh: its lessons' results."""
-    config, tf_accuracy = TF_PLAYGROUND[dataset]
-    assert toy.train(config)["test_accuracy"] >= tf_accuracy - 0.02
+    """Its lessons' results, run after run: one seed's first weights may sit on a plateau in either engine (TF's
+    spiral reached 0.856 on seed 2's points, ours the circle 0.88 on seed 0's, 1.0 by epoch 600), so the medians
+    over five seeds' points are compared."""
+    config, tf_median = TF_LESSONS[dataset]
+    accuracies = [toy.train(config.with_changes(seed=seed))["test_accuracy"] for seed in range(5)]
+    assert np.median(accuracies) >= tf_median - 0.01, accuracies
 
 
 def test_tf_playgrounds_first_weights_are_uniform_in_half_and_its_biases_a_tenth():
@@ -177,7 +191,7 @@ def test_a_playground_steps_plays_and_lets_go():
     first = playground.latest()
     assert first.epoch == 0 and first.boundary.shape == (toy.GRID, toy.GRID)
     assert [layer.shape for layer in first.neurons] == [(4, toy.NEURON_GRID, toy.NEURON_GRID), (3, 20, 20)]
-    assert [w.shape for w in first.weights] == [(4, 2), (3, 4), (2, 3)] and first.inputs.shape == (2, 20, 20)
+    assert [w.shape for w in first.weights] == [(4, 2), (3, 4), (1, 3)] and first.inputs.shape == (2, 20, 20)
     stepped = playground.step()
     assert stepped.epoch == 1 and len(stepped.train_loss) == len(stepped.test_loss) == 1
     assert not np.array_equal(stepped.boundary, first.boundary)
@@ -267,15 +281,17 @@ def test_a_link_a_student_could_send_is_refused_in_one_sentence(query, words):
         toy.from_link(query)
 
 
-@pytest.mark.parametrize("optimizer, lr, momentum, decay", [
-    ("sgd", 0.03, 0.0, 0.0), ("sgd", 0.03, 0.9, 0.0), ("adam", 0.03, 0.0, 0.0), ("adamw", 0.03, 0.0, 0.01),
-    ("rmsprop", 0.001, 0.9, 0.0), ("adagrad", 0.03, 0.0, 0.0),  # (RMSprop's steps are lr whatever the gradient)
+@pytest.mark.parametrize("optimizer, lr, momentum, decay, loss", [
+    ("sgd", 0.03, 0.0, 0.0, "squared-error"), ("sgd", 0.03, 0.0, 0.0, "cross-entropy"),
+    ("sgd", 0.03, 0.9, 0.0, "squared-error"), ("adam", 0.03, 0.0, 0.0, "cross-entropy"),
+    ("adamw", 0.03, 0.0, 0.01, "squared-error"), ("adagrad", 0.03, 0.0, 0.0, "squared-error"),
+    ("rmsprop", 0.001, 0.9, 0.0, "squared-error"),  # (RMSprop's steps are lr whatever the gradient)
 ])
-def test_a_toy_lane_steps_in_numpy_to_the_weights_torch_steps_it_to(optimizer, lr, momentum, decay):
+def test_a_toy_lane_steps_in_numpy_to_the_weights_torch_steps_it_to(optimizer, lr, momentum, decay, loss):
     """The loop's fast path (the network's own NumPy gradient and optim.Rules) against the same lane stepped by
     autograd and torch.optim, batch after batch."""
     config = ToyConfig(dataset="spiral", hidden=(8, 8), features=("x1", "x2", "sinx1"), optimizer=optimizer, lr=lr,
-                       momentum=momentum)
+                       momentum=momentum, loss=loss)
     train = toy.lane_config(config).with_changes(weight_decay=decay)
     fast, slow = (loop.Lane(train, torch.device("cpu"), 100, lambda: toy.build(config)) for _ in range(2))
     assert fast.rules is not None

@@ -159,6 +159,18 @@ def test_the_first_weights_are_a_training_setting_the_link_keeps(page):
     linked.session_state["toy_playground"].close()
 
 
+def test_the_loss_is_tf_playgrounds_squared_error_on_one_output_unless_cross_entropy_is_chosen(page):
+    ground = page.session_state["toy_playground"]
+    assert ground.config.loss == "squared-error" and ground.latest().weights[-1].shape[0] == 1
+    page.selectbox(key="toy_loss").set_value("cross-entropy").run()
+    ground = page.session_state["toy_playground"]
+    assert ground.config.loss == "cross-entropy" and ground.latest().weights[-1].shape[0] == 2
+    assert page.query_params["loss"] == "cross-entropy" and any("· cross-entropy" in c.value for c in page.caption)
+    linked = opened(PAGE, loss="cross-entropy")
+    assert linked.selectbox(key="toy_loss").value == "cross-entropy"
+    linked.session_state["toy_playground"].close()
+
+
 def test_a_links_values_no_widget_offers_are_named_with_the_values_used():
     """Issue 23.3: lr=0.005 silently became 0.003."""
     at = opened(PAGE, lr="0.005", noise="12", dataset="xor")
