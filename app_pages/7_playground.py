@@ -81,7 +81,7 @@ def network_ui() -> tuple[list[str], tuple[int, ...], str]:
     return features, hidden, activation
 
 
-def training_ui() -> tuple[str, float, str, float, str, str]:
+def training_ui(regression: bool) -> tuple[str, float, str, float, str, str]:
     optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), index=1, format_func=optim.OPTIMIZERS.get,
                              key="toy_optimizer")
     lr = st.select_slider("Learning rate", LEARNING_RATES, 0.01, key="toy_lr")
@@ -90,8 +90,11 @@ def training_ui() -> tuple[str, float, str, float, str, str]:
     rate = st.select_slider("Regularization rate", REG_RATES, 0.0, key="toy_reg_rate", disabled=regularization == "none")
     init = st.selectbox("First weights", list(toy.INITS), format_func=toy.INITS.get, help=toy.INIT_NOTE,
                         key="toy_init")
-    loss = st.selectbox("Loss", list(toy.LOSSES), format_func=toy.LOSSES.get, help=toy.LOSS_NOTE, key="toy_loss")
-    return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init, loss
+    loss = st.selectbox("Loss", list(toy.LOSSES), format_func=toy.LOSSES.get, key="toy_loss", disabled=regression,
+                        help=toy.LOSS_NOTE + (" A regression's points have values, not classes: squared error."
+                                              if regression else ""))
+    return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init, \
+        "squared-error" if regression else loss
 
 
 def settings_ui() -> ToyConfig:
@@ -103,7 +106,7 @@ def settings_ui() -> ToyConfig:
     with network.popover("Network", icon=":material/hub:", width="stretch"):
         features, hidden, activation = network_ui()
     with training.popover("Training", icon=":material/tune:", width="stretch"):
-        optimizer, lr, regularization, rate, init, loss = training_ui()
+        optimizer, lr, regularization, rate, init, loss = training_ui(dataset in toy.REGRESSION)
     if not features:
         raise DLCoreError("Choose at least one input feature (Network).")
     config = ToyConfig(dataset=dataset, noise=noise, train_ratio=ratio / 100, points=points, features=tuple(features),
@@ -257,8 +260,9 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
         epoch.metric("Epoch", f"{picture.epoch:,}")
         train.metric("Train loss", f"{picture.train_loss[-1]:.3f}" if picture.train_loss else "–")
         test.metric("Test loss", f"{picture.test_loss[-1]:.3f}" if picture.test_loss else "–")
-        accuracy.metric("Accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–",
-                        help="On the test points.")
+        if ground.config.dataset not in toy.REGRESSION:  # a regression's points have no class to get right
+            accuracy.metric("Accuracy", f"{picture.test_accuracy:.0%}" if picture.test_accuracy is not None else "–",
+                            help="On the test points.")
         names = [toy.FEATURES[n] for n in toy.used_features(ground.config)]
         shape_ui(ground)
         network, tiles = pictures.network_image(picture.inputs, picture.neurons, picture.weights, names, large)
@@ -273,8 +277,10 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
         units = [pictures.unit_colours(values, layer == 0) for layer, column in enumerate([picture.inputs, *picture.neurons])
                  for values in column]
         st.html(pictures.boundary_html(boundary, field, units, "decision boundary"))
-        st.caption("The output over x₁ (across) and x₂ (up): blue where the network says blue. Dots with a white ring "
-                   "train it; dots with a black ring test it.")
+        says = ("its value, blue above 0 and orange below; each dot is coloured by its own value"
+                if ground.config.dataset in toy.REGRESSION else "blue where the network says blue")
+        st.caption(f"The output over x₁ (across) and x₂ (up): {says}. Dots with a white ring train it; dots with a "
+                   "black ring test it.")
         if not playing:
             with st.expander("Weights as numbers"):
                 weights_ui(picture)

@@ -76,7 +76,8 @@ DRIVER = """
 const nn = require("./out/nn.js");
 const run = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
 const ids = run.train_x[0].map((_, i) => String(i));
-const network = nn.buildNetwork([ids.length, ...run.hidden, 1], nn.Activations.TANH, nn.Activations.TANH, null, ids);
+const output = run.regression ? nn.Activations.LINEAR : nn.Activations.TANH;  // playground.ts reset()
+const network = nn.buildNetwork([ids.length, ...run.hidden, 1], nn.Activations.TANH, output, null, ids);
 const loss = (xs, ys) => xs.reduce((sum, x, i) => sum + nn.Errors.SQUARE.error(nn.forwardProp(network, x), ys[i]), 0)
   / xs.length;
 const started = process.hrtime.bigint();
@@ -91,7 +92,7 @@ for (let epoch = 0; epoch < run.epochs; epoch++) {  // playground.ts oneStep()
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 const right = run.test_x.filter((x, i) => (nn.forwardProp(network, x) >= 0 ? 1 : -1) === run.test_y[i]).length;
-console.log(JSON.stringify({seconds, test_accuracy: right / run.test_x.length}));
+console.log(JSON.stringify({seconds, test_accuracy: right / run.test_x.length, test_loss: loss(run.test_x, run.test_y)}));
 """
 
 
@@ -109,9 +110,12 @@ def playground(config: ToyConfig, folder: Path) -> dict:
     """TF Playground's engine on our points; its own clock, so node's start-up is not counted."""
     points = toy.make_points(config)
     names = toy.used_features(config)
-    run = {"train_x": toy.features(points.train_xy, names).tolist(), "train_y": (2 * points.train_y - 1).tolist(),
-           "test_x": toy.features(points.test_xy, names).tolist(), "test_y": (2 * points.test_y - 1).tolist(),
-           "hidden": list(config.hidden), "lr": config.lr, "batch_size": config.batch_size, "epochs": config.epochs}
+    regression = config.dataset in toy.REGRESSION
+    targets = (lambda y: y) if regression else (lambda y: 2 * y - 1)  # a value, or a class as +1 / -1
+    run = {"train_x": toy.features(points.train_xy, names).tolist(), "train_y": targets(points.train_y).tolist(),
+           "test_x": toy.features(points.test_xy, names).tolist(), "test_y": targets(points.test_y).tolist(),
+           "hidden": list(config.hidden), "lr": config.lr, "batch_size": config.batch_size, "epochs": config.epochs,
+           "regression": regression}
     (folder / "run.json").write_text(json.dumps(run))
     done = subprocess.run(["node", "driver.js", "run.json"], cwd=folder, check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
@@ -120,26 +124,27 @@ def playground(config: ToyConfig, folder: Path) -> dict:
 PARITY = {  # TF Playground's lessons with its settings (SGD 0.03, batch 10, tanh): its 4-2 network on x1, x2 for
     # 300 epochs, and the spiral on all 7 features with 6 layers of 8 for 1,000
     **{name: ToyConfig(dataset=name, hidden=(4, 2), optimizer="sgd", lr=0.03, epochs=300) for name in
-       ("circle", "xor", "gauss")},
+       ("circle", "xor", "gauss", "plane", "multi-gauss")},
     "spiral": TF_RUNS["spiral, 7 features, 6x8"],
 }
 
 
 def parity(checkout: Path, seeds: int) -> dict:
-    """Test accuracy of TF Playground's engine (its own random first weights) and of dlcore.toy on each seed's
-    points, for each lesson: what the two reach on the same points, run after run."""
+    """Test accuracy (a regression's test loss) of TF Playground's engine (its own random first weights) and of
+    dlcore.toy on each seed's points, for each lesson: what the two reach on the same points, run after run."""
     results = {}
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         compile_playground(checkout, folder)
         for name, config in PARITY.items():
             runs = [config.with_changes(seed=seed) for seed in range(seeds)]
-            tf = [playground(run, folder)["test_accuracy"] for run in runs]
-            ours = [round(toy.train(run)["test_accuracy"], 3) for run in runs]
-            results[name] = {"tf": tf, "toy": ours, "tf_median": float(np.median(tf)),
+            score = "test_loss" if config.dataset in toy.REGRESSION else "test_accuracy"
+            tf = [round(playground(run, folder)[score], 4) for run in runs]
+            ours = [round(toy.train(run)[score], 4) for run in runs]
+            results[name] = {"score": score, "tf": tf, "toy": ours, "tf_median": float(np.median(tf)),
                              "toy_median": float(np.median(ours)), "tf_min": min(tf), "toy_min": min(ours)}
-            print(f"{name:<7} TF Playground {' '.join(f'{a:.3f}' for a in tf)}\n        dlcore.toy    "
-                  f"{' '.join(f'{a:.3f}' for a in ours)}", file=sys.stderr)
+            print(f"{name} ({score.replace('_', ' ')})\n  TF Playground {' '.join(f'{a:.4f}' for a in tf)}\n"
+                  f"  dlcore.toy    {' '.join(f'{a:.4f}' for a in ours)}", file=sys.stderr)
     return results
 
 

@@ -217,7 +217,8 @@ def toy_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**result, "config": config.to_dict()}))
     else:
-        print(f"{config.dataset}: test accuracy {result['test_accuracy']:.1%}, test loss {result['test_loss']:.4f}, "
+        accuracy = f"test accuracy {result['test_accuracy']:.1%}, " if result["test_accuracy"] is not None else ""
+        print(f"{config.dataset}: {accuracy}test loss {result['test_loss']:.4f}, "
               f"train loss {result['train_loss']:.4f} after {result['epochs']} epochs in {result['seconds']:.1f}s")
     return 0
 

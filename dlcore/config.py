@@ -230,7 +230,7 @@ class TrainConfig:
 class ToyConfig:
     """A 2-D playground network and its data, TF Playground's settings; two equal configs train alike."""
 
-    dataset: Literal["circle", "xor", "gauss", "spiral", "moons"] = "circle"
+    dataset: Literal["circle", "xor", "gauss", "spiral", "moons", "plane", "multi-gauss"] = "circle"
     noise: _int(0, 50) = 0  # percent, in TF Playground's units
     train_ratio: _float(0.1, 0.9) = 0.5  # TF Playground's default: half the points train, half test
     points: _int(50, MAX_TOY_POINTS) = 500  # TF Playground's count for classification

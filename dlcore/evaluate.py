@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -96,6 +97,9 @@ def evaluate_numpy(outputs: np.ndarray, labels: np.ndarray, loss: str = "cross-e
     """evaluate_logits in NumPy, for a network that steps itself in NumPy (a 2-D playground's few hundred test
     points), with its own loss (optim.NUMPY_LOSSES): torch's fixed cost per call was most of the scoring, and on a
     busy machine its threads' waits were seconds of a playground's thousand epochs."""
+    if labels.dtype.kind == "f":  # a regression's values: no classes to count
+        return Evaluation(accuracy=math.nan, loss=optim.NUMPY_LOSSES[loss](outputs, labels)[0], per_class=[],
+                          confusion=[], misclassified=[])
     predicted = optim.predicted_classes(outputs)
     confusion = np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)

@@ -195,7 +195,8 @@ class Lane:
         self.optimizer.step()
         self.schedule.step()
         self._pending.append(loss.detach())
-        self._pending_correct.append((optim.predicted_classes(logits.detach()) == y).sum())
+        self._pending_correct.append(torch.tensor(math.nan) if y.is_floating_point()  # a regression's values
+                                     else (optim.predicted_classes(logits.detach()) == y).sum())
         self._shares.append(share)
         self._batches.append(batch)
         self.steps += 1

@@ -68,9 +68,10 @@ def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_s
 
 
 def squared_error(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """TF Playground's loss: half the squared difference between a network's one output (a tanh) and its label's
-    target, +1 for class 1 (blue) and -1 for class 0, averaged over the batch."""
-    return 0.5 * ((outputs[:, 0] - (labels.to(outputs.dtype) * 2 - 1)) ** 2).mean()
+    """TF Playground's loss: half the squared difference between a network's one output and its target, averaged
+    over the batch; a class's target is +1 for class 1 (blue) and -1 for class 0, a regression's its value."""
+    targets = labels if labels.is_floating_point() else labels * 2 - 1
+    return 0.5 * ((outputs[:, 0] - targets.to(outputs.dtype)) ** 2).mean()
 
 
 ONE_OUTPUT_LOSSES = {"squared-error": squared_error}  # for a network with one output, not Build & train's classifiers
@@ -105,7 +106,7 @@ def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, 
 
 def squared_error_numpy(outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """squared_error on (N, 1) outputs: the mean loss, and its gradient at the outputs."""
-    difference = outputs[:, 0] - (labels * 2 - 1).astype(outputs.dtype)
+    difference = outputs[:, 0] - (labels if labels.dtype.kind == "f" else labels * 2 - 1).astype(outputs.dtype)
     return 0.5 * float(np.dot(difference, difference)) / len(labels), (difference / len(labels))[:, None]
 
 

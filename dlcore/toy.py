@@ -34,7 +34,9 @@ FEATURES: dict[str, str] = {  # name -> how the page labels it
 }
 DATASETS: dict[str, str] = {
     "circle": "Circle", "xor": "Exclusive or", "gauss": "Two gaussians", "spiral": "Spiral", "moons": "Moons",
+    "plane": "Plane (regression)", "multi-gauss": "Multi-gaussian (regression)",
 }
+REGRESSION = ("plane", "multi-gauss")  # each point has a value in [-1, 1], not a class: a linear output fits it
 ACTIVATIONS: dict[str, str] = {"tanh": "Tanh", "relu": "ReLU", "sigmoid": "Sigmoid", "linear": "Linear"}
 REGULARIZATIONS: dict[str, str] = {"none": "None", "l1": "L1", "l2": "L2"}
 LOSSES: dict[str, str] = {"squared-error": "Squared error (TF Playground's)", "cross-entropy": "Cross-entropy"}
@@ -44,7 +46,8 @@ INITS: dict[str, str] = {"playground": "TF Playground's", "pytorch": "PyTorch's 
 INIT_NOTE = "TF Playground's: each weight uniform in ±0.5, each bias 0.1. PyTorch's: both uniform in ±1/√fan-in."
 
 
-# the points: (N, 2) float32 positions and (N,) int64 labels, 1 for TF Playground's blue class, 0 for orange
+# the points: (N, 2) float32 positions and (N,) int64 labels, 1 for TF Playground's blue class, 0 for orange; a
+# regression's (N,) float32 values in [-1, 1] instead
 
 
 def _circle(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +97,29 @@ def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, 
     return (xy - [0.5, 0.25]) * 4, np.repeat([0, 1], [outer, inner])
 
 
-_GENERATORS = {"circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral, "moons": _moons}
+def _plane(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """TF Playground's regressPlane: the value is (x + y) / 10 where noise has moved the point."""
+    xy = rng.uniform(-EXTENT, EXTENT, (n, 2))
+    shifted = xy + rng.uniform(-EXTENT, EXTENT, (n, 2)) * noise
+    return xy, (shifted.sum(axis=1) / 10).astype(np.float32)
+
+
+GAUSSIANS = np.array([[-4, 2.5], [0, 2.5], [4, 2.5], [-4, -2.5], [0, -2.5], [4, -2.5]])  # regressGaussian's six
+GAUSSIAN_SIGNS = np.array([1, -1, 1, -1, 1, -1])
+
+
+def _multi_gauss(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """TF Playground's regressGaussian: each of six bumps is ±1 at its centre, falling linearly to 0 at distance 2;
+    a point takes the value largest in size (the first of equals)."""
+    xy = rng.uniform(-EXTENT, EXTENT, (n, 2))
+    shifted = xy + rng.uniform(-EXTENT, EXTENT, (n, 2)) * noise
+    distance = np.linalg.norm(shifted[:, None, :] - GAUSSIANS, axis=2)
+    values = GAUSSIAN_SIGNS * np.clip(1 - distance / 2, 0, 1)
+    return xy, values[np.arange(n), np.abs(values).argmax(axis=1)].astype(np.float32)
+
+
+_GENERATORS = {"circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral, "moons": _moons, "plane": _plane,
+               "multi-gauss": _multi_gauss}
 
 
 @dataclass(frozen=True)
@@ -170,16 +195,19 @@ class _Pass(torch.autograd.Function):
         return None, torch.from_numpy(ctx.net.gradient(ctx.outputs, grad_output.numpy())), None
 
 
+OUTPUTS = ("tanh", "linear", "logits")  # TF Playground's classifier and regressor outputs, and a softmax's two
+
+
 class ToyNet(nn.Module):
-    """inputs -> hidden layers -> the output: TF Playground's one tanh neuron (its sign the class, blue above 0),
-    trained with squared error, or 2 logits (orange, blue) for cross-entropy; its weights are one flat parameter."""
+    """inputs -> hidden layers -> the output: TF Playground's one tanh neuron (its sign the class, blue above 0) or
+    for a regression one linear neuron, both trained with squared error, or 2 logits (orange, blue) for
+    cross-entropy; its weights are one flat parameter."""
 
     def __init__(self, inputs: int, hidden: tuple[int, ...], activation: str, seed: int,
-                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground",
-                 loss: str = "squared-error"):
+                 regularization: str = "none", reg_rate: float = 0.0, init: str = "playground", output: str = "tanh"):
         super().__init__()
-        self.tanh_output = loss == "squared-error"
-        outputs = 1 if self.tanh_output else 2
+        self.tanh_output = output == "tanh"
+        outputs = 2 if output == "logits" else 1
         self.shapes = [(units, fan_in) for units, fan_in in zip([*hidden, outputs], [inputs, *hidden])]  # (out, in)
         self.activation, self.regularization, self.reg_rate = activation, regularization, reg_rate
         generator = torch.Generator().manual_seed(seed)  # seeded here, so a page can draw the first weights
@@ -224,7 +252,8 @@ class ToyNet(nn.Module):
         steps such a small network with (loop.Lane.step), torch's per-operation cost being most of a step."""
         outputs = self.layer_outputs(x)
         value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
-        return value, np.count_nonzero(optim.predicted_classes(outputs[-1]) == y), self.gradient(outputs, grad)
+        correct = math.nan if y.dtype.kind == "f" else np.count_nonzero(optim.predicted_classes(outputs[-1]) == y)
+        return value, correct, self.gradient(outputs, grad)
 
     def numpy_logits(self, x: np.ndarray) -> np.ndarray:
         return self.layer_outputs(x)[-1]
@@ -249,14 +278,27 @@ class ToyNet(nn.Module):
         return flat
 
 
+def output(config: ToyConfig) -> str:
+    """The network's output (OUTPUTS) for these settings."""
+    return "logits" if config.loss == "cross-entropy" else "linear" if config.dataset in REGRESSION else "tanh"
+
+
 def build(config: ToyConfig) -> ToyNet:
     return ToyNet(len(used_features(config)), config.hidden, config.activation, config.seed, config.regularization,
-                  config.reg_rate, config.init, config.loss)
+                  config.reg_rate, config.init, output(config))
+
+
+def check(config: ToyConfig) -> None:
+    """What the schema cannot say of one field alone, as a sentence."""
+    validation.check_choice("optimizer", config.optimizer)
+    if config.dataset in REGRESSION and config.loss != "squared-error":
+        raise DLCoreError(f"{DATASETS[config.dataset].split(' (')[0]} is a regression: each point has a value, not a "
+                          "class, so it trains with squared error, not cross-entropy.")
 
 
 def lane_config(config: ToyConfig) -> TrainConfig:
     """What the loop and the optimizer read; the data and the network come from the toy config itself."""
-    validation.check_choice("optimizer", config.optimizer)
+    check(config)
     return TrainConfig(dataset=f"toy-{config.dataset}", optimizer=config.optimizer, lr=config.lr,
                        momentum=config.momentum, loss=config.loss, batch_size=min(config.batch_size, config.points), epochs=1,
                        seed=config.seed, device="cpu")
@@ -280,7 +322,7 @@ def from_link(query: dict[str, str]) -> ToyConfig:
     """A link's settings, each read as its field's type and checked by the schema; a DLCoreError names the first
     one that cannot be used."""
     config = sharing.fields_from_link(ToyConfig, query, LINK_FIELDS)
-    validation.check_choice("optimizer", config.optimizer)  # the schema only keeps a name short and plain
+    check(config)  # the schema only keeps a name short and plain, and checks each field alone
     return config
 
 
@@ -297,7 +339,7 @@ def train(config: ToyConfig) -> dict:
     if status == "diverged":
         raise DLCoreError(diverged_message(loop.configs[0]))
     last = loop.lanes[0].history[-1]
-    return {"test_accuracy": last.test_accuracy, "test_loss": last.test_loss, "train_loss": last.train_loss,
+    return {"test_accuracy": _accuracy(last.test_accuracy), "test_loss": last.test_loss, "train_loss": last.train_loss,
             "epochs": loop.epoch, "seconds": round(time.perf_counter() - started, 3), "status": status}
 
 
@@ -322,14 +364,15 @@ class Picture:
     """What the page draws after a request: the network's state as plain NumPy and lists, no tensors."""
 
     epoch: int
-    boundary: np.ndarray  # (GRID, GRID) p(blue) - p(orange) in [-1, 1], rows from y = -6 up, columns from x = -6
+    boundary: np.ndarray  # (GRID, GRID) the output in [-1, 1] (blue +): p(blue) - p(orange) from 2 logits; rows
+    # from y = -6 up, columns from x = -6
     neurons: list[np.ndarray]  # per hidden layer (units, NEURON_GRID, NEURON_GRID), each neuron's output
     inputs: np.ndarray  # (features, NEURON_GRID, NEURON_GRID): what each input feature looks like over the square
     weights: list[np.ndarray]  # per layer (out, in), the last one into the output (1 neuron, or 2 logits)
     biases: list[np.ndarray]
     train_loss: list[float] = field(default_factory=list)  # per epoch, from epoch 1
     test_loss: list[float] = field(default_factory=list)
-    test_accuracy: float | None = None
+    test_accuracy: float | None = None  # None for a regression
     status: str = "ready"  # ready, training, done, stopped, diverged
     message: str = ""
 
@@ -342,8 +385,9 @@ def _square(cells: int) -> np.ndarray:
 
 
 def _blueness(outputs: np.ndarray) -> np.ndarray:
-    """In [-1, 1], positive for blue: the tanh output itself, or p(blue) - p(orange) from 2 logits."""
-    return outputs[:, 0] if outputs.shape[1] == 1 else np.tanh((outputs[:, 1] - outputs[:, 0]) / 2)
+    """In [-1, 1], positive for blue: the one output itself (a regression's clipped), or p(blue) - p(orange) from 2
+    logits."""
+    return np.clip(outputs[:, 0], -1, 1) if outputs.shape[1] == 1 else np.tanh((outputs[:, 1] - outputs[:, 0]) / 2)
 
 
 def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> Picture:
@@ -355,7 +399,12 @@ def picture(net: ToyNet, names: list[str], epoch: int, history=(), **state) -> P
         neurons=[layer.T.reshape(-1, *side) for layer in coarse[1:-1]], inputs=coarse[0].T.reshape(-1, *side),
         weights=[w.copy() for w in net.weights], biases=[b.copy() for b in net.biases],
         train_loss=[row.train_loss for row in history], test_loss=[row.test_loss for row in history],
-        test_accuracy=history[-1].test_accuracy if history else None, **state)
+        test_accuracy=_accuracy(history[-1].test_accuracy) if history else None, **state)
+
+
+def _accuracy(value: float) -> float | None:
+    """None for a regression, whose points have no class to get right (the loop's accuracy is NaN)."""
+    return None if math.isnan(value) else value
 
 
 class Playground:

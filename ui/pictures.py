@@ -53,8 +53,9 @@ def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], t
     radius = max(3, size // 110)
     for (xy, labels), ring in ((train, (255, 255, 255)), (test, (0, 0, 0))):
         pixels = (xy * [1, -1] + EXTENT) / (2 * EXTENT) * size + [pad, top]
-        for (x, y), label in zip(pixels, labels):
-            fill = tuple(int(c) for c in (BLUE if label == 1 else ORANGE))
+        fills = colours(labels) if labels.dtype.kind == "f" else np.where(labels[:, None] == 1, BLUE, ORANGE)  # a
+        for (x, y), fill in zip(pixels, fills.tolist()):  # regression's values, or the classes
+            fill = tuple(fill)
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill, outline=ring)
     font = _font(text)
     for value in (-6, 0, 6):

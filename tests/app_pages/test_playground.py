@@ -171,6 +171,19 @@ def test_the_loss_is_tf_playgrounds_squared_error_on_one_output_unless_cross_ent
     linked.session_state["toy_playground"].close()
 
 
+def test_a_regression_dataset_trains_with_squared_error_and_shows_loss_not_accuracy(page):
+    page.selectbox(key="toy_loss").set_value("cross-entropy").run()
+    page.selectbox(key="toy_dataset").set_value("multi-gauss").run()
+    ground = page.session_state["toy_playground"]
+    assert ground.config.loss == "squared-error" and page.selectbox(key="toy_loss").disabled
+    assert ground.points.train_y.dtype.kind == "f"
+    page.button[1].click().run()  # Step
+    assert epoch(page) == 1 and "Accuracy" not in [m.label for m in page.metric]
+    assert any("coloured by its own value" in c.value for c in page.caption)
+    page.selectbox(key="toy_dataset").set_value("circle").run()  # back to classes: the student's choice is back
+    assert page.session_state["toy_playground"].config.loss == "cross-entropy"
+
+
 def test_a_links_values_no_widget_offers_are_named_with_the_values_used():
     """Issue 23.3: lr=0.005 silently became 0.003."""
     at = opened(PAGE, lr="0.005", noise="12", dataset="xor")
