@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import disk, workers
+from . import disk, tinysteps, workers
 from .config import DLCoreError, TrainConfig
 from .loop import Engine
 from .runs import RunStore, home
@@ -559,9 +559,11 @@ def job_manager(serving: bool = True) -> JobManager:
 
 
 def _warm_up() -> None:
-    """Start the workers' forkserver (it imports torch and dlcore once, a few seconds) before the first Start."""
+    """Start the workers' forkserver (it imports torch and dlcore once, a few seconds) before the first Start, and
+    ready the 2-D playground's compiled steps before its first Play."""
     if not workers.ray_address():
         workers.warm_up()
+    tinysteps.warm_up()
 
 
 

@@ -130,7 +130,7 @@ class Rules:
     """
 
     def __init__(self, configs: list[TrainConfig], shape: tuple[int, ...], dtype=np.float64):
-        rows = [self._coefficients(config) for config in configs]
+        self.rows = rows = [self._coefficients(config) for config in configs]
         columns = np.array(rows, dtype=dtype).T.reshape(12, len(rows), *[1] * (len(shape) - 1))  # each broadcast
         self.lr, self.a, self.b, self.c, self.d, self.eps, self.wd = columns[:7]  # over a row's parameters
         self.decoupled, self.nesterov, self.adam, self.scaled, self.after = (_flag(f) for f in columns[7:])

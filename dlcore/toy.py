@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import optim, sharing, validation
+from . import optim, sharing, tinysteps, validation
 from .config import MAX_TOY_EPOCHS, TOY_FEATURES, DLCoreError, ToyConfig, TrainConfig
 from .loop import Loop, diverged_message
 
@@ -254,6 +254,14 @@ class ToyNet(nn.Module):
         value, grad = optim.NUMPY_LOSSES[loss](outputs[-1], y)
         correct = math.nan if y.dtype.kind == "f" else np.count_nonzero(optim.predicted_classes(outputs[-1]) == y)
         return value, correct, self.gradient(outputs, grad)
+
+    def compiled_settings(self) -> tuple:
+        """What tinysteps.steps reads of this network besides its weights: the layer widths and the codes of its
+        activation, output and penalty, with the penalty's rate."""
+        sizes = np.array([self.shapes[0][1], *(units for units, _ in self.shapes)], dtype=np.int64)
+        output = "tanh" if self.tanh_output else "linear" if self.shapes[-1][0] == 1 else "logits"
+        return (sizes, tinysteps.ACTIVATIONS[self.activation], tinysteps.OUTPUTS[output],
+                tinysteps.REGULARIZATIONS[self.regularization], float(self.reg_rate))
 
     def numpy_logits(self, x: np.ndarray) -> np.ndarray:
         return self.layer_outputs(x)[-1]

@@ -181,13 +181,16 @@ def test_an_unknown_optimizer_is_a_sentence():
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["circle", "xor", "gauss"])
 def test_two_layers_of_four_learn_the_simple_sets_as_tf_playground_does(dataset):
-    result = toy.train(ToyConfig(dataset=dataset, hidden=(4, 4), lr=0.01, epochs=200))
+    """The issue's targets with Adam, on cross-entropy as the plain loop in bench/toy_speed.py trains."""
+    result = toy.train(ToyConfig(dataset=dataset, hidden=(4, 4), lr=0.01, epochs=200, loss="cross-entropy"))
     assert result["test_accuracy"] >= 0.95
 
 
 @pytest.mark.slow
 def test_six_layers_of_eight_learn_the_spiral():
-    result = toy.train(ToyConfig(dataset="spiral", hidden=(8,) * 6, lr=0.003, epochs=1000))
+    """With Adam, squared error on one tanh output sat on a plateau at 0.62 for 2 of 6 seeds; cross-entropy
+    reached 0.91-0.98."""
+    result = toy.train(ToyConfig(dataset="spiral", hidden=(8,) * 6, lr=0.003, epochs=1000, loss="cross-entropy"))
     assert result["test_accuracy"] >= 0.90
 
 
