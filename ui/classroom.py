@@ -22,6 +22,10 @@ PRESENTER_CSS = """<style>
     font-size: 1.5rem !important; }
 .stMainBlockContainer [data-testid="stProgress"] p { font-size: 1.6rem !important; }
 .stMainBlockContainer h1 { font-size: 3.2rem !important; }
+.stMainBlockContainer [data-testid="stBaseButton-tertiary"]:has([data-testid="stIconMaterial"]) {
+    min-width: 2.8rem; min-height: 2.8rem; }
+.stMainBlockContainer [data-testid="stBaseButton-tertiary"] [data-testid="stIconMaterial"] {
+    font-size: 2rem !important; }
 </style>"""
 
 
