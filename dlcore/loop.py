@@ -135,10 +135,10 @@ class Lane:
             self.rules = optim.Rules([config], self._flat.shape, self._flat.dtype)
         # and such a model that says what a compiled step needs (a 2-D network) takes a run of batches in one call
         # (tinysteps), when numba is there and nothing changes the rate between steps
-        self.compiled = (self.rules is not None and tinysteps.available and hasattr(self.model, "compiled_settings")
+        self._settings = self.model.compiled_settings() if hasattr(self.model, "compiled_settings") else None
+        self.compiled = (self.rules is not None and self._settings is not None and tinysteps.fits(self._settings[0])
                          and config.schedule == "constant")
         if self.compiled:
-            self._settings = self.model.compiled_settings()
             self._coefficients = np.array(self.rules.rows[0], dtype=np.float64)
         self._targets: tuple[np.ndarray, np.ndarray] | None = None  # labels as float32 for the compiled steps
         self.losses: list[float] = []  # every step's loss read back so far, cut after the first non-finite one

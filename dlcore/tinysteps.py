@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from .config import MAX_TOY_UNITS, TOY_FEATURES
+
 try:
     from numba import njit
 except ImportError:  # the NumPy steps still work
@@ -27,7 +29,13 @@ ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "linear": 3}
 OUTPUTS = {"tanh": 0, "linear": 1, "logits": 2}  # toy.OUTPUTS: squared error on one tanh or linear output, or
 # cross-entropy on two logits
 REGULARIZATIONS = {"none": 0, "l1": 1, "l2": 2}
-MAX_WIDTH = 8  # config.MAX_TOY_UNITS, and the 7 input features fit too
+MAX_WIDTH = max(MAX_TOY_UNITS, len(TOY_FEATURES), 2)  # the widest layer steps() keeps room for (it does not
+# check: a wider network is stepped in NumPy, see fits())
+
+
+def fits(sizes: np.ndarray) -> bool:
+    """Whether steps() can train a network of these layer widths (inputs, hidden layers, outputs)."""
+    return available and int(sizes.max()) <= MAX_WIDTH
 
 
 @_compiled

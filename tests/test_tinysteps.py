@@ -57,6 +57,10 @@ def test_the_loop_trains_an_epoch_in_one_call_and_learns_as_the_numpy_steps_do(m
     assert fast["test_loss"] == pytest.approx(slow["test_loss"], rel=1e-3)
 
 
+def test_a_network_wider_than_its_buffers_is_stepped_in_numpy():
+    assert tinysteps.fits(np.array([7, 8, 8, 1])) and not tinysteps.fits(np.array([2, tinysteps.MAX_WIDTH + 1, 1]))
+
+
 def test_a_scheduled_rate_steps_batch_by_batch():
     """The compiled steps take one rate for a whole run of batches: a schedule that changes it keeps the NumPy steps."""
     config = ToyConfig()
