@@ -467,7 +467,10 @@ class Playground:
 
         A page that stops asking (its tab closed) stops costing anything a lease later."""
         with self._cond:
-            self._ask(MAX_TOY_EPOCHS, max(self._until_time, time.perf_counter() + lease))
+            until = time.perf_counter() + lease
+            if self._asked and self._until_epoch == MAX_TOY_EPOCHS:  # a lease under way is only ever lengthened;
+                until = max(self._until_time, until)  # a Step's request (no time limit) is not one
+            self._ask(MAX_TOY_EPOCHS, until)
             return self._picture
 
     def pause(self, wait: float = 5.0) -> Picture:

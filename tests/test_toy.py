@@ -253,6 +253,21 @@ def test_a_playground_steps_plays_and_lets_go():
     assert not playground._thread.is_alive()
 
 
+def test_play_after_a_step_stops_when_its_lease_runs_out():
+    """A Step asks for one epoch with no time limit; Play after it took that limit over, and a reloaded page, shown
+    paused, had a network training on unseen to the last epoch."""
+    playground = toy.Playground(ToyConfig())
+    try:
+        playground.step()
+        playground.play(lease=0.3)
+        time.sleep(1.0)
+        held = playground.latest().epoch
+        time.sleep(0.6)
+        assert playground.latest().epoch == held > 1
+    finally:
+        playground.close()
+
+
 def test_a_playground_whose_page_is_gone_lets_its_thread_go(monkeypatch):
     """Issue 22: 111 opened and closed playground tabs kept 119 threads for 10 minutes. A page away for less than
     AWAY_SECONDS (a reconnecting tab) keeps its thread; one away longer lets the thread go, and the network, its state
