@@ -287,8 +287,9 @@ def view_ui(ground: toy.Playground, playing: bool) -> None:
 
 
 st.title("2-D playground")
-st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the decision "
-           "boundary form. Any change of setting starts again from fresh weights.")
+if not presenting():  # on a projector the teacher says it, and the boundary keeps its place above the fold
+    st.caption("TensorFlow Playground on real PyTorch: pick a dataset, shape a network, press Play and watch the "
+               "decision boundary form. Any change of setting starts again from fresh weights.")
 open_link()
 take_asked_shape()
 note = st.empty()  # filled below, once it is known whether the settings moved on from the link

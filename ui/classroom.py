@@ -12,7 +12,7 @@ from ui import literal
 
 PRESENTER_CSS = """<style>
 [class*="st-key-settings_"] { display: none !important; }
-.stMainBlockContainer { max-width: 100%; }
+.stMainBlockContainer { max-width: 100%; padding-top: 3rem; }
 .stMainBlockContainer p, .stMainBlockContainer li, .stMainBlockContainer label,
 .stMainBlockContainer [data-testid="stTable"] th, .stMainBlockContainer [data-testid="stTable"] td {
     font-size: 1.35rem !important; }

@@ -41,11 +41,14 @@ def test_start_brings_the_live_run_into_view_and_so_does_coming_back_to_it(watch
 
 def test_presenter_mode_keeps_the_playgrounds_controls_and_drops_the_technical_text(watched, app_server):
     page, _ = watched
-    page.goto(f"{app_server.url}/playground?present=1")
+    page.set_viewport_size({"width": 1366, "height": 768})  # a classroom projector's
+    page.goto(f"{app_server.url}/playground?present=1&hidden=8,8,8&features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2")  # a
+    # long summary line
     wait_rendered(page)
     for name in ("Data", "Network", "Training"):  # hidden with the other settings before
         expect(page.get_by_role("button", name=name)).to_be_in_viewport()
     expect(page.get_by_role("button", name="Play")).to_be_in_viewport()
+    expect(page.get_by_alt_text("decision boundary")).to_be_in_viewport(ratio=0.97)  # the point of the page, whole
     sidebar = page.get_by_test_id("stSidebar").inner_text()
     assert "DLCORE_DATA_DIR" not in sidebar and "was found on this server" not in sidebar
     screenshot(page, "class-view-playground-present")
