@@ -130,7 +130,9 @@ def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watche
     page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
     page.wait_for_function("() => document.querySelector('.js-plotly-plot').data"
                            ".find(t => t.name === 'Adam').x[0] === -5", timeout=30_000)
-    assert page.get_by_label("Start x").input_value() == "-5.00" and "start=-5%2C-2" in page.url  # and the link
+    # The chart's delta can reach the browser before the number input's: wait for both, and the link.
+    expect(page.get_by_label("Start x")).to_have_value("-5.00", timeout=10_000)
+    page.wait_for_url(lambda url: "start=-5%2C-2" in url, timeout=10_000)
     screenshot(page, "gradient-descent")
 
 
