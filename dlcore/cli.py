@@ -11,11 +11,11 @@ import traceback
 import typing
 from pathlib import Path
 
-from . import (data, devices, distributed, export, inside, jobs, models, optim, predict, preprocess, sharing, toy,
-               training, validation)
-from .config import DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
+from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, predict, preprocess,
+               sharing, toy, training, validation)
+from .config import GENERATIVE, DenseLayer, DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
 from .loop import Engine
-from .runs import RunStore, parse_run_id
+from .runs import RunStore, load_checkpoint, parse_run_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     drop.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     drop.set_defaults(command=delete_command)
 
+    draw = sub.add_parser("generate", help="train an autoencoder or a VAE to draw digits, and score its drawings",
+                          description="Trains through the job manager like `train` and records the run; prints the "
+                                      "reconstructions' cross-entropy per test digit and how well the codes keep the "
+                                      "digits' classes (k-NN on the test digits' codes).")
+    add_generative_flags(draw)
+    draw.add_argument("--student", default="", help="a name shown on the run board")
+    draw.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    draw.set_defaults(command=generate_command)
+
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
     add_toy_flags(play)
@@ -164,8 +173,12 @@ def add_config_flags(parser: argparse.ArgumentParser, network: argparse._Mutuall
     """A flag for every TrainConfig field, its type and choices taken from the schema and the registries."""
     network.add_argument("--model", type=_network, metavar="NETWORK",
                          help="a network as a setup link writes it, e.g. 'conv=32_64-max&dense=128-gelu-d0.2'")
+    _add_training_flags(parser)
+
+
+def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ("model",)) -> None:
     for field in dataclasses.fields(TrainConfig):
-        if field.name == "model":
+        if field.name in skip:
             continue
         kind = type(field.default)
         flag = "--" + field.name.replace("_", "-")
@@ -176,6 +189,20 @@ def add_config_flags(parser: argparse.ArgumentParser, network: argparse._Mutuall
         else:
             low, high = bounds(TrainConfig, field.name)
             parser.add_argument(flag, type=kind, metavar=kind.__name__.upper(), help=f"{low:,} to {high:,}")
+
+
+def add_generative_flags(parser: argparse.ArgumentParser) -> None:
+    """The model kind and its code from ModelSpec, its encoder's widths, and every training setting from TrainConfig
+    (the loss is the model's own)."""
+    parser.add_argument("--model", choices=list(GENERATIVE), default="vae", help="an autoencoder or a VAE (default vae)")
+    for name in ("latent", "beta"):
+        low, high = bounds(ModelSpec, name)
+        number = type(ModelSpec.__dataclass_fields__[name].default)
+        parser.add_argument(f"--{name}", type=number, metavar=number.__name__.upper(), help=f"{low:,} to {high:,}")
+    parser.add_argument("--hidden", type=_units, metavar="UNITS,...",
+                        help="the encoder's hidden layers, mirrored by the decoder (default 256, the course's)")
+    parser.add_argument("--activation", choices=activations.HIDDEN_ACTIVATIONS, help="of every hidden layer (default relu)")
+    _add_training_flags(parser, skip=("model", "loss"))
 
 
 def add_toy_flags(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +247,50 @@ def toy_command(args: argparse.Namespace) -> int:
         accuracy = f"test accuracy {result['test_accuracy']:.1%}, " if result["test_accuracy"] is not None else ""
         print(f"{config.dataset}: {accuracy}test loss {result['test_loss']:.4f}, "
               f"train loss {result['train_loss']:.4f} after {result['epochs']} epochs in {result['seconds']:.1f}s")
+    return 0
+
+
+def generative_config(args: argparse.Namespace) -> TrainConfig:
+    """The run a `generate` command line asks for: the course's 256-wide encoder unless --hidden says otherwise."""
+    hidden = args.hidden if args.hidden is not None else (256,)
+    layer = DenseLayer(1, activation=args.activation) if args.activation else DenseLayer(1)
+    spec = ModelSpec(args.model, dense=tuple(dataclasses.replace(layer, units=units) for units in hidden))
+    spec = dataclasses.replace(spec, **{name: getattr(args, name) for name in ("latent", "beta")
+                                        if getattr(args, name) is not None})
+    return TrainConfig(model=spec).with_changes(**{field.name: getattr(args, field.name)
+                                                   for field in dataclasses.fields(TrainConfig)
+                                                   if field.name not in ("model", "loss")})
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    """Train an autoencoder through the job manager, then score its drawings and its code."""
+    config = generative_config(args)
+    validation.validate(config)
+    devices.resolve_device(config.device)
+    data.load(config.dataset)
+    manager = _manager()
+    started = time.perf_counter()
+    run_id = manager.submit(config, student=args.student)
+    try:
+        progress = _follow(manager, run_id)
+    except KeyboardInterrupt:
+        manager.stop(run_id)
+        progress = manager.wait(run_id)
+    run = manager.store.get(run_id)
+    seconds = time.perf_counter() - started
+    if run.status not in ("done", "stopped") or not run.checkpoint:
+        raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
+    model, _ = load_checkpoint(run.checkpoint)
+    measured = generative.measures(model, config.dataset)
+    summary = {"run_id": run_id, "status": run.status, "message": run.message, "model": config.model.kind,
+               "epochs": progress.epoch, "seconds": round(seconds, 3), "checkpoint": run.checkpoint,
+               **{name: round(value, 4) for name, value in measured.items()}, "config": config.to_dict()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"run #{run_id} {run.status}: {config.model.summary()} after {progress.epoch} epochs in {seconds:.1f}s; "
+              f"reconstruction BCE {measured['reconstruction_bce']:.1f} per digit, latent k-NN accuracy "
+              f"{measured['latent_knn_accuracy']:.1%}; weights: {run.checkpoint}")
     return 0
 
 

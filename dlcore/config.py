@@ -46,6 +46,8 @@ MAX_DROPOUT = 0.9  # at 0.9 a layer keeps one unit in ten; beyond it nothing lea
 MAX_MOMENTUM = 0.99
 MAX_LR = 1000.0
 MAX_WEIGHT_DECAY = 1.0
+MAX_LATENT = 128  # an autoencoder's code: the course's is 64, GANs' noise 100; a map is drawn of 2
+MAX_BETA = 100.0  # a VAE's weight on its KL term: past a few dozen the code says nothing of the digit
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -162,13 +164,24 @@ class ConvBlock:
     batch_norm: Flag = False
 
 
+GENERATIVE = ("ae", "vae")  # the kinds that learn to draw digits, not to name them (generative.py)
+
+
 @schema
 class ModelSpec:
-    """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers)."""
+    """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers), both classifiers; or an autoencoder
+    ("ae") or a variational one ("vae"): the dense layers are its encoder, mirrored by its decoder, around a code
+    of `latent` numbers."""
 
-    kind: Literal["mlp", "cnn"] = "mlp"
+    kind: Literal["mlp", "cnn", "ae", "vae"] = "mlp"
     conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
     dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
+    latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size: 2 draws as a map
+    beta: _float(0.0, MAX_BETA) = 1.0  # a VAE's weight on the KL term (1: the plain VAE)
+
+    @property
+    def generative(self) -> bool:
+        return self.kind in GENERATIVE
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -180,6 +193,9 @@ class ModelSpec:
     def summary(self) -> str:
         """A short human name, e.g. 'MLP 128-64 relu' or 'CNN 32-64 / 128'."""
         hidden = "-".join(str(layer.units) for layer in self.dense) or "linear"
+        if self.generative:
+            beta = f", beta {self.beta:g}" if self.kind == "vae" and self.beta != 1 else ""
+            return f"{self.kind.upper()} {'-'.join(str(layer.units) for layer in self.dense)}{'-' if self.dense else ''}{self.latent}{beta}"
         if self.kind == "cnn":
             return f"CNN {'-'.join(str(b.channels) for b in self.conv)} / {hidden}"
         activations = sorted({layer.activation for layer in self.dense})

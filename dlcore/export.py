@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, evaluate, jobs, models, optim, runs, standalone, validation
+from . import data, devices, evaluate, generative, jobs, models, optim, runs, standalone, validation
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
 SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
@@ -61,14 +61,16 @@ def bundle_name(run: runs.Run) -> str:
 
 
 def bundle(run: runs.Run) -> tuple[str, bytes]:
-    """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json."""
+    """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json; an autoencoder's
+    has no script (the standalone script trains and reads classifiers)."""
     check_exportable(run)
     stem = f"run-{run.id}"
     files = {
         f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
-        f"{stem}.py": script(run.config, f"{stem}.safetensors", run).encode(),
         f"{stem}-config.json": json.dumps(run.config.to_dict(), indent=2).encode(),
     }
+    if not run.config.model.generative:
+        files[f"{stem}.py"] = script(run.config, f"{stem}.safetensors", run).encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
@@ -84,6 +86,8 @@ def script(config: TrainConfig, weights: str = "model.safetensors", run: runs.Ru
     its checked type or as plain text that cannot end a comment (the network's comments).
     """
     validation.validate(config)
+    if config.model.generative:
+        raise DLCoreError("The standalone script trains classifiers; an autoencoder's export is its weights and config.")
     head, begin, rest = Path(standalone.__file__).read_text().partition(SETTINGS_BEGIN)
     _, end, tail = rest.partition(SETTINGS_END)
     if not (begin and end):
@@ -295,6 +299,9 @@ def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, 
     count = scoring_count(config, total)
     subset = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:count].sort().values
     with torch.inference_mode():
+        if isinstance(model, generative.AutoEncoder):
+            generative.use_dataset(model, config.dataset)
+            return generative.evaluate(model, test_x[subset]), count, total
         results = evaluate.evaluate(model, test_x[subset], test_y[subset])
     mistakes = [(int(subset[i]), true, predicted) for i, true, predicted in results.misclassified]
     return dataclasses.replace(results, misclassified=mistakes), count, total

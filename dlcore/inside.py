@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import caches, data, evaluate, models, predict
+from . import caches, data, evaluate, generative, models, predict
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 
@@ -36,6 +36,7 @@ HISTOGRAM_BINS = 30
 GRADIENT_LOG10 = (-8.0, 2.0)
 STRIP_PER_CLASS = 2  # the live strip: two test digits of each class
 STRIP_SECONDS = 2.0  # how often a training run reads its strip again
+MAP_PER_CLASS = 100  # an autoencoder's live map: the 1,000 test digits each epoch is scored on (loop.EPOCH_TEST_IMAGES)
 # Test digits placed in the embedding: the first 100 of each class, the 1,000 each epoch is scored on. 2,000 spread
 # over the split took 15 s to place for the CNN preset on a busy server, and drew the same picture.
 EMBED_POINTS = 1000
@@ -84,9 +85,16 @@ class DigitPath:
                            for layer in self.layers]}
 
 
-def layer_names(model: nn.Sequential, config: TrainConfig) -> list[str]:
+def layers(model: nn.Module) -> list[nn.Module]:
+    """A network's layers in its layer table's order: a classifier's own, an autoencoder's encoder then decoder."""
+    if isinstance(model, generative.AutoEncoder):
+        return [*model.encoder, *model.decoder]
+    return list(model)
+
+
+def layer_names(model: nn.Module, config: TrainConfig) -> list[str]:
     names = [row.name for row in models.describe(config.model)]
-    if len(names) != len(model):
+    if len(names) != len(layers(model)):
         raise DLCoreError("The weights do not match the network their run describes.")
     return names
 
@@ -150,10 +158,10 @@ class Pictures:
         return float(np.abs(self.images).max()) if self.images.size else 0.0
 
 
-def pictures(model: nn.Sequential, config: TrainConfig) -> list[Pictures]:
+def pictures(model: nn.Module, config: TrainConfig) -> list[Pictures]:
     """Every conv layer's filters, and for an MLP the first dense layer's units as 28x28 pictures, capped."""
     found = []
-    for name, module in zip(layer_names(model, config), model):
+    for name, module in zip(layer_names(model, config), layers(model)):
         if isinstance(module, nn.Conv2d):
             weight = module.weight.detach()[:MAX_FILTERS, :MAX_FILTER_INPUTS]
             found.append(Pictures(name, weight.float().cpu().numpy().copy(), module.out_channels, module.in_channels))
@@ -209,10 +217,10 @@ class Histogram:
                    item["gradient_norm"])
 
 
-def histograms(model: nn.Sequential, config: TrainConfig) -> list[Histogram]:
+def histograms(model: nn.Module, config: TrainConfig) -> list[Histogram]:
     """Each conv and dense layer's weight values, and the norms of its units' gradients from the last batch."""
     found = []
-    for name, module in zip(layer_names(model, config), model):
+    for name, module in zip(layer_names(model, config), layers(model)):
         if not isinstance(module, (nn.Conv2d, nn.Linear)):
             continue
         weight = module.weight.detach().float()
@@ -298,12 +306,15 @@ def stored_pictures(store, run_id: int, epoch: int) -> list[Pictures]:
 
 @dataclass(frozen=True)
 class Strip:
-    """A fixed row of test digits and what the training model made of them last."""
+    """A fixed row of test digits and what the training model made of them last: a classifier's guesses, or an
+    autoencoder's drawings of them and, for a 2-D code, where the map's test digits (map_digits) lie."""
 
     images: np.ndarray  # uint8 (n, 28, 28)
     labels: list[int]
-    guesses: list[int] | None  # None until the run has read them once
+    guesses: list[int] | None  # None until the run has read them once, and for an autoencoder
     step: int = 0  # the optimizer step the guesses were made at
+    drawn: np.ndarray | None = None  # an autoencoder's: uint8 (n, 28, 28), the digits drawn again from their codes
+    codes: np.ndarray | None = None  # and float32 (MAP_PER_CLASS * 10, 2), the map digits' codes
 
     @property
     def right(self) -> int:
@@ -319,14 +330,36 @@ def strip_digits(dataset: str) -> tuple[np.ndarray, tuple[int, ...]]:
     return loaded.test_images[torch.from_numpy(chosen)].numpy(), tuple(int(labels[i]) for i in chosen)
 
 
+@functools.lru_cache(maxsize=4)
+def map_digits(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The test digits an autoencoder's 2-D map shows while it trains, (images uint8, labels): the first
+    MAP_PER_CLASS of each class, the same for every run."""
+    loaded = data.load(dataset)
+    chosen = evaluate.first_of_each_class(loaded.test_labels, MAP_PER_CLASS).sort().values
+    return loaded.test_images[chosen].numpy(), loaded.test_labels[chosen].numpy()
+
+
+def make_strip(dataset: str, reading: tuple | None) -> Strip:
+    """The strip from a reading (StripReader.reading): (step, guesses), or (step, (drawings, codes)) as bytes."""
+    images, labels = strip_digits(dataset)
+    step, found = reading or (0, None)
+    if not isinstance(found, tuple):
+        return Strip(images, list(labels), found, step)
+    drawn, codes = found
+    return Strip(images, list(labels), None, step, np.frombuffer(drawn, np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+                 np.frombuffer(codes, np.float32).reshape(-1, 2) if codes else None)
+
+
 class StripReader:
-    """Reads the strip with a training model every STRIP_SECONDS, in the loop's thread, between two steps."""
+    """Reads the strip with a training model every STRIP_SECONDS, in the loop's thread, between two steps: a
+    classifier's guesses at its digits, or an autoencoder's drawings of them and its map's codes."""
 
     def __init__(self, config: TrainConfig):
         self.config = config
         self._inputs: torch.Tensor | None = None
+        self._map: torch.Tensor | None = None  # an autoencoder with a 2-D code: the map digits, standardised
         self._lock = threading.Lock()
-        self._guesses: tuple[int, list[int]] | None = None
+        self._guesses: tuple[int, object] | None = None
         self._last = 0.0
 
     def read(self, model: nn.Module, step: int, now: bool = False) -> None:
@@ -335,29 +368,37 @@ class StripReader:
             return
         self._last = time.monotonic()
         if self._inputs is None:
-            images, _ = strip_digits(self.config.dataset)
             info = data.info(self.config.dataset)
             device = next(model.parameters()).device
+            images, _ = strip_digits(self.config.dataset)
             self._inputs = standardize(torch.from_numpy(images), info.mean, info.std).unsqueeze(1).to(device)
+            if self.config.model.generative and self.config.model.latent == 2:
+                images, _ = map_digits(self.config.dataset)
+                self._map = standardize(torch.from_numpy(images), info.mean, info.std).unsqueeze(1).to(device)
         was_training = model.training
         model.eval()  # batch norm's running statistics and no dropout, as the model will be used
         try:
             with torch.no_grad():
-                guesses = model(self._inputs).argmax(dim=1).cpu().tolist()
+                found = self._drawings(model) if self.config.model.generative else \
+                    model(self._inputs).argmax(dim=1).cpu().tolist()
         finally:
             model.train(was_training)
         with self._lock:
-            self._guesses = (step, guesses)
+            self._guesses = (step, found)
 
-    def guesses(self) -> tuple[int, list[int]] | None:
-        """(step, guesses) of the latest reading: all a worker sends, the server has the digits."""
+    def _drawings(self, model: nn.Module) -> tuple[bytes, bytes]:
+        drawn = (model.decode(model.encode(self._inputs)[0]) * 255).round().to(torch.uint8).cpu().numpy().tobytes()
+        codes = model.encode(self._map)[0].float().cpu().numpy().tobytes() if self._map is not None else b""
+        return drawn, codes
+
+    def guesses(self) -> tuple[int, object] | None:
+        """(step, what the model made of the digits) of the latest reading: all a worker sends, the server has the
+        digits (make_strip)."""
         with self._lock:
             return self._guesses
 
     def strip(self) -> Strip:
-        images, labels = strip_digits(self.config.dataset)
-        step, guesses = self.guesses() or (0, None)
-        return Strip(images, list(labels), guesses, step)
+        return make_strip(self.config.dataset, self.guesses())
 
 
 # ---- where digits live -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, models, optim, tinysteps
+from . import data, generative, models, optim, tinysteps
 from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
 from .evaluate import Evaluation, evaluate, evaluate_numpy, first_of_each_class
@@ -117,6 +117,10 @@ class Lane:
         with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
             torch.manual_seed(config.seed)
             self.model = (build() if build is not None else models.build(config.model)).to(device)
+        generative.use_dataset(self.model, config.dataset)
+        # a model that gives its own objective (an autoencoder: how well it draws the batch again) trains on it, not
+        # on the config's loss against labels
+        self._objective = getattr(self.model, "objective", None)
         self.net = self.group.wrap(self.model) if self.group else self.model  # what steps train; shares the weights
         if engine.compile:
             self.net = torch.compile(self.net)
@@ -191,8 +195,8 @@ class Lane:
             self.seconds += time.perf_counter() - started
             return
         with self._autocast():
-            logits = self.net(x)
-            loss = self.loss_fn(logits, y)
+            logits = self.net(x) if self._objective is None else None
+            loss = self.loss_fn(logits, y) if logits is not None else self._objective(x)
         share = len(y) / batch
         # DDP averages the processes' gradients; weighting each by its share of the batch makes that average the
         # gradient of the whole batch's mean loss, as one process would take it, even when shards differ in size
@@ -203,8 +207,8 @@ class Lane:
         self.optimizer.step()
         self.schedule.step()
         self._pending.append(loss.detach())
-        self._pending_correct.append(torch.tensor(math.nan) if y.is_floating_point()  # a regression's values
-                                     else (optim.predicted_classes(logits.detach()) == y).sum())
+        self._pending_correct.append(torch.tensor(math.nan) if logits is None or y.is_floating_point()  # nothing to
+                                     else (optim.predicted_classes(logits.detach()) == y).sum())  # name, or values
         self._shares.append(share)
         self._batches.append(batch)
         self.steps += 1
@@ -287,6 +291,8 @@ class Lane:
         return self._scored[2]
 
     def _evaluate(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch) -> Evaluation:
+        if self._objective is not None:
+            return generative.evaluate(self.model, test_x, on_batch)
         if self.rules is None:
             return evaluate(self.model, test_x, test_y, test_x.device, on_batch)
         logits = self.model.numpy_logits(test_x.numpy())  # a few hundred points: one batch

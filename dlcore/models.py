@@ -9,7 +9,7 @@ from math import prod
 
 from torch import nn
 
-from . import activations
+from . import activations, generative
 from .config import IMAGE_SIZE, NUM_CLASSES, ConvBlock, DenseLayer, DLCoreError, ModelSpec
 
 PRESETS: dict[str, ModelSpec] = {
@@ -40,6 +40,8 @@ def preset(name: str) -> ModelSpec:
 
 def validate(spec: ModelSpec) -> None:
     """Refuse specs that the schema's bounds allow but no network can be built from, with one sentence."""
+    if spec.generative:
+        generative.validate(spec)
     if spec.kind == "mlp" and spec.conv:
         raise DLCoreError("An MLP has no conv blocks; choose the cnn kind to use them.")
     if spec.kind == "cnn" and not spec.conv:
@@ -54,8 +56,12 @@ def validate(spec: ModelSpec) -> None:
             raise DLCoreError(f"Conv block {i} shrinks the image to nothing; use 'same' padding or fewer pooling layers.")
 
 
-def build(spec: ModelSpec) -> nn.Sequential:
-    """The network for a spec; its output is 10 logits per image of shape (N, 1, 28, 28)."""
+def build(spec: ModelSpec) -> nn.Module:
+    """The network for a spec; a classifier's output is 10 logits per image of shape (N, 1, 28, 28), an
+    autoencoder's the 784 pixel logits of its drawing (generative.AutoEncoder)."""
+    if spec.generative:
+        validate(spec)
+        return generative.build(spec)
     return nn.Sequential(*(layer.make() for layer in _planned_layers(spec)))
 
 
@@ -138,6 +144,9 @@ class _PlannedLayer:
 def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
     """Every layer in order, with its output shape (without the batch) and its parameter count."""
     validate(spec)
+    if spec.generative:
+        return [_PlannedLayer(LayerRow(name, shape, parameters), make)
+                for part in generative.plan(spec) for name, shape, parameters, make in part]
     layers: list[_PlannedLayer] = []
 
     def add(name: str, shape: tuple[int, ...], parameters: int, make: Callable[[], nn.Module]) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -117,12 +118,19 @@ class Run:
 
     @property
     def accuracy(self) -> float | None:
-        return self.results.accuracy if self.results else None
+        """The test accuracy; None without results, and for a model that names no classes (an autoencoder)."""
+        return self.results.accuracy if self.results and not math.isnan(self.results.accuracy) else None
 
     @property
     def label(self) -> str:
-        """How a run is named in pickers: '#12 MLP 128-64 relu, adam, mnist-sample: 91.2%'."""
-        accuracy = f": {self.accuracy:.1%}" if self.accuracy is not None else f" ({self.status})"
+        """How a run is named in pickers: '#12 MLP 128-64 relu, adam, mnist-sample: 91.2%', or for an autoencoder
+        its test loss per digit."""
+        if self.accuracy is not None:
+            accuracy = f": {self.accuracy:.1%}"
+        elif self.results is not None and self.config.model.generative:
+            accuracy = f": loss {self.results.loss:.1f} per digit"
+        else:
+            accuracy = f" ({self.status})"
         who = f" by {self.student}" if self.student else ""
         return f"#{self.id} {self.config.model.summary()}, {self.config.optimizer}, {self.config.dataset}{who}{accuracy}"
 

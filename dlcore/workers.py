@@ -85,7 +85,7 @@ class Report:
 
     progress: object  # training.Progress or race.RaceProgress
     known: tuple[int, ...]  # each lane's step losses the server had: progress carries those after them
-    guesses: tuple[int, list[int]] | None = None  # (step, the strip's guesses)
+    guesses: tuple[int, object] | None = None  # (step, the strip's guesses or drawings: inside.make_strip)
     snapshots: tuple[tuple[int, bytes, str], ...] = ()  # (epoch, weights as pictures, histograms)
     ending: Ending | None = None
     suspended: bytes | None = None  # the job's packed state, once it has suspended: the worker may exit
@@ -160,7 +160,8 @@ class Host:
         ending = Ending(
             status, message, tuple(lane.evaluation for lane in lanes),
             tuple(checkpoint_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)),
-            tuple(inside.embedding_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)))
+            tuple(inside.embedding_bytes(lane.model, lane.config) if keep and not lane.config.model.generative else None
+                  for lane, keep in zip(lanes, kept)))
         with self._lock:
             self._ending = ending
 
@@ -465,7 +466,7 @@ class WorkerJob:
         self._handle = None
         self._report: object | None = None  # the latest progress, step losses merged
         self._losses: list[list[float]] = [[] for _ in spec.configs]
-        self._guesses: tuple[int, list[int]] | None = None
+        self._guesses: tuple[int, object] | None = None
         self._final: tuple[str, str] | None = None  # (status, message) once the end is recorded
         self._asked: str | None = None  # "pause", "requeue" or "stop", asked for while the worker was starting
         self._controlling = threading.RLock()  # one control at a time, and none while a new worker takes them
@@ -630,17 +631,15 @@ class WorkerJob:
                                eta=0.0 if status == "done" else None, **_at_rest(progress))
         return progress
 
-    def strip_guesses(self) -> tuple[int, list[int]] | None:
+    def strip_guesses(self) -> tuple[int, object] | None:
         with self._lock:
             return self._guesses
 
     def strip(self):
-        """The fixed test digits and the worker's latest guesses at them."""
-        from .inside import Strip, strip_digits
+        """The fixed test digits and what the worker's model made of them last."""
+        from .inside import make_strip
 
-        images, labels = strip_digits(self.config.dataset)
-        step, guesses = self.strip_guesses() or (0, None)
-        return Strip(images, list(labels), guesses, step)
+        return make_strip(self.config.dataset, self.strip_guesses())
 
     # the watcher, one thread per started job
     def _watch(self) -> None:
