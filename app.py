@@ -24,21 +24,32 @@ def home_by_its_name() -> None:
     st.switch_page(home, query_params=st.query_params.to_dict())
 
 
-pages = [
-    home,
-    st.Page("app_pages/1_activation_lab.py", title="Activation lab", icon=":material/show_chart:", url_path="activation_lab"),
-    st.Page("app_pages/2_build_and_train.py", title="Build & train", icon=":material/model_training:",
-            url_path="build_and_train"),
-    st.Page("app_pages/3_draw_and_classify.py", title="Draw & classify", icon=":material/draw:", url_path="draw_and_classify"),
-    st.Page("app_pages/4_inside_the_network.py", title="Inside the network", icon=":material/layers:",
-            url_path="inside_the_network"),
-    st.Page("app_pages/5_optimizer_race.py", title="Optimizer race", icon=":material/sports_score:", url_path="optimizer_race"),
-    st.Page("app_pages/6_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
-    st.Page("app_pages/7_playground.py", title="2-D playground", icon=":material/scatter_plot:", url_path="playground"),
-    st.Page("app_pages/8_gradient_descent.py", title="Gradient descent", icon=":material/landscape:",
-            url_path="gradient_descent"),
-    st.Page(home_by_its_name, title="Home", url_path="home", visibility="hidden"),
-]
+pages = {
+    "": [home],
+    "Networks and how they learn": [
+        st.Page("app_pages/1_activation_lab.py", title="Activation lab", icon=":material/show_chart:",
+                url_path="activation_lab"),
+        st.Page("app_pages/2_build_and_train.py", title="Build & train", icon=":material/model_training:",
+                url_path="build_and_train"),
+        st.Page("app_pages/3_draw_and_classify.py", title="Draw & classify", icon=":material/draw:",
+                url_path="draw_and_classify"),
+        st.Page("app_pages/4_inside_the_network.py", title="Inside the network", icon=":material/layers:",
+                url_path="inside_the_network"),
+        st.Page("app_pages/5_optimizer_race.py", title="Optimizer race", icon=":material/sports_score:",
+                url_path="optimizer_race"),
+        st.Page("app_pages/7_playground.py", title="2-D playground", icon=":material/scatter_plot:", url_path="playground"),
+        st.Page("app_pages/8_gradient_descent.py", title="Gradient descent", icon=":material/landscape:",
+                url_path="gradient_descent"),
+    ],
+    "Model families": [
+        st.Page("app_pages/9_generative.py", title="Generative models", icon=":material/auto_awesome:",
+                url_path="generative"),
+    ],
+    "The class": [
+        st.Page("app_pages/6_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
+        st.Page(home_by_its_name, title="Home", url_path="home", visibility="hidden"),
+    ],
+}
 page = st.navigation(pages)
 opened_page(page.url_path)
 presenter_mode_ui()

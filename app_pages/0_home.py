@@ -25,6 +25,8 @@ CARDS = [
      "TensorFlow Playground's datasets and tiny networks: press Play and watch the decision boundary form."),
     ("app_pages/8_gradient_descent.py", "Gradient descent", ":material/landscape:",
      "SGD, momentum, Adam and friends race down 2-D loss surfaces from the same start, step by step."),
+    ("app_pages/9_generative.py", "Generative models", ":material/auto_awesome:",
+     "An autoencoder and a VAE learn to draw digits again from two numbers: explore the map they make."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.

@@ -9,13 +9,15 @@ the model gives (model.objective), the job API runs it in a worker, and the runs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import activations, data
-from .config import IMAGE_SIZE, MNIST_STATS, PIXEL_STATS, DenseLayer, DLCoreError, ModelSpec
+from . import activations, caches, data
+from .config import IMAGE_SIZE, MNIST_STATS, PIXEL_STATS, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from .evaluate import Evaluation
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -237,3 +239,71 @@ def measures(model: AutoEncoder, dataset: str) -> dict:
     train_x, test_x = loaded.normalized(loaded.train_images), loaded.normalized(loaded.test_images)
     return {"reconstruction_bce": reconstruction_bce(model, test_x),
             "latent_knn_accuracy": latent_knn_accuracy(model, train_x, loaded.train_labels, test_x, loaded.test_labels)}
+
+
+# ---- a finished run, as the page shows it ------------------------------------------------------------------
+
+SHARED_BYTES = 256 * 2**20  # autoencoders loaded for the page, every session's together
+GRID_SPAN = 3.0  # a 2-D code's decoded grid and click area: three spreads of the bell curve a VAE's codes are pulled to
+
+
+@dataclass(frozen=True)
+class Drawer:
+    """A finished autoencoder with its config (which dataset's standardising it undoes), shared by every session."""
+
+    model: AutoEncoder
+    config: TrainConfig
+
+    @property
+    def mapped(self) -> bool:
+        """Whether its codes can be drawn as a map: two numbers."""
+        return self.model.latent == 2
+
+
+@caches.bounded(SHARED_BYTES)
+def shared(checkpoint: str) -> Drawer:
+    """One loaded autoencoder per checkpoint for the whole server; callers must not change it."""
+    from .runs import load_checkpoint  # runs builds networks through models, which builds autoencoders here
+
+    model, config = load_checkpoint(checkpoint)
+    if not isinstance(model, AutoEncoder):
+        raise DLCoreError("That run is a classifier, not an autoencoder; pick one trained on this page.")
+    use_dataset(model, config.dataset)
+    return Drawer(model, config)
+
+
+@dataclass(frozen=True)
+class LatentMap:
+    """Where the map's test digits (inside.map_digits) lie: codes (n, 2) and, for a VAE, their spreads."""
+
+    codes: np.ndarray
+    spreads: np.ndarray | None
+    labels: np.ndarray
+
+
+@caches.bounded(16 * 2**20)
+def latent_map(checkpoint: str) -> LatentMap:
+    """The map of a finished run with a 2-D code, made once for every session."""
+    from .inside import map_digits
+
+    drawer = shared(checkpoint)
+    images, labels = map_digits(drawer.config.dataset)
+    means, spreads = codes(drawer.model, data.load(drawer.config.dataset).normalized(torch.from_numpy(images)))
+    return LatentMap(means, spreads, labels)
+
+
+@torch.inference_mode()
+def place(drawer: Drawer, normalized: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """A drawing's code (a VAE's mean), its spread (a VAE's) and the digit drawn again from the code."""
+    x = torch.from_numpy(np.ascontiguousarray(normalized, dtype=np.float32)).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    mean, spreads = codes(drawer.model, x)
+    return mean[0], (spreads[0] if spreads is not None else None), decode(drawer.model, mean)[0]
+
+
+def strip_drawings(drawer: Drawer) -> np.ndarray:
+    """The strip's test digits (inside.strip_digits) drawn again from their codes, uint8 (n, 28, 28)."""
+    from .inside import strip_digits
+
+    images, _ = strip_digits(drawer.config.dataset)
+    means, _ = codes(drawer.model, data.load(drawer.config.dataset).normalized(torch.from_numpy(images)))
+    return (decode(drawer.model, means) * 255).round().astype(np.uint8)

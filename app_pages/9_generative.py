@@ -1,0 +1,261 @@
+"""Generative models: an autoencoder or a VAE learns to draw digits again from a few numbers, live; then its map,
+where a drawing lands, what any point decodes to, and why a VAE's map has no holes."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from dlcore import DLCoreError, TrainConfig, data, generative, inside, jobs, preprocess
+from dlcore.config import MAX_BETA, MAX_EPOCHS, DenseLayer, ModelSpec, bounds
+from dlcore.runs import parse_run_id
+from ui import charts, literal
+from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, may_control, page_opened,
+                          presenting, refusal, session_owner)
+from ui.generative import digits_image, map_figure
+from ui.inside import DRAWN
+from ui.runs import POLL_SECONDS
+from ui.status import dataset_reasons
+
+KINDS = {"vae": "VAE", "ae": "Autoencoder"}
+WIDTHS = (64, 128, 256, 512)
+LIVE_SECONDS = 2.0  # the strip and the map are read again every inside.STRIP_SECONDS
+GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
+MORPH_STEPS = 10
+CANVAS = 200
+RUN = "gen_run"  # the run the page shows
+
+manager = jobs.job_manager()
+
+
+def settings_ui() -> tuple[TrainConfig, bool]:
+    """The model, its code and width, the KL weight, the epochs and the data, in one row with Start: everything
+    else is Build & train's defaults (Adam, 0.001, batch 64). Returns the config and whether Start was pressed."""
+    kind_column, latent_column, width_column, beta_column, epochs_column, data_column, start_column = st.columns(
+        [2.2, 1.2, 1.2, 1.2, 1.2, 1.8, 1.6], vertical_alignment="bottom")
+    kind = kind_column.segmented_control("Model", list(KINDS), format_func=KINDS.get, key="gen_kind", default="vae")
+    kind = kind or "vae"
+    low, high = bounds(ModelSpec, "latent")
+    latent = latent_column.number_input("Code size", int(low), int(high), 2, key="gen_latent",
+                                        help="How many numbers each digit is squeezed into; 2 draws a map.")
+    width = width_column.selectbox("Hidden layer", WIDTHS, index=WIDTHS.index(256), key="gen_width",
+                                   help="784 pixels → this many → the code, and back the same way (the course's: 256).")
+    beta = beta_column.number_input("β (KL)", 0.0, MAX_BETA, 1.0, step=0.5, key="gen_beta",
+                                    disabled=kind != "vae", help="A VAE's pull of every code towards one bell curve.")
+    epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, 20, key="gen_epochs")
+    titles, reasons = dataset_reasons()
+    usable = [name for name in titles if not reasons.get(name)]
+    dataset = data_column.selectbox("Data", usable, format_func=titles.get, key="gen_dataset",
+                                    index=usable.index("mnist-sample") if "mnist-sample" in usable else 0)
+    start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
+    spec = ModelSpec(kind, dense=(DenseLayer(int(width)),), latent=int(latent), beta=float(beta))
+    return TrainConfig(dataset=dataset, model=spec, epochs=int(epochs)), start
+
+
+def generative_runs() -> dict:
+    """The server's autoencoder runs, newest first."""
+    return {run.id: run for run in manager.store.list(with_history=False) if run.config.model.generative}
+
+
+def watched_run(runs: dict) -> int | None:
+    """The run in the address (?run=N) once, then the picker's."""
+    asked = parse_run_id(st.query_params.get("run", ""))
+    if asked is not None and asked in runs and st.session_state.get("gen_asked") != asked:
+        st.session_state["gen_asked"] = st.session_state[RUN] = asked
+    if st.session_state.get(RUN) not in runs:
+        st.session_state[RUN] = next(iter(runs), None)
+    return st.session_state[RUN]
+
+
+def strip_rows(images, drawn) -> list:
+    """The strip's digits over their drawings: first of each class, then the second."""
+    return [images[0::2], drawn[0::2], images[1::2], drawn[1::2]]
+
+
+def live_ui(run_id: int, status: str) -> None:
+    """A training run's drawings and map as they are now, its progress and its loss per epoch; the page reruns
+    when the run ends."""
+    progress = manager.progress(run_id)
+    if progress is None or progress.finished or progress.status != status:
+        st.rerun()
+    trainer = manager.trainer(run_id)
+    config = trainer.config
+    if progress.queue_position is not None:
+        st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
+        return
+    epoch = min(progress.epoch + 1, progress.epochs)
+    st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} digits/s**"
+                                   + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
+    strip = trainer.strip()
+    left, right = st.columns([5, 6], gap="medium")
+    with left:
+        if strip.drawn is None:
+            st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
+        else:
+            st.image(digits_image(strip_rows(strip.images, strip.drawn), scale=2),
+                     caption=f"Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4), at step {strip.step}")
+        st.plotly_chart(charts.epoch_figure([("", progress.history)], "loss", run_id, presenting()), key="gen_live_loss",
+                        width="stretch", config=charts.CONFIG)
+    with right:
+        if strip.codes is not None:
+            _, labels = inside.map_digits(config.dataset)
+            st.plotly_chart(map_figure(strip.codes, labels, data.info(config.dataset).classes, generative.GRID_SPAN,
+                                       title="The map as it learns", presenter=presenting(), clickable=False),
+                            key="gen_live_map", width="stretch", config=charts.CONFIG)
+        else:
+            st.caption(f"A code of {config.model.latent} numbers has no map to draw; choose a code size of 2 for one.")
+
+
+def controls_ui(run_id: int, status: str) -> None:
+    if not may_control(manager, run_id):
+        st.caption("Only its student or the teacher can stop it.")
+        return
+    st.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
+              key="gen_stop")
+    control_problem_ui()
+
+
+def drawing_ui(drawer: generative.Drawer):
+    """The student's digit, drawn here or brought from Draw & classify, MNIST-style; None without one."""
+    sources = {"draw": "Draw one here"}
+    if st.session_state.get(DRAWN) is not None:
+        sources["drawn"] = "My digit from Draw & classify"
+    source = st.radio("Your digit", list(sources), format_func=sources.get, horizontal=True, key="gen_source")
+    info = data.info(drawer.config.dataset)
+    if source == "drawn":
+        return inside.normalized(st.session_state[DRAWN], drawer.config.dataset)
+    canvas = st_canvas(stroke_width=15, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS, width=CANVAS,
+                       drawing_mode="freedraw", return_image_data=True, key="gen_canvas")
+    if canvas.image_data is None:
+        return None
+    try:
+        return preprocess.mnist_style(canvas.image_data, info.mean, info.std).normalized
+    except preprocess.EmptyImageError:
+        return None
+
+
+def clicked() -> None:
+    """A click on the map: its point is decoded below it."""
+    points = [p for p in st.session_state["gen_map"].selection.points if p.get("curve_number") == 0]
+    if points:
+        st.session_state["gen_point"] = (float(points[0]["x"]), float(points[0]["y"]))
+
+
+def finished_ui(run) -> None:
+    """A finished run: its drawings of the strip, then (for a 2-D code) its map with the student's digit on it, a
+    point decoded by a click, the decoded grid and a morph; and another run's map beside it."""
+    try:
+        drawer = generative.shared(run.checkpoint)
+    except DLCoreError as exc:
+        st.error(literal(f"Run #{run.id} cannot be shown: {exc}"))
+        return
+    classes = data.info(run.config.dataset).classes
+    images, _ = inside.strip_digits(run.config.dataset)
+    loss = f"test loss {run.results.loss:.1f} per digit" if run.results else run.status
+    st.markdown(f"**Run #{run.id}: {run.config.model.summary()}** on {run.config.dataset} · {loss}. "
+                f"{generative.lesson(run.config.model)}")
+    left, right = st.columns([5, 6], gap="medium")
+    with left:
+        st.image(digits_image(strip_rows(images, generative.strip_drawings(drawer)), scale=2),
+                 caption="Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4)")
+        normalized = drawing_ui(drawer)
+    placed = generative.place(drawer, normalized) if normalized is not None else None
+    if not drawer.mapped:
+        with right:
+            st.caption(f"A code of {drawer.model.latent} numbers has no map to draw; train one with a code size of 2.")
+            if placed is not None:
+                st.image(digits_image([[placed[2]]], scale=4), caption="your digit, drawn again from its code")
+        return
+    found = generative.latent_map(run.checkpoint)
+    span = max(generative.GRID_SPAN, float(abs(found.codes).max()) if run.config.model.kind == "ae" else 0.0)
+    point = st.session_state.get("gen_point")
+    with right:
+        st.plotly_chart(map_figure(found.codes, found.labels, classes, span, placed[:2] if placed else None, point,
+                                   presenter=presenting()),
+                        key="gen_map", on_select=clicked, selection_mode="points", width="stretch", config=charts.CONFIG)
+        shown = []
+        if placed is not None:
+            shown.append((placed[2], "your digit, drawn again"))
+        if point is not None:
+            shown.append((generative.decode(drawer.model, [point])[0], f"what ({point[0]:.1f}, {point[1]:.1f}) decodes to"))
+        if shown:
+            for column, (digit, caption) in zip(st.columns(len(shown) + 1), shown):
+                column.image(digits_image([[digit]], scale=4), caption=caption)
+        else:
+            st.caption("Click anywhere on the map to see what the decoder draws there; draw a digit to place it.")
+    if placed is not None and point is not None:
+        st.image(digits_image([generative.morph(drawer.model, placed[0], point, MORPH_STEPS)], scale=3),
+                 caption="From your digit to the point you clicked: the decoder's drawings along the way")
+    grid_column, other_column = st.columns(2, gap="large")
+    with grid_column:
+        cells = generative.grid_codes(span, GRID_CELLS)
+        rows = generative.decode(drawer.model, cells).reshape(GRID_CELLS, GRID_CELLS, 28, 28)
+        st.image(digits_image(list(rows), scale=1, gap=0),
+                 caption=f"What the decoder draws over the map, from ({-span:.0f}, {span:.0f}) at the top left to "
+                         f"({span:.0f}, {-span:.0f}) at the bottom right")
+    with other_column:
+        compare_ui(run)
+
+
+def compare_ui(run) -> None:
+    """Another finished run with a 2-D code, its map beside this one: an autoencoder's has holes, a VAE's none."""
+    others = {r.id: r for r in generative_runs().values()
+              if r.id != run.id and r.checkpoint and r.config.model.latent == 2 and r.status in ("done", "stopped")}
+    if not others:
+        other = "a VAE" if run.config.model.kind == "ae" else "an autoencoder"
+        st.caption(f"Train {other} with a 2-D code too, and its map shows here beside this one: an autoencoder's map "
+                   "has empty places that decode to nothing like a digit; a VAE's has none.")
+        return
+    other_id = st.selectbox("Beside it", list(others), format_func=lambda rid: others[rid].label, key="gen_other")
+    try:
+        found = generative.latent_map(others[other_id].checkpoint)
+    except DLCoreError as exc:
+        st.error(literal(f"Run #{other_id} cannot be shown: {exc}"))
+        return
+    span = max(generative.GRID_SPAN, float(abs(found.codes).max()))
+    st.plotly_chart(map_figure(found.codes, found.labels, data.info(others[other_id].config.dataset).classes, span,
+                               title=f"Run #{other_id}'s map ({others[other_id].config.model.summary()})",
+                               presenter=presenting(), clickable=False),
+                    key="gen_other_map", width="stretch", config=charts.CONFIG)
+
+
+st.title("Generative models")
+st.caption("An autoencoder squeezes each digit into a few numbers, its code, and learns to draw the digit again from "
+           "the code alone. A VAE also gives each code a spread and pulls all codes towards one bell curve, so "
+           "every point of its map draws something like a digit.")
+config, start = settings_ui()  # kept in presenter mode: a teacher starts the demo in front of the class
+if start:
+    try:
+        st.session_state[RUN] = manager.submit(config, st.session_state.get("student_name", ""), owner=session_owner(),
+                                               teacher=is_teacher())
+        st.session_state.pop("gen_point", None)
+    except DLCoreError as exc:
+        st.error(literal(refusal(exc)))
+
+runs = generative_runs()
+st.container(key="gen_watch")
+run_id = watched_run(runs)
+if run_id is None:
+    st.info("No autoencoder has been trained on this server yet: press Start.", icon=":material/info:")
+    st.stop()
+progress = manager.progress(run_id)
+live = progress is not None and not progress.finished
+if not live and runs[run_id].status in ("queued", "running", "paused"):
+    runs = generative_runs()  # it ended while the list was read: its label says how
+picker_column, stop_column = st.columns([6, 1], vertical_alignment="bottom")
+picker_column.selectbox("Run", list(runs), format_func=lambda rid: runs[rid].label, key=RUN,
+                        label_visibility="collapsed")
+if live:
+    if page_opened():
+        bring_into_view("gen_watch")
+    with stop_column:
+        controls_ui(run_id, progress.status)
+    st.fragment(run_every=LIVE_SECONDS)(live_ui)(run_id, progress.status)
+else:
+    run = manager.store.get(run_id)
+    if run.status in ("failed", "interrupted", "diverged"):
+        st.error(f"Run #{run.id} {run.status}. {literal(run.message)}")
+    elif not run.checkpoint:
+        st.info(f"Run #{run.id} is {run.status}.")
+    else:
+        finished_ui(run)
