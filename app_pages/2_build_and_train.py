@@ -463,7 +463,7 @@ if spec is None:
     st.caption("Fix the network above to start training.")
 
 st.container(key="watch").header("3. Watch", divider="gray")
-runs = recent_runs(manager.store)
+runs = [run for run in recent_runs(manager.store) if not run.config.model.generative]  # those are Generative models'
 active = manager.active()
 picker = st.container()  # drawn once the watched run is known to exist
 run_id = watched_run()

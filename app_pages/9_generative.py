@@ -1,23 +1,26 @@
 """Generative models: an autoencoder or a VAE learns to draw digits again from a few numbers, live; then its map,
-where a drawing lands, what any point decodes to, and why a VAE's map has no holes."""
+where a drawing lands, what any point decodes to, and why a VAE's map has no holes. A GAN learns to draw digits from
+noise against a discriminator, its samples forming epoch by epoch, with a digit model reading which it draws."""
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from dlcore import DLCoreError, TrainConfig, data, generative, inside, jobs, preprocess
+from dlcore import DLCoreError, TrainConfig, data, generative, inside, jobs, predict, preprocess
 from dlcore.config import MAX_BETA, MAX_EPOCHS, DenseLayer, ModelSpec, bounds
 from dlcore.runs import parse_run_id
 from ui import charts, literal
 from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, may_control, page_opened,
                           presenting, refusal, session_owner)
-from ui.generative import digits_image, map_figure
+from ui.generative import digits_image, map_figure, mode_figure
 from ui.inside import DRAWN
 from ui.runs import POLL_SECONDS
 from ui.status import dataset_reasons
 
-KINDS = {"vae": "VAE", "ae": "Autoencoder"}
+KINDS = {"vae": "VAE", "ae": "Autoencoder", "gan": "GAN"}
+STEPPING = {"both": ("discriminator", "generator"), "discriminator": ("discriminator",), "generator": ("generator",)}
+STEPPING_TITLES = {"both": "Both", "discriminator": "Discriminator only", "generator": "Generator only"}
 WIDTHS = (64, 128, 256, 512)
 LIVE_SECONDS = 2.0  # the strip and the map are read again every inside.STRIP_SECONDS
 GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
@@ -36,10 +39,15 @@ def settings_ui() -> tuple[TrainConfig, bool]:
     kind = kind_column.segmented_control("Model", list(KINDS), format_func=KINDS.get, key="gen_kind", default="vae")
     kind = kind or "vae"
     low, high = bounds(ModelSpec, "latent")
-    latent = latent_column.number_input("Code size", int(low), int(high), 2, key="gen_latent",
-                                        help="How many numbers each digit is squeezed into; 2 draws a map.")
+    if kind == "gan":
+        latent = latent_column.number_input("Noise size", int(low), int(high), 100, key="gen_noise",
+                                            help="How many random numbers the generator draws each digit from.")
+    else:
+        latent = latent_column.number_input("Code size", int(low), int(high), 2, key="gen_latent",
+                                            help="How many numbers each digit is squeezed into; 2 draws a map.")
     width = width_column.selectbox("Hidden layer", WIDTHS, index=WIDTHS.index(256), key="gen_width",
-                                   help="784 pixels → this many → the code, and back the same way (the course's: 256).")
+                                   help="784 pixels → this many → the code, and back the same way; a GAN's generator "
+                                        "noise → this many → 784, its discriminator 784 → this many → 1 (the course's: 256).")
     beta = beta_column.number_input("β (KL)", 0.0, MAX_BETA, 1.0, step=0.5, key="gen_beta",
                                     disabled=kind != "vae", help="A VAE's pull of every code towards one bell curve.")
     epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, 20, key="gen_epochs")
@@ -49,7 +57,8 @@ def settings_ui() -> tuple[TrainConfig, bool]:
                                     index=usable.index("mnist-sample") if "mnist-sample" in usable else 0)
     start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     spec = ModelSpec(kind, dense=(DenseLayer(int(width)),), latent=int(latent), beta=float(beta))
-    return TrainConfig(dataset=dataset, model=spec, epochs=int(epochs)), start
+    lr = generative.GAN_LR if kind == "gan" else TrainConfig().lr
+    return TrainConfig(dataset=dataset, model=spec, epochs=int(epochs), lr=lr), start
 
 
 def generative_runs() -> dict:
@@ -87,6 +96,9 @@ def live_ui(run_id: int, status: str) -> None:
     st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} digits/s**"
                                    + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
     strip = trainer.strip()
+    if config.model.kind == "gan":
+        gan_view_ui(strip.drawn, strip.step, progress.parts, live=True)
+        return
     left, right = st.columns([5, 6], gap="medium")
     with left:
         if strip.drawn is None:
@@ -106,13 +118,45 @@ def live_ui(run_id: int, status: str) -> None:
             st.caption(f"A code of {config.model.latent} numbers has no map to draw; choose a code size of 2 for one.")
 
 
-def controls_ui(run_id: int, status: str) -> None:
+def gan_view_ui(drawn, step: int, parts, live: bool) -> None:
+    """A GAN's samples from its fixed noise, and its discriminator's and generator's losses epoch by epoch."""
+    left, right = st.columns([5, 6], gap="medium")
+    with left:
+        if drawn is None:
+            st.info("Starting: loading the data and building the networks.", icon=":material/hourglass_top:")
+        else:
+            when = f", at step {step}" if live else ""
+            st.image(digits_image([drawn[i : i + 10] for i in range(0, len(drawn), 10)], scale=2),
+                     caption=f"Drawn from the same {len(drawn)} noise vectors every time{when}: digits forming")
+    with right:
+        rows = dict(parts)
+        if rows.get("discriminator"):
+            last = rows["discriminator"][-1]["test_accuracy"], rows["generator"][-1]["test_accuracy"]
+            st.markdown(f"The discriminator tells real digits from drawn ones **{last[0]:.0%}** of the time and "
+                        f"calls **{last[1]:.0%}** of the drawings real; 50% and 50% is a draw.")
+        st.plotly_chart(charts.epoch_figure(list(parts), "loss", None, presenting()), key=f"gen_gan_loss_{live}",
+                        width="stretch", config=charts.CONFIG)
+
+
+def controls_ui(run_id: int, status: str, gan: bool, stepping: tuple[str, ...]) -> None:
+    """Stop, and for a GAN which of its parts trains (GAN Lab's step buttons), for its student or the teacher."""
     if not may_control(manager, run_id):
         st.caption("Only its student or the teacher can stop it.")
         return
     st.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
               key="gen_stop")
+    if gan:
+        now = next((name for name, parts in STEPPING.items() if parts == stepping), "both")
+        st.session_state.setdefault("gen_stepping", now)
+        st.segmented_control("Train", list(STEPPING), format_func=STEPPING_TITLES.get, key="gen_stepping",
+                             on_change=step_only, args=(run_id,))
     control_problem_ui()
+
+
+def step_only(run_id: int) -> None:
+    """The Train choice: which of the GAN's parts takes its steps from the next batch on."""
+    parts = STEPPING[st.session_state.get("gen_stepping") or "both"]
+    control(lambda number, owner, teacher: manager.step_only(number, parts, owner, teacher), run_id)
 
 
 def drawing_ui(drawer: generative.Drawer):
@@ -148,6 +192,9 @@ def finished_ui(run) -> None:
         drawer = generative.shared(run.checkpoint)
     except DLCoreError as exc:
         st.error(literal(f"Run #{run.id} cannot be shown: {exc}"))
+        return
+    if run.config.model.kind == "gan":
+        gan_finished_ui(run, drawer)
         return
     classes = data.info(run.config.dataset).classes
     images, _ = inside.strip_digits(run.config.dataset)
@@ -195,6 +242,36 @@ def finished_ui(run) -> None:
                          f"({span:.0f}, {-span:.0f}) at the bottom right")
     with other_column:
         compare_ui(run)
+
+
+def gan_finished_ui(run, drawer: generative.Drawer) -> None:
+    """A finished GAN: its samples (the training noise's, or new noise), its losses, and the mode meter: which
+    classes a digit model of the class reads in 1,000 of its drawings."""
+    st.markdown(f"**Run #{run.id}: {run.config.model.summary()}** on {run.config.dataset}. A GAN: its generator draws "
+                "digits from noise, its discriminator learns to tell them from real ones, and each learns from the other.")
+    seed = st.session_state.get("gen_seed", 0)
+    parts = list((run.history or {}).get("parts", {}).items())
+    gan_view_ui(generative.samples(drawer, seed=seed), 0, parts, live=False)
+    if st.button("Draw 40 more from new noise", icon=":material/casino:", key="gen_more"):
+        st.session_state["gen_seed"] = seed + 1
+        st.rerun()
+    judges = [r for r in predict.finished_runs(manager.store) if r.config.dataset == run.config.dataset]
+    if not judges:
+        st.caption(f"Train a classifier on {run.config.dataset} (Build & train, or Draw & classify's starter model) and "
+                   "it reads this GAN's drawings here: which classes it draws, and how clearly.")
+        return
+    judge = judges[0]
+    try:
+        meter = generative.judged(run.checkpoint, judge.checkpoint)
+    except DLCoreError as exc:
+        st.error(literal(f"Run #{judge.id} cannot read the drawings: {exc}"))
+        return
+    classes = data.info(run.config.dataset).classes
+    st.plotly_chart(mode_figure(meter.shares, classes, presenting()), key="gen_modes", width="stretch",
+                    config=charts.CONFIG)
+    st.caption(f"Run #{judge.id} ({judge.config.model.summary()}) reads 1,000 drawings: **{meter.confident_share:.0%}** "
+               f"with at least 90% confidence, **{meter.classes_covered} of {len(classes)}** classes drawn (5% or more "
+               "each). A generator that draws few classes has collapsed onto them.")
 
 
 def compare_ui(run) -> None:
@@ -249,7 +326,7 @@ if live:
     if page_opened():
         bring_into_view("gen_watch")
     with stop_column:
-        controls_ui(run_id, progress.status)
+        controls_ui(run_id, progress.status, runs[run_id].config.model.kind == "gan", progress.stepping)
     st.fragment(run_every=LIVE_SECONDS)(live_ui)(run_id, progress.status)
 else:
     run = manager.store.get(run_id)

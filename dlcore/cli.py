@@ -133,11 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     drop.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     drop.set_defaults(command=delete_command)
 
-    draw = sub.add_parser("generate", help="train an autoencoder or a VAE to draw digits, and score its drawings",
-                          description="Trains through the job manager like `train` and records the run; prints the "
-                                      "reconstructions' cross-entropy per test digit and how well the codes keep the "
-                                      "digits' classes (k-NN on the test digits' codes).")
+    draw = sub.add_parser("generate", help="train an autoencoder, a VAE or a GAN to draw digits, and judge its drawings",
+                          description="Trains through the job manager like `train` and records the run. For an "
+                                      "autoencoder it prints the reconstructions' cross-entropy per test digit and how "
+                                      "well the codes keep the digits' classes (k-NN on the test digits' codes); for a "
+                                      "GAN, the share of 1,000 drawings a digit model reads with >= 90% confidence and "
+                                      "the classes it draws (each >= 5% of them).")
     add_generative_flags(draw)
+    draw.add_argument("--judge", metavar="RUN", help="a GAN's judge: a classifier run id or .safetensors path on the "
+                                                    "same dataset (default: a starter CNN trained for the purpose)")
     draw.add_argument("--student", default="", help="a name shown on the run board")
     draw.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     draw.set_defaults(command=generate_command)
@@ -194,7 +198,8 @@ def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] =
 def add_generative_flags(parser: argparse.ArgumentParser) -> None:
     """The model kind and its code from ModelSpec, its encoder's widths, and every training setting from TrainConfig
     (the loss is the model's own)."""
-    parser.add_argument("--model", choices=list(GENERATIVE), default="vae", help="an autoencoder or a VAE (default vae)")
+    parser.add_argument("--model", choices=list(GENERATIVE), default="vae",
+                        help="an autoencoder, a VAE or a GAN (default vae; a GAN's --latent is its noise, default 100)")
     for name in ("latent", "beta"):
         low, high = bounds(ModelSpec, name)
         number = type(ModelSpec.__dataclass_fields__[name].default)
@@ -251,13 +256,16 @@ def toy_command(args: argparse.Namespace) -> int:
 
 
 def generative_config(args: argparse.Namespace) -> TrainConfig:
-    """The run a `generate` command line asks for: the course's 256-wide encoder unless --hidden says otherwise."""
+    """The run a `generate` command line asks for: the course's networks (a 256-wide hidden layer; a GAN's 100
+    numbers of noise and Adam at 2e-4) unless flags say otherwise."""
     hidden = args.hidden if args.hidden is not None else (256,)
     layer = DenseLayer(1, activation=args.activation) if args.activation else DenseLayer(1)
-    spec = ModelSpec(args.model, dense=tuple(dataclasses.replace(layer, units=units) for units in hidden))
+    course = generative.PRESETS["gan"] if args.model == "gan" else ModelSpec(args.model)
+    spec = dataclasses.replace(course, dense=tuple(dataclasses.replace(layer, units=units) for units in hidden))
     spec = dataclasses.replace(spec, **{name: getattr(args, name) for name in ("latent", "beta")
                                         if getattr(args, name) is not None})
-    return TrainConfig(model=spec).with_changes(**{field.name: getattr(args, field.name)
+    base = TrainConfig(model=spec, lr=generative.GAN_LR) if args.model == "gan" else TrainConfig(model=spec)
+    return base.with_changes(**{field.name: getattr(args, field.name)
                                                    for field in dataclasses.fields(TrainConfig)
                                                    if field.name not in ("model", "loss")})
 
@@ -281,17 +289,36 @@ def generate_command(args: argparse.Namespace) -> int:
     if run.status not in ("done", "stopped") or not run.checkpoint:
         raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
     model, _ = load_checkpoint(run.checkpoint)
-    measured = generative.measures(model, config.dataset)
+    judge = _judge(args.judge, config.dataset) if config.model.kind == "gan" else None
+    measured = generative.measures(model, config.dataset, *(judge or ()))
     summary = {"run_id": run_id, "status": run.status, "message": run.message, "model": config.model.kind,
                "epochs": progress.epoch, "seconds": round(seconds, 3), "checkpoint": run.checkpoint,
                **{name: round(value, 4) for name, value in measured.items()}, "config": config.to_dict()}
     if args.json:
         print(json.dumps(summary))
     else:
+        judged = (f"{measured['judge_confident_share']:.1%} of its drawings read with confidence, "
+                  f"{measured['classes_covered']} classes drawn" if "classes_covered" in measured else
+                  f"reconstruction BCE {measured['reconstruction_bce']:.1f} per digit, latent k-NN accuracy "
+                  f"{measured['latent_knn_accuracy']:.1%}")
         print(f"run #{run_id} {run.status}: {config.model.summary()} after {progress.epoch} epochs in {seconds:.1f}s; "
-              f"reconstruction BCE {measured['reconstruction_bce']:.1f} per digit, latent k-NN accuracy "
-              f"{measured['latent_knn_accuracy']:.1%}; weights: {run.checkpoint}")
+              f"{judged}; weights: {run.checkpoint}")
     return 0
+
+
+def _judge(reference: str | None, dataset: str) -> tuple:
+    """(classifier, its dataset) to read a GAN's drawings: the one named, else a starter CNN trained here for the
+    purpose on the GAN's dataset (seconds), recorded nowhere."""
+    if reference is not None:
+        judge = predict.load(reference)
+        if judge.config.model.generative:
+            raise DLCoreError(f"{reference} is not a classifier; name a run that reads digits to judge the drawings.")
+        return judge.model, judge.config.dataset
+    trainer = training.Trainer(dataclasses.replace(predict.STARTER_CONFIG, dataset=dataset))
+    trainer.run()
+    if trainer.model is None:
+        raise DLCoreError(f"The judge could not be trained ({trainer.progress().message}); name one with --judge.")
+    return trainer.model, dataset
 
 
 def _network(text: str) -> ModelSpec:

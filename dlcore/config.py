@@ -164,19 +164,20 @@ class ConvBlock:
     batch_norm: Flag = False
 
 
-GENERATIVE = ("ae", "vae")  # the kinds that learn to draw digits, not to name them (generative.py)
+GENERATIVE = ("ae", "vae", "gan")  # the kinds that learn to draw digits, not to name them (generative.py)
 
 
 @schema
 class ModelSpec:
-    """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers), both classifiers; or an autoencoder
-    ("ae") or a variational one ("vae"): the dense layers are its encoder, mirrored by its decoder, around a code
-    of `latent` numbers."""
+    """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers), both classifiers; an autoencoder ("ae")
+    or a variational one ("vae"), whose dense layers are its encoder, mirrored by its decoder, around a code of
+    `latent` numbers; or a GAN, whose dense layers are its generator's from `latent` numbers of noise, mirrored by
+    its discriminator's."""
 
-    kind: Literal["mlp", "cnn", "ae", "vae"] = "mlp"
+    kind: Literal["mlp", "cnn", "ae", "vae", "gan"] = "mlp"
     conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
     dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
-    latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size: 2 draws as a map
+    latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size (2 draws as a map); a GAN's noise
     beta: _float(0.0, MAX_BETA) = 1.0  # a VAE's weight on the KL term (1: the plain VAE)
 
     @property
@@ -193,6 +194,8 @@ class ModelSpec:
     def summary(self) -> str:
         """A short human name, e.g. 'MLP 128-64 relu' or 'CNN 32-64 / 128'."""
         hidden = "-".join(str(layer.units) for layer in self.dense) or "linear"
+        if self.kind == "gan":
+            return f"GAN {self.latent}-{'-'.join(str(layer.units) for layer in self.dense)}{'-' if self.dense else ''}784"
         if self.generative:
             beta = f", beta {self.beta:g}" if self.kind == "vae" and self.beta != 1 else ""
             return f"{self.kind.upper()} {'-'.join(str(layer.units) for layer in self.dense)}{'-' if self.dense else ''}{self.latent}{beta}"

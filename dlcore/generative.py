@@ -1,10 +1,12 @@
-"""Generative models: autoencoders and variational autoencoders that learn to draw digits, not to name them.
+"""Generative models: autoencoders, variational autoencoders and GANs that learn to draw digits, not to name them.
 
 An autoencoder squeezes a digit through a code of a few numbers and draws it again from the code alone; a VAE's
 encoder gives each digit a spread around its code as well as its place, and a KL term pulls every code towards one
-bell curve, so that anywhere on its map decodes to something like a digit (an autoencoder's map has holes). Both are
+bell curve, so that anywhere on its map decodes to something like a digit (an autoencoder's map has holes). All are
 ModelSpecs of their own kinds, so a run of one is a run like any other: the one loop trains it with the objective
 the model gives (model.objective), the job API runs it in a worker, and the runs store, export and import keep it.
+A GAN's generator draws digits from noise and its discriminator learns to tell them from real ones: the loop steps
+it as two lanes on every batch, the discriminator's then the generator's, each with its own optimizer (PARTS).
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ PIXELS = IMAGE_SIZE * IMAGE_SIZE
 LOG_VAR_RANGE = (-20.0, 10.0)  # a VAE's log-variance, kept where exp() neither vanishes nor overflows
 SCORE_BATCH = 1000  # test digits encoded at once: an MLP's activations for 1,000 digits are a few MB
 KNN_NEIGHBOURS = 5  # the latent map's k-NN accuracy: how well a digit's code alone says its class
+GAN_SLOPE = 0.2  # the discriminator's LeakyReLU, the course's
+PARTS = ("discriminator", "generator")  # a GAN's two lanes, stepped in this order on every batch
+GAN_LR = 2e-4  # the usual Adam rate for both of a GAN's optimizers: at 1e-3 the discriminator wins too soon
+SAMPLES = 40  # the samples a training GAN draws from the same noise every time it is read
 PRESETS: dict[str, ModelSpec] = {
     # The course's autoencoder: 784-256-64, mirrored, sigmoid out.
     "autoencoder": ModelSpec("ae", dense=(DenseLayer(256),), latent=64),
     # Keras' VAE example's shape on a 2-D code: a map of the digits that can be drawn and read.
     "vae-2d": ModelSpec("vae", dense=(DenseLayer(256),), latent=2),
     "ae-2d": ModelSpec("ae", dense=(DenseLayer(256),), latent=2),
+    # The course's GAN: generator 100-256-784 (ReLU, tanh out), discriminator 784-256-1 (LeakyReLU 0.2).
+    "gan": ModelSpec("gan", dense=(DenseLayer(256),), latent=100),
 }
 
 
@@ -84,26 +92,68 @@ class AutoEncoder(nn.Module):
         return bce + self.beta * kl if self.variational else bce
 
 
+class GAN(nn.Module):
+    """generator: noise (N, latent) -> 784 pixels in [-1, 1] (tanh); discriminator: 784 pixels in [-1, 1] -> one
+    logit, real (above 0) or drawn. forward() gives the discriminator's logit for standardised digits."""
+
+    def __init__(self, generator: nn.Sequential, discriminator: nn.Sequential, latent: int):
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.latent = latent
+        self.pixel_stats = MNIST_STATS
+
+    def real(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised digits as the discriminator sees them: 784 pixels in [-1, 1], as the generator draws."""
+        mean, std = self.pixel_stats
+        return (x.flatten(1) * std + mean).clamp(0.0, 1.0) * 2 - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(self.real(x))
+
+    def sample(self, noise: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1], (N, 28, 28), drawn from noise (N, latent)."""
+        return ((self.generator(noise) + 1) / 2).view(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+    def parameters_of(self, part: str):
+        return (self.discriminator if part == "discriminator" else self.generator).parameters()
+
+    def objective(self, x: torch.Tensor, part: str = "discriminator") -> torch.Tensor:
+        """The discriminator's loss (real digits called real, drawn ones drawn) or the generator's (its drawings
+        called real: the non-saturating loss), on fresh noise for every batch."""
+        drawn = self.generator(torch.randn(len(x), self.latent, device=x.device))
+        if part == "generator":
+            called = self.discriminator(drawn)
+            return F.binary_cross_entropy_with_logits(called, torch.ones_like(called))
+        real, fake = self.discriminator(self.real(x)), self.discriminator(drawn.detach())
+        return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
 def use_dataset(model: nn.Module, dataset: str) -> None:
-    """Tell an autoencoder which dataset's standardising to undo for its targets (a classifier needs nothing)."""
-    if isinstance(model, AutoEncoder):
+    """Tell an autoencoder or a GAN which dataset's standardising to undo (a classifier needs nothing)."""
+    if isinstance(model, (AutoEncoder, GAN)):
         model.pixel_stats = PIXEL_STATS.get(dataset, MNIST_STATS)
 
 
 def validate(spec: ModelSpec) -> None:
     if spec.conv:
-        raise DLCoreError("An autoencoder here is made of dense layers; remove its conv blocks.")
+        raise DLCoreError(f"{'A GAN' if spec.kind == 'gan' else 'An autoencoder'} here is made of dense layers; "
+                          "remove its conv blocks.")
 
 
-def _dense_stack(layers: tuple[DenseLayer, ...], features: int, prefix: str, add) -> int:
-    """Add one hidden dense layer per entry (with its batch norm, activation and dropout); returns the width out."""
+def _dense_stack(layers: tuple[DenseLayer, ...], features: int, prefix: str, add, leaky: bool = False) -> int:
+    """Add one hidden dense layer per entry (with its batch norm, activation and dropout); returns the width out.
+    leaky: the course's LeakyReLU (slope 0.2) in place of each layer's own activation (a GAN's discriminator)."""
     for i, layer in enumerate(layers, 1):
         shape = (layer.units,)
         add(f"{prefix} dense{i} {layer.units}", shape, features * layer.units + layer.units,
             lambda f=features, u=layer.units: nn.Linear(f, u))
         if layer.batch_norm:
             add(f"{prefix} batchnorm{i}", shape, 2 * layer.units, lambda u=layer.units: nn.BatchNorm1d(u))
-        add(f"{prefix} {layer.activation}", shape, 0, activations.get(layer.activation).module)
+        if leaky:
+            add(f"{prefix} leaky-relu {GAN_SLOPE:g}", shape, 0, lambda: nn.LeakyReLU(GAN_SLOPE))
+        else:
+            add(f"{prefix} {layer.activation}", shape, 0, activations.get(layer.activation).module)
         if layer.dropout > 0:
             add(f"{prefix} dropout {layer.dropout:g}", shape, 0, lambda p=layer.dropout: nn.Dropout(p))
         features = layer.units
@@ -113,6 +163,8 @@ def _dense_stack(layers: tuple[DenseLayer, ...], features: int, prefix: str, add
 def plan(spec: ModelSpec) -> tuple[list, list]:
     """The encoder's and the decoder's layers in order, each (name, output shape, parameters, make): models.py
     describes and builds a network from them, so the layer table and the network never disagree."""
+    if spec.kind == "gan":
+        return _gan_plan(spec)
     encoder: list = []
     decoder: list = []
     encoder.append(("flatten", (PIXELS,), 0, nn.Flatten))
@@ -126,8 +178,25 @@ def plan(spec: ModelSpec) -> tuple[list, list]:
     return encoder, decoder
 
 
-def build(spec: ModelSpec) -> AutoEncoder:
-    encoder, decoder = plan(spec)
+def _gan_plan(spec: ModelSpec) -> tuple[list, list]:
+    generator: list = []
+    discriminator: list = []
+    features = _dense_stack(spec.dense, spec.latent, "generator", lambda *row: generator.append(row))
+    generator.append((f"generator output {PIXELS}", (PIXELS,), features * PIXELS + PIXELS,
+                      lambda f=features: nn.Linear(f, PIXELS)))
+    generator.append(("generator tanh", (PIXELS,), 0, nn.Tanh))
+    features = _dense_stack(tuple(reversed(spec.dense)), PIXELS, "discriminator", lambda *row: discriminator.append(row),
+                            leaky=True)
+    discriminator.append(("discriminator output: real or drawn", (1,), features + 1, lambda f=features: nn.Linear(f, 1)))
+    return generator, discriminator
+
+
+def build(spec: ModelSpec) -> AutoEncoder | GAN:
+    first, second = plan(spec)
+    if spec.kind == "gan":
+        return GAN(nn.Sequential(*(row[3]() for row in first)), nn.Sequential(*(row[3]() for row in second)),
+                   spec.latent)
+    encoder, decoder = first, second
     return AutoEncoder(nn.Sequential(*(row[3]() for row in encoder)), nn.Sequential(*(row[3]() for row in decoder)),
                        spec.latent, spec.kind == "vae", spec.beta)
 
@@ -139,10 +208,19 @@ def _batches(images: torch.Tensor):
         yield images[first : first + SCORE_BATCH]
 
 
+def fixed_noise(count: int, latent: int, seed: int = 0) -> torch.Tensor:
+    """The same noise every time: a GAN's samples from it change only as the generator learns."""
+    return torch.randn(count, latent, generator=torch.Generator().manual_seed(seed))
+
+
 @torch.inference_mode()
-def evaluate(model: AutoEncoder, images: torch.Tensor, on_batch=None) -> Evaluation:
-    """A model's score on standardised test digits, as the loop keeps every model's: its loss is the objective
-    per digit (the code's mean decoded); there are no classes to get right, so no accuracy."""
+def evaluate(model: AutoEncoder | GAN, images: torch.Tensor, on_batch=None, part: str | None = None) -> Evaluation:
+    """A model's score on standardised test digits, as the loop keeps every model's. An autoencoder's loss is the
+    objective per digit (the code's mean decoded); it has no classes to get right, so no accuracy. A GAN's lanes
+    are scored on the test digits and as many drawings from fixed noise: the discriminator's loss and its accuracy
+    at telling the two apart; the generator's loss and the share of its drawings the discriminator calls real."""
+    if isinstance(model, GAN):
+        return _evaluate_gan(model, images, part or PARTS[0], on_batch)
     model.eval()
     total, batches = 0.0, -(-len(images) // SCORE_BATCH)
     for done, batch in enumerate(_batches(images), 1):
@@ -152,6 +230,27 @@ def evaluate(model: AutoEncoder, images: torch.Tensor, on_batch=None) -> Evaluat
             on_batch(done, batches)
     return Evaluation(accuracy=float("nan"), loss=total / max(len(images), 1), per_class=[], confusion=[],
                       misclassified=[])
+
+
+def _evaluate_gan(model: GAN, images: torch.Tensor, part: str, on_batch) -> Evaluation:
+    model.eval()
+    noise = fixed_noise(len(images), model.latent).to(images.device)
+    loss = right = 0.0
+    batches = -(-len(images) // SCORE_BATCH)
+    for done, first in enumerate(range(0, len(images), SCORE_BATCH), 1):
+        drawn = model.discriminator(model.generator(noise[first : first + SCORE_BATCH]))
+        if part == "generator":
+            loss += float(F.binary_cross_entropy_with_logits(drawn, torch.ones_like(drawn), reduction="sum"))
+            right += int((drawn > 0).sum())
+        else:
+            real = model(images[first : first + SCORE_BATCH])
+            loss += float(F.binary_cross_entropy_with_logits(real, torch.ones_like(real), reduction="sum")
+                          + F.binary_cross_entropy_with_logits(drawn, torch.zeros_like(drawn), reduction="sum"))
+            right += (int((real > 0).sum()) + int((drawn <= 0).sum())) / 2
+        if on_batch is not None:
+            on_batch(done, batches)
+    count = max(len(images), 1)
+    return Evaluation(accuracy=right / count, loss=loss / count, per_class=[], confusion=[], misclassified=[])
 
 
 @torch.inference_mode()
@@ -231,9 +330,42 @@ def lesson(spec: ModelSpec) -> str:
 
 
 
-def measures(model: AutoEncoder, dataset: str) -> dict:
-    """What a finished autoencoder is judged by: its reconstructions' cross-entropy per test digit, and how well its
-    test digits' codes say their class among the training digits' (k-NN)."""
+CONFIDENT = 0.9  # a judge's probability above which a GAN's drawing counts as a clear digit
+COVERED = 0.05  # the share of its drawings a class needs to count as one the generator makes
+JUDGED_SAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class ModeMeter:
+    """Which classes a GAN draws, as a digit model reads its drawings from fixed noise: mode collapse shows as a
+    few classes taking most of them."""
+
+    shares: list[float]  # of the drawings, the share read as each class
+    confident_share: float  # the share read with at least CONFIDENT probability
+    classes_covered: int  # classes with at least COVERED of the drawings
+
+
+@torch.inference_mode()
+def mode_meter(model: GAN, judge: nn.Module, judge_dataset: str, count: int = JUDGED_SAMPLES) -> ModeMeter:
+    """A judging classifier (trained on judge_dataset) reads `count` drawings from fixed noise."""
+    model.eval()
+    judge.eval()
+    info = data.info(judge_dataset)
+    drawn = model.sample(fixed_noise(count, model.latent, seed=1))
+    probabilities = torch.softmax(judge(((drawn - info.mean) / info.std).unsqueeze(1)).float(), dim=1)
+    confident, read = probabilities.max(dim=1)
+    shares = torch.bincount(read, minlength=probabilities.shape[1]).double() / count
+    return ModeMeter(shares.tolist(), float((confident >= CONFIDENT).double().mean()), int((shares >= COVERED).sum()))
+
+
+def measures(model: AutoEncoder | GAN, dataset: str, judge: nn.Module | None = None,
+             judge_dataset: str | None = None) -> dict:
+    """What a finished model is judged by. An autoencoder: its reconstructions' cross-entropy per test digit, and
+    how well its test digits' codes say their class among the training digits' (k-NN). A GAN: the share of its
+    drawings a judging digit model reads with confidence, and how many classes it draws."""
+    if isinstance(model, GAN):
+        meter = mode_meter(model, judge, judge_dataset or dataset)
+        return {"judge_confident_share": meter.confident_share, "classes_covered": meter.classes_covered}
     loaded = data.load(dataset)
     use_dataset(model, dataset)
     train_x, test_x = loaded.normalized(loaded.train_images), loaded.normalized(loaded.test_images)
@@ -249,27 +381,44 @@ GRID_SPAN = 3.0  # a 2-D code's decoded grid and click area: three spreads of th
 
 @dataclass(frozen=True)
 class Drawer:
-    """A finished autoencoder with its config (which dataset's standardising it undoes), shared by every session."""
+    """A finished autoencoder or GAN with its config (which dataset's standardising it undoes), shared by every
+    session."""
 
-    model: AutoEncoder
+    model: AutoEncoder | GAN
     config: TrainConfig
 
     @property
     def mapped(self) -> bool:
-        """Whether its codes can be drawn as a map: two numbers."""
-        return self.model.latent == 2
+        """Whether its codes can be drawn as a map: an autoencoder's of two numbers."""
+        return isinstance(self.model, AutoEncoder) and self.model.latent == 2
 
 
 @caches.bounded(SHARED_BYTES)
 def shared(checkpoint: str) -> Drawer:
-    """One loaded autoencoder per checkpoint for the whole server; callers must not change it."""
+    """One loaded autoencoder or GAN per checkpoint for the whole server; callers must not change it."""
     from .runs import load_checkpoint  # runs builds networks through models, which builds autoencoders here
 
     model, config = load_checkpoint(checkpoint)
-    if not isinstance(model, AutoEncoder):
-        raise DLCoreError("That run is a classifier, not an autoencoder; pick one trained on this page.")
+    if not isinstance(model, (AutoEncoder, GAN)):
+        raise DLCoreError("That run is a classifier, not a generative model; pick one trained on this page.")
     use_dataset(model, config.dataset)
     return Drawer(model, config)
+
+
+@torch.inference_mode()
+def samples(drawer: Drawer, count: int = SAMPLES, seed: int = 0) -> np.ndarray:
+    """A GAN's drawings from noise of this seed (0: the noise its training samples came from), (count, 28, 28)."""
+    drawer.model.eval()
+    return drawer.model.sample(fixed_noise(count, drawer.model.latent, seed)).numpy()
+
+
+@caches.bounded(2**20)
+def judged(checkpoint: str, judge_checkpoint: str) -> ModeMeter:
+    """A finished GAN's mode meter, read by a finished classifier's run, made once for every session."""
+    from .predict import shared as shared_classifier
+
+    judge = shared_classifier(judge_checkpoint)
+    return mode_meter(shared(checkpoint).model, judge.model, judge.config.dataset)
 
 
 @dataclass(frozen=True)

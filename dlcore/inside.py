@@ -86,9 +86,12 @@ class DigitPath:
 
 
 def layers(model: nn.Module) -> list[nn.Module]:
-    """A network's layers in its layer table's order: a classifier's own, an autoencoder's encoder then decoder."""
+    """A network's layers in its layer table's order: a classifier's own, an autoencoder's encoder then decoder, a
+    GAN's generator then discriminator."""
     if isinstance(model, generative.AutoEncoder):
         return [*model.encoder, *model.decoder]
+    if isinstance(model, generative.GAN):
+        return [*model.generator, *model.discriminator]
     return list(model)
 
 
@@ -307,7 +310,8 @@ def stored_pictures(store, run_id: int, epoch: int) -> list[Pictures]:
 @dataclass(frozen=True)
 class Strip:
     """A fixed row of test digits and what the training model made of them last: a classifier's guesses, or an
-    autoencoder's drawings of them and, for a 2-D code, where the map's test digits (map_digits) lie."""
+    autoencoder's drawings of them and, for a 2-D code, where the map's test digits (map_digits) lie; or a GAN's
+    drawings from its fixed noise (generative.SAMPLES of them)."""
 
     images: np.ndarray  # uint8 (n, 28, 28)
     labels: list[int]
@@ -358,6 +362,7 @@ class StripReader:
         self.config = config
         self._inputs: torch.Tensor | None = None
         self._map: torch.Tensor | None = None  # an autoencoder with a 2-D code: the map digits, standardised
+        self._noise: torch.Tensor | None = None  # a GAN's fixed noise
         self._lock = threading.Lock()
         self._guesses: tuple[int, object] | None = None
         self._last = 0.0
@@ -372,7 +377,7 @@ class StripReader:
             device = next(model.parameters()).device
             images, _ = strip_digits(self.config.dataset)
             self._inputs = standardize(torch.from_numpy(images), info.mean, info.std).unsqueeze(1).to(device)
-            if self.config.model.generative and self.config.model.latent == 2:
+            if self.config.model.kind in ("ae", "vae") and self.config.model.latent == 2:
                 images, _ = map_digits(self.config.dataset)
                 self._map = standardize(torch.from_numpy(images), info.mean, info.std).unsqueeze(1).to(device)
         was_training = model.training
@@ -387,6 +392,10 @@ class StripReader:
             self._guesses = (step, found)
 
     def _drawings(self, model: nn.Module) -> tuple[bytes, bytes]:
+        if isinstance(model, generative.GAN):  # its samples from the same noise every time
+            if self._noise is None:
+                self._noise = generative.fixed_noise(generative.SAMPLES, model.latent).to(self._inputs.device)
+            return (model.sample(self._noise) * 255).round().to(torch.uint8).cpu().numpy().tobytes(), b""
         drawn = (model.decode(model.encode(self._inputs)[0]) * 255).round().to(torch.uint8).cpu().numpy().tobytes()
         codes = model.encode(self._map)[0].float().cpu().numpy().tobytes() if self._map is not None else b""
         return drawn, codes

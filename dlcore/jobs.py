@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import disk, tinysteps, workers
+from . import disk, generative, tinysteps, workers
 from .config import DLCoreError, TrainConfig
 from .loop import Engine
 from .runs import RunStore, home
@@ -468,6 +468,15 @@ class JobManager:
             self.slots.release(("run", run_id))  # the slot is the next job's now; this one keeps what it learned as it ends
             trainer.stop()
 
+    def step_only(self, run_id: int, parts: tuple[str, ...], owner: str = LOCAL, teacher: bool = False) -> None:
+        """Train only some parts of a GAN (its discriminator, its generator, or both) from its next batch on, as GAN
+        Lab's step buttons do; a sentence when the run is not training."""
+        if not parts or not set(parts) <= set(generative.PARTS):
+            raise DLCoreError(f"Choose which to train: {' or '.join(generative.PARTS)}, or both.")
+        trainer = self._controlled(run_id, owner, teacher)
+        if trainer is None or not trainer.step_only(parts):
+            raise DLCoreError(f"Run #{run_id} is not training now; choose what it trains once it is.")
+
     def wait(self, run_id: int, timeout: float | None = None) -> Progress | None:
         """Block until a run finishes (for the CLI and tests; pages poll progress instead)."""
         return wait_for_end(lambda: self.progress(run_id), timeout)
@@ -527,8 +536,11 @@ def _not_saved(exc: Exception) -> str:
 def _history(progress: Progress) -> dict:
     """What the store keeps of a run's curves; steps_per_epoch lets runs with other batch sizes share an x axis.
     (The run's `seconds` are its training time; scoring the test split and the whole run's time are kept here.)"""
-    return {"steps": progress.step_losses, "epochs": progress.history, "steps_per_epoch": progress.steps_per_epoch,
+    kept = {"steps": progress.step_losses, "epochs": progress.history, "steps_per_epoch": progress.steps_per_epoch,
             "evaluation_seconds": progress.evaluating, "wall_seconds": progress.wall}
+    if progress.parts:  # a GAN's discriminator and generator, epoch by epoch
+        kept["parts"] = {part: rows for part, rows in progress.parts}
+    return kept
 
 
 _MANAGERS: dict[str, JobManager] = {}

@@ -111,22 +111,30 @@ class Lane:
     """One model with its optimizer, schedule, loss and running totals; stepped only by its loop's thread."""
 
     def __init__(self, config: TrainConfig, device: torch.device, total_steps: int,
-                 build: Callable[[], nn.Module] | None = None, engine: Engine = Engine()):
+                 build: Callable[[], nn.Module] | None = None, engine: Engine = Engine(), part: str | None = None,
+                 model: nn.Module | None = None):
         self.config = config
         self.group = engine.group
-        with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
-            torch.manual_seed(config.seed)
-            self.model = (build() if build is not None else models.build(config.model)).to(device)
+        self.part = part  # which part of a shared model this lane trains (a GAN's discriminator or generator)
+        if model is not None:  # the lane before it built the model they share
+            self.model = model
+        else:
+            with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
+                torch.manual_seed(config.seed)
+                self.model = (build() if build is not None else models.build(config.model)).to(device)
         generative.use_dataset(self.model, config.dataset)
-        # a model that gives its own objective (an autoencoder: how well it draws the batch again) trains on it, not
-        # on the config's loss against labels
+        # a model that gives its own objective (an autoencoder: how well it draws the batch again; a GAN's part:
+        # how well it fools or sees through the other) trains on it, not on the config's loss against labels
         self._objective = getattr(self.model, "objective", None)
+        if part is not None:
+            self._objective = functools.partial(self._objective, part=part)
         self.net = self.group.wrap(self.model) if self.group else self.model  # what steps train; shares the weights
         if engine.compile:
             self.net = torch.compile(self.net)
         self._autocast = (functools.partial(torch.autocast, device.type, dtype=torch.bfloat16) if engine.amp
                           else contextlib.nullcontext)
-        self.optimizer = optim.make_optimizer(config, self.model.parameters())
+        self.optimizer = optim.make_optimizer(
+            config, self.model.parameters_of(part) if part is not None else self.model.parameters())
         self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
         self.loss_fn = optim.make_loss(config.loss)
         # a model that computes its own gradient in NumPy (a 2-D playground network: a few hundred weights, where
@@ -159,6 +167,7 @@ class Lane:
         self._shares: list[float] = []  # each step's part of its batch, in this process
         self._batches: list[int] = []  # each taken step's batch size, until its values are read
         self._epoch_loss = self._epoch_correct = 0.0  # the epoch's summed loss (mean times batch) and correct samples
+        self._epoch_samples = 0  # and the samples this lane stepped on (a GAN's part may sit out some batches)
 
     @property
     def training(self) -> bool:
@@ -171,7 +180,7 @@ class Lane:
                 "schedule": self.schedule.state_dict(), "losses": list(self.losses),
                 "history": [row.to_dict() for row in self.history], "diverged_at": self.diverged_at,
                 "seconds": self.seconds, "steps": self.steps,
-                "epoch_totals": (self._epoch_loss, self._epoch_correct)}
+                "epoch_totals": (self._epoch_loss, self._epoch_correct, self._epoch_samples)}
 
     def restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -180,11 +189,12 @@ class Lane:
         self.losses = list(state["losses"])
         self.history = [EpochRow(**row) for row in state["history"]]
         self.diverged_at, self.seconds, self.steps = state["diverged_at"], state["seconds"], state["steps"]
-        self._epoch_loss, self._epoch_correct = state["epoch_totals"]
+        self._epoch_loss, self._epoch_correct, self._epoch_samples = state["epoch_totals"]
 
     def begin_epoch(self) -> None:
         self.model.train()
         self._epoch_loss = self._epoch_correct = 0.0
+        self._epoch_samples = 0
 
     def step(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
         """One optimizer step on one batch of `batch` samples, of which this process has (x, y): the only training
@@ -281,6 +291,7 @@ class Lane:
             self.diverged_at = len(self.losses) + first_bad + 1
         self._epoch_loss += sum(loss * batch for loss, batch in zip(losses, batches))
         self._epoch_correct += sum(correct[: len(losses)])
+        self._epoch_samples += sum(batches[: len(losses)])
         return losses
 
     def score(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch=None) -> Evaluation:
@@ -292,7 +303,7 @@ class Lane:
 
     def _evaluate(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch) -> Evaluation:
         if self._objective is not None:
-            return generative.evaluate(self.model, test_x, on_batch)
+            return generative.evaluate(self.model, test_x, on_batch, self.part)
         if self.rules is None:
             return evaluate(self.model, test_x, test_y, test_x.device, on_batch)
         logits = self.model.numpy_logits(test_x.numpy())  # a few hundred points: one batch
@@ -300,12 +311,13 @@ class Lane:
             on_batch(1, 1)
         return evaluate_numpy(logits, test_y.numpy(), self.config.loss)
 
-    def end_epoch(self, epoch: int, samples: int, samples_per_sec: float, train_seconds: float,
-                  result: Evaluation, test_images: int) -> EpochRow:
-        """The epoch's row: its training totals over `samples` (of every process, as read back), and its score on
-        `test_images` test images."""
+    def end_epoch(self, epoch: int, samples_per_sec: float, train_seconds: float, result: Evaluation,
+                  test_images: int) -> EpochRow:
+        """The epoch's row: its training totals over the samples it stepped on (of every process, as read back), and
+        its score on `test_images` test images."""
         return EpochRow(
-            epoch=epoch, train_loss=self._epoch_loss / samples, train_accuracy=self._epoch_correct / samples,
+            epoch=epoch, train_loss=self._epoch_loss / self._epoch_samples if self._epoch_samples else math.nan,
+            train_accuracy=self._epoch_correct / self._epoch_samples if self._epoch_samples else math.nan,
             test_loss=result.loss, test_accuracy=result.accuracy, test_images=test_images,
             samples_per_sec=samples_per_sec, train_seconds=train_seconds,
         )
@@ -360,6 +372,7 @@ class Loop:
         self._resume.set()
         self._stop = threading.Event()
         self._suspend = threading.Event()
+        self.stepping = frozenset(generative.PARTS)  # the parts of a shared model (a GAN's) that take their steps
         self._agreed_stop = False  # a group's processes stop when all have heard of a stop, at a read-back
 
     # control, from any thread
@@ -372,6 +385,13 @@ class Loop:
     def stop(self) -> None:
         self._stop.set()
         self._resume.set()
+
+    def step_only(self, parts: tuple[str, ...]) -> None:
+        """From the next batch on, step only these parts of a GAN (its discriminator, its generator, or both)."""
+        chosen = frozenset(parts) & frozenset(generative.PARTS)
+        if not chosen:
+            raise DLCoreError(f"Choose which to train: {' or '.join(generative.PARTS)}, or both.")
+        self.stepping = chosen
 
     def suspend(self) -> None:
         """End at the next step with the state packed (a group's processes cannot: they pause instead)."""
@@ -426,8 +446,8 @@ class Loop:
         epoch_x, epoch_y = epoch_test_split(test_x, test_y)
         n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)
-        lanes = [Lane(config, device, self.steps_per_epoch * self.epochs, self.build, self.engine)
-                 for config in self.configs]
+        lanes = [lane for config in self.configs
+                 for lane in self._lanes(config, device, self.steps_per_epoch * self.epochs)]
         in_numpy = all(lane.rules is not None for lane in lanes)  # their batches are taken as NumPy views: a torch
         if in_numpy:  # index costs more than such a step's arithmetic
             train_x, train_y = train_x.numpy(), train_y.numpy()
@@ -474,7 +494,7 @@ class Loop:
                     mine = group.shard(index) if group else index
                     x, y = train_x[mine], train_y[mine]
                     for lane in lanes:
-                        if lane.training:
+                        if lane.training and (lane.part is None or lane.part in self.stepping):
                             lane.step(x, y, len(index))
                     taken, samples = 1, len(index)
                 now = time.perf_counter()
@@ -506,7 +526,7 @@ class Loop:
                 self._per_image = self.evaluating / len(epoch_y)
             with self.lock:
                 for lane, result in zip(scoring, results):
-                    lane.history.append(lane.end_epoch(epoch, n, self.samples_per_sec, self._trained, result,
+                    lane.history.append(lane.end_epoch(epoch, self.samples_per_sec, self._trained, result,
                                                        len(epoch_y)))
                 self.epoch = epoch
             if on_epoch is not None:
@@ -518,6 +538,15 @@ class Loop:
         if not any(lane.training for lane in lanes):
             return "diverged"
         return "stopped" if self._stopping() else "done"
+
+    def _lanes(self, config: TrainConfig, device: torch.device, total_steps: int) -> list[Lane]:
+        """A config's lanes: one; or a GAN's two, its discriminator's and its generator's, sharing its model and
+        stepped in that order on every batch."""
+        if config.model.kind != "gan":
+            return [Lane(config, device, total_steps, self.build, self.engine)]
+        first = Lane(config, device, total_steps, self.build, self.engine, part=generative.PARTS[0])
+        return [first, *(Lane(config, device, total_steps, engine=self.engine, part=part, model=first.model)
+                         for part in generative.PARTS[1:])]
 
     def _pack(self, epoch: int, first: int, shuffled: torch.Tensor, epoch_seconds: float) -> bytes:
         """The loop's state between two steps, as torch.save's bytes of tensors and plain values only (so that

@@ -118,8 +118,10 @@ class Run:
 
     @property
     def accuracy(self) -> float | None:
-        """The test accuracy; None without results, and for a model that names no classes (an autoencoder)."""
-        return self.results.accuracy if self.results and not math.isnan(self.results.accuracy) else None
+        """The test accuracy; None without results, and for a model that names no classes (an autoencoder, a GAN)."""
+        if self.results is None or self.config.model.generative or math.isnan(self.results.accuracy):
+            return None
+        return self.results.accuracy
 
     @property
     def label(self) -> str:
@@ -127,6 +129,8 @@ class Run:
         its test loss per digit."""
         if self.accuracy is not None:
             accuracy = f": {self.accuracy:.1%}"
+        elif self.results is not None and self.config.model.kind == "gan":
+            accuracy = f": its discriminator tells real from drawn {self.results.accuracy:.0%}"
         elif self.results is not None and self.config.model.generative:
             accuracy = f": loss {self.results.loss:.1f} per digit"
         else:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from . import inside
+from . import generative, inside
 from .config import TrainConfig
 from .evaluate import Evaluation
 from .loop import Engine, Fraction, LoopJob
@@ -26,6 +26,8 @@ class Progress(Fraction):
     steps_per_epoch: int = 0
     step_losses: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)  # one loop.EpochRow (as a dict) per finished epoch
+    parts: tuple[tuple[str, list[dict]], ...] = ()  # a GAN's: (part, its EpochRows) for its discriminator, generator
+    stepping: tuple[str, ...] = ()  # a GAN's parts taking their steps now (loop.Loop.step_only)
     samples_per_sec: float = 0.0
     elapsed: float = 0.0  # training time, pauses and evaluation excluded
     evaluating: float = 0.0  # time spent scoring the test split
@@ -69,10 +71,17 @@ class Trainer(LoopJob):
                 step=loop.step, steps_per_epoch=loop.steps_per_epoch,
                 step_losses=list(lane.losses) if lane else [],
                 history=[row.to_dict() for row in lane.history] if lane else [],
+                parts=tuple((each.part, [row.to_dict() for row in each.history]) for each in loop.lanes if each.part),
+                stepping=tuple(part for part in generative.PARTS if part in loop.stepping)
+                if self.config.model.kind == "gan" else (),
                 samples_per_sec=loop.samples_per_sec, elapsed=loop.elapsed, evaluating=loop.evaluating, wall=loop.wall,
                 phase=loop.phase if live else "training", scored=loop.scored, scoring=loop.scoring,
                 eta=0.0 if status == "done" else loop.eta() if live else None,
             )
+
+    def step_only(self, parts: tuple[str, ...]) -> None:
+        """Train only these parts of a GAN from the next batch on (generative.PARTS)."""
+        self.loop.step_only(parts)
 
     def strip(self) -> inside.Strip:
         """The fixed test digits and the training model's latest guesses, refreshed every few seconds."""

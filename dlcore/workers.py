@@ -129,6 +129,9 @@ class Host:
     def suspend(self) -> bool:
         return self.job.suspend()
 
+    def step_only(self, parts: tuple[str, ...]) -> None:
+        self.job.step_only(parts)
+
     def threads(self) -> int:
         return torch.get_num_threads()
 
@@ -157,6 +160,8 @@ class Host:
 
         lanes = job.loop.lanes
         kept = [status in ("done", "stopped") and lane.evaluation is not None for lane in lanes]
+        kept = [keep and all(lane.model is not other.model for other in lanes[:i])  # a GAN's lanes share one model
+                for i, (lane, keep) in enumerate(zip(lanes, kept))]
         ending = Ending(
             status, message, tuple(lane.evaluation for lane in lanes),
             tuple(checkpoint_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)),
@@ -597,6 +602,16 @@ class WorkerJob:
         with self._controlling:
             if not self._wake_suspended("stop") and not self._starting("stop"):
                 self._call("stop")
+
+    def step_only(self, parts: tuple[str, ...]) -> bool:
+        """Train only these parts of a GAN from its next batch on; False when its worker is not training it now
+        (waiting, starting, or suspended: it goes on with both)."""
+        with self._controlling:
+            with self._lock:
+                working = hasattr(self._handle, "call") and self._final is None
+            if working:
+                self._call("step_only", tuple(parts))
+            return working
 
     def cancel(self, message: str) -> None:
         """End a job that never started."""

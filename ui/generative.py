@@ -71,3 +71,18 @@ def map_figure(codes: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], 
                    tickfont=dict(size=font)),
         legend=dict(orientation="h", y=-0.12, font=dict(size=font)), dragmode="pan", clickmode="event+select",
         hovermode="closest"))
+
+
+def mode_figure(shares: list[float], classes: tuple[str, ...], presenter: bool = False) -> go.Figure:
+    """The share of a GAN's drawings a digit model reads as each class; the dotted line is an even tenth each."""
+    font = PRESENTER_FONT if presenter else 12
+    bars = dict(type="bar", x=list(classes), y=shares, text=[f"{share:.0%}" for share in shares], textposition="outside",
+                marker=dict(color=[CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(classes))]),
+                hovertemplate="read as %{x}: %{y:.1%}<extra></extra>", textfont=dict(size=font))
+    even = 1 / max(len(classes), 1)
+    return bare_figure([bars], dict(
+        title=dict(text="Which classes it draws (the mode meter)", font=dict(size=font + 2)),
+        height=320 if presenter else 260, margin=margin(36), showlegend=False,
+        xaxis=dict(type="category", tickfont=dict(size=font)),
+        yaxis=dict(range=[0, max(max(shares, default=0) * 1.25, even * 2)], tickformat=".0%", tickfont=dict(size=font)),
+        shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=even, y1=even, line=dict(dash="dot", color="grey"))]))

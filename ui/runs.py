@@ -76,10 +76,31 @@ def time_ui(column, run) -> None:
                   delta_arrow="off", help=TIME_HELP)
 
 
+GENERATIVE_PAGE = "app_pages/9_generative.py"
+
+
+def generative_link_ui(run) -> None:
+    """A generative run's results live on Generative models: a sentence and a link there, opened on the run (none
+    for a page run on its own, without app.py's navigation)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    loss = f"; test loss {run.results.loss:.1f}" if run.results is not None and run.config.model.kind != "gan" else ""
+    st.info(f"Run #{run.id} ({run.config.model.summary()}) draws digits rather than naming them{loss}: its drawings, "
+            "map and curves are on Generative models.", icon=":material/auto_awesome:")
+    try:
+        st.page_link(GENERATIVE_PAGE, label="Open it on Generative models", icon=":material/auto_awesome:",
+                     query_params={"run": str(run.id)})
+    except StreamlitPageNotFoundError:
+        pass
+
+
 def run_results_ui(run) -> None:
     """A finished run: what happened, its curves, its confusion matrix, per-class accuracy and its mistakes."""
     from dlcore import data
 
+    if run.config.model.generative:
+        generative_link_ui(run)
+        return
     if run.status == "diverged":
         st.error(f"Run #{run.id} diverged. {literal(run.message)}", icon=":material/trending_up:")
         st.markdown(DIVERGED_ADVICE)

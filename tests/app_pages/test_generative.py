@@ -81,3 +81,57 @@ def test_an_autoencoder_beside_a_vae_and_a_code_too_big_for_a_map():
     assert not at.exception, at.exception
     assert any("has no map to draw" in caption.value for caption in at.caption)
     assert generative.shared(manager.store.get(ids[2]).checkpoint).mapped is False
+
+
+GAN = ModelSpec("gan", dense=(DenseLayer(32),), latent=8)
+
+
+def test_a_gan_trains_live_with_its_parts_chosen_then_a_digit_model_reads_its_drawings():
+    at = opened(PAGE)
+    at.segmented_control(key="gen_kind").set_value("gan").run()
+    assert at.number_input(key="gen_noise").value == 100 and at.number_input(key="gen_beta").disabled
+    at.selectbox(key="gen_dataset").set_value("mnist")
+    at.number_input(key="gen_noise").set_value(8)
+    at.selectbox(key="gen_width").set_value(64)
+    at.number_input(key="gen_epochs").set_value(30)
+    at.button[0].click().run()
+    run_id = at.session_state["gen_run"]
+    manager = jobs.job_manager()
+    config = manager.store.get(run_id).config
+    assert config.model.kind == "gan" and config.lr == generative.GAN_LR
+    rerun_until(at, lambda at: any("Drawn from the same 40 noise vectors" in caption
+                                   for image in at.image for caption in image.captions))
+    at.segmented_control(key="gen_stepping").set_value("generator").run()
+    assert not at.exception, at.exception
+    rerun_until(at, lambda at: manager.progress(run_id).stepping == ("generator",), timeout=30)
+    manager.stop(run_id, teacher=True)
+    manager.wait(run_id, timeout=60)
+    at.run()
+    assert any("Train a classifier on mnist" in caption.value for caption in at.caption)  # no judge yet
+    judge = manager.submit(TrainConfig(dataset="mnist", model=ModelSpec(dense=(DenseLayer(16),)), epochs=1))
+    assert manager.wait(judge, timeout=120).status == "done"
+    st.cache_resource.clear()
+    at.run()
+    assert "Which classes it draws (the mode meter)" in titles(at)
+    assert any(f"Run #{judge}" in caption.value and "reads 1,000 drawings" in caption.value for caption in at.caption)
+    before = [caption for image in at.image for caption in image.captions]
+    at.button(key="gen_more").click().run()
+    assert not at.exception and at.session_state["gen_seed"] == 1
+    assert any("Drawn from the same 40 noise vectors" in caption for caption in before)
+
+
+def results_of_the_run_in_the_address() -> None:
+    import streamlit as st
+
+    from dlcore import jobs
+    from ui.runs import run_results_ui
+
+    run_results_ui(jobs.job_manager().store.get(int(st.query_params["run"])))
+
+
+def test_a_generative_run_on_the_run_board_points_to_its_page():
+    manager = jobs.job_manager()
+    run_id = manager.submit(TrainConfig(dataset="mnist", model=ModelSpec("vae", dense=(DenseLayer(16),)), epochs=1))
+    assert manager.wait(run_id, timeout=120).status == "done"
+    at = opened(results_of_the_run_in_the_address, run=str(run_id))
+    assert any("draws digits rather than naming them" in info.value for info in at.info)
