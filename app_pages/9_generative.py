@@ -11,9 +11,9 @@ from dlcore import DLCoreError, TrainConfig, data, generative, inside, jobs, pre
 from dlcore.config import MAX_BETA, MAX_EPOCHS, DenseLayer, ModelSpec, bounds
 from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, may_control, page_opened,
-                          presenting, refusal, session_owner)
-from ui.generative import digits_image, map_figure, mode_figure
+from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, keep_setup_in_address, may_control,
+                          new_link, note_on_link, page_opened, presenting, refusal, session_owner)
+from ui.generative import digits_ui, map_figure, mode_figure
 from ui.inside import DRAWN
 from ui.runs import POLL_SECONDS
 from ui.status import dataset_reasons
@@ -27,34 +27,58 @@ GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
 MORPH_STEPS = 10
 CANVAS = 200
 RUN = "gen_run"  # the run the page shows
+DEFAULTS = {"gen_kind": "vae", "gen_latent": 2, "gen_noise": generative.PRESETS["gan"].latent, "gen_width": 256,
+            "gen_beta": 1.0, "gen_epochs": 20}  # a VAE with a 2-D code: the map
 
 manager = jobs.job_manager()
+
+
+def open_link() -> None:
+    """A link's setup becomes the widgets' values, once per link; a width the page does not offer becomes the
+    nearest that it does, a dataset not here stays as it was, and the note says so, as it says any key left out."""
+    config = new_link("gen", generative.LINK_FIELDS, generative.from_link)
+    if config is None:
+        return
+    spec, state, notes = config.model, st.session_state, []
+    width = min(WIDTHS, key=lambda offered: abs(offered - (spec.dense[0].units if spec.dense else 0)))
+    if not spec.dense or spec.dense[0].units != width:
+        notes.append(f"This page offers hidden layers of {', '.join(map(str, WIDTHS))}, so {width} is used.")
+    titles, reasons = dataset_reasons()
+    if reasons.get(config.dataset):
+        notes.append(f"{titles[config.dataset]} is not on this server, so the data was left as it was.")
+    else:
+        state["gen_dataset"] = config.dataset
+    state.update(gen_kind=spec.kind, gen_width=width, gen_epochs=config.epochs, gen_beta=spec.beta,
+                 **{"gen_noise" if spec.kind == "gan" else "gen_latent": spec.latent})
+    note_on_link("gen", generative.LINK_FIELDS, notes)
 
 
 def settings_ui() -> tuple[TrainConfig, bool]:
     """The model, its code and width, the KL weight, the epochs and the data, in one row with Start: everything
     else is Build & train's defaults (Adam, 0.001, batch 64). Returns the config and whether Start was pressed."""
+    for key, value in DEFAULTS.items():  # set once, not as each widget's default: a link may have set them first
+        st.session_state.setdefault(key, value)
     kind_column, latent_column, width_column, beta_column, epochs_column, data_column, start_column = st.columns(
         [2.2, 1.2, 1.2, 1.2, 1.2, 1.8, 1.6], vertical_alignment="bottom")
-    kind = kind_column.segmented_control("Model", list(KINDS), format_func=KINDS.get, key="gen_kind", default="vae")
-    kind = kind or "vae"
+    kind = kind_column.segmented_control("Model", list(KINDS), format_func=KINDS.get, key="gen_kind") or "vae"
     low, high = bounds(ModelSpec, "latent")
     if kind == "gan":
-        latent = latent_column.number_input("Noise size", int(low), int(high), 100, key="gen_noise",
+        latent = latent_column.number_input("Noise size", int(low), int(high), key="gen_noise",
                                             help="How many random numbers the generator draws each digit from.")
     else:
-        latent = latent_column.number_input("Code size", int(low), int(high), 2, key="gen_latent",
+        latent = latent_column.number_input("Code size", int(low), int(high), key="gen_latent",
                                             help="How many numbers each digit is squeezed into; 2 draws a map.")
-    width = width_column.selectbox("Hidden layer", WIDTHS, index=WIDTHS.index(256), key="gen_width",
+    width = width_column.selectbox("Hidden layer", WIDTHS, key="gen_width",
                                    help="784 pixels → this many → the code, and back the same way; a GAN's generator "
                                         "noise → this many → 784, its discriminator 784 → this many → 1 (the course's: 256).")
-    beta = beta_column.number_input("β (KL)", 0.0, MAX_BETA, 1.0, step=0.5, key="gen_beta",
+    beta = beta_column.number_input("β (KL)", 0.0, MAX_BETA, step=0.5, key="gen_beta",
                                     disabled=kind != "vae", help="A VAE's pull of every code towards one bell curve.")
-    epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, 20, key="gen_epochs")
+    epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, key="gen_epochs")
     titles, reasons = dataset_reasons()
     usable = [name for name in titles if not reasons.get(name)]
-    dataset = data_column.selectbox("Data", usable, format_func=titles.get, key="gen_dataset",
-                                    index=usable.index("mnist-sample") if "mnist-sample" in usable else 0)
+    if st.session_state.get("gen_dataset") not in usable:
+        st.session_state["gen_dataset"] = "mnist-sample" if "mnist-sample" in usable else usable[0]
+    dataset = data_column.selectbox("Data", usable, format_func=titles.get, key="gen_dataset")
     start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     spec = ModelSpec(kind, dense=(DenseLayer(int(width)),), latent=int(latent), beta=float(beta))
     lr = generative.GAN_LR if kind == "gan" else TrainConfig().lr
@@ -104,8 +128,8 @@ def live_ui(run_id: int, status: str) -> None:
         if strip.drawn is None:
             st.info("Starting: loading the data and building the network.", icon=":material/hourglass_top:")
         else:
-            st.image(digits_image(strip_rows(strip.images, strip.drawn), scale=2),
-                     caption=f"Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4), at step {strip.step}")
+            digits_ui(strip_rows(strip.images, strip.drawn),
+                      f"Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4), at step {strip.step}", 2)
         st.plotly_chart(charts.epoch_figure([("", progress.history)], "loss", run_id, presenting()), key="gen_live_loss",
                         width="stretch", config=charts.CONFIG)
     with right:
@@ -126,8 +150,8 @@ def gan_view_ui(drawn, step: int, parts, live: bool) -> None:
             st.info("Starting: loading the data and building the networks.", icon=":material/hourglass_top:")
         else:
             when = f", at step {step}" if live else ""
-            st.image(digits_image([drawn[i : i + 10] for i in range(0, len(drawn), 10)], scale=2),
-                     caption=f"Drawn from the same {len(drawn)} noise vectors every time{when}: digits forming")
+            digits_ui([drawn[i : i + 10] for i in range(0, len(drawn), 10)],
+                      f"Drawn from the same {len(drawn)} noise vectors every time{when}: digits forming", 2)
     with right:
         rows = dict(parts)
         if rows.get("discriminator"):
@@ -203,15 +227,15 @@ def finished_ui(run) -> None:
                 f"{generative.lesson(run.config.model)}")
     left, right = st.columns([5, 6], gap="medium")
     with left:
-        st.image(digits_image(strip_rows(images, generative.strip_drawings(drawer)), scale=2),
-                 caption="Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4)")
+        digits_ui(strip_rows(images, generative.strip_drawings(drawer)),
+                  "Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4)", 2)
         normalized = drawing_ui(drawer)
     placed = generative.place(drawer, normalized) if normalized is not None else None
     if not drawer.mapped:
         with right:
             st.caption(f"A code of {drawer.model.latent} numbers has no map to draw; train one with a code size of 2.")
             if placed is not None:
-                st.image(digits_image([[placed[2]]], scale=4), caption="your digit, drawn again from its code")
+                digits_ui([[placed[2]]], "your digit, drawn again from its code", 4)
         return
     found = generative.latent_map(run.checkpoint)
     span = max(generative.GRID_SPAN, float(abs(found.codes).max()) if run.config.model.kind == "ae" else 0.0)
@@ -227,19 +251,19 @@ def finished_ui(run) -> None:
             shown.append((generative.decode(drawer.model, [point])[0], f"what ({point[0]:.1f}, {point[1]:.1f}) decodes to"))
         if shown:
             for column, (digit, caption) in zip(st.columns(len(shown) + 1), shown):
-                column.image(digits_image([[digit]], scale=4), caption=caption)
+                with column:
+                    digits_ui([[digit]], caption, 4)
         else:
             st.caption("Click anywhere on the map to see what the decoder draws there; draw a digit to place it.")
     if placed is not None and point is not None:
-        st.image(digits_image([generative.morph(drawer.model, placed[0], point, MORPH_STEPS)], scale=3),
-                 caption="From your digit to the point you clicked: the decoder's drawings along the way")
+        digits_ui([generative.morph(drawer.model, placed[0], point, MORPH_STEPS)],
+                  "From your digit to the point you clicked: the decoder's drawings along the way")
     grid_column, other_column = st.columns(2, gap="large")
     with grid_column:
         cells = generative.grid_codes(span, GRID_CELLS)
         rows = generative.decode(drawer.model, cells).reshape(GRID_CELLS, GRID_CELLS, 28, 28)
-        st.image(digits_image(list(rows), scale=1, gap=0),
-                 caption=f"What the decoder draws over the map, from ({-span:.0f}, {span:.0f}) at the top left to "
-                         f"({span:.0f}, {-span:.0f}) at the bottom right")
+        digits_ui(list(rows), f"What the decoder draws over the map, from ({-span:.0f}, {span:.0f}) at the top left to "
+                              f"({span:.0f}, {-span:.0f}) at the bottom right", 1, 0)
     with other_column:
         compare_ui(run)
 
@@ -300,7 +324,12 @@ st.title("Generative models")
 st.caption("An autoencoder squeezes each digit into a few numbers, its code, and learns to draw the digit again from "
            "the code alone. A VAE also gives each code a spread and pulls all codes towards one bell curve, so "
            "every point of its map draws something like a digit.")
+open_link()
+if note := st.session_state.get("gen_link_note"):
+    st.info(literal(note), icon=":material/link:")
 config, start = settings_ui()  # kept in presenter mode: a teacher starts the demo in front of the class
+keep_setup_in_address(query := generative.to_link(config))
+st.session_state["gen_link"] = query  # the page's own address is no link to read again
 if start:
     try:
         st.session_state[RUN] = manager.submit(config, st.session_state.get("student_name", ""), owner=session_owner(),

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import activations, caches, data
-from .config import IMAGE_SIZE, MNIST_STATS, PIXEL_STATS, DenseLayer, DLCoreError, ModelSpec, TrainConfig
+from .config import GENERATIVE, IMAGE_SIZE, MNIST_STATS, PIXEL_STATS, DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from .evaluate import Evaluation
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -456,3 +456,44 @@ def strip_drawings(drawer: Drawer) -> np.ndarray:
     images, _ = strip_digits(drawer.config.dataset)
     means, _ = codes(drawer.model, data.load(drawer.config.dataset).normalized(torch.from_numpy(images)))
     return (decode(drawer.model, means) * 255).round().astype(np.uint8)
+
+
+# ---- the page's address ------------------------------------------------------------------------------------
+
+LINK_FIELDS = ("kind", "latent", "beta", "hidden", "dataset", "epochs")  # the schema's names for what the page sets
+
+
+def to_link(config: TrainConfig) -> dict[str, str]:
+    """A generative setup as an address's query, in the schema's names: kind, latent, beta (a VAE's), hidden (the
+    one hidden layer's width), dataset, epochs."""
+    spec = config.model
+    query = {"kind": spec.kind, "latent": str(spec.latent), "hidden": str(spec.dense[0].units) if spec.dense else "0",
+             "dataset": config.dataset, "epochs": str(config.epochs)}
+    if spec.kind == "vae":
+        query["beta"] = f"{spec.beta:g}"
+    return query
+
+
+def from_link(query: dict[str, str]) -> TrainConfig:
+    """The setup a link names, each value checked by the schema (a DLCoreError sentence names the first one that
+    cannot be used); what it leaves out is the course's (a GAN's noise and rate, a 256-wide layer)."""
+    from . import validation
+    from .sharing import read_value
+
+    kind = query.get("kind", "vae")
+    if kind not in GENERATIVE:
+        raise DLCoreError(f"kind '{kind[:20]}' is not one this page trains; choose one of: {', '.join(GENERATIVE)}.")
+    course = PRESETS["gan"] if kind == "gan" else ModelSpec(kind, dense=(DenseLayer(256),))
+    try:
+        width = read_value(query["hidden"], int) if "hidden" in query else course.dense[0].units
+        changes = {name: read_value(query[name], kind_of) for name, kind_of in (("latent", int), ("beta", float))
+                   if name in query}
+        epochs = read_value(query["epochs"], int) if "epochs" in query else None
+    except ValueError:
+        raise DLCoreError("The link's latent, beta, hidden and epochs must be numbers.") from None
+    spec = ModelSpec(kind, dense=(DenseLayer(width),) if width else (), latent=changes.get("latent", course.latent),
+                     beta=changes.get("beta", course.beta))
+    config = TrainConfig(model=spec, lr=GAN_LR if kind == "gan" else TrainConfig().lr).with_changes(
+        dataset=query.get("dataset"), epochs=epochs)
+    validation.check_choice("dataset", config.dataset)
+    return config

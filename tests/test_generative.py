@@ -238,3 +238,16 @@ def test_the_course_gan_draws_clear_digits_of_most_classes(real_data_dir):
     judge.run()
     measured = generative.measures(trainer.model, config.dataset, judge.model, "mnist-sample")
     assert measured["judge_confident_share"] >= 0.4 and measured["classes_covered"] >= 8
+
+
+def test_a_setup_goes_to_a_link_and_back_and_bad_values_are_one_sentence():
+    config = TrainConfig(dataset="fashion-mnist", model=ModelSpec("vae", dense=(DenseLayer(128),), latent=3, beta=4.0),
+                         epochs=7)
+    assert generative.from_link(generative.to_link(config)) == config
+    gan = generative.from_link({"kind": "gan"})
+    assert gan.model == generative.PRESETS["gan"] and gan.lr == generative.GAN_LR
+    for query, said in (({"kind": "cnn"}, "not one this page trains"), ({"latent": "999"}, "latent"),
+                        ({"hidden": "ten"}, "must be numbers"), ({"dataset": "cifar"}, "Unknown dataset"),
+                        ({"beta": "-1"}, "beta")):
+        with pytest.raises(DLCoreError, match=said):
+            generative.from_link(query)

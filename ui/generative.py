@@ -1,11 +1,17 @@
-"""Figures of autoencoders, from plain arrays: the 2-D map of codes, digits drawn again, grids and morphs."""
+"""Figures of generative models, from plain arrays: the 2-D map of codes, digits drawn again, grids, morphs and the
+mode meter."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
 
 from ui.charts import CLASS_COLOURS, PRESENTER_FONT, bare_figure, margin
+from ui.pictures import data_url
 
 CLICK_CELLS = 31  # a click anywhere on the map lands on one of 31x31 invisible points: what decodes there is drawn
 ELLIPSE_POINTS = 48
@@ -24,6 +30,16 @@ def digits_image(rows: list[np.ndarray], scale: int = 3, gap: int = 2) -> np.nda
             top, left = r * (side + gap), c * (side + gap)
             picture[top : top + side, left : left + side] = np.kron(digit, np.ones((scale, scale), np.uint8))
     return picture
+
+
+def digits_ui(rows: list[np.ndarray], caption: str, scale: int = 3, gap: int = 2) -> None:
+    """digits_image inline, its size fixed before it loads: a picture loading above the drawing canvas moved it after
+    the canvas had measured where it was, and the first stroke landed outside it (a media file also loads late)."""
+    picture = digits_image(rows, scale, gap)
+    height, width = picture.shape
+    st.html(f'<figure style="margin:0;text-align:center"><img alt="{html.escape(caption)}" width="{width}" '
+            f'height="{height}" style="max-width:100%;height:auto" src="{data_url(Image.fromarray(picture))}">'
+            f'<figcaption style="font-size:0.85rem;opacity:0.7">{html.escape(caption)}</figcaption></figure>')
 
 
 def map_figure(codes: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], span: float,

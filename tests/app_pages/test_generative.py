@@ -3,6 +3,7 @@ drawings and map live, then the finished map, a click decoded, a drawing placed,
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import streamlit as st
 
 from dlcore import TrainConfig, generative, inside, jobs
 from dlcore.config import DenseLayer, ModelSpec
-from tests.app_pages.apptest import opened, rerun_until
+from tests.app_pages.apptest import opened, plain, rerun_until
 from ui.inside import DRAWN
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "9_generative.py")
@@ -34,6 +35,12 @@ def charts(at) -> dict[str, dict]:
     return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
 
 
+def pictures(at) -> list[str]:
+    """The captions of the page's inline pictures (ui.generative.digits_ui)."""
+    return [html.unescape(body.split("<figcaption", 1)[1].split(">", 1)[1].split("</figcaption>")[0])
+            for body in (element.proto.body for element in at.get("html")) if "<figcaption" in body]
+
+
 def titles(at) -> list[str]:
     return [spec["layout"].get("title", {}).get("text", "") for spec in charts(at).values()]
 
@@ -53,13 +60,13 @@ def test_start_trains_a_vae_and_shows_it_learn_then_its_map(monkeypatch):
     map_spec = next(spec for spec in charts(at).values() if spec["layout"]["title"]["text"].startswith("Where"))
     shown = sum(len(trace["x"]) for trace in map_spec["data"] if trace["type"] == "scattergl")
     assert shown == len(inside.map_digits("mnist")[1]) > 0  # every map digit, coloured by its class
-    assert any("drawn again from their codes" in caption for image in at.image for caption in image.captions)
+    assert any("drawn again from their codes" in caption for caption in pictures(at))
     at.session_state["gen_point"] = (1.0, -1.0)  # what a click on the map leaves
     at.session_state[DRAWN] = np.pad(np.full((20, 4), 255, np.uint8), ((4, 4), (12, 12)))  # a 1 from Draw & classify
     at.run()
     at.radio(key="gen_source").set_value("drawn").run()
     assert not at.exception, at.exception
-    captions = [caption for image in at.image for caption in image.captions]
+    captions = pictures(at)
     assert "your digit, drawn again" in captions and "what (1.0, -1.0) decodes to" in captions
     assert any(caption.startswith("From your digit to the point") for caption in captions)
     names = {trace.get("name") for spec in charts(at).values() for trace in spec["data"]}
@@ -99,8 +106,7 @@ def test_a_gan_trains_live_with_its_parts_chosen_then_a_digit_model_reads_its_dr
     manager = jobs.job_manager()
     config = manager.store.get(run_id).config
     assert config.model.kind == "gan" and config.lr == generative.GAN_LR
-    rerun_until(at, lambda at: any("Drawn from the same 40 noise vectors" in caption
-                                   for image in at.image for caption in image.captions))
+    rerun_until(at, lambda at: any("Drawn from the same 40 noise vectors" in caption for caption in pictures(at)))
     at.segmented_control(key="gen_stepping").set_value("generator").run()
     assert not at.exception, at.exception
     rerun_until(at, lambda at: manager.progress(run_id).stepping == ("generator",), timeout=30)
@@ -114,7 +120,7 @@ def test_a_gan_trains_live_with_its_parts_chosen_then_a_digit_model_reads_its_dr
     at.run()
     assert "Which classes it draws (the mode meter)" in titles(at)
     assert any(f"Run #{judge}" in caption.value and "reads 1,000 drawings" in caption.value for caption in at.caption)
-    before = [caption for image in at.image for caption in image.captions]
+    before = pictures(at)
     at.button(key="gen_more").click().run()
     assert not at.exception and at.session_state["gen_seed"] == 1
     assert any("Drawn from the same 40 noise vectors" in caption for caption in before)
@@ -135,3 +141,15 @@ def test_a_generative_run_on_the_run_board_points_to_its_page():
     assert manager.wait(run_id, timeout=120).status == "done"
     at = opened(results_of_the_run_in_the_address, run=str(run_id))
     assert any("draws digits rather than naming them" in info.value for info in at.info)
+
+
+def test_the_setup_lives_in_the_address_and_a_link_sets_it_saying_what_it_changed():
+    at = opened(PAGE, kind="gan", hidden="300", epochs="40", latent="16", color="red")
+    assert at.segmented_control(key="gen_kind").value == "gan" and at.number_input(key="gen_noise").value == 16
+    assert at.selectbox(key="gen_width").value == 256 and at.number_input(key="gen_epochs").value == 40
+    note = next(plain(info.value) for info in at.info if "offers" in plain(info.value))
+    assert "256 is used" in note and "color=red" in note
+    assert at.query_params["kind"] == "gan" and at.query_params["epochs"] == "40"
+    at = opened(PAGE, kind="mlp")
+    assert any("not one this page trains" in plain(info.value) for info in at.info)
+    assert at.segmented_control(key="gen_kind").value == "vae"
