@@ -18,7 +18,7 @@ from ui.inside import DRAWN
 from ui.runs import POLL_SECONDS
 from ui.status import dataset_reasons
 
-KINDS = {"vae": "VAE", "ae": "Autoencoder", "gan": "GAN"}
+KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
 STEPPING = {"both": ("discriminator", "generator"), "discriminator": ("discriminator",), "generator": ("generator",)}
 STEPPING_TITLES = {"both": "Both", "discriminator": "Discriminator only", "generator": "Generator only"}
 WIDTHS = (64, 128, 256, 512)
@@ -59,8 +59,10 @@ def settings_ui() -> tuple[TrainConfig, bool]:
     for key, value in DEFAULTS.items():  # set once, not as each widget's default: a link may have set them first
         st.session_state.setdefault(key, value)
     kind_column, latent_column, width_column, beta_column, epochs_column, data_column, start_column = st.columns(
-        [2.2, 1.2, 1.2, 1.2, 1.2, 1.8, 1.6], vertical_alignment="bottom")
-    kind = kind_column.segmented_control("Model", list(KINDS), format_func=KINDS.get, key="gen_kind") or "vae"
+        [2.7, 1.2, 1.2, 1.1, 1.1, 1.8, 1.4], vertical_alignment="bottom")
+    kind = kind_column.segmented_control(
+        "Model", list(KINDS), format_func=KINDS.get, key="gen_kind",
+        help="VAE: a variational autoencoder. AE: a plain autoencoder. GAN: a generator against a discriminator.") or "vae"
     low, high = bounds(ModelSpec, "latent")
     if kind == "gan":
         latent = latent_column.number_input("Noise size", int(low), int(high), key="gen_noise",
@@ -226,10 +228,10 @@ def finished_ui(run) -> None:
     st.markdown(f"**Run #{run.id}: {run.config.model.summary()}** on {run.config.dataset} · {loss}. "
                 f"{generative.lesson(run.config.model)}")
     left, right = st.columns([5, 6], gap="medium")
-    with left:
+    with left:  # the canvas first: in view without scrolling, where its strokes land where they are drawn
+        normalized = drawing_ui(drawer)
         digits_ui(strip_rows(images, generative.strip_drawings(drawer)),
                   "Test digits (rows 1 and 3) drawn again from their codes (rows 2 and 4)", 2)
-        normalized = drawing_ui(drawer)
     placed = generative.place(drawer, normalized) if normalized is not None else None
     if not drawer.mapped:
         with right:

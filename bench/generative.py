@@ -57,11 +57,14 @@ def seconds_to_goal(preset: str, judge) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("presets", nargs="*", help=f"which goals: {', '.join(GOALS)} (default: all)")
     args = parser.parse_args()
+    if unknown := set(args.presets) - set(GOALS):
+        parser.error(f"no goal for {', '.join(sorted(unknown))}; choose from {', '.join(GOALS)}")
     torch.set_num_threads(args.threads)
     judge = training.Trainer(predict.STARTER_CONFIG)  # reads the GAN's drawings, as `generate` does without --judge
     judge.run()
-    figures = {preset: seconds_to_goal(preset, judge.model) for preset in GOALS}
+    figures = {preset: seconds_to_goal(preset, judge.model) for preset in args.presets or GOALS}
     figures["load"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures))
 

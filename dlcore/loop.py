@@ -134,7 +134,8 @@ class Lane:
         self._autocast = (functools.partial(torch.autocast, device.type, dtype=torch.bfloat16) if engine.amp
                           else contextlib.nullcontext)
         self.optimizer = optim.make_optimizer(
-            config, self.model.parameters_of(part) if part is not None else self.model.parameters())
+            config, self.model.parameters_of(part) if part is not None else self.model.parameters(),
+            getattr(self.model, "ADAM_BETAS", None))
         self.schedule = optim.make_schedule(config, self.optimizer, total_steps)
         self.loss_fn = optim.make_loss(config.loss)
         # a model that computes its own gradient in NumPy (a 2-D playground network: a few hundred weights, where

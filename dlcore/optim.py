@@ -37,19 +37,21 @@ def _require(name: str, table: dict[str, str], what: str) -> None:
         raise DLCoreError(f"Unknown {what} '{name}'; choose one of: {', '.join(table)}.")
 
 
-def make_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainConfig, parameters, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
     """The optimizer for a config; foreach kernels keep the per-step Python overhead of many tensors small, while
     for one tensor (a 2-D network's flat weights, a descent's point) their grouping costs more than the step itself
-    (Adam on a 6x8 network's 402 weights: 81 us a step with foreach, 47 us without)."""
+    (Adam on a 6x8 network's 402 weights: 81 us a step with foreach, 47 us without). betas: Adam's and AdamW's, where
+    a model needs its own (a GAN's); else PyTorch's."""
     _require(config.optimizer, OPTIMIZERS, "optimizer")
     parameters = list(parameters)
     common = {"lr": config.lr, "weight_decay": config.weight_decay, "foreach": len(parameters) > 1}
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, momentum=config.momentum, nesterov=config.nesterov, **common)
+    common_adam = {**common, "betas": betas} if betas is not None else common
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, **common)
+        return torch.optim.Adam(parameters, **common_adam)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, **common)
+        return torch.optim.AdamW(parameters, **common_adam)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(parameters, momentum=config.momentum, **common)
     return torch.optim.Adagrad(parameters, **common)

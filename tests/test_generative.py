@@ -169,6 +169,9 @@ def test_a_gan_is_two_lanes_sharing_one_model_each_stepping_its_own_part(tiny_da
         id(p) for p in model.discriminator.parameters()}
     assert {id(p) for group in generator.optimizer.param_groups for p in group["params"]} == {
         id(p) for p in model.generator.parameters()}
+    assert [lane.optimizer.defaults["betas"] for lane in loop.lanes] == [generative.GAN.ADAM_BETAS] * 2  # DCGAN's
+    assert Loop([TINY.with_changes(model=AE, optimizer="adam")])._lanes(TINY.with_changes(model=AE), torch.device(
+        "cpu"), 1)[0].optimizer.defaults["betas"] == (0.9, 0.999)  # PyTorch's for every other model
     for lane in loop.lanes:
         row = lane.history[-1]
         assert 0 <= row.test_accuracy <= 1 and row.test_loss > 0 and math.isfinite(row.train_loss)

@@ -85,7 +85,8 @@ def map_figure(codes: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], 
                    tickfont=dict(size=font)),
         yaxis=dict(range=[-reach, reach], zeroline=False, scaleanchor="x", title=dict(text="code 2", font=dict(size=font)),
                    tickfont=dict(size=font)),
-        legend=dict(orientation="h", y=-0.12, font=dict(size=font)), dragmode="pan", clickmode="event+select",
+        legend=dict(orientation="h", y=-0.22 if presenter else -0.16, font=dict(size=font)), dragmode="pan",
+        clickmode="event+select",
         hovermode="closest"))
 
 
