@@ -20,7 +20,7 @@ from ui.status import dataset_reasons
 
 KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
 STEPPING = {"both": ("discriminator", "generator"), "discriminator": ("discriminator",), "generator": ("generator",)}
-STEPPING_TITLES = {"both": "Both", "discriminator": "Discriminator only", "generator": "Generator only"}
+STEPPING_TITLES = {"both": "Both", "discriminator": "D only", "generator": "G only"}
 WIDTHS = (64, 128, 256, 512)
 LIVE_SECONDS = 2.0  # the strip and the map are read again every inside.STRIP_SECONDS
 GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
@@ -164,18 +164,20 @@ def gan_view_ui(drawn, step: int, parts, live: bool) -> None:
                         width="stretch", config=charts.CONFIG)
 
 
-def controls_ui(run_id: int, status: str, gan: bool, stepping: tuple[str, ...]) -> None:
+def controls_ui(run_id: int, gan: bool, stepping: tuple[str, ...], train_column, stop_column) -> None:
     """Stop, and for a GAN which of its parts trains (GAN Lab's step buttons), for its student or the teacher."""
     if not may_control(manager, run_id):
-        st.caption("Only its student or the teacher can stop it.")
+        stop_column.caption("Only its student or the teacher can stop it.")
         return
-    st.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
-              key="gen_stop")
+    stop_column.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
+                       key="gen_stop")
     if gan:
         now = next((name for name, parts in STEPPING.items() if parts == stepping), "both")
         st.session_state.setdefault("gen_stepping", now)
-        st.segmented_control("Train", list(STEPPING), format_func=STEPPING_TITLES.get, key="gen_stepping",
-                             on_change=step_only, args=(run_id,))
+        train_column.segmented_control(
+            "Train", list(STEPPING), format_func=STEPPING_TITLES.get, key="gen_stepping", on_change=step_only,
+            args=(run_id,), label_visibility="collapsed",
+            help="Which part takes its steps from the next batch on: both, the discriminator (D) or the generator (G).")
     control_problem_ui()
 
 
@@ -325,7 +327,8 @@ def compare_ui(run) -> None:
 st.title("Generative models")
 st.caption("An autoencoder squeezes each digit into a few numbers, its code, and learns to draw the digit again from "
            "the code alone. A VAE also gives each code a spread and pulls all codes towards one bell curve, so "
-           "every point of its map draws something like a digit.")
+           "every point of its map draws something like a digit. A GAN's generator learns to draw digits from noise "
+           "by fooling a discriminator that learns to tell its drawings from real ones.")
 open_link()
 if note := st.session_state.get("gen_link_note"):
     st.info(literal(note), icon=":material/link:")
@@ -350,14 +353,13 @@ progress = manager.progress(run_id)
 live = progress is not None and not progress.finished
 if not live and runs[run_id].status in ("queued", "running", "paused"):
     runs = generative_runs()  # it ended while the list was read: its label says how
-picker_column, stop_column = st.columns([6, 1], vertical_alignment="bottom")
+picker_column, train_column, stop_column = st.columns([3.8, 2.8, 1.2], vertical_alignment="bottom")
 picker_column.selectbox("Run", list(runs), format_func=lambda rid: runs[rid].label, key=RUN,
                         label_visibility="collapsed")
 if live:
     if page_opened():
         bring_into_view("gen_watch")
-    with stop_column:
-        controls_ui(run_id, progress.status, runs[run_id].config.model.kind == "gan", progress.stepping)
+    controls_ui(run_id, runs[run_id].config.model.kind == "gan", progress.stepping, train_column, stop_column)
     st.fragment(run_every=LIVE_SECONDS)(live_ui)(run_id, progress.status)
 else:
     run = manager.store.get(run_id)
