@@ -15,14 +15,12 @@ from ui.classroom import (bring_into_view, control, control_problem_ui, is_teach
                           new_link, note_on_link, page_opened, presenting, refusal, session_owner)
 from ui.generative import digits_ui, map_figure, mode_figure
 from ui.inside import DRAWN
-from ui.runs import POLL_SECONDS
 from ui.status import dataset_reasons
 
 KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
 STEPPING = {"both": ("discriminator", "generator"), "discriminator": ("discriminator",), "generator": ("generator",)}
 STEPPING_TITLES = {"both": "Both", "discriminator": "D only", "generator": "G only"}
 WIDTHS = (64, 128, 256, 512)
-LIVE_SECONDS = 2.0  # the strip and the map are read again every inside.STRIP_SECONDS
 GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
 MORPH_STEPS = 10
 CANVAS = 200
@@ -213,7 +211,7 @@ def clicked() -> None:
         st.session_state["gen_point"] = (float(points[0]["x"]), float(points[0]["y"]))
 
 
-def finished_ui(run) -> None:
+def finished_ui(run, runs: dict) -> None:
     """A finished run: its drawings of the strip, then (for a 2-D code) its map with the student's digit on it, a
     point decoded by a click, the decoded grid and a morph; and another run's map beside it."""
     try:
@@ -269,7 +267,7 @@ def finished_ui(run) -> None:
         digits_ui(list(rows), f"What the decoder draws over the map, from ({-span:.0f}, {span:.0f}) at the top left to "
                               f"({span:.0f}, {-span:.0f}) at the bottom right", 1, 0)
     with other_column:
-        compare_ui(run)
+        compare_ui(run, runs)
 
 
 def gan_finished_ui(run, drawer: generative.Drawer) -> None:
@@ -302,9 +300,9 @@ def gan_finished_ui(run, drawer: generative.Drawer) -> None:
                "each). A generator that draws few classes has collapsed onto them.")
 
 
-def compare_ui(run) -> None:
+def compare_ui(run, runs: dict) -> None:
     """Another finished run with a 2-D code, its map beside this one: an autoencoder's has holes, a VAE's none."""
-    others = {r.id: r for r in generative_runs().values()
+    others = {r.id: r for r in runs.values()
               if r.id != run.id and r.checkpoint and r.config.model.latent == 2 and r.status in ("done", "stopped")}
     if not others:
         other = "a VAE" if run.config.model.kind == "ae" else "an autoencoder"
@@ -360,7 +358,7 @@ if live:
     if page_opened():
         bring_into_view("gen_watch")
     controls_ui(run_id, runs[run_id].config.model.kind == "gan", progress.stepping, train_column, stop_column)
-    st.fragment(run_every=LIVE_SECONDS)(live_ui)(run_id, progress.status)
+    st.fragment(run_every=inside.STRIP_SECONDS)(live_ui)(run_id, progress.status)
 else:
     run = manager.store.get(run_id)
     if run.status in ("failed", "interrupted", "diverged"):
@@ -368,4 +366,4 @@ else:
     elif not run.checkpoint:
         st.info(f"Run #{run.id} is {run.status}.")
     else:
-        finished_ui(run)
+        finished_ui(run, runs)

@@ -276,16 +276,8 @@ def generate_command(args: argparse.Namespace) -> int:
     validation.validate(config)
     devices.resolve_device(config.device)
     data.load(config.dataset)
-    manager = _manager()
-    started = time.perf_counter()
-    run_id = manager.submit(config, student=args.student)
-    try:
-        progress = _follow(manager, run_id)
-    except KeyboardInterrupt:
-        manager.stop(run_id)
-        progress = manager.wait(run_id)
-    run = manager.store.get(run_id)
-    seconds = time.perf_counter() - started
+    run, progress, seconds = _submit_and_follow(config, args.student)
+    run_id = run.id
     if run.status not in ("done", "stopped") or not run.checkpoint:
         raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
     model, _ = load_checkpoint(run.checkpoint)
@@ -356,17 +348,8 @@ def _train(args: argparse.Namespace, config: TrainConfig, group: distributed.Gro
         distributed.load_in_turn(config.dataset, group)
         if group.rank != 0:
             return _help_train(config, group)
-    engine = Engine(group=group)
-    manager = _manager()
-    started = time.perf_counter()
-    run_id = manager.submit(config, student=args.student, engine=engine)
-    try:
-        progress = _follow(manager, run_id)
-    except KeyboardInterrupt:
-        manager.stop(run_id)
-        progress = manager.wait(run_id)
-    run = manager.store.get(run_id)
-    seconds = time.perf_counter() - started
+    run, progress, seconds = _submit_and_follow(config, args.student, Engine(group=group))
+    run_id = run.id
     summary = {
         "run_id": run_id,
         "status": run.status,
@@ -389,6 +372,20 @@ def _train(args: argparse.Namespace, config: TrainConfig, group: distributed.Gro
         print(f"error: {run.message or progress.message}", file=sys.stderr)  # a full disk may keep the end unrecorded
         return 1
     return 0
+
+
+def _submit_and_follow(config: TrainConfig, student: str, engine: Engine = Engine()):
+    """Submit a run to the job manager and draw its progress until it ends (Ctrl-C stops it, keeping what it
+    learned): (the run as recorded, its last progress, seconds from submit to end)."""
+    manager = _manager()
+    started = time.perf_counter()
+    run_id = manager.submit(config, student=student, engine=engine)
+    try:
+        progress = _follow(manager, run_id)
+    except KeyboardInterrupt:
+        manager.stop(run_id)
+        progress = manager.wait(run_id)
+    return manager.store.get(run_id), progress, time.perf_counter() - started
 
 
 def _help_train(config: TrainConfig, group: distributed.Group) -> int:

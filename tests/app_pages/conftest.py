@@ -18,3 +18,20 @@ def named_browsers(monkeypatch):
 def fresh_throttle(monkeypatch):
     """A test's wrong teacher keys slow only its own later guesses."""
     monkeypatch.setattr(identity, "TEACHER_KEY_GUESSES", identity.Throttle())
+
+
+@pytest.fixture
+def trained_runs_page(tiny_data_dir):
+    """For pages that train real runs: empty page caches before, and every run stopped and ended after."""
+    import streamlit as st
+
+    from dlcore import jobs
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    manager = jobs.job_manager()
+    for run_id in manager.active():
+        manager.stop(run_id, teacher=True)
+    for run_id in list(manager._trainers):
+        manager.wait(run_id, timeout=30)

@@ -19,16 +19,7 @@ from ui.inside import DRAWN
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "9_generative.py")
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches(tiny_data_dir):
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    manager = jobs.job_manager()
-    for run_id in manager.active():
-        manager.stop(run_id, teacher=True)
-    for run_id in list(manager._trainers):
-        manager.wait(run_id, timeout=30)
+pytestmark = pytest.mark.usefixtures("trained_runs_page")
 
 
 def charts(at) -> dict[str, dict]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dlcore import TrainConfig, jobs, models
@@ -23,16 +22,7 @@ CNN_BN = ModelSpec("cnn", conv=(ConvBlock(8, batch_norm=True, pool="max"), ConvB
 NETWORKS = {**models.PRESETS, "custom-cnn-bn": CNN_BN}
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches(tiny_data_dir):
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    manager = jobs.job_manager()
-    for run_id in manager.active():
-        manager.stop(run_id, teacher=True)
-    for run_id in list(manager._trainers):
-        manager.wait(run_id, timeout=30)
+pytestmark = pytest.mark.usefixtures("trained_runs_page")
 
 
 def trained(spec: ModelSpec, epochs: int = 2) -> int:
