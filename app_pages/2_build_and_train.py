@@ -371,11 +371,13 @@ def run_controls_ui(manager, run_id: int, status: str) -> None:
         return
     pause, stop, _ = st.columns([1, 1, 5])
     if status == "paused":
-        pause.button("Resume", icon=":material/play_arrow:", on_click=control, args=(manager.resume, run_id), width="stretch")
+        pause.button("Resume", icon=":material/play_arrow:", on_click=control, args=(manager.resume, run_id), width="stretch",
+                     key=f"resume_{run_id}")
     else:
         pause.button("Pause", icon=":material/pause:", on_click=control, args=(manager.pause, run_id), width="stretch",
-                     disabled=status != "running")
-    stop.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch")
+                     disabled=status != "running", key=f"pause_{run_id}")
+    stop.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
+                key=f"stop_{run_id}")  # the run in the key: a replayed click stops the run it was pressed for
     control_problem_ui()
 
 

@@ -91,7 +91,8 @@ def stop_ui(race_id: int) -> None:
     reruns replaced a button inside it faster than a click could land."""
     if may_control(manager, race_id):
         left, _ = st.columns([1, 5])
-        left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch")
+        left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch",
+                    key=f"stop_{race_id}")
     else:
         st.caption("Only the student who started this race, or the teacher, can stop it.")
     control_problem_ui()

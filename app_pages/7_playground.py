@@ -175,10 +175,12 @@ def set_playing(ground: toy.Playground, playing: bool) -> None:
 
 
 def controls_ui(ground: toy.Playground, playing: bool) -> None:
+    """Play and Pause are two keys, not one: a click replayed by a rerun that was cut short (a redraw's tick came in)
+    fires the callback its key has now, and under one key a replayed Pause pressed Play (CI: it played on)."""
     play, step, again, _ = st.columns([1, 1, 1, 4])
     play.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                type="primary", width="stretch", disabled=ground.finished, key="toy_play", on_click=set_playing,
-                args=(ground, not playing))
+                type="primary", width="stretch", disabled=ground.finished, key="toy_pause" if playing else "toy_play",
+                on_click=set_playing, args=(ground, not playing))
     step.button("Step", icon=":material/skip_next:", width="stretch", disabled=playing or ground.finished,
                 key="toy_step", help="Train one epoch: every training point once.", on_click=ground.step)
     again.button("Reset", icon=":material/restart_alt:", width="stretch", on_click=reset, args=(ground,), key="toy_reset",
@@ -207,15 +209,16 @@ def shape_asked(ground: toy.Playground) -> tuple[int, ...]:
 def shape_ui(ground: toy.Playground) -> None:
     """TF Playground's + and − over the network: a hidden layer more or fewer, and each layer's neurons."""
     hidden = ground.config.hidden
+    shape = "-".join(map(str, hidden)) or "none"  # in each key, as Play's: a replayed + must not add a second neuron
     columns = st.columns([1.6] + [1] * max(len(hidden), 2), gap="small")  # "6 layers", then each layer's neurons
 
     def stepper(column, label: str, fewer: tuple[int, ...] | None, more: tuple[int, ...] | None, key: str, what: str):
         box = column.container(gap=None)
         box.caption(label)
         with box.container(horizontal=True, gap=None):
-            st.button("", icon=":material/remove:", key=f"{key}_less", type="tertiary", disabled=fewer is None,
+            st.button("", icon=":material/remove:", key=f"{key}_less_{shape}", type="tertiary", disabled=fewer is None,
                       on_click=set_shape, args=(fewer,), help=f"One {what} fewer")
-            st.button("", icon=":material/add:", key=f"{key}_more", type="tertiary", disabled=more is None,
+            st.button("", icon=":material/add:", key=f"{key}_more_{shape}", type="tertiary", disabled=more is None,
                       on_click=set_shape, args=(more,), help=f"One {what} more")
 
     stepper(columns[0], f"{len(hidden)} layer{'' if len(hidden) == 1 else 's'}", hidden[:-1] if hidden else None,

@@ -168,7 +168,7 @@ def controls_ui(run_id: int, gan: bool, stepping: tuple[str, ...], train_column,
         stop_column.caption("Only its student or the teacher can stop it.")
         return
     stop_column.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id), width="stretch",
-                       key="gen_stop")
+                       key=f"gen_stop_{run_id}")
     if gan:
         now = next((name for name, parts in STEPPING.items() if parts == stepping), "both")
         st.session_state.setdefault("gen_stepping", now)

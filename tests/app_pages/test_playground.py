@@ -51,9 +51,9 @@ def test_step_trains_one_epoch_and_reset_starts_again(page):
 
 def test_play_trains_while_the_page_reruns_and_pause_holds_it(page):
     page.button(key="toy_play").click().run()
-    assert page.button(key="toy_play").label == "Pause" and page.button(key="toy_step").disabled
+    assert page.button(key="toy_pause").label == "Pause" and page.button(key="toy_step").disabled
     rerun_until(page, lambda at: epoch(at) >= 3, timeout=60)
-    page.button(key="toy_play").click().run()
+    page.button(key="toy_pause").click().run()
     held = epoch(page)
     assert page.button(key="toy_play").label == "Play" and held >= 3
     page.run()
@@ -89,18 +89,23 @@ def test_hovering_a_unit_shows_its_output_over_the_whole_square(page):
     assert ":has(.tp-unit-7:hover) .tp-over-7{display:block" in boundary and "display:none" in boundary
 
 
+def stepper(page, name: str):
+    """A + or − over the network: its key ends in the shape it acts from, so a replayed click cannot act twice."""
+    return next(button for button in page.button if button.key.startswith(f"{name}_"))
+
+
 def test_plus_and_minus_over_the_network_add_and_remove_layers_and_neurons(page):
     """Issue 24: TF Playground's + and − on the network diagram; each makes a fresh network of the new shape, and the
     Network popover's widgets say the same."""
-    page.button(key="toy_units_0_step_more").click().run()
+    stepper(page, "toy_units_0_step_more").click().run()
     assert page.session_state["toy_playground"].config.hidden == (5, 2) and page.number_input(key="toy_units_0").value == 5
-    page.button(key="toy_layer_more").click().run()
+    stepper(page, "toy_layer_more").click().run()
     assert page.session_state["toy_playground"].config.hidden == (5, 2, 4)
-    page.button(key="toy_units_1_step_less").click().run()  # at one neuron, − is disabled
-    assert page.session_state["toy_playground"].config.hidden == (5, 1, 4) and page.button(key="toy_units_1_step_less").disabled
+    stepper(page, "toy_units_1_step_less").click().run()  # at one neuron, − is disabled
+    assert page.session_state["toy_playground"].config.hidden == (5, 1, 4) and stepper(page, "toy_units_1_step_less").disabled
     for _ in range(3):
-        page.button(key="toy_layer_less").click().run()
-    assert page.session_state["toy_playground"].config.hidden == () and page.button(key="toy_layer_less").disabled
+        stepper(page, "toy_layer_less").click().run()
+    assert page.session_state["toy_playground"].config.hidden == () and stepper(page, "toy_layer_less").disabled
     assert page.query_params["hidden"] == ""  # the link keeps the shape
 
 

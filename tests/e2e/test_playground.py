@@ -96,10 +96,10 @@ def test_a_setting_changed_in_its_popover_starts_a_fresh_network(watched, app_se
     expect(page.get_by_test_id("stMetric").filter(has_text="Epoch")).to_contain_text("0")
     page.get_by_role("button", name="Play").click()
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
-    page.locator(".st-key-toy_units_0_step_more button").first.click()  # + over the first hidden layer, as it plays
+    page.locator("[class*=st-key-toy_units_0_step_more_] button").first.click()  # + over the first hidden layer, as it plays
     expect(page.get_by_text("→ 5-2 tanh")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Play")).to_be_visible(timeout=30_000)  # a fresh network, paused
-    assert "hidden=5%2C2" in page.url
+    page.wait_for_url("**hidden=5%2C2**")  # one neuron more, not two: a replayed click once added a second
 
 
 BALLS_AT_THEIR_ENDS = """(expected) => {
