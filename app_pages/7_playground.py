@@ -1,19 +1,12 @@
 """2-D playground: TF Playground's datasets and tiny networks, the decision boundary redrawn as the network learns."""
 
-from collections.abc import Callable
-
 import numpy as np
 import streamlit as st
-from streamlit import runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlcore import DLCoreError, optim, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
-from ui import literal, pictures
-from ui.classroom import ANONYMOUS, keep_setup_in_address, new_link, note_on_link, presenting, session_owner
-
-TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
-LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
+from ui import literal, live, pictures
+from ui.classroom import keep_setup_in_address, nearest, new_link, note_on_link, presenting
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]  # TF Playground's list
 REG_RATES = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
@@ -26,10 +19,6 @@ def data_ui() -> tuple[str, int, int, int, int, int]:
     batch = st.slider("Batch size", 1, 30, 10, key="toy_batch")
     seed = st.number_input("Seed (new points, new first weights)", 0, 9999, 0, key="toy_seed")
     return dataset, noise, ratio, points, batch, seed
-
-
-def nearest(options, value):
-    return min(options, key=lambda option: abs(option - value))
 
 
 def open_link() -> None:
@@ -122,71 +111,6 @@ def settings_ui() -> ToyConfig:
     return config
 
 
-def this_tab_open() -> Callable[[], bool]:
-    """Whether this browser tab is still connected, for the network's thread to ask: Streamlit has no hook for a
-    session's end, and its runtime answers this from any thread. AppTest runs a page without a server: always open."""
-    if not runtime.exists():
-        return lambda: True
-    server, session = runtime.get_instance(), get_script_run_ctx().session_id
-    return lambda: server.is_active_session(session)
-
-
-def playground(config: ToyConfig) -> toy.Playground:
-    """This session's network; a changed setting starts a fresh one at once, paused. A reloaded page (the same
-    browser's identity, the same settings from its address) finds the network it had, at the epoch it reached."""
-    current = st.session_state.get("toy_playground")
-    if current is not None and current.closed:  # Reset in another tab of the same browser: take up its network
-        current = None
-    if current is None and session_owner() != ANONYMOUS and (current := toy.kept(session_owner(), config)):
-        current.attend(this_tab_open())
-        st.session_state.update(toy_playground=current, toy_playing=False)
-    if current is None or current.config != config:
-        if current is not None:
-            current.close()
-            st.session_state.pop("toy_link_note", None)  # the link's refusal is kept until the settings change
-        current = st.session_state["toy_playground"] = toy.Playground(config, present=this_tab_open())
-        st.session_state["toy_playing"] = False
-        keep_for_reload(current)
-    return current
-
-
-def keep_for_reload(ground: toy.Playground) -> None:
-    """Sessions without an identity share one owner, so their networks are not kept for one another."""
-    if session_owner() != ANONYMOUS:
-        toy.keep(session_owner(), ground)
-
-
-def reset(ground: toy.Playground) -> None:
-    """Fresh weights for the network the button was drawn for; a click Streamlit replays finds it gone already."""
-    if st.session_state.get("toy_playground") is not ground:
-        return
-    ground.close()
-    st.session_state["toy_playground"] = toy.Playground(ground.config, present=this_tab_open())
-    st.session_state["toy_playing"] = False
-    keep_for_reload(st.session_state["toy_playground"])
-
-
-def set_playing(ground: toy.Playground, playing: bool) -> None:
-    """Play or Pause as the button said, not a toggle: a fragment rerun that calls st.rerun() replays the click's
-    callback, and a toggle run twice undid the Pause (CI: the network played on)."""
-    st.session_state["toy_playing"] = playing
-    if not playing:
-        ground.pause()  # so the page shows where it stopped, and Step goes on from there
-
-
-def controls_ui(ground: toy.Playground, playing: bool) -> None:
-    """Play and Pause are two keys, not one: a click replayed by a rerun that was cut short (a redraw's tick came in)
-    fires the callback its key has now, and under one key a replayed Pause pressed Play (CI: it played on)."""
-    play, step, again, _ = st.columns([1, 1, 1, 4])
-    play.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                type="primary", width="stretch", disabled=ground.finished, key="toy_pause" if playing else "toy_play",
-                on_click=set_playing, args=(ground, not playing))
-    step.button("Step", icon=":material/skip_next:", width="stretch", disabled=playing or ground.finished,
-                key="toy_step", help="Train one epoch: every training point once.", on_click=ground.step)
-    again.button("Reset", icon=":material/restart_alt:", width="stretch", on_click=reset, args=(ground,), key="toy_reset",
-                 help="Fresh weights, the same points.")
-
-
 def set_shape(hidden: tuple[int, ...]) -> None:
     """The hidden layers a + or − asked for, absolute (not a step: a fragment's st.rerun() replays the click's
     callback). Kept aside, not written into the Network popover's widgets here: this runs in the live view's
@@ -238,22 +162,10 @@ def weights_ui(picture: toy.Picture) -> None:
         st.dataframe(np.column_stack([weights, biases]).round(3), hide_index=True)
 
 
-def live_ui(ground: toy.Playground, playing: bool) -> None:
-    """The controls and the view, redrawn together while playing, so a click is this fragment's own rerun, queued
-    after the redraw in flight. A rerun that finds Play or Pause changed, or the network Reset, redraws the whole
-    page, so the redraws start or stop and a fresh network is made; that st.rerun() replays the click's callback,
-    which is why every callback here does the same thing twice as once."""
-    now_playing = st.session_state.get("toy_playing", False) and not ground.finished
-    if (now_playing != playing or st.session_state.get("toy_playground") is not ground
-            or shape_asked(ground) != ground.config.hidden):
-        st.rerun()
-    controls_ui(ground, playing)
-    view_ui(ground, playing)
-
-
 def view_ui(ground: toy.Playground, playing: bool) -> None:
     """Redrawn by st.fragment while playing: the latest picture the network's thread drew, as images."""
-    picture = ground.play(LEASE_SECONDS) if playing else ground.latest()
+    live.controls_ui("toy", ground, playing, toy.Playground, "Train one epoch: every training point once.")
+    picture = live.latest(ground, playing)
     if picture.message:
         (st.error if picture.status == "diverged" else st.info)(literal(picture.message))
     large = presenting()
@@ -303,8 +215,7 @@ with st.container(key="toy_settings"):  # in presenter mode too: a live demo cha
         st.error(literal(exc))
         st.stop()
 keep_link(config)
-ground = playground(config)
+ground = live.current("toy", config, toy.Playground)
 if link_note := st.session_state.get("toy_link_note"):
     note.warning(literal(link_note))
-playing = st.session_state.get("toy_playing", False) and not ground.finished
-st.fragment(run_every=TICK_SECONDS if playing else None)(live_ui)(ground, playing)
+live.run("toy", ground, view_ui, changed=lambda: shape_asked(ground) != ground.config.hidden)

@@ -11,9 +11,9 @@ import traceback
 import typing
 from pathlib import Path
 
-from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, predict, preprocess,
-               sharing, toy, training, validation)
-from .config import GENERATIVE, DenseLayer, DLCoreError, ModelSpec, ToyConfig, TrainConfig, bounds
+from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
+               predict, preprocess, sharing, toy, training, validation)
+from .config import GENERATIVE, DenseLayer, DLCoreError, ModelSpec, PointGanConfig, ToyConfig, TrainConfig, bounds
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
 
@@ -148,9 +148,16 @@ def _parser() -> argparse.ArgumentParser:
 
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
-    add_toy_flags(play)
+    add_schema_flags(play)
     play.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     play.set_defaults(command=toy_command)
+
+    lab = sub.add_parser("point-gan", help="train GAN Lab's 2-D GAN on a 2-D playground dataset's points",
+                         description="A GAN whose real data are 2-D points; prints the Jensen-Shannon divergence "
+                                     "between its samples and the points (bits: 0 the same, 1 apart).")
+    add_schema_flags(lab, PointGanConfig)
+    lab.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    lab.set_defaults(command=point_gan_command)
     return parser
 
 
@@ -210,22 +217,24 @@ def add_generative_flags(parser: argparse.ArgumentParser) -> None:
     _add_training_flags(parser, skip=("model", "loss"))
 
 
-def add_toy_flags(parser: argparse.ArgumentParser) -> None:
-    """A flag for every ToyConfig field: choices from its Literal or registry, lists as commas, bounds in help."""
-    for field in dataclasses.fields(ToyConfig):
+def add_schema_flags(parser: argparse.ArgumentParser, schema=ToyConfig) -> None:
+    """A flag for every field of a 2-D config (ToyConfig, PointGanConfig): choices from its Literal or registry,
+    lists as commas, bounds in help."""
+    for field in dataclasses.fields(schema):
         flag = "--" + field.name.replace("_", "-")
-        kind = ToyConfig.__pydantic_fields__[field.name].annotation
+        kind = schema.__pydantic_fields__[field.name].annotation
         if field.name == "features":
             parser.add_argument(flag, type=_names, metavar="NAME,...", help=", ".join(toy.FEATURES))
-        elif field.name == "hidden":
-            parser.add_argument(flag, type=_units, metavar="UNITS,...", help="neurons per hidden layer, e.g. 8,8; '' for none")
-        elif field.name == "optimizer":
+        elif isinstance(field.default, tuple):
+            parser.add_argument(flag, type=_units, metavar="UNITS,...", help="neurons per hidden layer, e.g. 8,8"
+                                + ("; '' for none" if schema is ToyConfig else ""))
+        elif field.name == "optimizer" and schema is ToyConfig:
             parser.add_argument(flag, choices=list(optim.OPTIMIZERS))
         elif typing.get_origin(kind) is typing.Literal:
             parser.add_argument(flag, choices=list(typing.get_args(kind)))
         else:
             number = type(field.default)
-            low, high = bounds(ToyConfig, field.name)
+            low, high = bounds(schema, field.name)
             what = "PCT" if field.name == "noise" else number.__name__.upper()
             parser.add_argument(flag, type=number, metavar=what, help=f"{low:,} to {high:,}")
 
@@ -252,6 +261,21 @@ def toy_command(args: argparse.Namespace) -> int:
         accuracy = f"test accuracy {result['test_accuracy']:.1%}, " if result["test_accuracy"] is not None else ""
         print(f"{config.dataset}: {accuracy}test loss {result['test_loss']:.4f}, "
               f"train loss {result['train_loss']:.4f} after {result['epochs']} epochs in {result['seconds']:.1f}s")
+    return 0
+
+
+def point_gan_command(args: argparse.Namespace) -> int:
+    """Train one 2-D GAN to the end and measure how near its samples are to the points."""
+    config = PointGanConfig().with_changes(**{field.name: getattr(args, field.name)
+                                              for field in dataclasses.fields(PointGanConfig)})
+    jobs.tiny_work_threads()
+    result = point_gan.train(config)
+    if args.json:
+        print(json.dumps({**result, "config": config.to_dict()}))
+    else:
+        print(f"{config.dataset} ({point_gan.COLOURS[config.colour]}): divergence {result['divergence']:.3f} bits, "
+              f"discriminator right on {result['d_accuracy']:.0%} after {result['epochs']} epochs in "
+              f"{result['seconds']:.1f}s")
     return 0
 
 

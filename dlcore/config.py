@@ -56,6 +56,8 @@ MAX_TOY_UNITS = 8
 MAX_TOY_POINTS = 1000
 MAX_TOY_EPOCHS = 100_000
 TOY_FEATURES = ("x1", "x2", "x1sq", "x2sq", "x1x2", "sinx1", "sinx2")
+MAX_GAN_LAYERS = 3  # a 2-D GAN's generator and discriminator each (GAN Lab's): a few hundred weights, an epoch in
+MAX_GAN_UNITS = 32  # milliseconds, and enough to draw a ring or a spiral arm
 DESCENT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")  # Build & train's, by behaviour
 MAX_DESCENT_STEPS = 500
 
@@ -109,7 +111,8 @@ def _checked(make, cls):
         raise DLCoreError(f"The {_TITLES.get(cls.__name__, cls.__name__)} is nested too deeply to be a real one.") from None
 
 
-_TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "DescentConfig": "descent setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+_TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "PointGanConfig": "2-D GAN setting",
+           "DescentConfig": "descent setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
 
 
 def _sentence(errors: list[dict], what: str) -> str:
@@ -274,6 +277,33 @@ class ToyConfig:
         return dataclasses.asdict(self)
 
     def with_changes(self, **changes) -> "ToyConfig":
+        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@schema
+class PointGanConfig:
+    """GAN Lab's lesson: a GAN whose real data are a 2-D playground dataset's points, small enough to watch each
+    step; two equal configs train alike."""
+
+    dataset: Literal["circle", "xor", "gauss", "spiral", "moons"] = "circle"
+    colour: Literal["both", "blue", "orange"] = "orange"  # which of its points are the real ones: the circle's
+    # orange points are GAN Lab's ring, its blue a disc; gauss's blue one cluster, both two
+    noise: _int(0, 50) = 0  # percent, as the 2-D playground's
+    points: _int(50, MAX_TOY_POINTS) = 500  # in the dataset, before a colour is chosen
+    generator: Annotated[tuple[_int(1, MAX_GAN_UNITS), ...], Field(min_length=1, max_length=MAX_GAN_LAYERS)] = (16, 16)
+    discriminator: Annotated[tuple[_int(1, MAX_GAN_UNITS), ...], Field(min_length=1, max_length=MAX_GAN_LAYERS)] = (16, 16)
+    activation: Literal["relu", "tanh", "leaky-relu"] = "relu"
+    optimizer: Literal["adam", "sgd"] = "adam"  # Adam with DCGAN's first beta, 0.5, as the digit GAN's
+    lr: _float(0.0, 1.0, low_open=True) = 0.01
+    batch_size: _int(1, MAX_TOY_POINTS) = 50
+    epochs: _int(1, MAX_TOY_EPOCHS) = 300  # for a run from the command line; the page trains while it plays
+    seed: _int(0, MAX_SEED) = 0  # draws the points, then the first weights
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def with_changes(self, **changes) -> "PointGanConfig":
         """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -429,16 +429,15 @@ class Playground:
     def __init__(self, config: ToyConfig, present: Callable[[], bool] = lambda: True):
         self.config = config
         self._present = present
-        self.points = make_points(config)
-        self._names = used_features(config)
-        self._loop = make_loop(config, MAX_TOY_EPOCHS, self.points)
+        self.points = self._make_points()
+        self._loop = self._new_loop()
         self._cond = threading.Condition()
         self._until_epoch, self._until_time = 0, 0.0
         self._asked = self._closed = self._idle = self._left = False
         self._holding = False  # whether this playground's thread holds one of the training slots
         self._drawn = 0.0  # when the thread last drew a picture
         self._thread: threading.Thread | None = None
-        self._picture = picture(build(config), self._names, 0)  # the same first weights the loop's lane draws
+        self._picture = self._first_picture()
 
     @property
     def epoch(self) -> int:
@@ -491,6 +490,19 @@ class Playground:
             self._closed = True
             self._cond.notify_all()
 
+    # what a kind of playground (a network, a GAN: point_gan) trains and draws
+    def _make_points(self) -> Points:
+        return make_points(self.config)
+
+    def _new_loop(self, resume: bytes | None = None) -> Loop:
+        return make_loop(self.config, MAX_TOY_EPOCHS, self.points, resume=resume)
+
+    def _first_picture(self):
+        return picture(build(self.config), used_features(self.config), 0)  # the same first weights the loop's lane draws
+
+    def _draw(self, lanes: list, epoch: int, **state):
+        return picture(lanes[0].model, used_features(self.config), epoch, lanes[0].history, **state)
+
     def _ask(self, until_epoch: int, until_time: float) -> None:
         """Under the condition: train until either mark; the thread starts at the first request."""
         if self.finished or self._closed:
@@ -514,16 +526,15 @@ class Playground:
         finally:
             if self._holding:
                 _TRAINING.release()
-        lane = self._loop.lanes[0] if self._loop.lanes else None
+        lanes = self._loop.lanes
         with self._cond:
             if status == "suspended":  # the thread goes; the network stays, to go on from its state when asked
-                self._loop = make_loop(self.config, MAX_TOY_EPOCHS, self.points, resume=self._loop.suspended)
+                self._loop = self._new_loop(resume=self._loop.suspended)
                 self._thread, self._asked, self._idle, self._left = None, False, False, False
                 self._cond.notify_all()
                 return
-            if lane is not None and status != "diverged":
-                self._picture = picture(lane.model, self._names, self._loop.epoch, lane.history, status=status,
-                                        message=message)
+            if lanes and status != "diverged":
+                self._picture = self._draw(lanes, self._loop.epoch, status=status, message=message)
             else:
                 self._picture = replace(self._picture, status=status, message=message)
             self._asked = False
@@ -541,18 +552,18 @@ class Playground:
     def _epoch_done(self, loop: Loop) -> None:
         """After each epoch: a new picture every PICTURE_SECONDS while the request lasts; once it is met, the last
         picture, then wait for the next request."""
-        lane, now = loop.lanes[0], time.perf_counter()
+        now = time.perf_counter()
         if loop.epoch < self._until_epoch and now < self._until_time:
             if now - self._drawn >= PICTURE_SECONDS:
                 with self._cond:
-                    self._picture = picture(lane.model, self._names, loop.epoch, lane.history, status="training")
+                    self._picture = self._draw(loop.lanes, loop.epoch, status="training")
                 _TRAINING.release()  # a turn for any other playground waiting for a slot, and a pause as long as
                 time.sleep(PICTURE_SECONDS * REST_SHARE)  # the training, so the page and its browser keep up
                 _TRAINING.acquire()
                 self._drawn = time.perf_counter()
             return
         with self._cond:
-            self._picture = picture(lane.model, self._names, loop.epoch, lane.history, status="ready")
+            self._picture = self._draw(loop.lanes, loop.epoch, status="ready")
             self._asked = False
             self._cond.notify_all()
             _TRAINING.release()

@@ -253,3 +253,25 @@ def test_toy_trains_a_2d_network_and_prints_the_issues_figures(kept_threads, cap
 def test_toy_refuses_what_the_schema_refuses_in_one_sentence(args, words, kept_threads, capsys):
     assert cli.main(["toy", *args, "--json"]) == 2
     assert words in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
+
+
+def test_point_gan_trains_a_2d_gan_and_prints_how_near_its_samples_are(kept_threads, capsys):
+    code = cli.main(["point-gan", "--dataset", "gauss", "--colour", "both", "--generator", "8,8", "--discriminator", "8",
+                     "--activation", "leaky-relu", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "25",
+                     "--points", "200", "--epochs", "20", "--seed", "3", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"divergence", "d_accuracy", "d_loss", "g_loss", "epochs", "seconds", "status"} <= set(summary)
+    assert summary["epochs"] == 20 and 0 <= summary["divergence"] <= 1
+    assert summary["config"]["generator"] == [8, 8] and summary["config"]["colour"] == "both"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--generator", "33"], "generator[1] cannot be 33"),
+    (["--discriminator", "4,4,4,4"], "at most 3 items"),
+    (["--colour", "red"], "invalid choice: 'red'"),
+    (["--lr", "0"], "lr cannot be 0"),
+])
+def test_point_gan_refuses_what_the_schema_refuses_in_one_sentence(args, words, kept_threads, capsys):
+    assert cli.main(["point-gan", *args, "--json"]) == 2
+    assert words in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]

@@ -92,6 +92,11 @@ def new_link(prefix: str, fields, from_link):
         return None
 
 
+def nearest(options, value):
+    """The offered value nearest a link's: what a slider or a list of choices takes in its place."""
+    return min(options, key=lambda option: abs(option - value))
+
+
 def note_on_link(prefix: str, fields, notes: list[str]) -> None:
     """Keep the page's note on the link it opened: what was changed to fit the widgets, then the keys it ignored."""
     st.session_state[f"{prefix}_link_note"] = " ".join(notes + [sharing.unused_keys_note(setup_query(), fields)]).strip()

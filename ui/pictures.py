@@ -57,13 +57,18 @@ def boundary_image(boundary: np.ndarray, train: tuple[np.ndarray, np.ndarray], t
         for (x, y), fill in zip(pixels, fills.tolist()):  # regression's values, or the classes
             fill = tuple(fill)
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill, outline=ring)
+    _ticks(draw, pad, top, size, text)
+    return image, (pad, top, size)
+
+
+def _ticks(draw: ImageDraw.ImageDraw, pad: int, top: int, size: int, text: int) -> None:
+    """-6, 0 and 6 below the square and to its left."""
     font = _font(text)
     for value in (-6, 0, 6):
         at = (value + EXTENT) / (2 * EXTENT) * (size - 1)
         draw.text((pad + at, top + size + 3), str(value), fill=(90, 90, 90), font=font, anchor="mt")
         if value > -EXTENT:  # the corner's -6 is the x axis's, for both
             draw.text((pad - 4, top + size - 1 - at), str(value), fill=(90, 90, 90), font=font, anchor="rm")
-    return image, (pad, top, size)
 
 
 def network_image(inputs: np.ndarray, neurons: list[np.ndarray], weights: list[np.ndarray], names: list[str],
@@ -138,18 +143,70 @@ def boundary_html(boundary: Image.Image, field: tuple[int, int, int], units: lis
 
 def loss_image(train: list[float], test: list[float], large: bool = False) -> Image.Image:
     """Train (blue) and test (grey) loss per epoch, from 0 up to the highest loss so far, as TF Playground's sparkline."""
+    return curves_image([(test, (110, 110, 110)), (train, tuple(int(c) for c in BLUE))],
+                        "loss per epoch (0 to {top:.3g}): train blue, test grey", "loss per epoch: press Play or Step",
+                        large)
+
+
+def curves_image(series: list[tuple[list[float], tuple[int, int, int]]], caption: str, empty: str,
+                 large: bool = False, top: float | None = None) -> Image.Image:
+    """Sparklines from 0 up to `top` (else the highest value so far), each stretched over the width, the last drawn
+    on top; `caption` may name {top}."""
     width, height, font = (600, 160, _font(20)) if large else (420, 110, _font(13))
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     draw.line([(0, height - 1), (width, height - 1)], fill=(180, 180, 180))
-    if not train:
-        draw.text((6, height // 2), "loss per epoch: press Play or Step", fill=(120, 120, 120), font=font, anchor="lm")
+    if not any(values for values, _ in series):
+        draw.text((6, height // 2), empty, fill=(120, 120, 120), font=font, anchor="lm")
         return image
-    top = max(max(train), max(test), 1e-6)
-    for values, colour in ((test, (110, 110, 110)), (train, tuple(int(c) for c in BLUE))):
+    top = top or max(max(max(values, default=0.0) for values, _ in series), 1e-6)
+    for values, colour in series:
+        if not values:
+            continue
         xs = np.linspace(0, width - 1, len(values)) if len(values) > 1 else np.array([0.0])
-        ys = height - 2 - np.asarray(values) / top * (height - font.size - 8)
+        ys = height - 2 - np.clip(np.asarray(values) / top, 0, 1) * (height - font.size - 8)
         draw.line(list(zip(xs.tolist(), ys.tolist())) if len(values) > 1 else [(0, ys[0]), (width, ys[0])],
                   fill=colour, width=2)
-    draw.text((6, 2), f"loss per epoch (0 to {top:.3g}): train blue, test grey", fill=(90, 90, 90), font=font)
+    draw.text((6, 2), caption.format(top=top), fill=(90, 90, 90), font=font)
+    return image
+
+
+GREEN, PURPLE = np.array([0, 136, 55]), np.array([123, 50, 148])  # GAN Lab's: real, and drawn by the generator
+REAL_HEAT, FAKE_HEAT = np.array([120, 200, 120]), np.array([185, 140, 205])  # the same, paler, for the background
+
+
+def gan_image(heat: np.ndarray, real: np.ndarray, samples: np.ndarray, pulls: np.ndarray, mesh: np.ndarray,
+              size: int = 400, show_mesh: bool = True, show_pulls: bool = True) -> Image.Image:
+    """GAN Lab's picture: the discriminator's p(real) over the square (rows from y = -6 up; green real, purple drawn),
+    the generator's manifold (where a grid of noise lands, grey), the real points (green), the generator's samples
+    (purple), each with the way the generator's loss pulls it (an arrow, the longest a tenth of the square)."""
+    text = max(11, size // 32)
+    pad, top = text * 2 + 4, text // 2 + 2
+    image = Image.new("RGB", (size + pad + text, size + pad + top), "white")
+    p = np.clip(heat[::-1], 0, 1)[..., None] * 2 - 1
+    background = np.where(p < 0, WHITE + (FAKE_HEAT - WHITE) * -p, WHITE + (REAL_HEAT - WHITE) * p).astype(np.uint8)
+    image.paste(Image.fromarray(background).resize((size, size), Image.BILINEAR), (pad, top))
+    draw = ImageDraw.Draw(image)
+
+    def at(xy: np.ndarray) -> np.ndarray:
+        return (xy * [1, -1] + EXTENT) / (2 * EXTENT) * size + [pad, top]
+
+    draw.rectangle([pad, top, pad + size, top + size], outline=(200, 200, 200))
+    if show_mesh:
+        for line in mesh:
+            points = np.clip(at(line), [pad, top], [pad + size, top + size])
+            draw.line([tuple(point) for point in points.tolist()], fill=(150, 150, 150), width=1)
+    radius = max(3, size // 110)
+    for (x, y) in at(real).tolist():
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=tuple(GREEN.tolist()), outline="white")
+    if show_pulls and len(pulls):
+        longest = max(float(np.linalg.norm(pulls, axis=1).max()), 1e-9)
+        ends = at(samples + pulls / longest * (2 * EXTENT / 10))
+        for (x0, y0), (x1, y1) in zip(at(samples).tolist(), ends.tolist()):
+            draw.line([(x0, y0), (x1, y1)], fill=(90, 30, 110), width=1)
+            draw.ellipse([x1 - 1.5, y1 - 1.5, x1 + 1.5, y1 + 1.5], fill=(90, 30, 110))
+    inside = np.all(np.abs(samples) <= EXTENT, axis=1)
+    for (x, y) in at(samples[inside]).tolist():
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=tuple(PURPLE.tolist()), outline="white")
+    _ticks(draw, pad, top, size, text)
     return image

@@ -75,16 +75,17 @@ def playground_epoch(page) -> int:
                .inner_text().replace(",", ""))
 
 
-def boundary_redraws(page, seconds: float = 5.0) -> int:
-    """How many different boundary pictures the browser showed in `seconds`, sampled every 20 ms in the page."""
-    return page.evaluate("""seconds => new Promise(done => {
+def boundary_redraws(page, seconds: float = 5.0, alt: str = "decision boundary") -> int:
+    """How many different pictures (the boundary, or another live one by its alt text) the browser showed in
+    `seconds`, sampled every 20 ms in the page."""
+    return page.evaluate("""([seconds, alt]) => new Promise(done => {
         const seen = new Set(), started = performance.now();
         const sample = setInterval(() => {
-            const image = document.querySelector('img[alt="decision boundary"]');
+            const image = document.querySelector(`img[alt="${alt}"]`);
             if (image) seen.add(image.src.length + ':' + image.src.slice(-80));
             if (performance.now() - started > seconds * 1000) { clearInterval(sample); done(seen.size); }
         }, 20);
-    })""", seconds)
+    })""", [seconds, alt])
 
 
 def plotted_paths(page) -> dict[str, int]:
