@@ -27,6 +27,8 @@ CARDS = [
      "SGD, momentum, Adam and friends race down 2-D loss surfaces from the same start, step by step."),
     ("app_pages/9_generative.py", "Generative models", ":material/auto_awesome:",
      "An autoencoder and a VAE learn to draw digits again from two numbers: explore the map they make."),
+    ("app_pages/10_gan_lab.py", "GAN lab", ":material/blur_on:",
+     "A generator learns to draw a ring of points while a discriminator learns to tell: watch them play."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.

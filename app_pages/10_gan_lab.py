@@ -5,7 +5,7 @@ import streamlit as st
 from dlcore import DLCoreError, generative, point_gan, toy
 from dlcore.config import MAX_GAN_LAYERS, MAX_GAN_UNITS, MAX_SEED, MAX_TOY_POINTS, PointGanConfig, bounds
 from ui import literal, live, pictures
-from ui.classroom import keep_setup_in_address, nearest, new_link, note_on_link, presenting
+from ui.classroom import keep_setup_in_address, linked, nearest, new_link, note_on_link, presenting
 
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 DATASETS = {name: toy.DATASETS[name] for name in PointGanConfig.__pydantic_fields__["dataset"].annotation.__args__}
@@ -41,9 +41,11 @@ def open_link() -> None:
 
 def widths_ui(part: str) -> tuple[int, ...]:
     first = getattr(PointGanConfig(), part)
-    layers = st.number_input(f"{part.title()}'s hidden layers", 1, MAX_GAN_LAYERS, len(first), key=f"gan_{part}_layers")
+    layers = st.number_input(f"{part.title()}'s hidden layers", 1, MAX_GAN_LAYERS,
+                             linked(f"gan_{part}_layers", len(first)), key=f"gan_{part}_layers")
     columns = st.columns(MAX_GAN_LAYERS)
-    return tuple(columns[i].number_input(f"Layer {i + 1}", 1, MAX_GAN_UNITS, first[i] if i < len(first) else first[-1],
+    return tuple(columns[i].number_input(f"Layer {i + 1}", 1, MAX_GAN_UNITS,
+                                         linked(f"gan_{part}_{i}", first[i] if i < len(first) else first[-1]),
                                          key=f"gan_{part}_{i}") for i in range(layers))
 
 
@@ -54,22 +56,27 @@ def settings_ui() -> PointGanConfig:
     default = PointGanConfig()
     with data.popover("Data", icon=":material/scatter_plot:", width="stretch"):
         dataset = st.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get, key="gan_dataset",
-                               index=list(DATASETS).index(default.dataset))
+                               index=list(DATASETS).index(linked("gan_dataset", default.dataset)))
         colour = st.segmented_control("Real points", list(point_gan.COLOURS), format_func=str.title, key="gan_colour",
-                                      default=default.colour, help="Which of the dataset's points the generator "
+                                      default=linked("gan_colour", default.colour), help="Which of the dataset's points the generator "
                                       "learns to draw: the circle's orange points are a ring.") or default.colour
-        noise = st.slider("Noise (%)", *bounds(PointGanConfig, "noise"), default.noise, 5, key="gan_noise")
-        points = st.slider("Points", 100, MAX_TOY_POINTS, default.points, 50, key="gan_points")
-        seed = st.number_input("Seed (new points, new first weights)", 0, MAX_SEED, default.seed, key="gan_seed")
+        noise = st.slider("Noise (%)", *bounds(PointGanConfig, "noise"), linked("gan_noise", default.noise), 5,
+                          key="gan_noise")
+        points = st.slider("Points", 100, MAX_TOY_POINTS, linked("gan_points", default.points), 50, key="gan_points")
+        seed = st.number_input("Seed (new points, new first weights)", 0, MAX_SEED, linked("gan_seed", default.seed),
+                               key="gan_seed")
     with networks.popover("Networks", icon=":material/hub:", width="stretch"):
         generator = widths_ui("generator")
         discriminator = widths_ui("discriminator")
-        activation = st.selectbox("Activation", list(ACTIVATIONS), format_func=ACTIVATIONS.get, key="gan_activation")
+        activation = st.selectbox("Activation", list(ACTIVATIONS), format_func=ACTIVATIONS.get, key="gan_activation",
+                                  index=list(ACTIVATIONS).index(linked("gan_activation", default.activation)))
     with training.popover("Training", icon=":material/tune:", width="stretch"):
         optimizer = st.selectbox("Optimizer", list(OPTIMIZERS), format_func=OPTIMIZERS.get, key="gan_optimizer",
+                                 index=list(OPTIMIZERS).index(linked("gan_optimizer", default.optimizer)),
                                  help="Both networks' own, with the same settings.")
-        lr = st.select_slider("Learning rate", LEARNING_RATES, default.lr, key="gan_lr")
-        batch = st.number_input("Batch size", *bounds(PointGanConfig, "batch_size"), default.batch_size, key="gan_batch")
+        lr = st.select_slider("Learning rate", LEARNING_RATES, linked("gan_lr", default.lr), key="gan_lr")
+        batch = st.number_input("Batch size", *bounds(PointGanConfig, "batch_size"), linked("gan_batch", default.batch_size),
+                                key="gan_batch")
     config = PointGanConfig(dataset=dataset, colour=colour, noise=noise, points=points, generator=generator,
                             discriminator=discriminator, activation=activation, optimizer=optimizer, lr=lr,
                             batch_size=batch, seed=seed)

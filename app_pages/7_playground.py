@@ -6,18 +6,19 @@ import streamlit as st
 from dlcore import DLCoreError, optim, toy
 from dlcore.config import MAX_TOY_LAYERS, MAX_TOY_POINTS, MAX_TOY_UNITS, ToyConfig, bounds
 from ui import literal, live, pictures
-from ui.classroom import keep_setup_in_address, nearest, new_link, note_on_link, presenting
+from ui.classroom import keep_setup_in_address, linked, nearest, new_link, note_on_link, presenting
 LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]  # TF Playground's list
 REG_RATES = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
 def data_ui() -> tuple[str, int, int, int, int, int]:
-    dataset = st.selectbox("Dataset", list(toy.DATASETS), format_func=toy.DATASETS.get, key="toy_dataset")
-    noise = st.slider("Noise (%)", *bounds(ToyConfig, "noise"), 0, 5, key="toy_noise")
-    ratio = st.slider("Training points (%)", 10, 90, 50, 10, key="toy_ratio")
-    points = st.slider("Points", 100, MAX_TOY_POINTS, 500, 100, key="toy_points")
-    batch = st.slider("Batch size", 1, 30, 10, key="toy_batch")
-    seed = st.number_input("Seed (new points, new first weights)", 0, 9999, 0, key="toy_seed")
+    dataset = st.selectbox("Dataset", list(toy.DATASETS), format_func=toy.DATASETS.get, key="toy_dataset",
+                           index=list(toy.DATASETS).index(linked("toy_dataset", "circle")))
+    noise = st.slider("Noise (%)", *bounds(ToyConfig, "noise"), linked("toy_noise", 0), 5, key="toy_noise")
+    ratio = st.slider("Training points (%)", 10, 90, linked("toy_ratio", 50), 10, key="toy_ratio")
+    points = st.slider("Points", 100, MAX_TOY_POINTS, linked("toy_points", 500), 100, key="toy_points")
+    batch = st.slider("Batch size", 1, 30, linked("toy_batch", 10), key="toy_batch")
+    seed = st.number_input("Seed (new points, new first weights)", 0, 9999, linked("toy_seed", 0), key="toy_seed")
     return dataset, noise, ratio, points, batch, seed
 
 
@@ -59,27 +60,31 @@ def keep_link(config: ToyConfig) -> None:
 
 
 def network_ui() -> tuple[list[str], tuple[int, ...], str]:
-    features = st.pills("Input features", list(toy.FEATURES), selection_mode="multi", default=["x1", "x2"],
-                        format_func=toy.FEATURES.get, key="toy_features")
+    features = st.pills("Input features", list(toy.FEATURES), selection_mode="multi",
+                        default=linked("toy_features", ["x1", "x2"]), format_func=toy.FEATURES.get, key="toy_features")
     first = ToyConfig().hidden  # TF Playground's first network
-    layers = st.number_input("Hidden layers", 0, MAX_TOY_LAYERS, len(first), key="toy_layers")
+    layers = st.number_input("Hidden layers", 0, MAX_TOY_LAYERS, linked("toy_layers", len(first)), key="toy_layers")
     columns = st.columns(3)
-    hidden = tuple(columns[i % 3].number_input(f"Layer {i + 1}", 1, MAX_TOY_UNITS, first[i] if i < len(first) else 4,
+    hidden = tuple(columns[i % 3].number_input(f"Layer {i + 1}", 1, MAX_TOY_UNITS,
+                                               linked(f"toy_units_{i}", first[i] if i < len(first) else 4),
                                                key=f"toy_units_{i}") for i in range(layers))
-    activation = st.selectbox("Activation", list(toy.ACTIVATIONS), format_func=toy.ACTIVATIONS.get, key="toy_activation")
+    activation = st.selectbox("Activation", list(toy.ACTIVATIONS), format_func=toy.ACTIVATIONS.get, key="toy_activation",
+                              index=list(toy.ACTIVATIONS).index(linked("toy_activation", ToyConfig().activation)))
     return features, hidden, activation
 
 
 def training_ui(regression: bool) -> tuple[str, float, str, float, str, str]:
-    optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), index=1, format_func=optim.OPTIMIZERS.get,
-                             key="toy_optimizer")
-    lr = st.select_slider("Learning rate", LEARNING_RATES, 0.01, key="toy_lr")
+    optimizer = st.selectbox("Optimizer", list(optim.OPTIMIZERS), format_func=optim.OPTIMIZERS.get, key="toy_optimizer",
+                             index=list(optim.OPTIMIZERS).index(linked("toy_optimizer", ToyConfig().optimizer)))
+    lr = st.select_slider("Learning rate", LEARNING_RATES, linked("toy_lr", 0.01), key="toy_lr")
     regularization = st.selectbox("Regularization", list(toy.REGULARIZATIONS), format_func=toy.REGULARIZATIONS.get,
-                                  key="toy_reg")
-    rate = st.select_slider("Regularization rate", REG_RATES, 0.0, key="toy_reg_rate", disabled=regularization == "none")
+                                  key="toy_reg", index=list(toy.REGULARIZATIONS).index(linked("toy_reg", "none")))
+    rate = st.select_slider("Regularization rate", REG_RATES, linked("toy_reg_rate", 0.0), key="toy_reg_rate",
+                            disabled=regularization == "none")
     init = st.selectbox("First weights", list(toy.INITS), format_func=toy.INITS.get, help=toy.INIT_NOTE,
-                        key="toy_init")
+                        key="toy_init", index=list(toy.INITS).index(linked("toy_init", ToyConfig().init)))
     loss = st.selectbox("Loss", list(toy.LOSSES), format_func=toy.LOSSES.get, key="toy_loss", disabled=regression,
+                        index=list(toy.LOSSES).index(linked("toy_loss", ToyConfig().loss)),
                         help=toy.LOSS_NOTE + (" A regression's points have values, not classes: squared error."
                                               if regression else ""))
     return optimizer, lr, regularization, rate if regularization != "none" else 0.0, init, \

@@ -2,7 +2,8 @@
 
 status: the engine's warm-up, the device and data in the sidebar and in choices; charts: pure figure builders;
 runs: a run's results and its control; classroom: presenter mode, who controls a run, export and import;
-pictures: the 2-D playground's live images, pure drawing like charts.
+pictures: the 2-D playground's and GAN lab's live images, pure drawing like charts; live: a live playground on a
+page (kept across reloads, Play, Pause, Step, Reset, the redrawing fragment).
 A helper that only one page uses lives in that page.
 """
 

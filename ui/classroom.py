@@ -92,6 +92,13 @@ def new_link(prefix: str, fields, from_link):
         return None
 
 
+def linked(key: str, default):
+    """A widget's value to make it with: the one a link put in the session state, else the default. A widget in a
+    popover is first drawn in the browser when the popover opens; drawn after a few reruns it started from the value
+    it was made with, not the link's, and sent that back (a link's 8-8 network became 4-2 once Play was pressed)."""
+    return st.session_state.get(key, default)
+
+
 def nearest(options, value):
     """The offered value nearest a link's: what a slider or a list of choices takes in its place."""
     return min(options, key=lambda option: abs(option - value))

@@ -179,7 +179,8 @@ def gan_image(heat: np.ndarray, real: np.ndarray, samples: np.ndarray, pulls: np
               size: int = 400, show_mesh: bool = True, show_pulls: bool = True) -> Image.Image:
     """GAN Lab's picture: the discriminator's p(real) over the square (rows from y = -6 up; green real, purple drawn),
     the generator's manifold (where a grid of noise lands, grey), the real points (green), the generator's samples
-    (purple), each with the way the generator's loss pulls it (an arrow, the longest a tenth of the square)."""
+    (purple, at the edge when off it), each with the way the generator's loss pulls it (an arrow, the longest a tenth
+    of the square)."""
     text = max(11, size // 32)
     pad, top = text * 2 + 4, text // 2 + 2
     image = Image.new("RGB", (size + pad + text, size + pad + top), "white")
@@ -199,14 +200,14 @@ def gan_image(heat: np.ndarray, real: np.ndarray, samples: np.ndarray, pulls: np
     radius = max(3, size // 110)
     for (x, y) in at(real).tolist():
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=tuple(GREEN.tolist()), outline="white")
+    samples = np.clip(samples, -EXTENT, EXTENT)  # one flung off the square shows at its edge, not nowhere
     if show_pulls and len(pulls):
         longest = max(float(np.linalg.norm(pulls, axis=1).max()), 1e-9)
         ends = at(samples + pulls / longest * (2 * EXTENT / 10))
         for (x0, y0), (x1, y1) in zip(at(samples).tolist(), ends.tolist()):
             draw.line([(x0, y0), (x1, y1)], fill=(90, 30, 110), width=1)
             draw.ellipse([x1 - 1.5, y1 - 1.5, x1 + 1.5, y1 + 1.5], fill=(90, 30, 110))
-    inside = np.all(np.abs(samples) <= EXTENT, axis=1)
-    for (x, y) in at(samples[inside]).tolist():
+    for (x, y) in at(samples).tolist():
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=tuple(PURPLE.tolist()), outline="white")
     _ticks(draw, pad, top, size, text)
     return image

@@ -145,3 +145,19 @@ def test_closed_playground_tabs_give_their_threads_back_within_seconds():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == [] and result["threads_open"] >= result["threads_before"] + 20, result
     assert result["back_after_s"] is not None and result["threads_end"] <= result["threads_before"] + 2, result
+
+
+def test_a_links_network_survives_play_and_a_change_in_a_popover_never_opened(watched, app_server):
+    """A popover's widgets are first drawn when it opens: made with the defaults' values, they sent those back, and a
+    link's 8-8 network became 4-2 when a setting beside it changed after Play."""
+    page, _ = watched
+    open_playground(page, app_server.url, "?hidden=8,8&activation=relu")
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Step")).to_be_enabled(timeout=30_000)
+    page.get_by_role("button", name="Network").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Activation").click()
+    page.get_by_role("option", name="Tanh").click()
+    expect(page.get_by_text("→ 8-8 tanh")).to_be_visible()  # tanh, the default, leaves the link
+    page.wait_for_url(lambda url: "activation" not in url and "hidden=8%2C8" in url)
