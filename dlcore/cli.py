@@ -12,8 +12,8 @@ import typing
 from pathlib import Path
 
 from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
-               predict, preprocess, sharing, toy, training, validation)
-from .config import GENERATIVE, DenseLayer, DLCoreError, ModelSpec, PointGanConfig, ToyConfig, TrainConfig, bounds
+               predict, preprocess, sequences, sharing, toy, training, validation)
+from .config import GENERATIVE, SEQUENCE, DenseLayer, DLCoreError, ModelSpec, PointGanConfig, ToyConfig, TrainConfig, bounds
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
 
@@ -145,6 +145,22 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--student", default="", help="a name shown on the run board")
     draw.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     draw.set_defaults(command=generate_command)
+
+    read = sub.add_parser("sequence", help="train an RNN, an LSTM or a GRU to read digits row by row",
+                          description="Trains through the job manager like `train` and records the run; prints the "
+                                      "test accuracy and grad_by_step: how strongly the loss's gradient reaches each "
+                                      "row's input, first row to last (a plain RNN's fades towards the first rows).")
+    read.add_argument("--task", choices=list(sequences.TASKS), default="smnist",
+                      help="smnist: a digit read as 28 steps of one 28-pixel row (MNIST, Fashion-MNIST or the sample)")
+    read.add_argument("--cell", choices=list(SEQUENCE), default="lstm", help="the recurrent layer (default lstm)")
+    for name, flag in (("state", "--hidden"), ("cell_layers", "--layers")):
+        low, high = bounds(ModelSpec, name)
+        read.add_argument(flag, dest=name, type=int, metavar="INT", help=f"{low:,} to {high:,} (default: the course's "
+                          f"{getattr(ModelSpec(), name)})")
+    _add_training_flags(read)
+    read.add_argument("--student", default="", help="a name shown on the run board")
+    read.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    read.set_defaults(command=sequence_command)
 
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
@@ -292,6 +308,33 @@ def generative_config(args: argparse.Namespace) -> TrainConfig:
     return base.with_changes(**{field.name: getattr(args, field.name)
                                                    for field in dataclasses.fields(TrainConfig)
                                                    if field.name not in ("model", "loss")})
+
+
+def sequence_command(args: argparse.Namespace) -> int:
+    """Train a recurrent network through the job manager, then measure how far back its gradient reaches."""
+    spec = ModelSpec(args.cell, dense=(), **{name: getattr(args, name) for name in ("state", "cell_layers")
+                                            if getattr(args, name) is not None})
+    config = TrainConfig(model=spec).with_changes(**{field.name: getattr(args, field.name)
+                                                     for field in dataclasses.fields(TrainConfig) if field.name != "model"})
+    validation.validate(config)
+    devices.resolve_device(config.device)
+    data.load(config.dataset)
+    run, progress, seconds = _submit_and_follow(config, args.student)
+    if run.status not in ("done", "stopped") or not run.checkpoint:
+        raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
+    model, _ = load_checkpoint(run.checkpoint)
+    grads = sequences.grad_by_step(model, *data.test_batch(config.dataset, sequences.GRADIENT_DIGITS))
+    summary = {"run_id": run.id, "status": run.status, "message": run.message, "task": args.task,
+               "cell": args.cell, "epochs": progress.epoch, "seconds": round(seconds, 3), "checkpoint": run.checkpoint,
+               "test_accuracy": run.accuracy, "grad_by_step": [round(value, 6) for value in grads],
+               "config": config.to_dict()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"run #{run.id} {run.status}: {config.model.summary()} after {progress.epoch} epochs in {seconds:.1f}s; "
+              f"test accuracy {run.accuracy:.1%}; the gradient at the first row is {grads[0] / max(grads[-1], 1e-12):.2g} "
+              f"times the last row's; weights: {run.checkpoint}")
+    return 0
 
 
 def generate_command(args: argparse.Namespace) -> int:

@@ -48,6 +48,8 @@ MAX_LR = 1000.0
 MAX_WEIGHT_DECAY = 1.0
 MAX_LATENT = 128  # an autoencoder's code: the course's is 64, GANs' noise 100; a map is drawn of 2
 MAX_BETA = 100.0  # a VAE's weight on its KL term: past a few dozen the code says nothing of the digit
+MAX_STATE = 512  # a recurrent layer's state: the course's is 20; 512 LSTM units over 28 steps is seconds a batch
+MAX_CELL_LAYERS = 4
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -168,6 +170,7 @@ class ConvBlock:
 
 
 GENERATIVE = ("ae", "vae", "gan")  # the kinds that learn to draw digits, not to name them (generative.py)
+SEQUENCE = ("rnn", "lstm", "gru")  # the kinds that read a digit row by row, a step at a time (sequences.py)
 
 
 @schema
@@ -175,17 +178,24 @@ class ModelSpec:
     """An MLP (no conv blocks) or a CNN (conv blocks, then dense layers), both classifiers; an autoencoder ("ae")
     or a variational one ("vae"), whose dense layers are its encoder, mirrored by its decoder, around a code of
     `latent` numbers; or a GAN, whose dense layers are its generator's from `latent` numbers of noise, mirrored by
-    its discriminator's."""
+    its discriminator's. An RNN, an LSTM or a GRU ("rnn", "lstm", "gru") reads a digit as 28 steps of one row, in
+    `cell_layers` layers with a state of `state` numbers; its dense layers then read the last state."""
 
-    kind: Literal["mlp", "cnn", "ae", "vae", "gan"] = "mlp"
+    kind: Literal["mlp", "cnn", "ae", "vae", "gan", "rnn", "lstm", "gru"] = "mlp"
     conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
     dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
     latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size (2 draws as a map); a GAN's noise
     beta: _float(0.0, MAX_BETA) = 1.0  # a VAE's weight on the KL term (1: the plain VAE)
+    state: _int(1, MAX_STATE) = 20  # a recurrent network's state per layer (the course's 20)
+    cell_layers: _int(1, MAX_CELL_LAYERS) = 2  # its stacked recurrent layers (the course's 2)
 
     @property
     def generative(self) -> bool:
         return self.kind in GENERATIVE
+
+    @property
+    def sequence(self) -> bool:
+        return self.kind in SEQUENCE
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -202,6 +212,9 @@ class ModelSpec:
         if self.generative:
             beta = f", beta {self.beta:g}" if self.kind == "vae" and self.beta != 1 else ""
             return f"{self.kind.upper()} {'-'.join(str(layer.units) for layer in self.dense)}{'-' if self.dense else ''}{self.latent}{beta}"
+        if self.sequence:
+            head = f" / {hidden}" if self.dense else ""
+            return f"{self.kind.upper()} {self.cell_layers}x{self.state}{head}"
         if self.kind == "cnn":
             return f"CNN {'-'.join(str(b.channels) for b in self.conv)} / {hidden}"
         activations = sorted({layer.activation for layer in self.dense})

@@ -131,6 +131,12 @@ def sample_batch(name: str, size: int = 256, seed: int = 0) -> tuple[torch.Tenso
     return dataset.normalized(dataset.train_images[index]), dataset.train_labels[index]
 
 
+def test_batch(name: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `size` test images, normalised (N, 1, 28, 28), and their labels."""
+    dataset = load(name)
+    return dataset.normalized(dataset.test_images[:size]), dataset.test_labels[:size]
+
+
 def test_images(name: str, indices: list[int]) -> np.ndarray:
     """Raw test digits (k, 28, 28) as uint8 numpy, for galleries that must not touch torch."""
     images = load(name).test_images

@@ -57,7 +57,8 @@ def eval_batch(model: nn.Module, sample: torch.Tensor) -> int:
     if sample.device.type != "cpu":
         return EVAL_BATCH
     largest = [sample.numel()]
-    hooks = [module.register_forward_hook(lambda _, __, out: largest.append(out.numel()))
+    hooks = [module.register_forward_hook(lambda _, __, out: largest.append(  # a recurrent cell gives (outputs, state)
+        (out[0] if isinstance(out, tuple) else out).numel()))
              for module in model.modules() if not list(module.children())]
     try:
         with torch.inference_mode():

@@ -24,6 +24,7 @@ from torch import nn
 from . import caches, data, evaluate, generative, models, predict
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
+from .standalone import Recurrent
 
 TOP_UNITS = 5  # units or channels named per layer, strongest first
 MAX_FILTERS = 32  # conv filters kept per layer in a snapshot
@@ -52,16 +53,21 @@ class LayerOutput:
     """What one layer gave for one input, and which of its channels or units fired most."""
 
     name: str
-    shape: tuple[int, ...]  # without the batch dimension: (C, H, W) for maps, (units,) otherwise
+    shape: tuple[int, ...]  # without the batch dimension: (C, H, W) for maps, (steps, units) for a recurrent
+    # network's rows and states, (units,) otherwise
     values: np.ndarray  # float32, of that shape
-    order: np.ndarray  # channel or unit indices, strongest first (maps by their mean)
+    order: np.ndarray  # channel or unit indices, strongest first (maps by their mean, units over steps by theirs)
 
     @property
     def is_maps(self) -> bool:
         return len(self.shape) == 3
 
+    @property
+    def is_steps(self) -> bool:
+        return len(self.shape) == 2
+
     def strengths(self) -> np.ndarray:
-        return self.values.reshape(self.shape[0], -1).mean(axis=1) if self.is_maps else self.values
+        return _strengths(self.values)
 
     def top_units(self, count: int = TOP_UNITS) -> list[dict]:
         strength = self.strengths()
@@ -113,10 +119,16 @@ def trace(model: nn.Sequential, config: TrainConfig, normalized: np.ndarray) -> 
     for name, module in zip(layer_names(model, config), model):
         x = module(x)
         values = x[0].float().numpy()
-        strength = values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim == 3 else values
-        layers.append(LayerOutput(name, tuple(values.shape), values, np.argsort(-strength, kind="stable")))
+        layers.append(LayerOutput(name, tuple(values.shape), values, np.argsort(-_strengths(values), kind="stable")))
     probabilities = torch.softmax(x[0].float(), dim=0)
     return DigitPath(layers, probabilities.tolist(), int(probabilities.argmax()))
+
+
+def _strengths(values: np.ndarray) -> np.ndarray:
+    """How strongly each channel or unit fired: a map's mean, a unit's mean over the steps, or its value."""
+    if values.ndim == 3:
+        return values.reshape(values.shape[0], -1).mean(axis=1)
+    return values.mean(axis=0) if values.ndim == 2 else values
 
 
 def normalized(image: np.ndarray, dataset: str) -> np.ndarray:
@@ -221,18 +233,20 @@ class Histogram:
 
 
 def histograms(model: nn.Module, config: TrainConfig) -> list[Histogram]:
-    """Each conv and dense layer's weight values, and the norms of its units' gradients from the last batch."""
+    """Each conv, dense and recurrent layer's weight values, and the norms of its units' gradients from the last
+    batch."""
     found = []
     for name, module in zip(layer_names(model, config), layers(model)):
-        if not isinstance(module, (nn.Conv2d, nn.Linear)):
+        weights = _weights(module)
+        if weights is None:
             continue
-        weight = module.weight.detach().float()
+        weight = weights.detach().float()
         low, high = weight.min().item(), weight.max().item()
         if not (math.isfinite(low) and math.isfinite(high)):
             continue  # a diverged layer: nothing to bin
         high = high if high > low else low + 1e-6
         counts = torch.histc(weight, HISTOGRAM_BINS, low, high).to(torch.int64).tolist()
-        gradient = module.weight.grad
+        gradient = weights.grad
         gradient_counts, norm = [], None
         if gradient is not None:
             per_unit = gradient.detach().float().flatten(1).norm(dim=1)
@@ -242,6 +256,20 @@ def histograms(model: nn.Module, config: TrainConfig) -> list[Histogram]:
             norm = norm if math.isfinite(norm) else None
         found.append(Histogram(name, counts, (low, high), gradient_counts, norm))
     return found
+
+
+def _weights(module: nn.Module) -> torch.Tensor | None:
+    """A layer's weights as one tensor whose rows are its units: a conv's or dense layer's own; a recurrent layer's
+    matrices side by side, a row per gate unit (with their gradients, when every one has one)."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        return module.weight
+    if not isinstance(module, Recurrent):
+        return None
+    matrices = [p for name, p in module.cell.named_parameters() if name.startswith("weight")]
+    joined = torch.cat([matrix.detach() for matrix in matrices], dim=1)
+    if all(matrix.grad is not None for matrix in matrices):
+        joined.grad = torch.cat([matrix.grad for matrix in matrices], dim=1)
+    return joined
 
 
 def gradient_edges() -> np.ndarray:

@@ -9,7 +9,7 @@ from math import prod
 
 from torch import nn
 
-from . import activations, generative
+from . import activations, generative, sequences
 from .config import IMAGE_SIZE, NUM_CLASSES, ConvBlock, DenseLayer, DLCoreError, ModelSpec
 
 PRESETS: dict[str, ModelSpec] = {
@@ -29,6 +29,8 @@ class LayerRow:
     name: str
     output_shape: tuple[int, ...]  # without the batch dimension
     parameters: int
+    reuses: int | None = None  # how often its weights work for one image, when not at each position of its output
+    # (a convolution's); a recurrent layer's at each step
 
 
 def preset(name: str) -> ModelSpec:
@@ -42,6 +44,9 @@ def validate(spec: ModelSpec) -> None:
     """Refuse specs that the schema's bounds allow but no network can be built from, with one sentence."""
     if spec.generative:
         generative.validate(spec)
+    if spec.sequence and spec.conv:
+        raise DLCoreError(f"A recurrent network ({sequences.CELL_NAMES[spec.kind]}) reads the rows itself; remove its "
+                          "conv blocks.")
     if spec.kind == "mlp" and spec.conv:
         raise DLCoreError("An MLP has no conv blocks; choose the cnn kind to use them.")
     if spec.kind == "cnn" and not spec.conv:
@@ -114,7 +119,8 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
 def multiply_adds(spec: ModelSpec) -> int:
     """Multiply-adds one image costs a forward pass: each layer's weights times the positions it slides over, plus
     one per output value; what a job's time and an import's scoring are estimated from."""
-    return sum(row.parameters * prod(row.output_shape[1:]) + prod(row.output_shape) for row in describe(spec))
+    return sum(row.parameters * (row.reuses or prod(row.output_shape[1:])) + prod(row.output_shape)
+               for row in describe(spec))
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -153,6 +159,8 @@ def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
         layers.append(_PlannedLayer(LayerRow(name, shape, parameters), make))
 
     channels, side = 1, IMAGE_SIZE
+    if spec.sequence:
+        layers += [_PlannedLayer(row, make) for row, make in sequences.plan(spec)]
     for i, block in enumerate(spec.conv, 1):
         conv_side = side - block.kernel + 1 if block.padding == "valid" else side
         shape = (block.channels, conv_side, conv_side)
@@ -169,8 +177,9 @@ def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
         elif block.pool == "avg":
             add("avgpool 2x2", pooled, 0, lambda: nn.AvgPool2d(2))
         channels = block.channels
-    features = channels * side * side
-    add("flatten", (features,), 0, nn.Flatten)
+    features = spec.state if spec.sequence else channels * side * side
+    if not spec.sequence:
+        add("flatten", (features,), 0, nn.Flatten)
     for i, layer in enumerate(spec.dense, 1):
         shape = (layer.units,)
         add(f"dense{i} {layer.units}", shape, features * layer.units + layer.units,

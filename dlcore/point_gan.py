@@ -178,7 +178,7 @@ class PointGanPlayground(toy.Playground):
     batch on."""
 
     def __init__(self, config: PointGanConfig, present=lambda: True):
-        self._stepping = generative.PARTS
+        self._stepping = generative.PARTS  # before the first loop is made
         super().__init__(config, present)
 
     @property
@@ -194,7 +194,7 @@ class PointGanPlayground(toy.Playground):
 
     def _new_loop(self, resume: bytes | None = None) -> Loop:
         loop = make_loop(self.config, MAX_TOY_EPOCHS, self.points, resume=resume)
-        loop.step_only(getattr(self, "_stepping", generative.PARTS))
+        loop.step_only(self._stepping)
         return loop
 
     @functools.cached_property
@@ -214,8 +214,7 @@ class PointGanPlayground(toy.Playground):
         return picture(model, self.real, 0)
 
     def _draw(self, lanes: list, epoch: int, **state) -> GanPicture:
-        return picture(lanes[0].model, self.real, epoch, lanes, getattr(self, "_picture", None) and
-                       self._picture.divergence, **state)
+        return picture(lanes[0].model, self.real, epoch, lanes, self._picture.divergence, **state)
 
 
 def train(config: PointGanConfig) -> dict:

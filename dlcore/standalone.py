@@ -43,7 +43,7 @@ WEIGHTS = 'model.safetensors'
 EXPECTED_ACCURACY = None
 TEST_SPLIT = 'its test split'
 CHECKPOINT_FORMAT = 'dlcore-1'
-CONFIG_JSON = '{"batch_size": 64, "dataset": "mnist-sample", "device": "auto", "epochs": 5, "loss": "cross-entropy", "lr": 0.001, "model": {"beta": 1.0, "conv": [], "dense": [{"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 128}, {"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 64}], "kind": "mlp", "latent": 2}, "momentum": 0.9, "nesterov": false, "optimizer": "adam", "schedule": "constant", "seed": 0, "weight_decay": 0.0}'  # stored in saved weights, so the playground can import them
+CONFIG_JSON = '{"batch_size": 64, "dataset": "mnist-sample", "device": "auto", "epochs": 5, "loss": "cross-entropy", "lr": 0.001, "model": {"beta": 1.0, "cell_layers": 2, "conv": [], "dense": [{"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 128}, {"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 64}], "kind": "mlp", "latent": 2, "state": 20}, "momentum": 0.9, "nesterov": false, "optimizer": "adam", "schedule": "constant", "seed": 0, "weight_decay": 0.0}'  # stored in saved weights, so the playground can import them
 
 
 def build() -> nn.Sequential:
@@ -61,6 +61,33 @@ def build() -> nn.Sequential:
 def make_optimizer(parameters) -> torch.optim.Optimizer:
     return torch.optim.Adam(parameters, lr=LR, foreach=True)
 # ---- end of settings ----
+
+
+# ---- recurrent layers ----------------------------------------------------------------------------
+
+class Recurrent(nn.Module):
+    """An RNN, LSTM or GRU reading a sequence (N, steps, features) a step at a time: the top layer's state after
+    every step, (N, steps, state). A digit is read as 28 steps of one row each."""
+
+    CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+    def __init__(self, cell: str, features: int, state: int, layers: int):
+        super().__init__()
+        self.kind = cell
+        self.cell = self.CELLS[cell](features, state, layers, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cell(x)[0]
+
+    def extra_repr(self) -> str:
+        return f"{self.kind!r}, {self.cell.input_size}, {self.cell.hidden_size}, {self.cell.num_layers}"
+
+
+class LastStep(nn.Module):
+    """The state after the last step, which the answer is read from."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -1]
 
 
 # ---- data ----------------------------------------------------------------------------------------

@@ -139,6 +139,18 @@ def units_figure(layer, presenter: bool = False) -> go.Figure:
     return scaled(figure, presenter)
 
 
+def steps_figure(layer, presenter: bool = False) -> go.Figure:
+    """A recurrent layer's state after each row: a unit per line, the rows across, so the state is seen building up
+    as the digit is read."""
+    steps, units = layer.shape
+    heatmap = dict(type="heatmap", z=layer.values.T, x=list(range(1, steps + 1)), colorscale="RdBu_r", zmid=0,
+                   hovertemplate="unit %{y} after row %{x}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
+    figure = bare_figure([heatmap], dict(
+        height=60 + min(units, 64) * 6, margin=margin(top=4),
+        xaxis=dict(title="after row", dtick=4), yaxis=dict(title="unit", autorange="reversed")))
+    return scaled(figure, presenter)
+
+
 def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False) -> go.Figure:
     colours = ["#e4572e" if i == path.prediction else "#6c8ebf" for i in range(len(classes))]
     bars = dict(type="bar", x=list(classes), y=path.probabilities, marker_color=colours,
@@ -159,8 +171,10 @@ def layer_caption(layer, first: bool = False) -> str:
         return f"{shape}: dropout is off when the trained network reads, so nothing changes here."
     if layer.name.startswith("output"):
         return f"{shape} scores, turned into probabilities by softmax."
+    if layer.name.startswith("rows"):
+        return f"{shape}: the digit read a row at a time, top to bottom."
     top = layer.top_units(3)
-    what = "channels (by mean)" if layer.is_maps else "units"
+    what = "channels (by mean)" if layer.is_maps else "units (by mean over the rows)" if layer.is_steps else "units"
     shown = ""
     if layer.is_maps:
         count = min(len(layer.order), MAX_CELLS // (layer.shape[1] * layer.shape[2]), MAX_MAPS)
@@ -176,8 +190,10 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
         caption = layer_caption(layer, first=i == 0)
         if layer.name.startswith("output"):
             figure = probabilities_figure(path, classes, presenter)
-        elif layer.name == "flatten" or layer.name.startswith("dropout"):
+        elif layer.name == "flatten" or layer.name.startswith(("dropout", "rows")):
             figure = None
+        elif layer.is_steps:
+            figure = steps_figure(layer, presenter)
         elif layer.is_maps:
             figure = maps_html(layer, presenter)
         else:

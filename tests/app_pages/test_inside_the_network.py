@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dlcore import TrainConfig, jobs, models
+from dlcore import TrainConfig, jobs, models, sequences
 from dlcore.config import ConvBlock, DenseLayer, ModelSpec
 from tests.app_pages.apptest import opened, plain, rerun_until
 from ui.charts import CLASS_COLOURS
@@ -19,7 +19,7 @@ from ui.inside import DRAWN
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "4_inside_the_network.py")
 CNN_BN = ModelSpec("cnn", conv=(ConvBlock(8, batch_norm=True, pool="max"), ConvBlock(16, pool="avg", batch_norm=True)),
                    dense=(DenseLayer(32, dropout=0.2, batch_norm=True),))
-NETWORKS = {**models.PRESETS, "custom-cnn-bn": CNN_BN}
+NETWORKS = {**models.PRESETS, "custom-cnn-bn": CNN_BN, "simple-lstm": sequences.PRESETS["simple-lstm"]}
 
 
 pytestmark = pytest.mark.usefixtures("trained_runs_page")
@@ -55,10 +55,13 @@ def test_a_finished_run_shows_its_path_its_weights_by_epoch_and_its_embedding(na
     before = charts(at)
     slider.set_value(0).run()
     assert not at.exception
-    assert charts(at) != before  # the random start's weights are other pictures
+    assert charts(at) != before or spec.sequence  # the random start's weights are other pictures (a recurrent
+    # layer's are not drawn as pictures: the page says so)
     assert at.selectbox(key="inside_histogram").options
     assert any(chart["layout"].get("title", {}).get("text", "").endswith("of the variation") for chart in charts(at))
     assert "of them lie nearer the middle of the class they were read as" in " ".join(c.value for c in at.caption)
+    if spec.sequence:  # the state after each row, the rows across
+        assert any(chart["layout"]["xaxis"].get("title", {}).get("text") == "after row" for chart in charts(at))
 
 
 def test_the_filters_show_what_changed_since_epoch_0():
