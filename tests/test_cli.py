@@ -275,4 +275,3 @@ def test_point_gan_trains_a_2d_gan_and_prints_how_near_its_samples_are(kept_thre
 def test_point_gan_refuses_what_the_schema_refuses_in_one_sentence(args, words, kept_threads, capsys):
     assert cli.main(["point-gan", *args, "--json"]) == 2
     assert words in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
-
