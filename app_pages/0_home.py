@@ -29,6 +29,8 @@ CARDS = [
      "An autoencoder and a VAE learn to draw digits again from two numbers: explore the map they make."),
     ("app_pages/10_gan_lab.py", "GAN lab", ":material/blur_on:",
      "A generator learns to draw a ring of points while a discriminator learns to tell: watch them play."),
+    ("app_pages/11_sequences.py", "Sequences", ":material/view_timeline:",
+     "An RNN, an LSTM and a GRU read a digit row by row: watch the state build up, and the gradient fade."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.

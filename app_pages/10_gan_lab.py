@@ -133,7 +133,7 @@ def view_ui(ground: point_gan.PointGanPlayground, playing: bool) -> None:
 
 st.title("GAN lab")
 if not presenting():  # on a projector the teacher says it, and the picture keeps its place above the fold
-    st.caption(f":green[Green dots are real], :violet[purple ones the generator's]. The background is the "
+    st.caption(":green[Green dots are real], :violet[purple ones the generator's]. The background is the "
                "discriminator's verdict (green: real, purple: drawn); arrows show where the generator's loss pushes "
                "each sample, the grey mesh where it sends its noise. Press Play and watch it learn the shape.")
 open_link()

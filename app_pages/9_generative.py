@@ -9,12 +9,12 @@ from streamlit_drawable_canvas import st_canvas
 
 from dlcore import DLCoreError, TrainConfig, data, generative, inside, jobs, predict, preprocess
 from dlcore.config import MAX_BETA, MAX_EPOCHS, DenseLayer, ModelSpec, bounds
-from dlcore.runs import parse_run_id
 from ui import charts, literal
-from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, keep_setup_in_address, may_control,
-                          new_link, note_on_link, page_opened, presenting, refusal, session_owner)
+from ui.classroom import (control, control_problem_ui, keep_setup_in_address, may_control, new_link, note_on_link,
+                          presenting)
 from ui.generative import digits_ui, map_figure, mode_figure
 from ui.inside import DRAWN
+from ui.runs import ended_run_ui, picked_run_ui, submit_ui
 from ui.status import dataset_reasons
 
 KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
@@ -24,7 +24,6 @@ WIDTHS = (64, 128, 256, 512)
 GRID_CELLS = 12  # the decoded grid: 12 x 12 digits over the map
 MORPH_STEPS = 10
 CANVAS = 200
-RUN = "gen_run"  # the run the page shows
 DEFAULTS = {"gen_kind": "vae", "gen_latent": 2, "gen_noise": generative.PRESETS["gan"].latent, "gen_width": 256,
             "gen_beta": 1.0, "gen_epochs": 20}  # a VAE with a 2-D code: the map
 
@@ -88,16 +87,6 @@ def settings_ui() -> tuple[TrainConfig, bool]:
 def generative_runs() -> dict:
     """The server's autoencoder runs, newest first."""
     return {run.id: run for run in manager.store.list(with_history=False) if run.config.model.generative}
-
-
-def watched_run(runs: dict) -> int | None:
-    """The run in the address (?run=N) once, then the picker's."""
-    asked = parse_run_id(st.query_params.get("run", ""))
-    if asked is not None and asked in runs and st.session_state.get("gen_asked") != asked:
-        st.session_state["gen_asked"] = st.session_state[RUN] = asked
-    if st.session_state.get(RUN) not in runs:
-        st.session_state[RUN] = next(iter(runs), None)
-    return st.session_state[RUN]
 
 
 def strip_rows(images, drawn) -> list:
@@ -334,36 +323,12 @@ config, start = settings_ui()  # kept in presenter mode: a teacher starts the de
 keep_setup_in_address(query := generative.to_link(config))
 st.session_state["gen_link"] = query  # the page's own address is no link to read again
 if start:
-    try:
-        st.session_state[RUN] = manager.submit(config, st.session_state.get("student_name", ""), owner=session_owner(),
-                                               teacher=is_teacher())
-        st.session_state.pop("gen_point", None)
-    except DLCoreError as exc:
-        st.error(literal(refusal(exc)))
-
-runs = generative_runs()
-st.container(key="gen_watch")
-run_id = watched_run(runs)
-if run_id is None:
-    st.info("No autoencoder has been trained on this server yet: press Start.", icon=":material/info:")
-    st.stop()
-progress = manager.progress(run_id)
-live = progress is not None and not progress.finished
-if not live and runs[run_id].status in ("queued", "running", "paused"):
-    runs = generative_runs()  # it ended while the list was read: its label says how
-picker_column, train_column, stop_column = st.columns([3.8, 2.8, 1.2], vertical_alignment="bottom")
-picker_column.selectbox("Run", list(runs), format_func=lambda rid: runs[rid].label, key=RUN,
-                        label_visibility="collapsed")
-if live:
-    if page_opened():
-        bring_into_view("gen_watch")
+    submit_ui(manager, config, "gen")
+    st.session_state.pop("gen_point", None)
+run_id, runs, progress, (train_column, stop_column) = picked_run_ui(
+    manager, generative_runs, "gen", "No autoencoder has been trained on this server yet: press Start.", [3.8, 2.8, 1.2])
+if progress is not None:
     controls_ui(run_id, runs[run_id].config.model.kind == "gan", progress.stepping, train_column, stop_column)
     st.fragment(run_every=inside.STRIP_SECONDS)(live_ui)(run_id, progress.status)
 else:
-    run = manager.store.get(run_id)
-    if run.status in ("failed", "interrupted", "diverged"):
-        st.error(f"Run #{run.id} {run.status}. {literal(run.message)}")
-    elif not run.checkpoint:
-        st.info(f"Run #{run.id} is {run.status}.")
-    else:
-        finished_ui(run, runs)
+    ended_run_ui(manager.store.get(run_id), finished_ui, runs)

@@ -76,7 +76,7 @@ def test_a_recurrent_network_takes_no_conv_blocks():
 
 def test_an_lstm_learns_to_read_digits_through_the_one_loop():
     config = TrainConfig(dataset="mnist-sample", model=sequences.PRESETS["lstm-128"], epochs=1, batch_size=64,
-                         lr=3e-3, device="cpu")
+                         lr=sequences.LR, device="cpu")
     trainer = training.Trainer(config)
     trainer.run()
     assert trainer.progress().status == "done" and trainer.evaluation.accuracy > 0.5  # 1 epoch; bench: 0.9 within 3 min
@@ -110,7 +110,7 @@ def test_inside_the_network_traces_the_rows_and_the_state():
 def test_goal_an_lstm_reads_the_sample_digits_at_90_percent():
     """Issue 26's smnist goal: >= 0.90 on mnist-sample's test digits within 3 minutes (bench/sequences.py: 0.936
     after 4 epochs, 2.4 s)."""
-    config = TrainConfig(dataset="mnist-sample", model=sequences.PRESETS["lstm-128"], epochs=6, lr=3e-3, device="cpu")
+    config = TrainConfig(dataset="mnist-sample", model=sequences.PRESETS["lstm-128"], epochs=6, lr=sequences.LR, device="cpu")
     trainer = training.Trainer(config)
     trainer.run()
     assert trainer.evaluation.accuracy >= 0.90

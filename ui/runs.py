@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from ui import charts, literal
-from ui.classroom import presenting
+from ui.classroom import bring_into_view, is_teacher, page_opened, presenting, refusal, session_owner
 from ui.inside import link_ui
 
 POLL_SECONDS = 0.5  # how often a page watching a live run asks the job manager (bench/ui_overhead.py too)
@@ -77,21 +77,81 @@ def time_ui(column, run) -> None:
 
 
 GENERATIVE_PAGE = "app_pages/9_generative.py"
+SEQUENCES_PAGE = "app_pages/11_sequences.py"
 
 
 def generative_link_ui(run) -> None:
-    """A generative run's results live on Generative models: a sentence and a link there, opened on the run (none
-    for a page run on its own, without app.py's navigation)."""
-    from streamlit.errors import StreamlitPageNotFoundError
-
+    """A generative run's results live on Generative models: a sentence and a link there, opened on the run."""
     loss = f"; test loss {run.results.loss:.1f}" if run.results is not None and run.config.model.kind != "gan" else ""
     st.info(f"Run #{run.id} ({run.config.model.summary()}) draws digits rather than naming them{loss}: its drawings, "
             "map and curves are on Generative models.", icon=":material/auto_awesome:")
+    _page_link(GENERATIVE_PAGE, "Open it on Generative models", ":material/auto_awesome:", run)
+
+
+def _page_link(page: str, label: str, icon: str, run) -> None:
+    """A link to a page of its kind of run, opened on it (none for a page run on its own, without app.py's
+    navigation)."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
     try:
-        st.page_link(GENERATIVE_PAGE, label="Open it on Generative models", icon=":material/auto_awesome:",
-                     query_params={"run": str(run.id)})
+        st.page_link(page, label=label, icon=icon, query_params={"run": str(run.id)})
     except StreamlitPageNotFoundError:
         pass
+
+
+def submit_ui(manager, config, prefix: str) -> None:
+    """Start on a page of one kind of run: the new run becomes the one it shows, or a sentence says why not."""
+    from dlcore import DLCoreError
+
+    try:
+        st.session_state[f"{prefix}_run"] = manager.submit(config, st.session_state.get("student_name", ""),
+                                                           owner=session_owner(), teacher=is_teacher())
+    except DLCoreError as exc:
+        st.error(literal(refusal(exc)))
+
+
+def picked_run_ui(manager, list_runs, prefix: str, nothing_yet: str, widths: list[float]):
+    """The run a page of one kind of run shows, picked above it, in view when the page opens on a live one; the page
+    stops with `nothing_yet` when there is none. Returns (its id, the runs, its progress while it is live or None,
+    the columns beside the picker)."""
+    runs = list_runs()
+    st.container(key=f"{prefix}_watch")
+    run_id = watched_run(runs, prefix)
+    if run_id is None:
+        st.info(nothing_yet, icon=":material/info:")
+        st.stop()
+    progress = manager.progress(run_id)
+    live = progress is not None and not progress.finished
+    if not live and runs[run_id].status in ("queued", "running", "paused"):
+        runs = list_runs()  # it ended while the list was read: its label says how
+    picker, *beside = st.columns(widths, vertical_alignment="bottom")
+    picker.selectbox("Run", list(runs), format_func=lambda rid: runs[rid].label, key=f"{prefix}_run",
+                     label_visibility="collapsed")
+    if live and page_opened():
+        bring_into_view(f"{prefix}_watch")
+    return run_id, runs, progress if live else None, beside
+
+
+def ended_run_ui(run, finished_ui, runs: dict) -> None:
+    """A run that is no longer live: how it failed, that it left no weights, or finished_ui(run, runs)."""
+    if run.status in ("failed", "interrupted", "diverged"):
+        st.error(f"Run #{run.id} {run.status}. {literal(run.message)}")
+    elif not run.checkpoint:
+        st.info(f"Run #{run.id} is {run.status}.")
+    else:
+        finished_ui(run, runs)
+
+
+def watched_run(runs: dict, prefix: str) -> int | None:
+    """The run a page of one kind of run shows (key `{prefix}_run`): the address's (?run=N) once, then its picker's."""
+    from dlcore.runs import parse_run_id
+
+    asked = parse_run_id(st.query_params.get("run", ""))
+    if asked is not None and asked in runs and st.session_state.get(f"{prefix}_asked") != asked:
+        st.session_state[f"{prefix}_asked"] = st.session_state[f"{prefix}_run"] = asked
+    if st.session_state.get(f"{prefix}_run") not in runs:
+        st.session_state[f"{prefix}_run"] = next(iter(runs), None)
+    return st.session_state[f"{prefix}_run"]
 
 
 def run_results_ui(run) -> None:
@@ -110,6 +170,8 @@ def run_results_ui(run) -> None:
         st.warning(f"Run #{run.id} was stopped. {literal(run.message)}", icon=":material/stop_circle:")
     elif run.status == "done":
         st.success(f"Run #{run.id} finished: test accuracy **{run.accuracy:.2%}**.", icon=":material/check_circle:")
+        if run.config.model.sequence:
+            _page_link(SEQUENCES_PAGE, "Watch it read a digit row by row on Sequences", ":material/view_timeline:", run)
     else:
         st.info(f"Run #{run.id} is {run.status} in another process; its curves update after each epoch.")
     history = run.history or {}
