@@ -12,7 +12,7 @@ from ui import charts, literal
 from ui.classroom import control, control_problem_ui, may_control, presenting
 from ui.runs import ended_run_ui, picked_run_ui, submit_ui
 from ui.sequences import answers_figure, reach_figure, rows_figure
-from ui.status import dataset_reasons
+from ui.status import usable_dataset_ui
 
 CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 STATES = (20, 64, 128, 256)
@@ -35,11 +35,7 @@ def settings_ui() -> tuple[TrainConfig, bool]:
                                    "row (the course's: 20).")
     layers = layers_column.number_input("Layers", 1, MAX_CELL_LAYERS, key="seq_layers")
     epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, key="seq_epochs")
-    titles, reasons = dataset_reasons()
-    usable = [name for name in titles if not reasons.get(name)]
-    if st.session_state.get("seq_dataset") not in usable:
-        st.session_state["seq_dataset"] = "mnist-sample" if "mnist-sample" in usable else usable[0]
-    dataset = data_column.selectbox("Data", usable, format_func=titles.get, key="seq_dataset")
+    dataset = usable_dataset_ui(data_column, "seq_dataset")
     start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     spec = ModelSpec(cell, dense=(), state=int(state), cell_layers=int(layers))
     return TrainConfig(dataset=dataset, model=spec, epochs=int(epochs), lr=sequences.LR), start

@@ -15,7 +15,7 @@ from ui.classroom import (control, control_problem_ui, keep_setup_in_address, ma
 from ui.generative import digits_ui, map_figure, mode_figure
 from ui.inside import DRAWN
 from ui.runs import ended_run_ui, picked_run_ui, submit_ui
-from ui.status import dataset_reasons
+from ui.status import dataset_reasons, usable_dataset_ui
 
 KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
 STEPPING = {"both": ("discriminator", "generator"), "discriminator": ("discriminator",), "generator": ("generator",)}
@@ -73,11 +73,7 @@ def settings_ui() -> tuple[TrainConfig, bool]:
     beta = beta_column.number_input("β (KL)", 0.0, MAX_BETA, step=0.5, key="gen_beta",
                                     disabled=kind != "vae", help="A VAE's pull of every code towards one bell curve.")
     epochs = epochs_column.number_input("Epochs", 1, MAX_EPOCHS, key="gen_epochs")
-    titles, reasons = dataset_reasons()
-    usable = [name for name in titles if not reasons.get(name)]
-    if st.session_state.get("gen_dataset") not in usable:
-        st.session_state["gen_dataset"] = "mnist-sample" if "mnist-sample" in usable else usable[0]
-    dataset = data_column.selectbox("Data", usable, format_func=titles.get, key="gen_dataset")
+    dataset = usable_dataset_ui(data_column, "gen_dataset")
     start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     spec = ModelSpec(kind, dense=(DenseLayer(int(width)),), latent=int(latent), beta=float(beta))
     lr = generative.GAN_LR if kind == "gan" else TrainConfig().lr

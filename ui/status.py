@@ -110,6 +110,15 @@ def dataset_reasons() -> tuple[dict[str, str], dict[str, str]]:
             {name: where if teacher else MISSING_HERE for name, _, ok, where in datasets if not ok})
 
 
+def usable_dataset_ui(column, key: str) -> str:
+    """A select over the datasets on this server, the MNIST sample at first (a run's page sets the rest)."""
+    titles, reasons = dataset_reasons()
+    usable = [name for name in titles if not reasons.get(name)]
+    if st.session_state.get(key) not in usable:
+        st.session_state[key] = "mnist-sample" if "mnist-sample" in usable else usable[0]
+    return column.selectbox("Data", usable, format_func=titles.get, key=key)
+
+
 def available_choice_ui(label: str, titles: dict[str, str], reasons: dict[str, str], key: str) -> str:
     """A radio over the usable options; the unusable ones are listed greyed out below it with the reason (in
     presenter mode without it: a reason names the server's folders and settings, which are not the lesson)."""
