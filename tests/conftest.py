@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,15 @@ def dlcore_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("DLCORE_HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def pytests_own_main():
+    """AppTest runs a page (or app.py) as the __main__ module and leaves it there; a later test's spawned process then
+    ran that page again as it started (Sequences' canvas, outside Streamlit, ended test_runs' writers with exit 1)."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

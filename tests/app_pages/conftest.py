@@ -4,8 +4,6 @@ ui.classroom._identity_cookie itself."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from dlcore import identity
@@ -14,15 +12,6 @@ from dlcore import identity
 @pytest.fixture(autouse=True)
 def named_browsers(monkeypatch):
     monkeypatch.setattr("ui.classroom._identity_cookie", identity.issue)
-
-
-@pytest.fixture(autouse=True)
-def pytests_own_main():
-    """AppTest runs a page as the __main__ module and leaves it there; a later test's spawned process then ran that
-    page again as it started (Sequences' canvas, outside Streamlit, ended it: test_runs' writers exited 1)."""
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 @pytest.fixture(autouse=True)
