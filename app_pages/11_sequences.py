@@ -10,7 +10,7 @@ from dlcore import DLCoreError, TrainConfig, data, inside, jobs, predict, prepro
 from dlcore.config import MAX_CELL_LAYERS, MAX_EPOCHS, ModelSpec
 from ui import charts, literal
 from ui.classroom import control, control_problem_ui, may_control, presenting
-from ui.runs import ended_run_ui, picked_run_ui, submit_ui
+from ui.runs import ended_run_ui, live_progress_ui, picked_run_ui, submit_ui
 from ui.sequences import answers_figure, reach_figure, rows_figure
 from ui.status import usable_dataset_ui
 
@@ -48,15 +48,9 @@ def sequence_runs() -> dict:
 
 def live_ui(run_id: int, status: str) -> None:
     """A training run's progress and its accuracy per epoch; the page reruns when it ends."""
-    progress = manager.progress(run_id)
-    if progress is None or progress.finished or progress.status != status:
-        st.rerun()
-    if progress.queue_position is not None:
-        st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
+    progress = live_progress_ui(manager, run_id, status)
+    if progress is None:
         return
-    epoch = min(progress.epoch + 1, progress.epochs)
-    st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} digits/s**"
-                                   + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
     st.plotly_chart(charts.epoch_figure([("", progress.history)], "accuracy", run_id, presenting()),
                     key="seq_live_accuracy", width="stretch", config=charts.CONFIG)
 

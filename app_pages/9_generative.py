@@ -14,7 +14,7 @@ from ui.classroom import (control, control_problem_ui, keep_setup_in_address, ma
                           presenting)
 from ui.generative import digits_ui, map_figure, mode_figure
 from ui.inside import DRAWN
-from ui.runs import ended_run_ui, picked_run_ui, submit_ui
+from ui.runs import ended_run_ui, live_progress_ui, picked_run_ui, submit_ui
 from ui.status import dataset_reasons, usable_dataset_ui
 
 KINDS = {"vae": "VAE", "ae": "AE", "gan": "GAN"}  # short, so all three fit their column in presenter mode too
@@ -93,17 +93,11 @@ def strip_rows(images, drawn) -> list:
 def live_ui(run_id: int, status: str) -> None:
     """A training run's drawings and map as they are now, its progress and its loss per epoch; the page reruns
     when the run ends."""
-    progress = manager.progress(run_id)
-    if progress is None or progress.finished or progress.status != status:
-        st.rerun()
+    progress = live_progress_ui(manager, run_id, status)
+    if progress is None:
+        return
     trainer = manager.trainer(run_id)
     config = trainer.config
-    if progress.queue_position is not None:
-        st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
-        return
-    epoch = min(progress.epoch + 1, progress.epochs)
-    st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} digits/s**"
-                                   + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
     strip = trainer.strip()
     if config.model.kind == "gan":
         gan_view_ui(strip.drawn, strip.step, progress.parts, live=True)

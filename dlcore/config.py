@@ -221,8 +221,19 @@ class ModelSpec:
         return f"MLP {hidden} {','.join(activations)}".strip()
 
 
+class Settings:
+    """What every run's or playground's settings can do: be plain data, and be copied with some fields changed."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def with_changes(self, **changes):
+        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
 @schema
-class TrainConfig:
+class TrainConfig(Settings):
     """Everything that decides a training run; two equal configs give the same run on CPU."""
 
     dataset: Name = "mnist-sample"
@@ -239,9 +250,6 @@ class TrainConfig:
     seed: _int(0, MAX_SEED) = 0
     device: Name = "auto"
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
@@ -256,13 +264,9 @@ class TrainConfig:
             raise DLCoreError("The configuration must be a JSON object with fields such as 'dataset' and 'model'.")
         return parse(cls, data)
 
-    def with_changes(self, **changes) -> "TrainConfig":
-        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
 
 @schema
-class ToyConfig:
+class ToyConfig(Settings):
     """A 2-D playground network and its data, TF Playground's settings; two equal configs train alike."""
 
     dataset: Literal["circle", "xor", "gauss", "spiral", "moons", "plane", "multi-gauss"] = "circle"
@@ -286,16 +290,9 @@ class ToyConfig:
     epochs: _int(1, MAX_TOY_EPOCHS) = 200  # for a run from the command line; the page trains while it plays
     seed: _int(0, MAX_SEED) = 0  # draws the points, then the first weights
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def with_changes(self, **changes) -> "ToyConfig":
-        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
 
 @schema
-class PointGanConfig:
+class PointGanConfig(Settings):
     """GAN Lab's lesson: a GAN whose real data are a 2-D playground dataset's points, small enough to watch each
     step; two equal configs train alike."""
 
@@ -312,13 +309,6 @@ class PointGanConfig:
     batch_size: _int(1, MAX_TOY_POINTS) = 50
     epochs: _int(1, MAX_TOY_EPOCHS) = 300  # for a run from the command line; the page trains while it plays
     seed: _int(0, MAX_SEED) = 0  # draws the points, then the first weights
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def with_changes(self, **changes) -> "PointGanConfig":
-        """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @schema
