@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
                predict, preprocess, sequences, sharing, toy, training, validation)
-from .config import GENERATIVE, SEQUENCE, DenseLayer, DLCoreError, ModelSpec, PointGanConfig, ToyConfig, TrainConfig, bounds
+from .config import (GENERATIVE, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
+                     SequenceTask, ToyConfig, TrainConfig, bounds)
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
 
@@ -146,18 +147,31 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     draw.set_defaults(command=generate_command)
 
-    read = sub.add_parser("sequence", help="train an RNN, an LSTM or a GRU to read digits row by row",
+    read = sub.add_parser("sequence", help="train an RNN, an LSTM or a GRU on a sequence task",
                           description="Trains through the job manager like `train` and records the run; prints the "
-                                      "test accuracy and grad_by_step: how strongly the loss's gradient reaches each "
-                                      "row's input, first row to last (a plain RNN's fades towards the first rows).")
-    read.add_argument("--task", choices=list(sequences.TASKS), default="smnist",
-                      help="smnist: a digit read as 28 steps of one 28-pixel row (MNIST, Fashion-MNIST or the sample)")
+                                      "task's metric (test_accuracy, test_mse or val_nats_per_char) and grad_by_step: "
+                                      "how strongly the loss's gradient reaches each step's input, first step to last "
+                                      "(a plain RNN's fades towards the first).")
+    read.add_argument("--task", choices=list(SEQUENCE_TASKS), default="smnist",
+                      help="smnist: a digit as 28 rows (--dataset picks the digits); sine: the next of ten values; "
+                           "memory: a letter across --delay random digits; addition: a+b written as characters; "
+                           "text: the next character of Python's documentation, or of --text FILE")
+    low, high = bounds(SequenceTask, "delay")
+    read.add_argument("--delay", "--steps", dest="delay", type=int, metavar="T",
+                      help=f"memory: steps between the letter and the question, {low} to {high} "
+                           f"(default {SequenceTask().delay})")
+    read.add_argument("--text", metavar="FILE", help=f"text: train on this UTF-8 file's text instead "
+                      f"({sequences.MIN_TEXT_CHARS:,} to {MAX_TEXT_CHARS:,} characters)")
+    read.add_argument("--sample", type=int, default=sequences.SAMPLE_CHARS, metavar="CHARS",
+                      help=f"text: characters to write when trained (default {sequences.SAMPLE_CHARS})")
+    read.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                      help="text: the sample's temperature, 0.05 to 5 (default 0.8)")
     read.add_argument("--cell", choices=list(SEQUENCE), default="lstm", help="the recurrent layer (default lstm)")
     for name, flag in (("state", "--hidden"), ("cell_layers", "--layers")):
         low, high = bounds(ModelSpec, name)
         read.add_argument(flag, dest=name, type=int, metavar="INT", help=f"{low:,} to {high:,} (default: the course's "
                           f"{getattr(ModelSpec(), name)})")
-    _add_training_flags(read)
+    _add_training_flags(read, skip=("model", "loss"))
     read.add_argument("--student", default="", help="a name shown on the run board")
     read.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     read.set_defaults(command=sequence_command)
@@ -211,6 +225,8 @@ def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] =
         flag = "--" + field.name.replace("_", "-")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif field.name == "dataset":  # digits; a sequence task names its own (the sequence command's --task)
+            parser.add_argument(flag, choices=list(data.DATASETS))
         elif field.name in validation.CHOICES:
             parser.add_argument(flag, choices=list(validation.CHOICES[field.name]))
         else:
@@ -311,30 +327,63 @@ def generative_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def sequence_command(args: argparse.Namespace) -> int:
-    """Train a recurrent network through the job manager, then measure how far back its gradient reaches."""
+    """Train a recurrent network on a task through the job manager, then measure how far back its gradient reaches
+    (and for text, let it write)."""
+    task = SequenceTask(args.task, **({"delay": args.delay} if args.delay is not None else {}))
+    text = None
+    if args.text is not None:
+        if task.task != "text":
+            raise DLCoreError("--text is the text task's own text; add --task text.")
+        text = _read_text_file(args.text)
     spec = ModelSpec(args.cell, dense=(), **{name: getattr(args, name) for name in ("state", "cell_layers")
                                             if getattr(args, name) is not None})
-    config = TrainConfig(model=spec).with_changes(**{field.name: getattr(args, field.name)
-                                                     for field in dataclasses.fields(TrainConfig) if field.name != "model"})
+    base = TrainConfig(dataset=sequences.dataset_name(task, args.dataset or "mnist-sample", text), model=spec,
+                       lr=sequences.LR, loss="mse" if task.task == "sine" else "cross-entropy")
+    config = base.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+                                  if field.name not in ("model", "loss", "dataset")})
     validation.validate(config)
     devices.resolve_device(config.device)
     data.load(config.dataset)
+    if task.task == "text":  # before training, so a bad value costs nothing
+        sequences.samples(models.build(spec, config.dataset).eval(), (args.temperature,), args.sample)
     run, progress, seconds = _submit_and_follow(config, args.student)
     if run.status not in ("done", "stopped") or not run.checkpoint:
         raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
     model, _ = load_checkpoint(run.checkpoint)
-    grads = sequences.grad_by_step(model, *data.test_batch(config.dataset, sequences.GRADIENT_DIGITS))
-    summary = {"run_id": run.id, "status": run.status, "message": run.message, "task": args.task,
-               "cell": args.cell, "epochs": progress.epoch, "seconds": round(seconds, 3), "checkpoint": run.checkpoint,
-               "test_accuracy": run.accuracy, "grad_by_step": [round(value, 6) for value in grads],
+    grads = sequences.grad_by_step(model, *sequences.test_batch(config.dataset, sequences.GRADIENT_DIGITS))
+    measured = sequences.metric(config.dataset, run.results)
+    summary = {"run_id": run.id, "status": run.status, "message": run.message, "task": task.task,
+               "dataset": config.dataset, "cell": args.cell, "epochs": progress.epoch, "seconds": round(seconds, 3),
+               "checkpoint": run.checkpoint, **measured, "grad_by_step": [round(value, 6) for value in grads],
                "config": config.to_dict()}
+    if task.task == "memory":
+        summary["delay"] = task.delay
+    if task.task == "addition":
+        summary["exact_sums"] = sequences.exact_sums(model)
+    if task.task == "text":
+        summary["sample"] = sequences.samples(model, (args.temperature,), args.sample)[0]
+        summary["temperature"] = args.temperature
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(f"run #{run.id} {run.status}: {config.model.summary()} after {progress.epoch} epochs in {seconds:.1f}s; "
-              f"test accuracy {run.accuracy:.1%}; the gradient at the first row is {grads[0] / max(grads[-1], 1e-12):.2g} "
-              f"times the last row's; weights: {run.checkpoint}")
+        return 0
+    (name, value), = measured.items()
+    shown = f"{value:.1%}" if name == "test_accuracy" else f"{value:.4g}"
+    print(f"run #{run.id} {run.status}: {config.model.summary()} on {config.dataset} after {progress.epoch} epochs in "
+          f"{seconds:.1f}s; {name.replace('_', ' ')} {shown}; the gradient at the first step is "
+          f"{grads[0] / max(grads[-1], 1e-12):.2g} times the last step's; weights: {run.checkpoint}")
+    if "sample" in summary:
+        print(f"It writes, at temperature {args.temperature:g}:\n{summary['sample']}")
     return 0
+
+
+def _read_text_file(path: str) -> str:
+    """A student's text file, bounded before it is read whole."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read(MAX_TEXT_CHARS + 1)
+    except OSError as exc:
+        raise DLCoreError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    return text
 
 
 def generate_command(args: argparse.Namespace) -> int:

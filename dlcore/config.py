@@ -50,6 +50,9 @@ MAX_LATENT = 128  # an autoencoder's code: the course's is 64, GANs' noise 100; 
 MAX_BETA = 100.0  # a VAE's weight on its KL term: past a few dozen the code says nothing of the digit
 MAX_STATE = 512  # a recurrent layer's state: the course's is 20; 512 LSTM units over 28 steps is seconds a batch
 MAX_CELL_LAYERS = 4
+MAX_DELAY = 200  # the memory task's delay: at 200 steps a plain RNN has long forgotten, and an epoch takes seconds
+MAX_TEXT_CHARS = 200_000  # a student's own text for the character task: a few hundred kilobytes trains in minutes
+SEQUENCE_TASKS = ("smnist", "sine", "memory", "addition", "text")  # what a recurrent network learns (sequences.py)
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -114,7 +117,7 @@ def _checked(make, cls):
 
 
 _TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "PointGanConfig": "2-D GAN setting",
-           "DescentConfig": "descent setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+           "DescentConfig": "descent setting", "SequenceTask": "sequence task", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
 
 
 def _sentence(errors: list[dict], what: str) -> str:
@@ -309,6 +312,15 @@ class PointGanConfig(Settings):
     batch_size: _int(1, MAX_TOY_POINTS) = 50
     epochs: _int(1, MAX_TOY_EPOCHS) = 300  # for a run from the command line; the page trains while it plays
     seed: _int(0, MAX_SEED) = 0  # draws the points, then the first weights
+
+
+@schema
+class SequenceTask(Settings):
+    """What a recurrent network learns: a task, and the memory task's delay. The task's data are a dataset of their
+    own (sequences.dataset_name), so the one loop trains and every page lists them as it does digits."""
+
+    task: Literal[SEQUENCE_TASKS] = "smnist"
+    delay: _int(1, MAX_DELAY) = 20  # memory: steps between the symbol to remember and the question
 
 
 @schema

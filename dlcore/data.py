@@ -64,6 +64,11 @@ class Dataset:
         """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) standardised with the training statistics."""
         return standardize(images, self.info.mean, self.info.std).unsqueeze(1)
 
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """(train_x, train_y, test_x, test_y) as a network reads them: the images normalised."""
+        return (self.normalized(self.train_images), self.train_labels, self.normalized(self.test_images),
+                self.test_labels)
+
 
 @dataclass(frozen=True)
 class DatasetStatus:
@@ -88,14 +93,21 @@ def cache_dir() -> Path:
 
 
 def info(name: str) -> DatasetInfo:
-    try:
+    """A dataset's title and classes: digits', or a sequence task's (sequences.info)."""
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise DLCoreError(f"Unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}.") from None
+    from . import sequences  # which builds its tasks' data on this module's
+
+    return sequences.info(name)
 
 
-def load(name: str, download: bool = True) -> Dataset:
-    """The dataset in memory; loaded once per process and folder, since pages and runs share it."""
+def load(name: str, download: bool = True):
+    """The dataset in memory (a sequence task's: sequences.TaskData); loaded once per process and folder, since
+    pages and runs share it."""
+    if name not in DATASETS:
+        from . import sequences
+
+        return sequences.load(name)
     return _load(name, str(data_dir()), str(cache_dir()), download)
 
 
@@ -108,6 +120,14 @@ def _load(name: str, _data_dir: str, _cache_dir: str, download: bool) -> Dataset
     train_x, train_y = _read_pair(folder, TRAIN_FILES)
     test_x, test_y = _read_pair(folder, TEST_FILES)
     return Dataset(dataset_info, train_x, train_y, test_x, test_y, str(folder), f"{dataset_info.title} test split")
+
+
+def sizes(name: str) -> tuple[int, int]:
+    """(train, test) examples of a dataset, for estimates; a sequence task's are counted once its data are made."""
+    if name in SIZES:
+        return SIZES[name]
+    loaded = load(name)
+    return len(loaded.train_labels), len(loaded.test_labels)
 
 
 def status(name: str) -> DatasetStatus:

@@ -49,10 +49,7 @@ def tensors_on(dataset: data.Dataset, device: torch.device) -> tuple[torch.Tenso
     with _DEVICE_TENSORS_LOCK:
         if key in _DEVICE_TENSORS:
             return _DEVICE_TENSORS[key][1]
-        tensors = (
-            dataset.normalized(dataset.train_images), dataset.train_labels,
-            dataset.normalized(dataset.test_images), dataset.test_labels,
-        )
+        tensors = dataset.tensors()
         if device.type == "cuda":  # pinned host memory makes the one upload fast and asynchronous
             tensors = tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
         else:

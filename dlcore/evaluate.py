@@ -115,9 +115,17 @@ def evaluate_numpy(outputs: np.ndarray, labels: np.ndarray, loss: str = "cross-e
 
 
 def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
-    """Score logits (N, classes) on the CPU against their labels (N,)."""
+    """Score logits (N, classes) on the CPU against their labels (N,); a sequence task's answers (sequences.Task) as
+    their own kind: values by their squared error alone, symbols at several steps by the share right and the
+    cross-entropy per symbol (for text, nats per character)."""
+    if labels.is_floating_point():
+        return Evaluation(math.nan, nn.functional.mse_loss(logits, labels).item(), [], [], [])
+    if labels.dim() > 1:
+        return Evaluation((logits.argmax(dim=-1) == labels).float().mean().item(),
+                          nn.functional.cross_entropy(logits.flatten(0, -2), labels.flatten()).item(), [], [], [])
+    classes = logits.shape[1]
     predicted = logits.argmax(dim=1)
-    confusion = torch.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    confusion = torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
     per_class = confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()
     wrong = (predicted != labels).nonzero().flatten()
     return Evaluation(

@@ -159,9 +159,9 @@ def _settings(config: TrainConfig, weights: str, run: runs.Run | None) -> str:
 
 def network_code(config: TrainConfig) -> list[tuple[str, str]]:
     """(PyTorch constructor call, comment) for each layer of the network dlcore builds, in order."""
-    rows = models.describe(config.model)
+    rows = models.describe(config.model, config.dataset)
     result = []
-    for row, module in zip(rows, models.build(config.model)):
+    for row, module in zip(rows, models.build(config.model, config.dataset)):
         if isinstance(module, nn.Conv2d):  # its repr prints padding='valid' without quotes
             code = f"nn.Conv2d({module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size[0]}, padding={module.padding!r})"
         elif isinstance(module, (standalone.Recurrent, standalone.LastStep)):  # the script's own layers
@@ -312,4 +312,4 @@ def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, 
 def scoring_count(config: TrainConfig, total: int) -> int:
     """How many test images an import is scored on: as many as SCORE_MACS pays for, from the multiply-adds one
     image costs."""
-    return min(total, max(SCORE_AT_LEAST, SCORE_MACS // max(models.multiply_adds(config.model), 1)))
+    return min(total, max(SCORE_AT_LEAST, SCORE_MACS // max(models.multiply_adds(config.model, config.dataset), 1)))

@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import caches, data, evaluate, generative, models, predict
+from . import caches, data, evaluate, generative, models, predict, sequences
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 from .standalone import Recurrent
@@ -102,7 +102,7 @@ def layers(model: nn.Module) -> list[nn.Module]:
 
 
 def layer_names(model: nn.Module, config: TrainConfig) -> list[str]:
-    names = [row.name for row in models.describe(config.model)]
+    names = [row.name for row in models.describe(config.model, config.dataset)]
     if len(names) != len(layers(model)):
         raise DLCoreError("The weights do not match the network their run describes.")
     return names
@@ -207,7 +207,7 @@ def first_weights(config: TrainConfig) -> nn.Sequential:
     state is left as it was."""
     with INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return models.build(config.model).eval()
+        return models.build(config.model, config.dataset).eval()
 
 
 # ---- histograms ----------------------------------------------------------------------------------
@@ -396,11 +396,13 @@ class StripReader:
         self._last = 0.0
 
     def read(self, model: nn.Module, step: int, now: bool = False) -> None:
-        """Read the strip if STRIP_SECONDS have passed since the last reading, or `now`."""
-        if not now and time.monotonic() - self._last < STRIP_SECONDS:
+        """Read the strip if STRIP_SECONDS (a sequence task's view: sequences.LIVE_SECONDS) have passed since the last
+        reading, or `now`."""
+        task = sequences.is_task(self.config.dataset)  # no digits: what the task's page shows as it trains
+        if not now and time.monotonic() - self._last < (sequences.LIVE_SECONDS if task else STRIP_SECONDS):
             return
         self._last = time.monotonic()
-        if self._inputs is None:
+        if self._inputs is None and not task:
             info = data.info(self.config.dataset)
             device = next(model.parameters()).device
             images, _ = strip_digits(self.config.dataset)
@@ -412,8 +414,11 @@ class StripReader:
         model.eval()  # batch norm's running statistics and no dropout, as the model will be used
         try:
             with torch.no_grad():
-                found = self._drawings(model) if self.config.model.generative else \
-                    model(self._inputs).argmax(dim=1).cpu().tolist()
+                if task:
+                    found = sequences.live_view(model, self.config.dataset)
+                else:
+                    found = self._drawings(model) if self.config.model.generative else \
+                        model(self._inputs).argmax(dim=1).cpu().tolist()
         finally:
             model.train(was_training)
         with self._lock:
@@ -475,7 +480,7 @@ class Embedding:
 def multiply_adds(config: TrainConfig) -> int:
     """One image's forward pass, in multiply-adds, from the layer table alone."""
     total = 0
-    for row in models.describe(config.model):
+    for row in models.describe(config.model, config.dataset):
         area = row.output_shape[1] * row.output_shape[2] if len(row.output_shape) == 3 else 1
         total += row.parameters * area
     return total
@@ -505,6 +510,12 @@ def run_embedding(store, run) -> Embedding:
 
 
 _EMBEDDING_ARRAYS = ("points", "labels", "predicted", "indices", "mean", "axes")
+
+
+def embeds(config: TrainConfig) -> bool:
+    """Whether a run's test digits have a place in its last hidden layer to show: a classifier's of digits (not an
+    autoencoder's or a GAN's, nor a sequence task's, which reads no digits)."""
+    return not config.model.generative and not sequences.is_task(config.dataset)
 
 
 def embedding_bytes(model: nn.Sequential, config: TrainConfig) -> bytes:

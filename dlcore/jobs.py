@@ -277,8 +277,8 @@ def estimate_seconds(config: TrainConfig, lanes: int = 1) -> float:
     from . import data, models
     from .loop import EPOCH_TEST_IMAGES
 
-    sizes = data.SIZES.get(config.dataset, (60_000, 10_000))
-    macs = models.multiply_adds(config.model) * lanes
+    sizes = data.sizes(config.dataset)
+    macs = models.multiply_adds(config.model, config.dataset) * lanes
     train = config.epochs * sizes[0] * 3 * macs
     score = (config.epochs * min(EPOCH_TEST_IMAGES, sizes[1]) + sizes[1]) * macs
     return STARTING_SECONDS + (train + score) / _PACE.macs_per_second
@@ -294,7 +294,7 @@ class _Pace:
         from . import models
 
         if samples_per_sec > 0:
-            measured = samples_per_sec * 3 * models.multiply_adds(config.model) * lanes
+            measured = samples_per_sec * 3 * models.multiply_adds(config.model, config.dataset) * lanes
             self.macs_per_second = 0.7 * self.macs_per_second + 0.3 * measured
 
 

@@ -92,8 +92,8 @@ class Engine:
 def epoch_test_split(test_x: torch.Tensor, test_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The test images each epoch is scored on: a split of at most EPOCH_TEST_IMAGES whole, else the first
     EPOCH_TEST_IMAGES / NUM_CLASSES of each class, in test order, so every run's curves are on the same images."""
-    if len(test_y) <= EPOCH_TEST_IMAGES:
-        return test_x, test_y
+    if len(test_y) <= EPOCH_TEST_IMAGES or test_y.dim() > 1 or test_y.is_floating_point():  # or not classes: the first
+        return test_x[:EPOCH_TEST_IMAGES], test_y[:EPOCH_TEST_IMAGES]
     chosen = first_of_each_class(test_y, EPOCH_TEST_IMAGES // NUM_CLASSES).sort().values
     return test_x[chosen], test_y[chosen]
 
@@ -121,7 +121,7 @@ class Lane:
         else:
             with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
                 torch.manual_seed(config.seed)
-                self.model = (build() if build is not None else models.build(config.model)).to(device)
+                self.model = (build() if build is not None else models.build(config.model, config.dataset)).to(device)
         generative.use_dataset(self.model, config.dataset)
         # a model that gives its own objective (an autoencoder: how well it draws the batch again; a GAN's part:
         # how well it fools or sees through the other) trains on it, not on the config's loss against labels
@@ -219,7 +219,8 @@ class Lane:
         self.schedule.step()
         self._pending.append(loss.detach())
         self._pending_correct.append(torch.tensor(math.nan) if logits is None or y.is_floating_point()  # nothing to
-                                     else (optim.predicted_classes(logits.detach()) == y).sum())  # name, or values
+                                     else (optim.predicted_classes(logits.detach()) == y)  # name, or values; a
+                                     .reshape(len(y), -1).float().mean(dim=1).sum())  # sequence's steps in part
         self._shares.append(share)
         self._batches.append(batch)
         self.steps += 1

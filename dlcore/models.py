@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ PRESETS: dict[str, ModelSpec] = {
     "keras-mlp": ModelSpec("mlp", dense=(DenseLayer(128),)),
     "cnn": ModelSpec("cnn", conv=(ConvBlock(32), ConvBlock(64, pool="max")), dense=(DenseLayer(128),)),
 }
+DIGITS = "mnist"  # what a network reads unless told: any digit dataset, 28x28 images of 10 classes
 POOLS = typing.get_args(ConvBlock.__pydantic_fields__["pool"].annotation)  # the choices the schema allows
 PADDINGS = typing.get_args(ConvBlock.__pydantic_fields__["padding"].annotation)
 
@@ -40,10 +42,12 @@ def preset(name: str) -> ModelSpec:
         raise DLCoreError(f"Unknown preset '{name}'; choose one of: {', '.join(PRESETS)}.") from None
 
 
-def validate(spec: ModelSpec) -> None:
-    """Refuse specs that the schema's bounds allow but no network can be built from, with one sentence."""
+def validate(spec: ModelSpec, dataset: str = DIGITS) -> None:
+    """Refuse specs that the schema's bounds allow but no network can be built from (for a dataset: a sequence
+    task's shapes are its own), with one sentence."""
     if spec.generative:
         generative.validate(spec)
+    sequences.validate(spec, dataset)
     if spec.sequence and spec.conv:
         raise DLCoreError(f"A recurrent network ({sequences.CELL_NAMES[spec.kind]}) reads the rows itself; remove its "
                           "conv blocks.")
@@ -61,21 +65,22 @@ def validate(spec: ModelSpec) -> None:
             raise DLCoreError(f"Conv block {i} shrinks the image to nothing; use 'same' padding or fewer pooling layers.")
 
 
-def build(spec: ModelSpec) -> nn.Module:
-    """The network for a spec; a classifier's output is 10 logits per image of shape (N, 1, 28, 28), an
-    autoencoder's the 784 pixel logits of its drawing (generative.AutoEncoder)."""
+def build(spec: ModelSpec, dataset: str = DIGITS) -> nn.Module:
+    """The network for a spec and the data it reads; a classifier's output is 10 logits per image of shape
+    (N, 1, 28, 28), an autoencoder's the 784 pixel logits of its drawing (generative.AutoEncoder), a recurrent
+    network's its task's answers (sequences.Task)."""
     if spec.generative:
         validate(spec)
         return generative.build(spec)
-    return nn.Sequential(*(layer.make() for layer in _planned_layers(spec)))
+    return nn.Sequential(*(layer.make() for layer in _planned_layers(spec, dataset)))
 
 
-def describe(spec: ModelSpec) -> list[LayerRow]:
+def describe(spec: ModelSpec, dataset: str = DIGITS) -> list[LayerRow]:
     """Each layer's output shape and parameter count, worked out without allocating the network.
 
     A student can type a spec with hundreds of millions of weights; describing it must cost nothing.
     """
-    return [layer.row for layer in _planned_layers(spec)]
+    return [layer.row for layer in _planned_layers(spec, dataset)]
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,8 @@ class MemoryEstimate:
 FLOAT_BYTES = 4
 
 
-def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, eval_batch: int) -> MemoryEstimate:
+def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, eval_batch: int,
+                    dataset: str = DIGITS) -> MemoryEstimate:
     """An upper-end estimate of a run's memory from shapes alone, in well under a millisecond.
 
     optimizer_buffers: parameter-sized tensors the optimizer keeps (Adam 2, SGD with momentum 1). The factors
@@ -103,7 +109,7 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
     measurement): training keeps each layer's output for backward and makes a gradient of the same size, the
     foreach step makes two parameter-sized temporaries, and evaluation needs about twice two layers' outputs.
     """
-    rows = describe(spec)
+    rows = describe(spec, dataset)
     parameters = sum(row.parameters for row in rows)
     sizes = [IMAGE_SIZE * IMAGE_SIZE] + [prod(row.output_shape) for row in rows]
     per_sample = sum(sizes)
@@ -116,11 +122,11 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
     )
 
 
-def multiply_adds(spec: ModelSpec) -> int:
+def multiply_adds(spec: ModelSpec, dataset: str = DIGITS) -> int:
     """Multiply-adds one image costs a forward pass: each layer's weights times the positions it slides over, plus
     one per output value; what a job's time and an import's scoring are estimated from."""
     return sum(row.parameters * (row.reuses or prod(row.output_shape[1:])) + prod(row.output_shape)
-               for row in describe(spec))
+               for row in describe(spec, dataset))
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -147,20 +153,23 @@ class _PlannedLayer:
     make: Callable[[], nn.Module]
 
 
-def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
+def _planned_layers(spec: ModelSpec, dataset: str) -> list[_PlannedLayer]:
     """Every layer in order, with its output shape (without the batch) and its parameter count."""
-    validate(spec)
+    validate(spec, dataset)
     if spec.generative:
         return [_PlannedLayer(LayerRow(name, shape, parameters), make)
                 for part in generative.plan(spec) for name, shape, parameters, make in part]
     layers: list[_PlannedLayer] = []
 
     def add(name: str, shape: tuple[int, ...], parameters: int, make: Callable[[], nn.Module]) -> None:
-        layers.append(_PlannedLayer(LayerRow(name, shape, parameters), make))
+        reuses = shape[0] if len(shape) == 2 else None  # a layer at each of a sequence's answering steps
+        layers.append(_PlannedLayer(LayerRow(name, shape, parameters, reuses), make))
 
-    channels, side = 1, IMAGE_SIZE
+    channels, side, classes = 1, IMAGE_SIZE, NUM_CLASSES
+    shaped = (lambda width: (width,)) if not spec.sequence else functools.partial(sequences.answer_shape, dataset)
     if spec.sequence:
-        layers += [_PlannedLayer(row, make) for row, make in sequences.plan(spec)]
+        layers += [_PlannedLayer(row, make) for row, make in sequences.plan(spec, dataset)]
+        classes = sequences.task_of(dataset).outputs
     for i, block in enumerate(spec.conv, 1):
         conv_side = side - block.kernel + 1 if block.padding == "valid" else side
         shape = (block.channels, conv_side, conv_side)
@@ -181,7 +190,7 @@ def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
     if not spec.sequence:
         add("flatten", (features,), 0, nn.Flatten)
     for i, layer in enumerate(spec.dense, 1):
-        shape = (layer.units,)
+        shape = shaped(layer.units)
         add(f"dense{i} {layer.units}", shape, features * layer.units + layer.units,
             lambda f=features, u=layer.units: nn.Linear(f, u))
         if layer.batch_norm:
@@ -190,6 +199,5 @@ def _planned_layers(spec: ModelSpec) -> list[_PlannedLayer]:
         if layer.dropout > 0:
             add(f"dropout {layer.dropout:g}", shape, 0, lambda p=layer.dropout: nn.Dropout(p))
         features = layer.units
-    add(f"output {NUM_CLASSES}", (NUM_CLASSES,), features * NUM_CLASSES + NUM_CLASSES,
-        lambda f=features: nn.Linear(f, NUM_CLASSES))
+    add(f"output {classes}", shaped(classes), features * classes + classes, lambda f=features: nn.Linear(f, classes))
     return layers

@@ -90,7 +90,7 @@ def make_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def predicted_classes(outputs):
     """Each row's class, from a torch or NumPy array of outputs: the largest, or with one output, 1 where it is
     above 0 (TF Playground's tanh output)."""
-    return outputs.argmax(1) if outputs.shape[1] > 1 else (outputs[:, 0] > 0) * 1
+    return outputs.argmax(-1) if outputs.shape[-1] > 1 else (outputs[:, 0] > 0) * 1
 
 
 def cross_entropy_numpy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

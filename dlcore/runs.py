@@ -34,22 +34,22 @@ NOT_SAFETENSORS = ("That file is not a safetensors weights file (pickled .pt/.pt
                    "run code).")
 
 
-def _unallocated(spec: ModelSpec) -> torch.nn.Module:
+def _unallocated(spec: ModelSpec, dataset: str = models.DIGITS) -> torch.nn.Module:
     """The network on torch's meta device: every tensor's name, shape and dtype without a byte of weights, so that
     even a network far too big to build costs nothing to measure, or to check a file against."""
     with torch.device("meta"):
-        return models.build(spec)
+        return models.build(spec, dataset)
 
 
-def weights_bytes(spec: ModelSpec) -> int:
+def weights_bytes(spec: ModelSpec, dataset: str = models.DIGITS) -> int:
     """The bytes of a network's saved weights (parameters and batch norm's statistics)."""
-    return sum(tensor.numel() * tensor.element_size() for tensor in _unallocated(spec).state_dict().values())
+    return sum(tensor.numel() * tensor.element_size() for tensor in _unallocated(spec, dataset).state_dict().values())
 
 
-def checkpoint_bound(spec: ModelSpec) -> int:
+def checkpoint_bound(spec: ModelSpec, dataset: str = models.DIGITS) -> int:
     """The most bytes a network's checkpoint file can take, known before it trains: what its run reserves of the
     disk budget until the real file is kept."""
-    return weights_bytes(spec) + HEADER_SLACK_BYTES
+    return weights_bytes(spec, dataset) + HEADER_SLACK_BYTES
 
 
 LARGEST_MLP = ModelSpec("mlp", dense=tuple(DenseLayer(MAX_UNITS, batch_norm=True) for _ in range(MAX_HIDDEN_LAYERS)))
@@ -262,13 +262,13 @@ class RunStore:
                reserve: int | None = None, budget: disk.Budget | None = None) -> int:
         """Record a run sent by `sender`; reserve is the bytes its weights will take (by default the most its network's
         can). With a budget, a run whose weights would not fit is refused with a sentence and nothing is recorded."""
-        size = checkpoint_bound(config.model) if reserve is None else reserve
+        size = checkpoint_bound(config.model, config.dataset) if reserve is None else reserve
         return self._insert([(config, size)], student, status, sender, budget)[0]
 
     def create_all(self, configs: list[TrainConfig], student: str = "", status: str = "queued", *, sender: str = "",
                    budget: disk.Budget | None = None) -> list[int]:
         """Record several runs (a race's lanes) at once, their weights checked against the budget together."""
-        return self._insert([(config, checkpoint_bound(config.model)) for config in configs], student, status, sender,
+        return self._insert([(config, checkpoint_bound(config.model, config.dataset)) for config in configs], student, status, sender,
                             budget)
 
     def _insert(self, sized: list[tuple[TrainConfig, int]], student: str, status: str, sender: str,
@@ -543,10 +543,10 @@ def write_checkpoint(path: Path | str, data: bytes) -> Path:
     return path
 
 
-def check_weights(spec: ModelSpec) -> None:
+def check_weights(spec: ModelSpec, dataset: str = models.DIGITS) -> None:
     """Refuse a network whose checkpoint would be over the load cap: its weights could be saved but never loaded
     again, by Draw & classify, an export or an import."""
-    size = weights_bytes(spec)
+    size = weights_bytes(spec, dataset)
     if size + HEADER_SLACK_BYTES > MAX_CHECKPOINT_BYTES:
         raise DLCoreError(f"This network's weights would take {size / 2**20:,.0f} MiB, over the "
                           f"{MAX_CHECKPOINT_BYTES // 2**20} MiB of the largest MLP the limits allow; use fewer channels, "
@@ -566,8 +566,8 @@ def load_checkpoint_bytes(data: bytes, config: TrainConfig | None = None) -> tup
         if "config" not in metadata:
             raise DLCoreError("The weights file has no configuration inside; upload its config JSON beside it.")
         config = TrainConfig.from_json(metadata["config"])
-    check_weights(config.model)
-    model = _unallocated(config.model)
+    check_weights(config.model, config.dataset)
+    model = _unallocated(config.model, config.dataset)
     _check_fits(declared, model.state_dict())
     try:
         state = load_safetensors_bytes(data)

@@ -90,6 +90,34 @@ class LastStep(nn.Module):
         return x[:, -1]
 
 
+class LastSteps(nn.Module):
+    """The states after the last `steps` steps, each answering one symbol (a sum's digits, written after reading)."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -self.steps:]
+
+    def extra_repr(self) -> str:
+        return str(self.steps)
+
+
+class OneHot(nn.Module):
+    """Symbols (N, steps) as one-hot vectors (N, steps, symbols): each character a step of its own, nothing learnt."""
+
+    def __init__(self, symbols: int):
+        super().__init__()
+        self.symbols = symbols
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(x, self.symbols).float()
+
+    def extra_repr(self) -> str:
+        return str(self.symbols)
+
+
 # ---- data ----------------------------------------------------------------------------------------
 
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # torchvision's raw names, plain or .gz
@@ -238,14 +266,22 @@ def make_schedule(optimizer: torch.optim.Optimizer, total_steps: int, name: str,
     raise ValueError(f"unknown schedule {name!r}; choose constant, step, cosine or onecycle")
 
 
-def mse_on_softmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between the softmax and one-hot targets, as the tutorials that teach MSE for
-    classification compute it."""
-    targets = nn.functional.one_hot(labels, NUM_CLASSES).to(logits.dtype)
-    return nn.functional.mse_loss(torch.softmax(logits, dim=1), targets)
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy of logits (..., classes) against labels (...): one answer per image, or one per step
+    of a sequence."""
+    return nn.functional.cross_entropy(logits.flatten(0, -2), labels.flatten())
 
 
-LOSS_FUNCTIONS = {"cross-entropy": nn.functional.cross_entropy, "mse": mse_on_softmax}  # logits (N, 10), labels (N,)
+def mse(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error: against values where the labels are values (the next point of a sine wave); else between
+    the softmax and one-hot targets, as the tutorials that teach MSE for classification compute it."""
+    if labels.is_floating_point():
+        return nn.functional.mse_loss(outputs, labels.to(outputs.dtype))
+    targets = nn.functional.one_hot(labels, outputs.shape[-1]).to(outputs.dtype)
+    return nn.functional.mse_loss(torch.softmax(outputs, dim=-1), targets)
+
+
+LOSS_FUNCTIONS = {"cross-entropy": cross_entropy, "mse": mse}  # logits (N, [steps,] classes), labels (N, [steps])
 
 
 # ---- evaluate and train --------------------------------------------------------------------------

@@ -5,33 +5,39 @@ from __future__ import annotations
 
 import os
 
-from . import data, models, optim
+from . import data, models, optim, sequences
 from .config import DLCoreError, TrainConfig
 from .devices import DEVICES
 from .evaluate import EVAL_BATCH
 from .runs import check_weights
 
 CHOICES = {  # each TrainConfig field that names something -> the registry of those names
-    "dataset": data.DATASETS, "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES, "loss": optim.LOSSES,
+    "optimizer": optim.OPTIMIZERS, "schedule": optim.SCHEDULES, "loss": optim.LOSSES,
     "device": DEVICES,
 }
 
 
 def check_choice(field: str, value: str) -> None:
-    if value not in CHOICES[field]:
+    if field == "dataset":
+        data.info(value)  # digits, or a sequence task's data (sequences.task_of)
+    elif value not in CHOICES[field]:
         raise DLCoreError(f"Unknown {field} '{value}'; choose one of: {', '.join(CHOICES[field])}.")
 
 
 def validate(config: TrainConfig) -> None:
     """Every check that can fail before any work is done, each with its own sentence; the schema (dlcore.config)
     has already checked each field's type and bounds, so what is left are names, combinations and cost."""
-    for name in CHOICES:
+    for name in ("dataset", *CHOICES):
         check_choice(name, getattr(config, name))
-    models.validate(config.model)
+    models.validate(config.model, config.dataset)
+    if sequences.is_task(config.dataset) and sequences.task_of(config.dataset).values != (config.loss == "mse"):
+        task = sequences.task_of(config.dataset)
+        raise DLCoreError(f"The {task.name} task's answers are {'values' if task.values else 'classes'}: train it with "
+                          f"{'mse' if task.values else 'cross-entropy'}.")
     if config.nesterov and config.optimizer == "sgd" and config.momentum <= 0:
         raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
     check_memory(config)
-    check_weights(config.model)
+    check_weights(config.model, config.dataset)
 
 
 def memory_budget_mb() -> int:
@@ -49,7 +55,8 @@ def memory_budget_mb() -> int:
 def check_memory(config: TrainConfig, lanes: int = 1) -> int:
     """Refuse a run (or a race of `lanes` copies of it, stepped one after another) whose estimated memory is over
     the budget, before anything is allocated; returns the estimate in bytes."""
-    estimate = models.estimate_memory(config.model, config.batch_size, optim.state_buffers(config), EVAL_BATCH)
+    estimate = models.estimate_memory(config.model, config.batch_size, optim.state_buffers(config), EVAL_BATCH,
+                                      config.dataset)
     total = estimate.total(lanes)
     budget = memory_budget_mb()
     if total > budget * 2**20:

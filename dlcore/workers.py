@@ -164,7 +164,7 @@ class Host:
         ending = Ending(
             status, message, tuple(lane.evaluation for lane in lanes),
             tuple(checkpoint_bytes(lane.model, lane.config) if keep else None for lane, keep in zip(lanes, kept)),
-            tuple(inside.embedding_bytes(lane.model, lane.config) if keep and not lane.config.model.generative else None
+            tuple(inside.embedding_bytes(lane.model, lane.config) if keep and inside.embeds(lane.config) else None
                   for lane, keep in zip(lanes, kept)))
         with self._lock:
             self._ending = ending
