@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, evaluate, generative, jobs, models, optim, runs, standalone, validation
+from . import data, devices, evaluate, generative, jobs, models, optim, runs, sequences, standalone, validation
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
 SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
@@ -62,20 +62,25 @@ def bundle_name(run: runs.Run) -> str:
 
 def bundle(run: runs.Run) -> tuple[str, bytes]:
     """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json; an autoencoder's
-    has no script (the standalone script trains and reads classifiers)."""
+    and a sequence task's have no script (the standalone script trains and reads classifiers of pictures)."""
     check_exportable(run)
     stem = f"run-{run.id}"
     files = {
         f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
         f"{stem}-config.json": json.dumps(run.config.to_dict(), indent=2).encode(),
     }
-    if not run.config.model.generative:
+    if scripted(run.config):
         files[f"{stem}.py"] = script(run.config, f"{stem}.safetensors", run).encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
             archive.writestr(f"{stem}/{name}", content)
     return bundle_name(run), buffer.getvalue()
+
+
+def scripted(config: TrainConfig) -> bool:
+    """Whether a run's export carries the standalone script: a classifier of pictures (a digit read row by row too)."""
+    return not config.model.generative and not sequences.is_task(config.dataset)
 
 
 def script(config: TrainConfig, weights: str = "model.safetensors", run: runs.Run | None = None) -> str:
@@ -86,8 +91,9 @@ def script(config: TrainConfig, weights: str = "model.safetensors", run: runs.Ru
     its checked type or as plain text that cannot end a comment (the network's comments).
     """
     validation.validate(config)
-    if config.model.generative:
-        raise DLCoreError("The standalone script trains classifiers; an autoencoder's export is its weights and config.")
+    if not scripted(config):
+        raise DLCoreError("The standalone script trains classifiers of pictures; this run's export is its weights and "
+                          "config.")
     head, begin, rest = Path(standalone.__file__).read_text().partition(SETTINGS_BEGIN)
     _, end, tail = rest.partition(SETTINGS_END)
     if not (begin and end):

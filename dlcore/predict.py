@@ -97,9 +97,11 @@ def shared(checkpoint: str) -> Classifier:
 
 
 def finished_runs(store: RunStore | None = None) -> list[runs.Run]:
-    """Classifier runs that left weights to predict with, newest first, digit models before the rest."""
+    """Classifier runs of pictures that left weights to predict with, newest first, digit models before the rest
+    (a sequence task's networks read no pictures)."""
     usable = [run for run in (store or RunStore()).list(("done", "stopped"), with_history=False)
-              if run.checkpoint and not run.config.model.generative and Path(run.checkpoint).is_file()]
+              if run.checkpoint and not run.config.model.generative and run.config.dataset in data.DATASETS
+              and Path(run.checkpoint).is_file()]
     return sorted(usable, key=lambda run: data.info(run.config.dataset).classes != data.DIGITS)
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from . import data
 from .config import IMAGE_SIZE, MAX_DELAY, MAX_TEXT_CHARS, DLCoreError, ModelSpec, SequenceTask, home
@@ -455,6 +454,24 @@ def gates(model: torch.nn.Module, sequence: torch.Tensor, layer: int = 0) -> dic
                 outputs.append(h)
             x = torch.stack(outputs)
     return {name: torch.stack(values).numpy() for name, values in found.items()}
+
+
+SHOWN_STEPS = 48  # of a text, what a page shows the gates over
+
+
+def example(dataset: str, index: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """One test sequence of a task (a batch of one, as the network reads it) and a label for each step: its symbol
+    (a space and a line break made visible), its value, or its row."""
+    task = task_of(dataset)
+    x, _ = test_batch(dataset, index + 1)
+    sequence = x[index : index + 1]
+    if task.every_step:
+        sequence = sequence[:, :SHOWN_STEPS]
+    if task.symbols:
+        return sequence, [{" ": "␣", "\n": "⏎"}.get(task.symbols[c], task.symbols[c]) for c in sequence[0].tolist()]
+    if task.name == "smnist":
+        return sequence, [str(row) for row in range(1, task.steps + 1)]
+    return sequence, [f"{value:.2f}" for value in sequence[0, :, 0].tolist()]
 
 
 # ---- what a task's network says ----------------------------------------------------------------------

@@ -75,6 +75,11 @@ class Recurrent(nn.Module):
         super().__init__()
         self.kind = cell
         self.cell = self.CELLS[cell](features, state, layers, batch_first=True)
+        if cell == "lstm":  # the forget gate starts open (its bias 1, as Keras's unit_forget_bias): what the cell
+            with torch.no_grad():  # holds is kept until it learns to let go, so it can learn long delays at all
+                for layer in range(layers):
+                    getattr(self.cell, f"bias_ih_l{layer}")[state : 2 * state] = 1.0
+                    getattr(self.cell, f"bias_hh_l{layer}")[state : 2 * state] = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cell(x)[0]

@@ -132,9 +132,9 @@ def picked_run_ui(manager, list_runs, prefix: str, nothing_yet: str, widths: lis
     return run_id, runs, progress if live else None, beside
 
 
-def live_progress_ui(manager, run_id: int, status: str):
-    """A live run's progress bar, or its place in the line; reruns the page when the run ends or changes status.
-    Returns its progress, or None while it waits for a turn."""
+def live_progress_ui(manager, run_id: int, status: str, unit: str = "digits"):
+    """A live run's progress bar (its speed in `unit` a second), or its place in the line; reruns the page when the
+    run ends or changes status. Returns its progress, or None while it waits for a turn."""
     from dlcore import jobs
 
     progress = manager.progress(run_id)
@@ -144,7 +144,7 @@ def live_progress_ui(manager, run_id: int, status: str):
         st.info(jobs.waiting_sentence(progress, manager.slots), icon=":material/hourglass_top:")
         return None
     epoch = min(progress.epoch + 1, progress.epochs)
-    st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} digits/s**"
+    st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} {unit}/s**"
                                    + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
     return progress
 

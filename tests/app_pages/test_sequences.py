@@ -78,3 +78,39 @@ def test_a_plain_rnns_gradient_is_drawn_beside_the_lstms():
 def test_presenter_mode_keeps_the_settings_row():
     at = opened(PAGE, present="1")
     assert at.segmented_control(key="seq_cell").value == "lstm" and at.button[0].label == "Start"
+
+
+def test_a_memory_run_from_the_task_picker_fills_the_horizon_and_shows_its_gates():
+    at = opened(PAGE)
+    at.selectbox(key="seq_task").set_value("memory").run()
+    assert at.number_input(key="seq_epochs").value == 12 and at.selectbox(key="seq_state").value == 64  # its own
+    at.number_input(key="seq_delay").set_value(3)
+    at.number_input(key="seq_epochs").set_value(2)
+    at.selectbox(key="seq_state").set_value(20)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["seq_run"]
+    assert jobs.job_manager().store.get(run_id).config.dataset == "memory-3"
+    rerun_until(at, lambda at: "Inside the first layer, step by step (a unit per line)" in titles(at))
+    horizon = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                   if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("Memory horizon"))
+    assert horizon["data"][0]["x"] == [3] and horizon["data"][0]["customdata"] == [run_id]  # the LSTM's point
+    assert any("test accuracy" in m.value and "remember a letter for 3 steps" in m.value for m in at.markdown)
+
+
+def test_a_text_run_writes_at_the_temperature_asked_and_own_text_too_short_is_a_sentence():
+    manager = jobs.job_manager()
+    run_id = manager.submit(TrainConfig(dataset="text", model=ModelSpec("gru", dense=(), state=16, cell_layers=1),
+                                        epochs=1, batch_size=256, lr=3e-3))
+    assert manager.wait(run_id, timeout=180).status == "done"
+    at = opened(PAGE, run=str(run_id))
+    assert any("nats per character" in m.value for m in at.markdown)
+    first = at.code[0].value
+    assert first.startswith("The ") and len(first) == 4 + 300
+    at.slider(key="seq_temperature").set_value(1.5).run()
+    assert at.code[0].value != first and not at.exception
+    at.selectbox(key="seq_task").set_value("text").run()
+    at.selectbox(key="seq_text_source").set_value("own").run()
+    at.text_area(key="seq_text").input("far too short")
+    at.button[0].click().run()
+    assert "usable characters" in at.error[0].value and at.session_state["seq_run"] == run_id
