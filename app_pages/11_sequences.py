@@ -19,7 +19,7 @@ CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 TASKS = {"smnist": "Digits, row by row", "sine": "Sine: the next value", "memory": "Memory: a letter",
          "addition": "Addition", "text": "Text: the next letter"}
 # each task's first settings (state, layers, epochs): what reaches its lesson in seconds to a minute or two here
-TASK_SETTINGS = {"smnist": (64, 1, 4), "sine": (20, 2, 5), "memory": (64, 1, 12), "addition": (128, 1, 20),
+TASK_SETTINGS = {"smnist": (64, 1, 4), "sine": (20, 2, 5), "memory": (64, 1, 15), "addition": (128, 1, 20),
                  "text": (256, 1, 2)}
 STATES = (20, 64, 128, 256)
 CANVAS = 200

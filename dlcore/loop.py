@@ -92,7 +92,9 @@ class Engine:
 def epoch_test_split(test_x: torch.Tensor, test_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The test images each epoch is scored on: a split of at most EPOCH_TEST_IMAGES whole, else the first
     EPOCH_TEST_IMAGES / NUM_CLASSES of each class, in test order, so every run's curves are on the same images."""
-    if len(test_y) <= EPOCH_TEST_IMAGES or test_y.dim() > 1 or test_y.is_floating_point():  # or not classes: the first
+    if len(test_y) <= EPOCH_TEST_IMAGES:
+        return test_x, test_y
+    if test_y.dim() > 1 or test_y.is_floating_point():  # a sequence task's answers, not classes: the first ones
         return test_x[:EPOCH_TEST_IMAGES], test_y[:EPOCH_TEST_IMAGES]
     chosen = first_of_each_class(test_y, EPOCH_TEST_IMAGES // NUM_CLASSES).sort().values
     return test_x[chosen], test_y[chosen]

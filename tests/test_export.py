@@ -181,7 +181,7 @@ def test_an_export_writes_only_between_the_markers():
     head, _, rest = STANDALONE.read_text().partition(export.SETTINGS_BEGIN)
     text = export.script(CNN)
     assert text.startswith(head) and text.endswith(rest.partition(export.SETTINGS_END)[2])
-    for shared in (standalone.make_schedule, standalone.mse_on_softmax, standalone.read_idx, standalone.held_out):
+    for shared in (standalone.make_schedule, standalone.mse, standalone.read_idx, standalone.held_out):
         assert inspect.getsource(shared) in text
 
 

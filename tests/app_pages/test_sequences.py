@@ -83,7 +83,7 @@ def test_presenter_mode_keeps_the_settings_row():
 def test_a_memory_run_from_the_task_picker_fills_the_horizon_and_shows_its_gates():
     at = opened(PAGE)
     at.selectbox(key="seq_task").set_value("memory").run()
-    assert at.number_input(key="seq_epochs").value == 12 and at.selectbox(key="seq_state").value == 64  # its own
+    assert at.number_input(key="seq_epochs").value == 15 and at.selectbox(key="seq_state").value == 64  # its own
     at.number_input(key="seq_delay").set_value(3)
     at.number_input(key="seq_epochs").set_value(2)
     at.selectbox(key="seq_state").set_value(20)
