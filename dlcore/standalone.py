@@ -75,9 +75,9 @@ class Recurrent(nn.Module):
         super().__init__()
         self.kind = cell
         self.cell = self.CELLS[cell](features, state, layers, batch_first=True)
-        if cell == "lstm":  # the forget gate starts open (its bias 1, as Keras's unit_forget_bias): what the cell
-            with torch.no_grad():  # holds is kept until it learns to let go, so it can learn long delays at all
-                for layer in range(layers):
+        if cell in ("lstm", "gru"):  # the gate that keeps the state starts open (bias 1): an LSTM's forget gate, as
+            with torch.no_grad():  # Keras's unit_forget_bias, a GRU's update gate; what the cell holds is kept until
+                for layer in range(layers):  # it learns to let go, so long delays can be learnt at all
                     getattr(self.cell, f"bias_ih_l{layer}")[state : 2 * state] = 1.0
                     getattr(self.cell, f"bias_hh_l{layer}")[state : 2 * state] = 0.0
 

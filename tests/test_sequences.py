@@ -325,8 +325,9 @@ def test_a_task_runs_export_is_its_weights_and_config_without_a_script():
 @pytest.mark.slow
 @pytest.mark.goal
 def test_goal_an_lstm_writes_text_under_2_nats_per_character():
-    """Issue 26's text goal: <= 2.0 nats per character on held-out text within 3 minutes (bench/sequences.py)."""
-    config = TrainConfig(dataset="text", model=ModelSpec("lstm", dense=(), state=256, cell_layers=1), epochs=2,
+    """Issue 26's text goal: <= 2.0 nats per character on held-out text within 3 minutes (bench/sequences.py: 1.86
+    after 2 epochs, 36 s of training on two cores); after 3, most of the words it writes are real ones."""
+    config = TrainConfig(dataset="text", model=ModelSpec("lstm", dense=(), state=256, cell_layers=1), epochs=3,
                          lr=sequences.LR, device="cpu")
     trainer = training.Trainer(config)
     trainer.run()
@@ -352,3 +353,15 @@ def test_goal_lstm_and_gru_remember_across_60_steps_where_a_plain_rnn_forgets():
 
 
 ENGLISH = set(" ".join(__import__("pydoc_data.topics", fromlist=["topics"]).topics.values()).lower().split())
+
+
+@pytest.mark.parametrize("kind, gate", [("lstm", "forget"), ("gru", "update")])
+def test_the_gate_that_keeps_the_state_starts_open(kind, gate):
+    torch.manual_seed(6)
+    model = models.build(ModelSpec(kind, dense=(), state=16, cell_layers=2), "memory-5")
+    cell = sequences.recurrent_layer(model).cell
+    for layer in range(2):
+        kept = getattr(cell, f"bias_ih_l{layer}")[16:32] + getattr(cell, f"bias_hh_l{layer}")[16:32]
+        assert torch.equal(kept, torch.ones(16))
+    sequence, _ = sequences.example("memory-5")
+    assert sequences.gates(model, sequence)[gate].mean() > 0.6  # open more than shut, before any training
