@@ -216,7 +216,8 @@ def writing_ui(run, model) -> None:
                                                  "fewer real words.")
     if again_column.button("Write again", icon=":material/refresh:", width="stretch"):
         st.session_state.seq_draw = st.session_state.get("seq_draw", 0) + 1
-    written = sequences.samples(model, (float(temperature),), int(length), prime, st.session_state.get("seq_draw", 0))[0]
+    written = sequences.writing(run.checkpoint, float(temperature), int(length), prime,
+                                st.session_state.get("seq_draw", 0))
     st.code(sequences.clean_text(prime) + written, language=None, wrap_lines=True)
 
 
@@ -228,9 +229,9 @@ def sums_ui(run, model) -> None:
     b = b_column.number_input("b", 0, top, 34, key="seq_b")
     written = sequences.answer_sums(model, [(int(a), int(b))])[0]
     verdict = "right" if written == str(a + b) else f"wrong: it is {a + b}"
+    exact = sequences.exact_share(run.checkpoint)
     answer_column.markdown(f"It reads `{sequences.addition_question(int(a), int(b))}` and writes **{written or '?'}** "
-                           f"({verdict}). Of the 1,000 held-out sums it writes **{sequences.exact_sums(model):.1%}** "
-                           "exactly right.")
+                           f"({verdict}). Of the 1,000 held-out sums it writes **{exact:.1%}** exactly right.")
 
 
 def waves_ui(run, model) -> None:

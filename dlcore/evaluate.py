@@ -122,7 +122,7 @@ def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
         return Evaluation(math.nan, nn.functional.mse_loss(logits, labels).item(), [], [], [])
     if labels.dim() > 1:
         return Evaluation((logits.argmax(dim=-1) == labels).float().mean().item(),
-                          nn.functional.cross_entropy(logits.flatten(0, -2), labels.flatten()).item(), [], [], [])
+                          optim.make_loss("cross-entropy")(logits, labels).item(), [], [], [])
     classes = max(logits.shape[1], NUM_CLASSES)  # the confusion matrix of ten classes, as the pages draw it
     predicted = logits.argmax(dim=1)
     confusion = torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)

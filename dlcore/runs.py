@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_bytes
 
-from . import disk, models
+from . import disk, models, sequences
 from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home, student_name
 from .evaluate import Evaluation
 
@@ -127,7 +127,11 @@ class Run:
     def label(self) -> str:
         """How a run is named in pickers: '#12 MLP 128-64 relu, adam, mnist-sample: 91.2%', or for an autoencoder
         its test loss per digit."""
-        if self.accuracy is not None:
+        if self.results is not None and sequences.is_task(self.config.dataset):  # its task's own measure
+            (name, value), = sequences.metric(self.config.dataset, self.results).items()
+            units = {"test_mse": " MSE", "val_nats_per_char": " nats per character"}
+            accuracy = f": {value:.1%}" if name == "test_accuracy" else f": {value:.3g}{units[name]}"
+        elif self.accuracy is not None:
             accuracy = f": {self.accuracy:.1%}"
         elif self.results is not None and self.config.model.kind == "gan":
             accuracy = f": its discriminator tells real from drawn {self.results.accuracy:.0%}"

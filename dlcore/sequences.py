@@ -503,6 +503,23 @@ def samples(model: torch.nn.Module, temperatures: tuple[float, ...], length: int
     return ["".join(TEXT_ALPHABET[code] for code in row) for row in torch.stack(written, dim=1).tolist()]
 
 
+@functools.lru_cache(maxsize=64)
+def writing(checkpoint: str, temperature: float, length: int, prime: str, seed: int) -> str:
+    """What a finished run writes (samples), worked out once per setting: a class asks the same run again and again,
+    and 2,000 letters take seconds."""
+    from .predict import load as load_run
+
+    return samples(load_run(checkpoint).model, (temperature,), length, prime, seed)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def exact_share(checkpoint: str) -> float:
+    """A finished addition run's exact_sums, worked out once."""
+    from .predict import load as load_run
+
+    return exact_sums(load_run(checkpoint).model)
+
+
 def answer_sums(model: torch.nn.Module, pairs: list[tuple[int, int]]) -> list[str]:
     """What an addition network (in eval mode) writes for each a + b."""
     questions = torch.tensor([encode(addition_question(a, b), ADDITION_ALPHABET) for a, b in pairs])

@@ -263,8 +263,8 @@ def test_samples_are_the_alphabets_letters_reproducible_and_bounded():
             sequences.samples(model, (temperature,), length)
 
 
-@pytest.mark.parametrize("dataset, epochs", [("sine", 3), ("memory-3", 4), ("addition", 3)])
-def test_each_task_learns_through_the_one_loop(dataset, epochs):
+@pytest.mark.parametrize("dataset, epochs, better_than", [("sine", 3, 0.05), ("memory-3", 4, 0.5), ("addition", 10, 0.45)])
+def test_each_task_learns_through_the_one_loop(dataset, epochs, better_than):
     config = TrainConfig(dataset=dataset, model=ModelSpec("gru", dense=(), state=32, cell_layers=1), epochs=epochs,
                          lr=sequences.LR, loss="mse" if dataset == "sine" else "cross-entropy", device="cpu")
     trainer = training.Trainer(config)
@@ -272,9 +272,9 @@ def test_each_task_learns_through_the_one_loop(dataset, epochs):
     first, last = trainer.progress().history[0], trainer.progress().history[-1]
     assert trainer.progress().status == "done" and last["test_loss"] < first["test_loss"]
     if dataset == "sine":
-        assert trainer.evaluation.loss < 0.05  # predicting the last value again: about 0.08
-    else:
-        assert trainer.evaluation.accuracy > 0.5  # chance: 1/8 and 1/13
+        assert trainer.evaluation.loss < better_than  # predicting the last value again: about 0.08
+    else:  # chance: 1/8 letters; the likeliest character at each place of a sum: 0.38
+        assert trainer.evaluation.accuracy > better_than
 
 
 def test_the_memory_horizon_takes_finished_memory_runs():
@@ -299,10 +299,10 @@ def test_cli_sequence_writes_text_from_a_students_file(tmp_path, capsys):
     corpus = tmp_path / "mine.txt"
     corpus.write_text("the cat sat on the mat. " * 200)
     assert cli.main(["sequence", "--task", "text", "--text", str(corpus), "--hidden", "16", "--layers", "1",
-                     "--epochs", "1", "--sample", "30", "--temperature", "0.5", "--json"]) == 0
+                     "--epochs", "2", "--batch-size", "8", "--sample", "30", "--temperature", "0.5", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["dataset"].startswith("text-") and len(summary["sample"]) == 30
-    assert summary["val_nats_per_char"] < 3.0 and summary["temperature"] == 0.5
+    assert summary["val_nats_per_char"] < 3.0 and summary["temperature"] == 0.5  # a letter of 96 at random: 4.56
 
 
 @pytest.mark.parametrize("args, words", [

@@ -171,6 +171,23 @@ def watched_run(runs: dict, prefix: str) -> int | None:
     return st.session_state[f"{prefix}_run"]
 
 
+def metric_shown(run) -> tuple[str, str]:
+    """A finished run's headline score as (label, value): a sequence task's own (sequences.metric), else accuracy."""
+    from dlcore import sequences
+
+    if run.results is None:
+        return "Test accuracy", "none"
+    (name, value), = sequences.metric(run.config.dataset, run.results).items()
+    if name == "test_accuracy":
+        return "Test accuracy", f"{value:.2%}"
+    return ("Test error (MSE)", f"{value:.4f}") if name == "test_mse" else ("Nats per character", f"{value:.3f}")
+
+
+def score_sentence(run) -> str:
+    label, value = metric_shown(run)
+    return f"{label.lower()} **{value}**"
+
+
 def run_results_ui(run) -> None:
     """A finished run: what happened, its curves, its confusion matrix, per-class accuracy and its mistakes."""
     from dlcore import data
@@ -186,12 +203,20 @@ def run_results_ui(run) -> None:
     elif run.status == "stopped":
         st.warning(f"Run #{run.id} was stopped. {literal(run.message)}", icon=":material/stop_circle:")
     elif run.status == "done":
-        st.success(f"Run #{run.id} finished: test accuracy **{run.accuracy:.2%}**.", icon=":material/check_circle:")
-        if run.config.model.sequence:
-            _page_link(SEQUENCES_PAGE, "Watch it read a digit row by row on Sequences", ":material/view_timeline:", run)
-    else:
+        st.success(f"Run #{run.id} finished: {score_sentence(run)}.", icon=":material/check_circle:")
+    if run.config.model.sequence and run.checkpoint:
+        _page_link(SEQUENCES_PAGE, "Look inside it on Sequences: its state, its gates, how far back it learns",
+                   ":material/view_timeline:", run)
+    if run.status not in ("diverged", "failed", "interrupted", "stopped", "done"):
         st.info(f"Run #{run.id} is {run.status} in another process; its curves update after each epoch.")
     history = run.history or {}
+    if run.results is not None and run.config.dataset not in data.DATASETS:  # a sequence task: no pictures, no classes
+        columns = st.columns(3)
+        columns[0].metric(*metric_shown(run))
+        time_ui(columns[1], run)
+        columns[2].metric(f"Trained on {run.device or 'CPU'}", run.config.model.summary())
+        charts_ui(charts.history_figures(history, presenting()))
+        return
     if run.results is not None:
         epochs = history.get("epochs")  # a run stopped inside its first epoch has none: estimate from its steps
         steps = len(history.get("steps", []))

@@ -243,3 +243,20 @@ def test_the_import_box_sits_above_the_board_and_names_the_importing_student(tmp
     imported = jobs.job_manager().store.list(with_history=False)[0]
     assert imported.message.startswith("Imported from from-home.safetensors") and imported.student == "Grace Hopper"
     assert f"Imported as run #{imported.id} by Grace Hopper" in plain(at.success[0].value)
+
+
+def test_sequence_task_runs_show_their_own_score_and_no_pictures():
+    sine = jobs.job_manager().store.create(TrainConfig(dataset="sine", model=ModelSpec("lstm", dense=()), loss="mse"),
+                                           "Ada")
+    jobs.job_manager().store.update(sine, status="done", results=Evaluation(float("nan"), 0.0123, [], [], []),
+                                    seconds=2.0, device="CPU")
+    text = jobs.job_manager().store.create(TrainConfig(dataset="text", model=ModelSpec("gru", dense=())), "Grace")
+    jobs.job_manager().store.update(text, status="done", results=Evaluation(0.41, 1.93, [], [], []), seconds=3.0,
+                                    device="CPU")
+    at = page()
+    assert not at.exception and list(board(at)["run"]) == [text, sine]
+    for row, label, value in ((1, "Test error (MSE)", "0.0123"), (0, "Nats per character", "1.930")):
+        picked(at, row)
+        assert (label, value) in [(m.label, m.value) for m in at.metric]
+        assert not any("Misread" in header.value for header in at.subheader)
+    assert plain(at.subheader[0].value).endswith("text by Grace: 1.93 nats per character")
