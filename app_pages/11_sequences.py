@@ -41,8 +41,13 @@ def settings_ui() -> tuple[TrainConfig | None, bool]:
     sequences.LR. None for the config when the student's own text cannot be used (a sentence says why)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    task_column, cell_column, state_column, layers_column, epochs_column, data_column, start_column = st.columns(
-        [2.1, 2.2, 1, 1, 1, 1.9, 1.2], vertical_alignment="bottom")
+    if presenting():  # larger type: the row in two, so that nothing is cut short on a projector
+        task_column, cell_column, state_column, layers_column, epochs_column = st.columns(
+            [2.1, 2.6, 1.1, 1, 1], vertical_alignment="bottom")
+        data_column, start_column, _ = st.columns([2.1, 1.4, 4.3], vertical_alignment="bottom")
+    else:
+        task_column, cell_column, state_column, layers_column, epochs_column, data_column, start_column = st.columns(
+            [2.1, 2.2, 1, 1, 1, 1.9, 1.2], vertical_alignment="bottom")
     task = task_column.selectbox("Task", list(TASKS), format_func=TASKS.get, key="seq_task", on_change=task_chosen,
                                  help="What the network reads, a step at a time, and what it answers.")
     cell = cell_column.segmented_control(
@@ -64,6 +69,8 @@ def settings_ui() -> tuple[TrainConfig | None, bool]:
         if source == "own":
             text = st.text_area("Your text", key="seq_text", max_chars=MAX_TEXT_CHARS, height=120,
                                 placeholder=f"Paste at least {sequences.MIN_TEXT_CHARS:,} characters of English.")
+    if presenting() and task in ("sine", "addition"):  # no data to choose: Start where the data would be
+        start_column = data_column
     start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     if not start:
         return None, False
@@ -83,17 +90,17 @@ def sequence_runs() -> dict:
 
 
 def live_ui(run_id: int, status: str) -> None:
-    """A training run's progress, its score per epoch and what it does now; the page reruns when it ends."""
+    """A training run's progress, its loss step by step and what it does now; the page reruns when it ends."""
     trainer = manager.trainer(run_id)
     task = sequences.task_of(trainer.config.dataset) if trainer is not None else None
     unit = "digits" if task is None or task.name == "smnist" else "sequences"
     progress = live_progress_ui(manager, run_id, status, unit)
     if progress is None or task is None:
         return
-    metric = "loss" if task.values or task.every_step else "accuracy"
-    chart, view = st.columns([1, 1.3], gap="medium")
-    chart.plotly_chart(charts.epoch_figure([("", progress.history)], metric, run_id, presenting()),
-                       key="seq_live_score", width="stretch", config=charts.CONFIG)
+    chart, view = st.columns([1, 1.3], gap="medium")  # the loss of every step: a text's epoch takes a minute
+    chart.plotly_chart(charts.loss_figure([("smoothed", progress.step_losses, progress.steps_per_epoch)],
+                                          revision=run_id, presenter=presenting()),
+                       key="seq_live_loss", width="stretch", config=charts.CONFIG)
     reading = trainer.strip_guesses()
     with view:
         if reading is None or reading[1] is None:
@@ -161,7 +168,8 @@ def headline(run) -> str:
         score = f"**{results.loss:.2f} nats per character** on held-out text ({results.accuracy:.0%} of its letters right)"
     else:
         score = f"test accuracy **{results.accuracy:.1%}**"
-    return f"**Run #{run.id}: {run.config.model.summary()}** on {data.info(run.config.dataset).title.lower()} · {score}."
+    title = data.info(run.config.dataset).title
+    return f"**Run #{run.id}: {run.config.model.summary()}** on {title[0].lower()}{title[1:]} · {score}."
 
 
 def finished_ui(run, runs: dict) -> None:
@@ -207,7 +215,7 @@ def digit_reading_ui(run, model) -> None:
 
 def writing_ui(run, model) -> None:
     """The network writes: how it starts, how many letters, at what temperature; Write again draws anew."""
-    prime_column, length_column, temperature_column, again_column = st.columns([2.5, 1.2, 2.5, 1.2],
+    prime_column, length_column, temperature_column, again_column = st.columns([2.2, 1.3, 2.3, 1.6],
                                                                                vertical_alignment="bottom")
     prime = prime_column.text_input("It starts with", "The ", max_chars=100, key="seq_prime")
     length = length_column.number_input("Letters", 20, sequences.MAX_SAMPLE_CHARS, 300, step=50, key="seq_length")
@@ -262,7 +270,7 @@ def gates_ui(run, model) -> None:
                     width="stretch", config=charts.CONFIG)
     if run.config.model.kind == "lstm":
         st.caption("An LSTM's input gate lets a step in, its forget gate (near 1) keeps what the cell holds, its output "
-                   "gate shows it. Look for units whose forget gate stays open across the whole delay.")
+                   "gate shows it. Look for units whose forget gate stays open for many steps.")
     elif run.config.model.kind == "gru":
         st.caption("A GRU's update gate near 1 keeps the state as it was; its reset gate decides how much of the old "
                    "state the new candidate sees.")
