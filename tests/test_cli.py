@@ -74,6 +74,7 @@ def test_datasets_lists_where_each_was_found(tiny_data_dir, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_simple_nn_on_the_real_sample_reaches_90_percent(real_data_dir):
     """The issue's figure, through the real CLI process: 5 epochs on 5,000 digits, scored on the real test split."""
     result = _cli("train", "--preset", "simple-nn", "--dataset", "mnist-sample", "--epochs", "5", "--json")

@@ -235,6 +235,7 @@ def json_lines(stdout: str) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_two_processes_train_fashion_mnist_like_one_with_the_same_global_batch(real_data_dir):
     """The issue's check: one epoch of simple-nn on 2 CPU processes (gloo) records one run, within a point or two of
     one process with the same global batch (the processes add the gradient up in another order, and an epoch of SGD

@@ -119,6 +119,7 @@ def test_cli_generate_prints_its_measures(tiny_data_dir, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_the_course_autoencoder_draws_digits_again_within_100_nats(real_data_dir):
     """Issue 25's goal for the seed AE (64-D code) on mnist-sample: BCE <= 100 per digit (bench/generative.py times it)."""
     config = TrainConfig(dataset="mnist-sample", model=generative.PRESETS["autoencoder"], epochs=20, device="cpu")
@@ -128,6 +129,7 @@ def test_the_course_autoencoder_draws_digits_again_within_100_nats(real_data_dir
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_a_2d_vae_map_keeps_the_classes_apart(real_data_dir):
     """Issue 25's goal: a 2-D VAE's test codes, k-NN among the training codes, >= 0.55 on mnist-sample."""
     config = TrainConfig(dataset="mnist-sample", model=generative.PRESETS["vae-2d"], epochs=20, device="cpu")
@@ -231,6 +233,7 @@ def test_cli_generate_a_gan_judged_by_a_named_run(tiny_data_dir, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_the_course_gan_draws_clear_digits_of_most_classes(real_data_dir):
     """Issue 25's goal on mnist-sample: >= 40% of the GAN's drawings read with >= 0.9 confidence, >= 8 classes
     (bench/generative.py times it against the 5-minute goal)."""

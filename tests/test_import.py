@@ -278,3 +278,19 @@ def test_an_import_is_refused_when_the_server_budget_or_the_free_space_is_spent(
                                           r"leave less than the 1,000,000,000 MB always kept free"):
         export.import_weights(upload, "run-1.zip")
     assert [run.id for run in runs.RunStore().list()] == [trained.id]
+
+
+def test_a_sequence_tasks_export_imports_and_is_scored_on_its_own_measure(tiny_data_dir):
+    manager = jobs.job_manager()
+    config = TrainConfig(dataset="sine", model=ModelSpec("gru", dense=(), state=8, cell_layers=1), loss="mse", epochs=1,
+                         device="cpu")
+    run_id = manager.submit(config)
+    assert manager.wait(run_id, timeout=120).status == "done"
+    trained = manager.store.get(run_id)
+    name, content = export.bundle(trained)
+    assert sorted(zipfile.ZipFile(io.BytesIO(content)).namelist()) == [
+        f"run-{run_id}/run-{run_id}-config.json", f"run-{run_id}/run-{run_id}.safetensors"]  # no script
+    imported = runs.RunStore().get(export.import_weights(content, name))
+    assert imported.config == config and imported.accuracy is None
+    assert imported.results.loss == pytest.approx(trained.results.loss, rel=1e-4)  # its MSE again, on this server
+    assert imported.label.endswith(f"sine: {imported.results.loss:.3g} MSE")

@@ -107,6 +107,7 @@ def test_inside_the_network_traces_the_rows_and_the_state():
 
 
 @pytest.mark.slow
+@pytest.mark.goal
 def test_goal_an_lstm_reads_the_sample_digits_at_90_percent():
     """Issue 26's smnist goal: >= 0.90 on mnist-sample's test digits within 3 minutes (bench/sequences.py: 0.936
     after 4 epochs, 2.4 s)."""

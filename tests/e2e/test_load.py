@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_three_browser_sessions_while_a_run_trains_see_no_errors_and_the_run_is_unchanged():
-    done = subprocess.run([sys.executable, "bench/load.py", "--sessions", "3"], cwd=REPO, env=os.environ,
+    done = subprocess.run([sys.executable, "bench/load.py", "--sessions", "3", "--epochs", "30"], cwd=REPO, env=os.environ,
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

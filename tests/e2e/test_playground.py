@@ -137,13 +137,13 @@ def test_every_optimizers_path_is_drawn_replayed_and_moved_with_its_start(watche
 
 
 def test_closed_playground_tabs_give_their_threads_back_within_seconds():
-    """Issue 22: 111 opened and closed playground tabs took the server from 9 to 128 threads for 10 minutes. Here 20
-    tabs (bench/closed_tabs.py, on a server of its own) each train a step and close."""
-    done = subprocess.run([sys.executable, "bench/closed_tabs.py", "--sessions", "20", "--max-seconds", "60"], cwd=REPO,
+    """Issue 22: 111 opened and closed playground tabs took the server from 9 to 128 threads for 10 minutes. Here 12
+    tabs (bench/closed_tabs.py, on a server of its own; 20 and more there) each train a step and close."""
+    done = subprocess.run([sys.executable, "bench/closed_tabs.py", "--sessions", "12", "--max-seconds", "60"], cwd=REPO,
                           env=os.environ, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["errors"] == [] and result["threads_open"] >= result["threads_before"] + 20, result
+    assert result["errors"] == [] and result["threads_open"] >= result["threads_before"] + 12, result
     assert result["back_after_s"] is not None and result["threads_end"] <= result["threads_before"] + 2, result
 
 

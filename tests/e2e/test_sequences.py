@@ -22,7 +22,7 @@ def test_an_lstm_trains_then_reads_a_digit_row_by_row(watched, app_server, prese
     page.goto(f"{app_server.url}/sequences?present={present}")
     wait_rendered(page)
     epochs = page.get_by_label("Epochs")
-    epochs.fill("2")
+    epochs.fill("1")
     epochs.press("Enter")
     wait_rendered(page)
     page.get_by_role("button", name="Start").click()
