@@ -103,7 +103,7 @@ def test_the_cli_never_starts_the_warm_up_thread(tiny_data_dir, tmp_path, monkey
 
 def test_quick_failures_exit_2_every_time(tmp_path):
     env = {**os.environ, "DLCORE_HOME": str(tmp_path / "home")}
-    for _ in range(6):
+    for _ in range(4):
         result = _cli("train", "--epochs", "0", "--json", env=env)
         assert result.returncode == 2, result.stderr
         assert json.loads(result.stdout.strip().splitlines()[-1]) == {"error": result.stderr.strip().splitlines()[-1][7:]}
