@@ -11,9 +11,9 @@ import traceback
 import typing
 from pathlib import Path
 
-from . import (activations, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
+from . import (activations, attention, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
                predict, preprocess, sequences, sharing, toy, training, validation)
-from .config import (GENERATIVE, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
+from .config import (ATTENTION_TASKS, GENERATIVE, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
                      SequenceTask, ToyConfig, TrainConfig, bounds)
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
@@ -175,6 +175,35 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--student", default="", help="a name shown on the run board")
     read.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     read.set_defaults(command=sequence_command)
+
+    attend = sub.add_parser("attention", help="train a transformer on text, sorting or digits, and show its attention",
+                            description="Trains through the job manager like `train` and records the run; prints the "
+                                        "task's metric (val_nats_per_char, test_accuracy, and for sort the share of "
+                                        "rows sorted exactly), and with --input every head's attention as "
+                                        "[block][head][query][key].")
+    attend.add_argument("--task", choices=list(ATTENTION_TASKS), default="text",
+                        help="text: the next character of Python's documentation, or of --text FILE; sort: six "
+                             "digits put in order; digits: a vision transformer on --dataset's digits")
+    attend.add_argument("--text", metavar="FILE", help=f"text: train on this UTF-8 file's text instead "
+                        f"({sequences.MIN_TEXT_CHARS:,} to {MAX_TEXT_CHARS:,} characters)")
+    for name in ("blocks", "heads", "width", "context"):
+        low, high = bounds(ModelSpec, name)
+        attend.add_argument(f"--{name}", type=int, metavar="INT",
+                            help=f"{low:,} to {high:,} (default: the task's own, e.g. text's "
+                                 f"{getattr(attention.PRESETS['text'][0], name)})")
+    attend.add_argument("--input", metavar="TEXT|DIGITS|IMAGE", help="once trained, read this and print its attention: "
+                        "a prompt (text), six digits (sort) or a picture of a digit (digits)")
+    attend.add_argument("--sample", type=int, default=sequences.SAMPLE_CHARS, metavar="CHARS",
+                        help=f"text: characters to write when trained (default {sequences.SAMPLE_CHARS})")
+    attend.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                        help="text: the sample's temperature, 0.05 to 5 (default 0.8)")
+    attend.add_argument("--top-k", type=int, default=0, metavar="K",
+                        help=f"text: draw from the K likeliest characters only, 1 to {len(sequences.TEXT_ALPHABET)} "
+                             "(default 0: from all)")
+    _add_training_flags(attend, skip=("model", "loss"))
+    attend.add_argument("--student", default="", help="a name shown on the run board")
+    attend.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    attend.set_defaults(command=attention_command)
 
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
@@ -359,7 +388,7 @@ def sequence_command(args: argparse.Namespace) -> int:
     if task.task == "memory":
         summary["delay"] = task.delay
     if task.task == "addition":
-        summary["exact_sums"] = sequences.exact_sums(model)
+        summary["exact_sums"] = sequences.exact(model, config.dataset)
     if task.task == "text":
         summary["sample"] = sequences.samples(model, (args.temperature,), args.sample)[0]
         summary["temperature"] = args.temperature
@@ -374,6 +403,77 @@ def sequence_command(args: argparse.Namespace) -> int:
     if "sample" in summary:
         print(f"It writes, at temperature {args.temperature:g}:\n{summary['sample']}")
     return 0
+
+
+def attention_command(args: argparse.Namespace) -> int:
+    """Train a transformer on a task through the job manager, then say how well it does it (and for text, let it
+    write); with --input, read that and print every head's attention."""
+    if args.text is not None and args.task != "text":
+        raise DLCoreError("--text is the text task's own text; add --task text.")
+    text = _read_text_file(args.text) if args.text is not None else None
+    preset, epochs = attention.PRESETS[args.task]
+    spec = dataclasses.replace(preset, **{name: getattr(args, name) for name in ("blocks", "heads", "width", "context")
+                                          if getattr(args, name) is not None})
+    base = TrainConfig(dataset=attention.dataset_name(args.task, args.dataset or "mnist-sample", text), model=spec,
+                       lr=attention.LR, epochs=epochs)
+    config = base.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+                                  if field.name not in ("model", "loss", "dataset")})
+    validation.validate(config)
+    devices.resolve_device(config.device)
+    data.load(config.dataset)
+    reading = _attention_input(args.task, args.input, config.dataset) if args.input is not None else None
+    if args.task == "text":  # before training, so a bad value costs nothing
+        sequences.samples(models.build(spec, config.dataset).eval(), (args.temperature,), args.sample, top_k=args.top_k)
+    run, progress, seconds = _submit_and_follow(config, args.student)
+    if run.status not in ("done", "stopped") or not run.checkpoint:
+        raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
+    model, _ = load_checkpoint(run.checkpoint)
+    measured = sequences.metric(config.dataset, run.results)
+    summary = {"run_id": run.id, "status": run.status, "message": run.message, "task": args.task,
+               "dataset": config.dataset, "epochs": progress.epoch, "seconds": round(seconds, 3),
+               "checkpoint": run.checkpoint, **measured, "config": config.to_dict()}
+    if args.task == "sort":
+        summary["exact"] = sequences.exact(model, config.dataset)
+    if args.task == "text":
+        summary["sample"] = sequences.samples(model, (args.temperature,), args.sample, top_k=args.top_k)[0]
+        summary["temperature"], summary["top_k"] = args.temperature, args.top_k
+    if reading is not None:
+        read = reading(model)
+        summary.update(input=args.input, tokens=read.labels, answer=read.answer,
+                       attention=[[[[round(w, 5) for w in row] for row in head] for head in block]
+                                  for block in read.weights.tolist()])
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    (name, value), = measured.items()
+    shown = f"{value:.1%}" if name == "test_accuracy" else f"{value:.4g}"
+    exact = f", {summary['exact']:.1%} of held-out rows sorted exactly" if "exact" in summary else ""
+    print(f"run #{run.id} {run.status}: {config.model.summary()} on {config.dataset} after {progress.epoch} epochs in "
+          f"{seconds:.1f}s; {name.replace('_', ' ')} {shown}{exact}; weights: {run.checkpoint}")
+    if "sample" in summary:
+        print(f"It writes, at temperature {args.temperature:g}:\n{summary['sample']}")
+    if reading is not None:
+        print(f"It reads {''.join(read.labels) if args.task != 'digits' else args.input} and answers {read.answer}; "
+              f"its last block's heads attend most, from the last token, to: "
+              + ", ".join(read.labels[int(head[-1 if args.task != 'digits' else 0].argmax())] for head in read.weights[-1]))
+    return 0
+
+
+def _attention_input(task: str, given: str, dataset: str):
+    """--input checked before training (a bad one costs nothing): how to read it with the trained model."""
+    if task == "text":
+        if not sequences.clean_text(given):
+            raise DLCoreError("--input should be a prompt in letters, digits or punctuation.")
+        return lambda model: attention.read_text(model, given)[0]
+    if task == "sort":
+        attention.check_row(given)
+        return lambda model: attention.read_sort(model, given)
+    info = data.info(dataset)
+    try:
+        made = preprocess.mnist_style(preprocess.read(given), info.mean, info.std)
+    except preprocess.EmptyImageError:
+        raise DLCoreError(f"{given} shows no digit (it is blank or flat); give a picture of a digit.") from None
+    return lambda model: attention.read_digit(model, made.normalized, info.classes)[0]
 
 
 def _read_text_file(path: str) -> str:

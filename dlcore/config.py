@@ -53,6 +53,11 @@ MAX_CELL_LAYERS = 4
 MAX_DELAY = 200  # the memory task's delay: at 200 steps a plain RNN has long forgotten, and an epoch takes seconds
 MAX_TEXT_CHARS = 200_000  # a student's own text for the character task: a few hundred kilobytes trains in minutes
 SEQUENCE_TASKS = ("smnist", "sine", "memory", "addition", "text")  # what a recurrent network learns (sequences.py)
+ATTENTION_TASKS = ("text", "sort", "digits")  # what the Attention page's transformers learn (attention.py)
+MAX_HEADS = 8
+MAX_WIDTH = 512  # a transformer's width: 512 over 64 characters is GPT-2 small's width, a second a batch on a CPU
+MAX_BLOCKS = 6
+MAX_CONTEXT = 256  # how far back a transformer's attention may look; the tasks' sequences are at most 202 steps
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -174,6 +179,7 @@ class ConvBlock:
 
 GENERATIVE = ("ae", "vae", "gan")  # the kinds that learn to draw digits, not to name them (generative.py)
 SEQUENCE = ("rnn", "lstm", "gru")  # the kinds that read a digit row by row, a step at a time (sequences.py)
+ATTENTION = ("transformer",)  # the kinds whose tokens attend to each other (attention.py)
 
 
 @schema
@@ -182,15 +188,22 @@ class ModelSpec:
     or a variational one ("vae"), whose dense layers are its encoder, mirrored by its decoder, around a code of
     `latent` numbers; or a GAN, whose dense layers are its generator's from `latent` numbers of noise, mirrored by
     its discriminator's. An RNN, an LSTM or a GRU ("rnn", "lstm", "gru") reads a digit as 28 steps of one row, in
-    `cell_layers` layers with a state of `state` numbers; its dense layers then read the last state."""
+    `cell_layers` layers with a state of `state` numbers; its dense layers then read the last state. A transformer
+    reads a task's symbols, each attending to those before it (a decoder, as GPT), or a digit's 16 patches of 7x7
+    pixels and a class token, each attending to all (a vision transformer), in `blocks` blocks of `heads` heads
+    over `width` numbers per token."""
 
-    kind: Literal["mlp", "cnn", "ae", "vae", "gan", "rnn", "lstm", "gru"] = "mlp"
+    kind: Literal["mlp", "cnn", "ae", "vae", "gan", "rnn", "lstm", "gru", "transformer"] = "mlp"
     conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
     dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
     latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size (2 draws as a map); a GAN's noise
     beta: _float(0.0, MAX_BETA) = 1.0  # a VAE's weight on the KL term (1: the plain VAE)
     state: _int(1, MAX_STATE) = 20  # a recurrent network's state per layer (the course's 20)
     cell_layers: _int(1, MAX_CELL_LAYERS) = 2  # its stacked recurrent layers (the course's 2)
+    blocks: _int(1, MAX_BLOCKS) = 2  # a transformer's: attention then an MLP, each; two sort digits and write text
+    heads: _int(1, MAX_HEADS) = 4  # attention heads per block, each width / heads numbers wide
+    width: _int(8, MAX_WIDTH) = 64  # numbers per token
+    context: _int(1, MAX_CONTEXT) = 64  # how many tokens back (itself included) a decoder's token may attend to
 
     @property
     def generative(self) -> bool:
@@ -199,6 +212,10 @@ class ModelSpec:
     @property
     def sequence(self) -> bool:
         return self.kind in SEQUENCE
+
+    @property
+    def attention(self) -> bool:
+        return self.kind in ATTENTION
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -218,6 +235,9 @@ class ModelSpec:
         if self.sequence:
             head = f" / {hidden}" if self.dense else ""
             return f"{self.kind.upper()} {self.cell_layers}x{self.state}{head}"
+        if self.attention:
+            head = f" / {hidden}" if self.dense else ""
+            return f"Transformer {self.blocks}x{self.width}, {self.heads} head{'s' if self.heads > 1 else ''}{head}"
         if self.kind == "cnn":
             return f"CNN {'-'.join(str(b.channels) for b in self.conv)} / {hidden}"
         activations = sorted({layer.activation for layer in self.dense})

@@ -170,7 +170,7 @@ def network_code(config: TrainConfig) -> list[tuple[str, str]]:
     for row, module in zip(rows, models.build(config.model, config.dataset)):
         if isinstance(module, nn.Conv2d):  # its repr prints padding='valid' without quotes
             code = f"nn.Conv2d({module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size[0]}, padding={module.padding!r})"
-        elif isinstance(module, (standalone.Recurrent, standalone.LastStep)):  # the script's own layers
+        elif type(module).__module__ == standalone.__name__:  # the script's own layers (recurrent, attention)
             code = f"{type(module).__name__}({module.extra_repr()})"
         else:
             code = f"nn.{module!r}"

@@ -10,7 +10,7 @@ from math import prod
 
 from torch import nn
 
-from . import activations, generative, sequences
+from . import activations, attention, generative, sequences
 from .config import IMAGE_SIZE, NUM_CLASSES, ConvBlock, DenseLayer, DLCoreError, ModelSpec
 
 PRESETS: dict[str, ModelSpec] = {
@@ -33,6 +33,8 @@ class LayerRow:
     parameters: int
     reuses: int | None = None  # how often its weights work for one image, when not at each position of its output
     # (a convolution's); a recurrent layer's at each step
+    inner: int = 0  # numbers it keeps inside for backward, per example, beyond its output (a transformer block's)
+    mixing: int = 0  # multiply-adds per example not by its weights (attention's queries times keys)
 
 
 def preset(name: str) -> ModelSpec:
@@ -48,6 +50,7 @@ def validate(spec: ModelSpec, dataset: str = DIGITS) -> None:
     if spec.generative:
         generative.validate(spec)
     sequences.validate(spec, dataset)
+    attention.validate(spec, dataset)
     if spec.sequence and spec.conv:
         raise DLCoreError(f"A recurrent network ({sequences.CELL_NAMES[spec.kind]}) reads the rows itself; remove its "
                           "conv blocks.")
@@ -112,7 +115,7 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
     rows = describe(spec, dataset)
     parameters = sum(row.parameters for row in rows)
     sizes = [IMAGE_SIZE * IMAGE_SIZE] + [prod(row.output_shape) for row in rows]
-    per_sample = sum(sizes)
+    per_sample = sum(sizes) + sum(row.inner for row in rows)
     widest_pair = max(a + b for a, b in zip(sizes, sizes[1:]))
     return MemoryEstimate(
         weights=2 * parameters * FLOAT_BYTES,
@@ -125,7 +128,7 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
 def multiply_adds(spec: ModelSpec, dataset: str = DIGITS) -> int:
     """Multiply-adds one image costs a forward pass: each layer's weights times the positions it slides over, plus
     one per output value; what a job's time and an import's scoring are estimated from."""
-    return sum(row.parameters * (row.reuses or prod(row.output_shape[1:])) + prod(row.output_shape)
+    return sum(row.parameters * (row.reuses or prod(row.output_shape[1:])) + prod(row.output_shape) + row.mixing
                for row in describe(spec, dataset))
 
 
@@ -166,9 +169,11 @@ def _planned_layers(spec: ModelSpec, dataset: str) -> list[_PlannedLayer]:
         layers.append(_PlannedLayer(LayerRow(name, shape, parameters, reuses), make))
 
     channels, side, classes = 1, IMAGE_SIZE, NUM_CLASSES
-    shaped = (lambda width: (width,)) if not spec.sequence else functools.partial(sequences.answer_shape, dataset)
-    if spec.sequence:
-        layers += [_PlannedLayer(row, make) for row, make in sequences.plan(spec, dataset)]
+    steps = spec.sequence or spec.attention  # a network of steps: its head answers at each answering step
+    shaped = (lambda width: (width,)) if not steps else functools.partial(sequences.answer_shape, dataset)
+    if steps:
+        planner = sequences if spec.sequence else attention
+        layers += [_PlannedLayer(row, make) for row, make in planner.plan(spec, dataset)]
         classes = sequences.task_of(dataset).outputs
     for i, block in enumerate(spec.conv, 1):
         conv_side = side - block.kernel + 1 if block.padding == "valid" else side
@@ -186,8 +191,8 @@ def _planned_layers(spec: ModelSpec, dataset: str) -> list[_PlannedLayer]:
         elif block.pool == "avg":
             add("avgpool 2x2", pooled, 0, lambda: nn.AvgPool2d(2))
         channels = block.channels
-    features = spec.state if spec.sequence else channels * side * side
-    if not spec.sequence:
+    features = spec.state if spec.sequence else spec.width if spec.attention else channels * side * side
+    if not steps:
         add("flatten", (features,), 0, nn.Flatten)
     for i, layer in enumerate(spec.dense, 1):
         shape = shaped(layer.units)

@@ -47,6 +47,8 @@ MEMORY_NOISE = "01234567"  # what fills the delay
 MEMORY_SIZES = (4_000, 1_000)
 ADDITION_DIGITS = 2  # Keras' example: a+b with a and b below 100, 99% per character in 55 epochs
 ADDITION_TEST = 1_000  # of the 10,000 sums; the rest train
+SORT_DIGITS = 6  # minGPT's lesson: a row of digits, then the same digits in order
+SORT_SIZES = (20_000, 2_000)  # distinct rows of the million there are, none of the test ones trained on
 TEXT_STEPS = 64  # characters a training sequence reads (and predicts, one step ahead)
 TEXT_STRIDE = 32  # training sequences start every this many characters, so each character is seen in two contexts
 TEXT_HELD_OUT = 0.1  # the corpus's last tenth is held out: val_nats_per_char is measured on it
@@ -99,6 +101,11 @@ TEXT = Task("text", "The next character of English", TEXT_STEPS, len(TEXT_ALPHAB
             len(TEXT_ALPHABET), TEXT_STEPS, tuple(TEXT_ALPHABET), "val_nats_per_char")
 
 
+SORT_ALPHABET = "0123456789= "
+SORT = Task("sort", "Digits put in order", 2 * SORT_DIGITS, len(SORT_ALPHABET), SORT_ALPHABET, 10, SORT_DIGITS,
+            tuple(SORT_ALPHABET[:10]), "test_accuracy")
+
+
 def memory(delay: int) -> Task:
     alphabet = MEMORY_SYMBOLS + MEMORY_NOISE + "?"
     return Task("memory", f"Remember a letter for {delay} steps", delay + 2, len(alphabet), alphabet,
@@ -124,13 +131,15 @@ def task_of(dataset: str) -> Task:
         return SINE
     if dataset == "addition":
         return ADDITION
+    if dataset == "sort":
+        return SORT
     if dataset == "text" or re.fullmatch(r"text-[0-9a-f]{16}", dataset):
         return TEXT
     if match := re.fullmatch(r"memory-([0-9]{1,3})", dataset):
         if 1 <= int(match[1]) <= MAX_DELAY:
             return memory(int(match[1]))
     raise DLCoreError(f"Unknown dataset '{dataset[:40]}'; choose one of: {', '.join(data.DATASETS)}, sine, "
-                      f"memory-T (T from 1 to {MAX_DELAY}), addition or text.")
+                      f"memory-T (T from 1 to {MAX_DELAY}), addition, sort or text.")
 
 
 def is_task(dataset: str) -> bool:
@@ -189,6 +198,9 @@ def load(dataset: str) -> TaskData:
     elif task.name == "addition":
         parts = _addition(rng)
         source = f"every sum of two numbers below {10 ** ADDITION_DIGITS}, written out here"
+    elif task.name == "sort":
+        parts = _sort(rng)
+        source = f"rows of {SORT_DIGITS} random digits, drawn here"
     else:
         parts = _text(_read_text(dataset))
         source = "Python's own documentation (pydoc_data.topics)" if dataset == "text" else "text given by a student"
@@ -227,6 +239,20 @@ def _addition(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     x = torch.tensor([encode(addition_question(*pairs[i]), ADDITION_ALPHABET) for i in order])
     y = torch.tensor([encode(str(sum(pairs[i])).ljust(ADDITION_ANSWER), ADDITION_ALPHABET) for i in order])
     return x[ADDITION_TEST:], y[ADDITION_TEST:], x[:ADDITION_TEST], y[:ADDITION_TEST]
+
+
+def sort_question(digits: str) -> str:
+    """What the network reads to sort a row of digits: the row, '=', and a blank step for each further answer."""
+    return digits + "=" + " " * (SORT_DIGITS - 1)
+
+
+def _sort(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """Rows of SORT_DIGITS digits, each row once; the answers are the row in order, one digit a step from '='."""
+    rows = rng.choice(10**SORT_DIGITS, sum(SORT_SIZES), replace=False)
+    digits = np.array([list(f"{row:0{SORT_DIGITS}d}") for row in rows]).astype(np.int64)
+    x = torch.tensor([encode(sort_question("".join(map(str, row))), SORT_ALPHABET) for row in digits])
+    y = torch.from_numpy(np.sort(digits, axis=1))
+    return x[: SORT_SIZES[0]], y[: SORT_SIZES[0]], x[SORT_SIZES[0]:], y[SORT_SIZES[0]:]
 
 
 def encode(text: str, alphabet: str) -> list[int]:
@@ -336,8 +362,9 @@ def answer_shape(dataset: str, width: int) -> tuple[int, ...]:
 def validate(spec: ModelSpec, dataset: str) -> None:
     """Refuse what no network can do with a task: a classifier on a sequence's task, batch norm between steps."""
     task = task_of(dataset)
-    if not spec.sequence and task.name != "smnist":
-        raise DLCoreError(f"The {task.name} task is read a step at a time; choose an RNN, an LSTM or a GRU.")
+    if not (spec.sequence or spec.attention) and task.name != "smnist":
+        raise DLCoreError(f"The {task.name} task is read a step at a time; choose an RNN, an LSTM, a GRU or a "
+                          "transformer.")
     if task.answered > 1 and any(layer.batch_norm for layer in spec.dense):
         raise DLCoreError(f"The {task.name} task answers at several steps; turn batch norm off in its dense layers.")
 
@@ -477,47 +504,58 @@ def example(dataset: str, index: int = 0) -> tuple[torch.Tensor, list[str]]:
 # ---- what a task's network says ----------------------------------------------------------------------
 
 def samples(model: torch.nn.Module, temperatures: tuple[float, ...], length: int = SAMPLE_CHARS, prime: str = "The ",
-            seed: int = 0) -> list[str]:
+            seed: int = 0, top_k: int = 0) -> list[str]:
     """Text a character model (in eval mode) writes after `prime`, once per temperature, side by side, a character
     at a time, each drawn from its softmax at that temperature (low: its likeliest, again and again; high: more
-    surprising, fewer real words)."""
+    surprising, fewer real words), from its top_k likeliest characters only when top_k is not 0. A recurrent network
+    carries its state from character to character; a transformer reads its last TEXT_STEPS characters again."""
     if not 1 <= length <= MAX_SAMPLE_CHARS:
         raise DLCoreError(f"A sample is 1 to {MAX_SAMPLE_CHARS:,} characters long.")
     if not all(0.05 <= t <= 5 for t in temperatures):
         raise DLCoreError("The temperature must be between 0.05 and 5.")
-    first, recurrent, rest = _split(model)
+    if not 0 <= top_k <= len(TEXT_ALPHABET):
+        raise DLCoreError(f"Top-k is 0 (every character) to {len(TEXT_ALPHABET)}.")
+    recurrent = next((module for module in model.modules() if isinstance(module, Recurrent)), None)
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    codes = encode(clean_text(prime) or "\n", TEXT_ALPHABET)
+    codes = encode(clean_text(prime)[-TEXT_STEPS:] or "\n", TEXT_ALPHABET)
     scale = torch.tensor(temperatures).unsqueeze(1)
     written = []
     with torch.no_grad():
         state = None
-        step = torch.tensor([codes] * len(temperatures), device=device)
+        read = torch.tensor([codes] * len(temperatures), device=device)
+        if recurrent is not None:
+            first, _, rest = _split(model)
         for _ in range(length):
-            outputs, state = recurrent.cell(first(step).float(), state)
-            logits = rest(outputs[:, -1:])[:, -1].float().cpu()
-            drawn = torch.multinomial(torch.softmax(logits / scale, dim=1), 1, generator=generator)
+            if recurrent is not None:
+                outputs, state = recurrent.cell(first(read).float(), state)
+                logits = rest(outputs[:, -1:])[:, -1].float().cpu()
+            else:
+                logits = model(read[:, -TEXT_STEPS:])[:, -1].float().cpu()
+            if top_k:
+                logits = logits.masked_fill(logits < logits.topk(top_k, dim=1).values[:, -1:], float("-inf"))
+            drawn = torch.multinomial(torch.softmax(logits / scale, dim=1), 1, generator=generator).to(device)
             written.append(drawn[:, 0])
-            step = drawn.to(device)
+            read = drawn if recurrent is not None else torch.cat([read, drawn], dim=1)[:, -TEXT_STEPS:]
     return ["".join(TEXT_ALPHABET[code] for code in row) for row in torch.stack(written, dim=1).tolist()]
 
 
 @functools.lru_cache(maxsize=64)
-def writing(checkpoint: str, temperature: float, length: int, prime: str, seed: int) -> str:
+def writing(checkpoint: str, temperature: float, length: int, prime: str, seed: int, top_k: int = 0) -> str:
     """What a finished run writes (samples), worked out once per setting: a class asks the same run again and again,
     and 2,000 letters take seconds."""
     from .predict import load as load_run
 
-    return samples(load_run(checkpoint).model, (temperature,), length, prime, seed)[0]
+    return samples(load_run(checkpoint).model, (temperature,), length, prime, seed, top_k)[0]
 
 
 @functools.lru_cache(maxsize=64)
 def exact_share(checkpoint: str) -> float:
-    """A finished addition run's exact_sums, worked out once."""
+    """A finished addition or sort run's exact share, worked out once."""
     from .predict import load as load_run
 
-    return exact_sums(load_run(checkpoint).model)
+    run = load_run(checkpoint)
+    return exact(run.model, run.config.dataset)
 
 
 def answer_sums(model: torch.nn.Module, pairs: list[tuple[int, int]]) -> list[str]:
@@ -528,27 +566,41 @@ def answer_sums(model: torch.nn.Module, pairs: list[tuple[int, int]]) -> list[st
     return ["".join(ADDITION_ALPHABET[code] for code in row).strip() for row in written.tolist()]
 
 
-def exact_sums(model: torch.nn.Module) -> float:
-    """The share of the held-out sums an addition network (in eval mode) writes exactly right, every digit."""
-    loaded = load("addition")
+def answer_sorts(model: torch.nn.Module, rows: list[str]) -> list[str]:
+    """What a sorting network (in eval mode) writes for each row of SORT_DIGITS digits."""
+    questions = torch.tensor([encode(sort_question(row), SORT_ALPHABET) for row in rows])
+    with torch.no_grad():
+        written = model(questions.to(next(model.parameters()).device)).argmax(-1).cpu()
+    return ["".join(map(str, row)) for row in written.tolist()]
+
+
+def exact(model: torch.nn.Module, dataset: str) -> float:
+    """The share of the held-out sums (or rows to sort) a network (in eval mode) writes exactly right, every digit."""
+    loaded = load(dataset)
     with torch.no_grad():
         written = model(loaded.test_x.to(next(model.parameters()).device)).argmax(-1).cpu()
     return (written == loaded.test_y).all(dim=1).float().mean().item()
 
 
 LIVE_SUMS = ((12, 34), (7, 8), (50, 50), (99, 99), (3, 61), (45, 9))  # what an addition run answers as it trains
+LIVE_SORTS = ("316402", "999000", "123456", "750750", "808182")  # what a sort run answers as it trains
 LIVE_WAVES = 3  # test windows a sine run predicts as it trains
+TOP_K = 5  # a live text sample's second draw: from its five likeliest characters only
 LIVE_SECONDS = 5.0  # how often a training run writes its view: five text samples cost a third of a second
 
 
 def live_view(model: torch.nn.Module, dataset: str):
     """What a task's page shows while it trains (read in eval mode in the loop's thread, sent by the worker as plain
-    data): text written at each of TEMPERATURES; the sums it writes; its next points of a few test waves."""
+    data): text written at each of TEMPERATURES, from every character and from the TOP_K likeliest; the sums it
+    writes; the rows it sorts; its next points of a few test waves."""
     task = task_of(dataset)
     if task.name == "text":
-        return {"samples": dict(zip(map(str, TEMPERATURES), samples(model, TEMPERATURES)))}
+        return {"samples": dict(zip(map(str, TEMPERATURES), samples(model, TEMPERATURES))),
+                "top_k": dict(zip(map(str, TEMPERATURES), samples(model, TEMPERATURES, top_k=TOP_K)))}
     if task.name == "addition":
         return {"sums": answer_sums(model, list(LIVE_SUMS))}
+    if task.name == "sort":
+        return {"sorts": answer_sorts(model, list(LIVE_SORTS))}
     if task.name == "sine":
         x, y = test_batch(dataset, LIVE_WAVES)
         with torch.no_grad():

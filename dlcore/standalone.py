@@ -123,6 +123,117 @@ class OneHot(nn.Module):
         return str(self.symbols)
 
 
+# ---- attention layers ----------------------------------------------------------------------------
+
+class Patches(nn.Module):
+    """A 28x28 image (N, 1, 28, 28) as its patches of size x size pixels, row by row, each a token: 7x7 patches make
+    16 tokens of 49 pixels (N, 16, 49)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = x.unfold(2, self.size, self.size).unfold(3, self.size, self.size)  # (N, 1, rows, columns, size, size)
+        return patches.reshape(x.shape[0], -1, self.size * self.size)
+
+    def extra_repr(self) -> str:
+        return str(self.size)
+
+
+class Tokens(nn.Module):
+    """Each step as `width` numbers: a symbol's learnt embedding, or a patch's pixels through a linear layer; with
+    class_token, a learnt token first, which a vision transformer's answer is read from; then a learnt embedding of
+    each position added, since attention alone does not know where a token sits."""
+
+    def __init__(self, inputs: int, width: int, positions: int, symbols: bool, class_token: bool):
+        super().__init__()
+        self.inputs, self.symbols = inputs, symbols
+        self.embed = nn.Embedding(inputs, width) if symbols else nn.Linear(inputs, width)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, width)) if class_token else None
+        self.position = nn.Parameter(torch.randn(1, positions, width) * 0.02)
+        if symbols:
+            nn.init.normal_(self.embed.weight, std=0.02)  # GPT-2's, as minGPT's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x)
+        if self.class_token is not None:
+            tokens = torch.cat([self.class_token.expand(len(tokens), -1, -1), tokens], dim=1)
+        return tokens + self.position[:, : tokens.shape[1]]
+
+    def extra_repr(self) -> str:
+        return (f"{self.inputs}, {self.position.shape[2]}, {self.position.shape[1]}, symbols={self.symbols}, "
+                f"class_token={self.class_token is not None}")
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: each token's query is compared with every key it may see (when causal, its own and
+    earlier tokens', at most `context` back), the softmax of the scaled products weighs the values, and the heads'
+    results are mixed by one linear layer. It trains with PyTorch's fused scaled_dot_product_attention;
+    weights() works the same softmax out in the open, for a page to show."""
+
+    def __init__(self, width: int, heads: int, causal: bool, context: int):
+        super().__init__()
+        self.heads, self.causal, self.context = heads, causal, context  # context: a decoder's; all tokens see all
+        # others' without causal
+        self.qkv = nn.Linear(width, 3 * width)
+        self.mix = nn.Linear(width, width)
+
+    def visible(self, steps: int, device) -> torch.Tensor | None:
+        """Which keys each query may see (steps, steps), or None for all of them."""
+        if not self.causal:
+            return None
+        query, key = torch.arange(steps, device=device)[:, None], torch.arange(steps, device=device)[None]
+        return (key <= query) & (query - key < self.context)
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n, steps, width = x.shape
+        return self.qkv(x).view(n, steps, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        query, key, value = self._heads(x)
+        mask = self.visible(x.shape[1], x.device)
+        mixed = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        return self.mix(mixed.transpose(1, 2).reshape(x.shape))
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Each head's attention (N, heads, query, key): softmax(q k^T / sqrt(d)) over the keys it may see."""
+        query, key, _ = self._heads(x)
+        scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+        mask = self.visible(x.shape[1], x.device)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"{self.mix.in_features}, {self.heads}, causal={self.causal}, context={self.context}"
+
+
+class Block(nn.Module):
+    """A transformer block as GPT-2 and ViT have it: attention, then a two-layer MLP four times as wide, each
+    reading a layer-normalised copy and adding its result to what flows through (the residual stream)."""
+
+    def __init__(self, width: int, heads: int, causal: bool, context: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attention = SelfAttention(width, heads, causal, context)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+    def extra_repr(self) -> str:
+        return self.attention.extra_repr()
+
+
+class FirstStep(nn.Module):
+    """The first token's state: a vision transformer's class token, which the answer is read from."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0]
+
+
 # ---- data ----------------------------------------------------------------------------------------
 
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # torchvision's raw names, plain or .gz
