@@ -64,7 +64,7 @@ def test_options_build_working_layers():
     ({"kind": "cnn"}, "at least one conv"),
     ({"kind": "cnn", "conv": [{"channels": 4, "kernel": 7, "pool": "max"}] * 3}, "shrinks"),
     ({"kind": "cnn", "conv": [{"channels": 4, "kernel": 4}]}, "kernel"),
-    ({"kind": "transformer"}, "kind"),
+    ({"kind": "vit"}, "kind"),
     ({"dense": [{"units": "16"}]}, "valid integer"),
 ])
 def test_bad_specs_are_refused_with_a_sentence(spec, words):

@@ -222,7 +222,7 @@ def test_the_losses_and_scores_take_a_sequences_answers():
 
 
 @pytest.mark.parametrize("config, words", [
-    (dict(dataset="sine", model=ModelSpec("mlp")), "choose an RNN, an LSTM or a GRU"),
+    (dict(dataset="sine", model=ModelSpec("mlp")), "choose an RNN, an LSTM, a GRU or a transformer"),
     (dict(dataset="sine", model=ModelSpec("gru", dense=())), "train it with mse"),
     (dict(dataset="text", model=ModelSpec("gru", dense=()), loss="mse"), "train it with cross-entropy"),
     (dict(dataset="memory-0", model=ModelSpec("gru", dense=())), "Unknown dataset 'memory-0'"),
