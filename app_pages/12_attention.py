@@ -263,7 +263,8 @@ def head_ui(reading: attention.Reading) -> None:
     block = pick.number_input("Block", 1, blocks, blocks, key="att_block")
     head = pick.number_input("Head", 1, heads, 1, key="att_head")
     block, head = min(int(block), blocks), min(int(head), heads)
-    pick.caption("Each row is a token reading, each column a token read; a row's shades sum to 100%.")
+    pick.caption("Each row is a token reading, each column a token read; a row's shades sum to 100%."
+                 + (" Patches are named by row and column." if reading.labels[0] == "CLS" else ""))
     chart.plotly_chart(head_figure(reading.weights[block - 1, head - 1], reading.labels,
                                    f"Block {block}, head {head}", presenting()),
                        key="att_head_figure", width="stretch", config=charts.CONFIG)

@@ -181,7 +181,7 @@ class Reading:
 
 
 def visible(symbol: str) -> str:
-    return {" ": "␣", "\n": "⏎"}.get(symbol, symbol)
+    return {" ": "·", "\n": "↵"}.get(symbol, symbol)  # fonts without ␣ and ⏎ draw them as boxes
 
 
 def read_text(model: torch.nn.Module, prompt: str) -> tuple[Reading, list[tuple[str, float]]]:
@@ -219,7 +219,7 @@ def read_digit(model: torch.nn.Module, normalized: np.ndarray, classes: tuple[st
     with torch.no_grad():
         probabilities = torch.softmax(model(digit)[0].float(), dim=0).numpy()
     side = IMAGE_SIZE // PATCH
-    labels = ["CLS"] + [f"patch {r + 1},{c + 1}" for r in range(side) for c in range(side)]
+    labels = ["CLS"] + [f"{r + 1},{c + 1}" for r in range(side) for c in range(side)]  # patches by row, column
     return Reading(labels, maps(model, digit), classes[int(probabilities.argmax())]), probabilities
 
 

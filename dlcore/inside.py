@@ -37,6 +37,7 @@ HISTOGRAM_BINS = 30
 GRADIENT_LOG10 = (-8.0, 2.0)
 STRIP_PER_CLASS = 2  # the live strip: two test digits of each class
 STRIP_SECONDS = 2.0  # how often a training run reads its strip again
+WATCH_SHARE = 0.1  # of a run's time, the most its live view may take: a text transformer's shows every 15 s
 MAP_PER_CLASS = 100  # an autoencoder's live map: the 1,000 test digits each epoch is scored on (loop.EPOCH_TEST_IMAGES)
 # Test digits placed in the embedding: the first 100 of each class, the 1,000 each epoch is scored on. 2,000 spread
 # over the split took 15 s to place for the CNN preset on a busy server, and drew the same picture.
@@ -394,14 +395,17 @@ class StripReader:
         self._lock = threading.Lock()
         self._guesses: tuple[int, object] | None = None
         self._last = 0.0
+        self._cost = 0.0  # seconds the last reading took
 
     def read(self, model: nn.Module, step: int, now: bool = False) -> None:
         """Read the strip if STRIP_SECONDS (a sequence task's view: sequences.LIVE_SECONDS) have passed since the last
-        reading, or `now`."""
+        reading, and readings cost at most WATCH_SHARE of the time between them (a text transformer's samples take
+        most of a second), or `now`."""
         task = sequences.is_task(self.config.dataset)  # no digits: what the task's page shows as it trains
-        if not now and time.monotonic() - self._last < (sequences.LIVE_SECONDS if task else STRIP_SECONDS):
+        wait = max(sequences.LIVE_SECONDS if task else STRIP_SECONDS, self._cost / WATCH_SHARE)
+        if not now and time.monotonic() - self._last < wait:
             return
-        self._last = time.monotonic()
+        self._last = started = time.monotonic()
         if self._inputs is None and not task:
             info = data.info(self.config.dataset)
             device = next(model.parameters()).device
@@ -421,6 +425,7 @@ class StripReader:
                         model(self._inputs).argmax(dim=1).cpu().tolist()
         finally:
             model.train(was_training)
+        self._cost = time.monotonic() - started
         with self._lock:
             self._guesses = (step, found)
 

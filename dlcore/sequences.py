@@ -504,16 +504,18 @@ def example(dataset: str, index: int = 0) -> tuple[torch.Tensor, list[str]]:
 # ---- what a task's network says ----------------------------------------------------------------------
 
 def samples(model: torch.nn.Module, temperatures: tuple[float, ...], length: int = SAMPLE_CHARS, prime: str = "The ",
-            seed: int = 0, top_k: int = 0) -> list[str]:
+            seed: int = 0, top_k: int | tuple[int, ...] = 0) -> list[str]:
     """Text a character model (in eval mode) writes after `prime`, once per temperature, side by side, a character
     at a time, each drawn from its softmax at that temperature (low: its likeliest, again and again; high: more
-    surprising, fewer real words), from its top_k likeliest characters only when top_k is not 0. A recurrent network
-    carries its state from character to character; a transformer reads its last TEXT_STEPS characters again."""
+    surprising, fewer real words), from its top_k likeliest characters only when top_k is not 0 (one top_k, or one
+    per temperature). A recurrent network carries its state from character to character; a transformer reads its last
+    TEXT_STEPS characters again."""
     if not 1 <= length <= MAX_SAMPLE_CHARS:
         raise DLCoreError(f"A sample is 1 to {MAX_SAMPLE_CHARS:,} characters long.")
     if not all(0.05 <= t <= 5 for t in temperatures):
         raise DLCoreError("The temperature must be between 0.05 and 5.")
-    if not 0 <= top_k <= len(TEXT_ALPHABET):
+    tops = torch.tensor(top_k if isinstance(top_k, tuple) else (top_k,) * len(temperatures)).unsqueeze(1)
+    if not ((0 <= tops) & (tops <= len(TEXT_ALPHABET))).all():
         raise DLCoreError(f"Top-k is 0 (every character) to {len(TEXT_ALPHABET)}.")
     recurrent = next((module for module in model.modules() if isinstance(module, Recurrent)), None)
     generator = torch.Generator().manual_seed(seed)
@@ -532,8 +534,9 @@ def samples(model: torch.nn.Module, temperatures: tuple[float, ...], length: int
                 logits = rest(outputs[:, -1:])[:, -1].float().cpu()
             else:
                 logits = model(read[:, -TEXT_STEPS:])[:, -1].float().cpu()
-            if top_k:
-                logits = logits.masked_fill(logits < logits.topk(top_k, dim=1).values[:, -1:], float("-inf"))
+            if tops.any():
+                kth = logits.sort(dim=1, descending=True).values.gather(1, (tops - 1).clamp(min=0))
+                logits = logits.masked_fill((tops > 0) & (logits < kth), float("-inf"))
             drawn = torch.multinomial(torch.softmax(logits / scale, dim=1), 1, generator=generator).to(device)
             written.append(drawn[:, 0])
             read = drawn if recurrent is not None else torch.cat([read, drawn], dim=1)[:, -TEXT_STEPS:]
@@ -594,9 +597,10 @@ def live_view(model: torch.nn.Module, dataset: str):
     data): text written at each of TEMPERATURES, from every character and from the TOP_K likeliest; the sums it
     writes; the rows it sorts; its next points of a few test waves."""
     task = task_of(dataset)
-    if task.name == "text":
-        return {"samples": dict(zip(map(str, TEMPERATURES), samples(model, TEMPERATURES))),
-                "top_k": dict(zip(map(str, TEMPERATURES), samples(model, TEMPERATURES, top_k=TOP_K)))}
+    if task.name == "text":  # both draws in one batch: a transformer reads its whole window again for every letter
+        written = samples(model, TEMPERATURES * 2, top_k=(0,) * len(TEMPERATURES) + (TOP_K,) * len(TEMPERATURES))
+        return {"samples": dict(zip(map(str, TEMPERATURES), written)),
+                "top_k": dict(zip(map(str, TEMPERATURES), written[len(TEMPERATURES):]))}
     if task.name == "addition":
         return {"sums": answer_sums(model, list(LIVE_SUMS))}
     if task.name == "sort":

@@ -89,7 +89,7 @@ def test_maps_rollout_and_positions_are_what_a_page_shows(tiny_data_dir):
     torch.manual_seed(0)
     model = models.build(TINY, "mnist").eval()
     reading, probabilities = attention.read_digit(model, np.zeros((28, 28), np.float32), tuple("0123456789"))
-    assert reading.weights.shape == (2, 4, 17, 17) and reading.labels[:2] == ["CLS", "patch 1,1"]
+    assert reading.weights.shape == (2, 4, 17, 17) and reading.labels[:2] == ["CLS", "1,1"]
     np.testing.assert_allclose(reading.weights.sum(-1), 1, atol=1e-5)
     flow = attention.rollout(reading.weights)
     np.testing.assert_allclose(flow.sum(-1), 1, atol=1e-6)
@@ -148,7 +148,7 @@ def test_the_cli_trains_a_sorting_transformer_and_prints_its_attention(tmp_path)
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["task"] == "sort" and summary["status"] == "done" and summary["checkpoint"].endswith(".safetensors")
     assert 0 <= summary["exact"] <= summary["test_accuracy"] <= 1 and summary["seconds"] > 0
-    assert summary["tokens"] == list("316402=") + ["␣"] * 5 and len(summary["answer"]) == 6
+    assert summary["tokens"] == list("316402=") + ["·"] * 5 and len(summary["answer"]) == 6
     weights = np.array(summary["attention"])
     assert weights.shape == (2, 4, 12, 12)
     np.testing.assert_allclose(weights.sum(-1), 1, atol=1e-3)

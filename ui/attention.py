@@ -80,7 +80,7 @@ def patches_figure(image: np.ndarray, pictures: list[tuple[str, np.ndarray]], pr
         layout[f"yaxis{i}"] = dict(autorange="reversed", visible=False, scaleanchor=f"x{i}", anchor=f"x{i}")
     annotations = [dict(text=title, x=(i + 0.5) / count, y=1.0, xref="paper", yref="paper", showarrow=False,
                         yanchor="bottom") for i, (title, _) in enumerate(pictures)]
-    figure = bare_figure(traces, dict(height=max(170, 900 // max(count, 1) + 40), margin=margin(top=30),
+    figure = bare_figure(traces, dict(height=max(150, 640 // max(count, 1) + 40), margin=margin(top=30),
                                       annotations=annotations, **layout))
     return scaled(figure, presenter)
 

@@ -66,7 +66,7 @@ def test_a_vision_transformer_shows_where_each_head_looked_on_a_test_digit():
                    and spec["layout"]["annotations"][-1]["text"] == "rollout")
     assert [a["text"] for a in patches["layout"]["annotations"]] == ["head 1", "head 2", "rollout"]
     positions = next(spec for spec in specs(at) if "How alike the learnt positions are" in str(spec["layout"].get("title")))
-    assert positions["layout"]["xaxis"]["ticktext"][:2] == ["CLS", "patch 1,1"]
+    assert positions["layout"]["xaxis"]["ticktext"][:2] == ["CLS", "1,1"]
 
 
 def test_a_text_transformer_lists_next_letters_and_stands_beside_an_lstm():
