@@ -17,7 +17,7 @@ import torch
 
 from . import sequences
 from .config import IMAGE_SIZE, DLCoreError, ModelSpec
-from .standalone import Block, FirstStep, LastStep, LastSteps, Patches, SelfAttention, Tokens
+from .standalone import Block, FirstStep, LastStep, LastSteps, Patches, Tokens
 
 PATCH = 7  # pixels a side: a 28x28 digit is 4x4 patches, 16 tokens of 49 pixels, as the issue's ViT
 PATCHES = (IMAGE_SIZE // PATCH) ** 2
@@ -113,10 +113,6 @@ def plan(spec: ModelSpec, dataset: str) -> list[tuple]:
 
 def blocks(model: torch.nn.Module) -> list[Block]:
     return [module for module in model.modules() if isinstance(module, Block)]
-
-
-def is_transformer(model: torch.nn.Module) -> bool:
-    return any(isinstance(module, SelfAttention) for module in model.modules())
 
 
 # ---- what attention does with one input -----------------------------------------------------------
@@ -221,9 +217,3 @@ def read_digit(model: torch.nn.Module, normalized: np.ndarray, classes: tuple[st
     side = IMAGE_SIZE // PATCH
     labels = ["CLS"] + [f"{r + 1},{c + 1}" for r in range(side) for c in range(side)]  # patches by row, column
     return Reading(labels, maps(model, digit), classes[int(probabilities.argmax())]), probabilities
-
-
-def example(dataset: str) -> torch.Tensor:
-    """The first test input of a dataset as a transformer reads it (a batch of one)."""
-    return sequences.test_batch(dataset, 1)[0][:1]
-
