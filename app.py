@@ -53,7 +53,7 @@ pages = {
         st.Page(home_by_its_name, title="Home", url_path="home", visibility="hidden"),
     ],
 }
-page = st.navigation(pages)
+page = st.navigation(pages, expanded=True)  # every page in view: collapsed, 12 pages hid the Run board
 opened_page(page.url_path)
 presenter_mode_ui()
 student_name_ui()

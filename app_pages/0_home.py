@@ -31,6 +31,8 @@ CARDS = [
      "A generator learns to draw a ring of points while a discriminator learns to tell: watch them play."),
     ("app_pages/11_sequences.py", "Sequences", ":material/view_timeline:",
      "An RNN, an LSTM and a GRU read a digit row by row: watch the state build up, and the gradient fade."),
+    ("app_pages/12_attention.py", "Attention", ":material/hub:",
+     "A small transformer learns text, sorting or digits here: see what every head attends to."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.
