@@ -80,6 +80,7 @@ class DigitPath:
     layers: list[LayerOutput]  # in order, the output layer's logits last
     probabilities: list[float]
     prediction: int
+    step: str = "row"  # what a layer of steps has a state after: a recurrent network's row, a transformer's token
 
     @property
     def features(self) -> np.ndarray:
@@ -122,7 +123,8 @@ def trace(model: nn.Sequential, config: TrainConfig, normalized: np.ndarray) -> 
         values = x[0].float().numpy()
         layers.append(LayerOutput(name, tuple(values.shape), values, np.argsort(-_strengths(values), kind="stable")))
     probabilities = torch.softmax(x[0].float(), dim=0)
-    return DigitPath(layers, probabilities.tolist(), int(probabilities.argmax()))
+    return DigitPath(layers, probabilities.tolist(), int(probabilities.argmax()),
+                     "token" if config.model.attention else "row")
 
 
 def _strengths(values: np.ndarray) -> np.ndarray:

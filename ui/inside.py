@@ -139,15 +139,16 @@ def units_figure(layer, presenter: bool = False) -> go.Figure:
     return scaled(figure, presenter)
 
 
-def steps_figure(layer, presenter: bool = False) -> go.Figure:
-    """A recurrent layer's state after each row: a unit per line, the rows across, so the state is seen building up
-    as the digit is read."""
+def steps_figure(layer, presenter: bool = False, step: str = "row") -> go.Figure:
+    """A recurrent layer's state after each row (a transformer's at each token): a unit per line, the steps across,
+    so the state is seen building up as the digit is read."""
     steps, units = layer.shape
+    where = "after row" if step == "row" else "at token"
     heatmap = dict(type="heatmap", z=layer.values.T, x=list(range(1, steps + 1)), colorscale="RdBu_r", zmid=0,
-                   hovertemplate="unit %{y} after row %{x}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
+                   hovertemplate=f"unit %{{y}} {where} %{{x}}: %{{z:.3f}}<extra></extra>", colorbar=dict(thickness=10))
     figure = bare_figure([heatmap], dict(
         height=60 + min(units, 64) * 6, margin=margin(top=4),
-        xaxis=dict(title="after row", dtick=4), yaxis=dict(title="unit", autorange="reversed")))
+        xaxis=dict(title=where, dtick=4), yaxis=dict(title="unit", autorange="reversed")))
     return scaled(figure, presenter)
 
 
@@ -161,7 +162,7 @@ def probabilities_figure(path, classes: tuple[str, ...], presenter: bool = False
     return scaled(figure, presenter)
 
 
-def layer_caption(layer, first: bool = False) -> str:
+def layer_caption(layer, first: bool = False, step: str = "row") -> str:
     """One line under a layer's name: its shape, and what it does or which of its units fire most."""
     shape = " × ".join(map(str, layer.shape))
     if layer.name == "flatten":
@@ -174,7 +175,7 @@ def layer_caption(layer, first: bool = False) -> str:
     if layer.name.startswith("rows"):
         return f"{shape}: the digit read a row at a time, top to bottom."
     top = layer.top_units(3)
-    what = "channels (by mean)" if layer.is_maps else "units (by mean over the rows)" if layer.is_steps else "units"
+    what = "channels (by mean)" if layer.is_maps else f"units (by mean over the {step}s)" if layer.is_steps else "units"
     shown = ""
     if layer.is_maps:
         count = min(len(layer.order), MAX_CELLS // (layer.shape[1] * layer.shape[2]), MAX_MAPS)
@@ -187,13 +188,13 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
     for one digit."""
     drawn = []
     for i, layer in enumerate(path.layers):
-        caption = layer_caption(layer, first=i == 0)
+        caption = layer_caption(layer, first=i == 0, step=path.step)
         if layer.name.startswith("output"):
             figure = probabilities_figure(path, classes, presenter)
         elif layer.name == "flatten" or layer.name.startswith(("dropout", "rows")):
             figure = None
         elif layer.is_steps:
-            figure = steps_figure(layer, presenter)
+            figure = steps_figure(layer, presenter, path.step)
         elif layer.is_maps:
             figure = maps_html(layer, presenter)
         else:
