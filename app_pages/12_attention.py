@@ -207,8 +207,9 @@ def sort_ui(run, model) -> attention.Reading:
     row = row_column.text_input("Six digits", "316402", max_chars=sequences.SORT_DIGITS, key="att_row")
     reading = attention.read_sort(model, row)
     verdict = "right" if reading.answer == "".join(sorted(row)) else f"wrong: in order they are {''.join(sorted(row))}"
-    answer_column.markdown(f"It reads `{sequences.sort_question(row)}` and writes **{reading.answer}** ({verdict}). "
-                           "In the One head tab, each answer step's row shows which digit it copied.")
+    answer_column.markdown(f"It reads `{row}=` and writes **{reading.answer}** ({verdict}), a digit at a time, reading "
+                           "back what it wrote. In the One head tab, the rows from `=` on show which digit each step "
+                           "looked at to write the next.")
     return reading
 
 

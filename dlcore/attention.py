@@ -200,13 +200,14 @@ def check_row(row: str) -> None:
 
 
 def read_sort(model: torch.nn.Module, row: str) -> Reading:
-    """A row of SORT_DIGITS digits sorted by the transformer: its attention over the question and what it writes."""
+    """A row of SORT_DIGITS digits sorted by the transformer, a digit at a time, and its attention over the row and
+    what it wrote: each answer step looks back at the digit it copies, a permutation one can see."""
     check_row(row)
-    question = sequences.sort_question(row)
+    codes = torch.tensor([sequences.encode(sequences.sort_question(row), sequences.SORT_ALPHABET)])
+    written = "".join(map(str, sequences.write_sorted(model, codes)[0].tolist()))
+    question = sequences.sort_question(row, written)
     codes = torch.tensor([sequences.encode(question, sequences.SORT_ALPHABET)])
-    with torch.no_grad():
-        written = model(codes)[0].argmax(-1).tolist()
-    return Reading([visible(ch) for ch in question], maps(model, codes), "".join(map(str, written)))
+    return Reading([visible(ch) for ch in question], maps(model, codes), written)
 
 
 def read_digit(model: torch.nn.Module, normalized: np.ndarray, classes: tuple[str, ...]) -> tuple[Reading, np.ndarray]:

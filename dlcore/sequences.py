@@ -241,16 +241,19 @@ def _addition(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
     return x[ADDITION_TEST:], y[ADDITION_TEST:], x[:ADDITION_TEST], y[:ADDITION_TEST]
 
 
-def sort_question(digits: str) -> str:
-    """What the network reads to sort a row of digits: the row, '=', and a blank step for each further answer."""
-    return digits + "=" + " " * (SORT_DIGITS - 1)
+def sort_question(digits: str, written: str = "") -> str:
+    """What the network reads to sort a row of digits, as minGPT's lesson has it: the row, '=', then the digits in
+    order so far, each step answering the next one; blank steps where none is written yet (no step sees later ones)."""
+    return (digits + "=" + written)[: 2 * SORT_DIGITS].ljust(2 * SORT_DIGITS)
 
 
 def _sort(rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-    """Rows of SORT_DIGITS digits, each row once; the answers are the row in order, one digit a step from '='."""
+    """Rows of SORT_DIGITS digits, each row once, read with the right digits in order so far (teacher forcing); the
+    answers are the row in order, one digit a step from '='."""
     rows = rng.choice(10**SORT_DIGITS, sum(SORT_SIZES), replace=False)
     digits = np.array([list(f"{row:0{SORT_DIGITS}d}") for row in rows]).astype(np.int64)
-    x = torch.tensor([encode(sort_question("".join(map(str, row))), SORT_ALPHABET) for row in digits])
+    x = torch.tensor([encode(sort_question("".join(map(str, row)), "".join(map(str, sorted(row)))), SORT_ALPHABET)
+                      for row in digits])
     y = torch.from_numpy(np.sort(digits, axis=1))
     return x[: SORT_SIZES[0]], y[: SORT_SIZES[0]], x[SORT_SIZES[0]:], y[SORT_SIZES[0]:]
 
@@ -569,19 +572,34 @@ def answer_sums(model: torch.nn.Module, pairs: list[tuple[int, int]]) -> list[st
     return ["".join(ADDITION_ALPHABET[code] for code in row).strip() for row in written.tolist()]
 
 
+def write_sorted(model: torch.nn.Module, questions: torch.Tensor) -> torch.Tensor:
+    """What a sorting network (in eval mode) writes for sort questions (N, 12), a digit at a time, each read back as
+    it goes on (no right digits given): (N, SORT_DIGITS)."""
+    read = questions.clone()
+    read[:, SORT_DIGITS + 1:] = SORT_ALPHABET.index(" ")
+    with torch.no_grad():
+        for k in range(SORT_DIGITS):
+            written = model(read.to(next(model.parameters()).device)).argmax(-1).cpu()
+            if k < SORT_DIGITS - 1:
+                read[:, SORT_DIGITS + 1 + k] = written[:, k]  # digits 0-9 are the alphabet's first ten symbols
+    return written
+
+
 def answer_sorts(model: torch.nn.Module, rows: list[str]) -> list[str]:
     """What a sorting network (in eval mode) writes for each row of SORT_DIGITS digits."""
     questions = torch.tensor([encode(sort_question(row), SORT_ALPHABET) for row in rows])
-    with torch.no_grad():
-        written = model(questions.to(next(model.parameters()).device)).argmax(-1).cpu()
-    return ["".join(map(str, row)) for row in written.tolist()]
+    return ["".join(map(str, row)) for row in write_sorted(model, questions).tolist()]
 
 
 def exact(model: torch.nn.Module, dataset: str) -> float:
-    """The share of the held-out sums (or rows to sort) a network (in eval mode) writes exactly right, every digit."""
+    """The share of the held-out sums (or rows to sort) a network (in eval mode) writes exactly right, every digit; a
+    sort written a digit at a time, as it would be without the right digits to read."""
     loaded = load(dataset)
-    with torch.no_grad():
-        written = model(loaded.test_x.to(next(model.parameters()).device)).argmax(-1).cpu()
+    if dataset == "sort":
+        written = write_sorted(model, loaded.test_x)
+    else:
+        with torch.no_grad():
+            written = model(loaded.test_x.to(next(model.parameters()).device)).argmax(-1).cpu()
     return (written == loaded.test_y).all(dim=1).float().mean().item()
 
 
