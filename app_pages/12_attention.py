@@ -182,7 +182,7 @@ def finished_ui(run, runs: dict) -> None:
 def text_ui(run, model) -> attention.Reading:
     """A prompt of the student's: its next letter's probabilities, and the transformer writing on from it."""
     prompt_column, length_column, temperature_column, top_column, again_column = st.columns(
-        [2.6, 1.1, 1.8, 1.1, 1.4], vertical_alignment="bottom")
+        [2.4, 1.1, 1.8, 1.1, 1.7] if not presenting() else [2.2, 1.2, 1.7, 1.1, 2.2], vertical_alignment="bottom")
     prompt = prompt_column.text_input("Prompt", "The value of the ", max_chars=200, key="att_prompt",
                                       help=f"It reads the last {sequences.TEXT_STEPS} letters.")
     length = length_column.number_input("Letters", 20, sequences.MAX_SAMPLE_CHARS, 300, step=50, key="att_length")

@@ -335,7 +335,7 @@ def progress_bar(progress) -> tuple[float, str]:
     """The bar's value, the share of training steps done (it holds still while test images are scored), and its
     text: the step and speed, or, while test images are scored, how far that scoring has got."""
     epoch = min(progress.epoch + 1, progress.epochs)
-    eta = f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""
+    eta = f" · about {jobs.duration(progress.eta)} left" if progress.eta is not None else ""
     paused = "Paused · " if progress.status == "paused" else ""
     if progress.phase == "evaluating":
         done, total = progress.scored

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import sequences
-from .config import IMAGE_SIZE, DLCoreError, ModelSpec
+from .config import IMAGE_SIZE, MAX_HEADS, DLCoreError, ModelSpec
 from .standalone import Block, FirstStep, LastStep, LastSteps, Patches, Tokens
 
 PATCH = 7  # pixels a side: a 28x28 digit is 4x4 patches, 16 tokens of 49 pixels, as the ViT
@@ -65,8 +65,9 @@ def validate(spec: ModelSpec, dataset: str) -> None:
     if not spec.attention:
         return
     if spec.width % spec.heads:
-        raise DLCoreError(f"A width of {spec.width} does not split into {spec.heads} heads; choose a width that is a "
-                          f"multiple of {spec.heads}.")
+        fits = [str(heads) for heads in range(1, MAX_HEADS + 1) if spec.width % heads == 0]
+        raise DLCoreError(f"A width of {spec.width} does not split into {spec.heads} heads; choose "
+                          f"{', '.join(fits[:-1])} or {fits[-1]} heads, or a width that is a multiple of {spec.heads}.")
     if spec.conv:
         raise DLCoreError("A transformer reads its tokens itself; remove its conv blocks.")
 

@@ -498,8 +498,8 @@ def _fault_sentence(exc: sqlite3.Error, path: Path) -> str:
 
 
 def _encode(value):
-    if isinstance(value, Evaluation):
-        return json.dumps(value.to_dict())
+    if hasattr(value, "to_dict"):  # an Evaluation, by what it does: a server that reloaded its code mid-run (a
+        return json.dumps(value.to_dict())  # file edited) holds results made by the class it had before
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     if isinstance(value, Path):

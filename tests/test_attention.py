@@ -77,7 +77,7 @@ def test_a_vision_transformer_reads_16_patches_and_a_class_token(tiny_data_dir):
 
 
 def test_refusals_are_sentences():
-    with pytest.raises(DLCoreError, match="A width of 30 does not split into 4 heads"):
+    with pytest.raises(DLCoreError, match="A width of 30 does not split into 4 heads; choose 1, 2, 3, 5 or 6 heads"):
         models.build(ModelSpec("transformer", dense=(), width=30, heads=4), "sort")
     with pytest.raises(DLCoreError, match="field heads cannot be 9"):
         ModelSpec("transformer", heads=9)

@@ -34,6 +34,17 @@ def test_create_update_get_list(dlcore_home):
     assert "Ada" in run.label and "90.0%" in run.label
 
 
+def test_results_made_before_the_server_reloaded_its_code_are_kept(dlcore_home):
+    """Streamlit reloads the project's modules when a file changes; a run that was training then hands over results
+    of the Evaluation class from before, which the store still writes."""
+    store = runs.RunStore()
+    run_id = store.create(TrainConfig(epochs=1))
+    result = Evaluation(0.9, 0.3, [0.9] * 10, [[0] * 10] * 10, [(1, 2, 3)])
+    before = type("Evaluation", (), {"to_dict": result.to_dict})()  # the same data, another class object
+    store.update(run_id, status="done", results=before)
+    assert store.get(run_id).results == result
+
+
 def test_wal_mode(dlcore_home):
     store = runs.RunStore()
     with store._connect() as db:

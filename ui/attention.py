@@ -19,13 +19,17 @@ def head_figure(weights: np.ndarray, labels: list[str], title: str, presenter: b
     from each other (top); a decoder's upper triangle is empty, since no token sees the ones after it."""
     steps = len(labels)
     ticks = list(range(steps))
+    every = max(1, steps // 32)  # a 64-letter prompt: every other letter named, the rest on hover
+    wide = max(map(len, labels)) > 1  # a digit's patches ("2,3"): upright, side by side, they run together
     figure = bare_figure([dict(
         type="heatmap", z=weights.tolist(), x=ticks, y=ticks, colorscale=ATTENTION_SCALE, zmin=0, zmax=1,
-        colorbar=dict(thickness=10, tickformat=".0%"), customdata=[[[q, k] for k in labels] for q in labels],
+        colorbar=dict(thickness=10, tickformat=".0%", len=0.8), customdata=[[[q, k] for k in labels] for q in labels],
         hovertemplate="%{customdata[0]} attends to %{customdata[1]}: %{z:.0%}<extra></extra>")], dict(
-        height=max(320, min(560, 120 + 9 * steps)), margin=margin(top=40), title=dict(text=title),
-        xaxis=dict(tickvals=ticks, ticktext=labels, side="top", tickangle=0, title=None, showgrid=False),
-        yaxis=dict(tickvals=ticks, ticktext=labels, autorange="reversed", showgrid=False, scaleanchor="x")))
+        height=max(340, min(560, 140 + 9 * steps)), margin=margin(top=40), title=dict(text=title),
+        xaxis=dict(tickvals=ticks[::every], ticktext=labels[::every], side="bottom", tickangle=-90 if wide else 0,
+                   title=dict(text="read (key)"), showgrid=False),
+        yaxis=dict(tickvals=ticks[::every], ticktext=labels[::every], autorange="reversed", showgrid=False,
+                   scaleanchor="x", title=dict(text="reading (query)"))))
     return scaled(figure, presenter)
 
 
@@ -91,7 +95,7 @@ def next_figure(nexts: list[tuple[str, float]], presenter: bool = False) -> go.F
     figure = bare_figure([dict(type="bar", orientation="h", x=[p for _, p in nexts], y=labels,
                                marker=dict(color=CLASS_COLOURS[4]), texttemplate="%{x:.0%}", textposition="outside",
                                hovertemplate="%{y}: %{x:.1%}<extra></extra>")], dict(
-        height=320, margin=margin(top=30), title=dict(text="What comes next, as it sees it"),
+        height=320, margin=margin(top=30), title=dict(text="The next letter, as it sees it"),
         xaxis=dict(range=[0, 1.1], tickformat=".0%"), yaxis=dict(autorange="reversed", type="category")))
     return scaled(figure, presenter)
 

@@ -145,7 +145,7 @@ def live_progress_ui(manager, run_id: int, status: str, unit: str = "digits"):
         return None
     epoch = min(progress.epoch + 1, progress.epochs)
     st.progress(progress.fraction, f"Epoch {epoch} of {progress.epochs} · **{progress.samples_per_sec:,.0f} {unit}/s**"
-                                   + (f" · about {progress.eta:.0f} s left" if progress.eta is not None else ""))
+                                   + (f" · about {jobs.duration(progress.eta)} left" if progress.eta is not None else ""))
     return progress
 
 

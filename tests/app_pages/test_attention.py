@@ -75,7 +75,7 @@ def test_a_text_transformer_lists_next_letters_and_stands_beside_an_lstm():
     run_id = trained(TrainConfig(dataset="text", model=ModelSpec("transformer", dense=(), width=16, heads=2, blocks=1),
                                  **small))
     at = opened(PAGE, run=str(run_id))
-    assert "What comes next, as it sees it" in titles(at)
+    assert "The next letter, as it sees it" in titles(at)
     against = next(spec for spec in specs(at) if spec["layout"]["title"]["text"].startswith("The same text"))
     assert [trace["name"] for trace in against["data"] if "name" in trace] == [
         f"#{run_id} Transformer 1x16, 2 heads", f"#{lstm} LSTM 1x16"]
