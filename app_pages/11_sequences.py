@@ -10,8 +10,8 @@ from streamlit_drawable_canvas import st_canvas
 from dlcore import DLCoreError, TrainConfig, data, inside, jobs, predict, preprocess, sequences
 from dlcore.config import MAX_CELL_LAYERS, MAX_EPOCHS, MAX_TEXT_CHARS, ModelSpec, SequenceTask, bounds
 from ui import charts, literal
-from ui.classroom import control, control_problem_ui, may_control, presenting
-from ui.runs import ended_run_ui, live_progress_ui, picked_run_ui, submit_ui
+from ui.classroom import presenting
+from ui.runs import live_progress_ui, run_view_ui, submit_ui
 from ui.sequences import answers_figure, gates_figure, horizon_figure, reach_figure, rows_figure, waves_figure
 from ui.status import usable_dataset_ui
 
@@ -307,13 +307,5 @@ if not presenting():
 config, start = settings_ui()
 if start and config is not None:
     submit_ui(manager, config, "seq")
-run_id, runs, progress, (stop_column,) = picked_run_ui(
-    manager, sequence_runs, "seq", "No recurrent network has been trained on this server yet: press Start.", [5, 1.2])
-if progress is not None:
-    if may_control(manager, run_id):
-        stop_column.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id),
-                           width="stretch", key=f"seq_stop_{run_id}")
-        control_problem_ui()
-    st.fragment(run_every=inside.STRIP_SECONDS)(live_ui)(run_id, progress.status)
-else:
-    ended_run_ui(manager.store.get(run_id), finished_ui, runs)
+run_view_ui(manager, sequence_runs, "seq", "No recurrent network has been trained on this server yet: press Start.",
+            live_ui, finished_ui, inside.STRIP_SECONDS)

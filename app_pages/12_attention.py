@@ -13,9 +13,9 @@ from dlcore import DLCoreError, TrainConfig, attention, data, inside, jobs, pred
 from dlcore.config import MAX_BLOCKS, MAX_EPOCHS, MAX_HEADS, MAX_TEXT_CHARS, ModelSpec
 from ui import charts, literal
 from ui.attention import against_figure, head_figure, model_figure, next_figure, patches_figure, positions_figure
-from ui.classroom import control, control_problem_ui, may_control, presenting
+from ui.classroom import presenting
 from ui.inside import strip_ui
-from ui.runs import ended_run_ui, live_progress_ui, picked_run_ui, submit_ui
+from ui.runs import live_progress_ui, run_view_ui, submit_ui
 from ui.status import usable_dataset_ui
 
 TASKS = {"text": "Text: the next letter", "sort": "Sort six digits", "digits": "Digits (a vision transformer)"}
@@ -308,13 +308,5 @@ if not presenting():
 config = settings_ui()
 if config is not None:
     submit_ui(manager, config, "att")
-run_id, runs, progress, (stop_column,) = picked_run_ui(
-    manager, transformer_runs, "att", "No transformer has been trained on this server yet: press Start.", [5, 1.2])
-if progress is not None:
-    if may_control(manager, run_id):
-        stop_column.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id),
-                           width="stretch", key=f"att_stop_{run_id}")
-        control_problem_ui()
-    st.fragment(run_every=inside.STRIP_SECONDS)(live_ui)(run_id, progress.status)
-else:
-    ended_run_ui(manager.store.get(run_id), finished_ui, runs)
+run_view_ui(manager, transformer_runs, "att", "No transformer has been trained on this server yet: press Start.",
+            live_ui, finished_ui, inside.STRIP_SECONDS)

@@ -121,14 +121,14 @@ def blocks(model: torch.nn.Module) -> list[Block]:
 def maps(model: torch.nn.Module, inputs: torch.Tensor) -> np.ndarray:
     """Every head's attention over one input (a batch of one, as the network reads it), [block][head][query][key]:
     each row a query token's weights over the keys it sees, summing to 1."""
-    found = []
+    found, count = [], len(blocks(model))
     x = inputs
     with torch.no_grad():
         for layer in model:
             if isinstance(layer, Block):
                 found.append(layer.attention.weights(layer.norm1(x))[0])
             x = layer(x)
-            if len(found) == len(blocks(model)):
+            if len(found) == count:
                 break
     return torch.stack(found).float().cpu().numpy()
 

@@ -6,7 +6,8 @@ import numpy as np
 import streamlit as st
 
 from ui import charts, literal
-from ui.classroom import bring_into_view, is_teacher, page_opened, presenting, refusal, session_owner
+from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, may_control, page_opened,
+                          presenting, refusal, session_owner)
 from ui.inside import link_ui
 
 POLL_SECONDS = 0.5  # how often a page watching a live run asks the job manager (bench/ui_overhead.py too)
@@ -130,6 +131,21 @@ def picked_run_ui(manager, list_runs, prefix: str, nothing_yet: str, widths: lis
     if live and page_opened():
         bring_into_view(f"{prefix}_watch")
     return run_id, runs, progress if live else None, beside
+
+
+def run_view_ui(manager, list_runs, prefix: str, nothing_yet: str, live_ui, finished_ui, every: float) -> None:
+    """A page of one kind of run, below its settings: the run picked, with Stop beside it while it is live (for its
+    owner or the teacher) and live_ui(run_id, status) redrawn every `every` seconds; once it has ended,
+    finished_ui(run, runs)."""
+    run_id, runs, progress, (stop_column,) = picked_run_ui(manager, list_runs, prefix, nothing_yet, [5, 1.2])
+    if progress is None:
+        ended_run_ui(manager.store.get(run_id), finished_ui, runs)
+        return
+    if may_control(manager, run_id):
+        stop_column.button("Stop", icon=":material/stop:", on_click=control, args=(manager.stop, run_id),
+                           width="stretch", key=f"{prefix}_stop_{run_id}")
+        control_problem_ui()
+    st.fragment(run_every=every)(live_ui)(run_id, progress.status)
 
 
 def live_progress_ui(manager, run_id: int, status: str, unit: str = "digits"):

@@ -41,6 +41,21 @@ def open_draw(page, url: str) -> None:
     page.locator("canvas.upper-canvas").wait_for()
 
 
+def draw_until_shown(page, strokes, text: str) -> None:
+    """Draw, and again over it until `text` shows (three tries): a page's canvas may miss its first stroke after the
+    page loads (streamlit-drawable-canvas 0.13, as on Generative models)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    for _ in range(3):
+        draw(page, strokes)
+        try:
+            expect(page.get_by_text(text)).to_be_visible(timeout=10_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            continue
+
+
 def draw(page, strokes) -> None:
     """Mouse strokes on the 280x280 canvas, in canvas pixels, as a user drags the brush."""
     canvas = page.locator("canvas.upper-canvas")

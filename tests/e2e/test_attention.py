@@ -4,10 +4,9 @@ each head of its last block, and the rollout, looked."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.e2e.flows import draw
+from tests.e2e.flows import draw_until_shown
 from tests.e2e.harness import screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -31,13 +30,7 @@ def test_a_vision_transformer_trains_then_shows_where_its_heads_look_at_a_drawin
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_text("Draw a digit to see where each head looks")).to_be_visible(timeout=120_000)
     page.locator("canvas.upper-canvas").wait_for()
-    for _ in range(3):  # as on Generative models, the canvas may miss its first stroke after the page loads
-        draw(page, SEVEN)
-        try:
-            expect(page.get_by_text("Where its class token looked")).to_be_visible(timeout=10_000)
-            break
-        except (AssertionError, PlaywrightTimeout):
-            continue
+    draw_until_shown(page, SEVEN, "Where its class token looked")
     expect(page.get_by_text("Where its class token looked")).to_be_visible()
     expect(page.get_by_text("rollout", exact=True)).to_be_visible()  # the picture of all blocks' attention
     expect(page.get_by_role("tab", name="All heads")).to_be_visible()

@@ -4,10 +4,9 @@ when the slider says so, and a digit drawn on the page."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.e2e.flows import draw
+from tests.e2e.flows import draw_until_shown
 from tests.e2e.harness import screenshot, wait_rendered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -35,12 +34,6 @@ def test_an_lstm_trains_then_reads_a_digit_row_by_row(watched, app_server, prese
     expect(page.get_by_text("After row 1 it reads")).to_be_visible()
     page.get_by_text("Draw one here").click()
     page.locator("canvas.upper-canvas").wait_for()
-    for _ in range(3):  # as on Generative models, the canvas may miss its first stroke after the page loads
-        draw(page, ONE)
-        try:
-            expect(page.get_by_text("After row 1 it reads")).to_be_visible(timeout=10_000)
-            break
-        except (AssertionError, PlaywrightTimeout):
-            continue
+    draw_until_shown(page, ONE, "After row 1 it reads")
     expect(page.get_by_text("Draw a digit to see it read")).to_be_hidden()
     screenshot(page, f"sequences-drawn-present-{present}")
