@@ -361,7 +361,8 @@ AWAY_SECONDS = 10.0  # and one whose page has been gone this long (its tab close
 # a moment (Wi-Fi, a busy server) reconnects sooner, and 100 closed tabs cost the server no thread after it
 KEPT_PLAYGROUNDS = 64  # the networks kept for browsers that come back (a reload): the most recently used
 CHECK_SECONDS = 1.0  # how often a waiting playground asks whether its page is still there
-PICTURE_SECONDS = 0.05  # while it plays, a new picture after this much training (and its rest): 10 a second
+PICTURE_SECONDS = 0.03  # while it plays, a new picture after this much training (and its rest): about 15 a second,
+# more than the page asks for, so each of its redraws finds a new one
 REST_SHARE = 1.0  # and a rest this long (relative) after each: a playing network takes at most half a core
 _TRAINING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))  # playgrounds training at once: the
 # web server keeps a core, and a class pressing play together takes turns instead of slowing every page

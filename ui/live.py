@@ -14,7 +14,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dlcore import toy
 from ui.classroom import ANONYMOUS, session_owner
 
-TICK_SECONDS = 0.12  # the pictures are asked for 8 times a second while playing: at least 4 arrive on a busy server
+TICK_SECONDS = 0.06  # the pictures are asked for 16 times a second while playing: 10 arrive on a quiet machine (a
+# tick that finds the last one still waiting is folded into it, so a busy server is asked less), at least 4 on a busy one
 LEASE_SECONDS = 1.0  # each redraw keeps the network training this much longer: a closed tab stops it soon after
 
 
