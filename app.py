@@ -47,6 +47,8 @@ pages = {
         st.Page("app_pages/10_gan_lab.py", title="GAN lab", icon=":material/blur_on:", url_path="gan_lab"),
         st.Page("app_pages/11_sequences.py", title="Sequences", icon=":material/view_timeline:", url_path="sequences"),
         st.Page("app_pages/12_attention.py", title="Attention", icon=":material/hub:", url_path="attention"),
+        st.Page("app_pages/13_transfer.py", title="Transfer learning", icon=":material/call_split:",
+                url_path="transfer"),
     ],
     "The class": [
         st.Page("app_pages/6_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),

@@ -33,6 +33,8 @@ CARDS = [
      "An RNN, an LSTM and a GRU read a digit row by row: watch the state build up, and the gradient fade."),
     ("app_pages/12_attention.py", "Attention", ":material/hub:",
      "A small transformer learns text, sorting or digits here: see what every head attends to."),
+    ("app_pages/13_transfer.py", "Transfer learning", ":material/call_split:",
+     "Teach a digit model the class's own symbols from a few drawings: frozen, fine-tuned or from scratch."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.

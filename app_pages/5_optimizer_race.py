@@ -1,20 +1,16 @@
 """Optimizer race: one network, 2 to 4 optimizers, the same first weights and the same batches, curves overlaid live."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.colors import qualitative
 
 from dlcore import DLCoreError, optim, race, sharing
 from ui import literal
-from ui.charts import CONFIG, epoch_axis, epoch_test_label, loss_figure, margin, percent_axis, scaled
-from ui.classroom import (bring_into_view, control, control_problem_ui, export_button_ui, is_teacher,
-                          keep_setup_in_address, may_control, page_opened, presenting, refusal, session_owner,
-                          setup_query)
+from ui.classroom import (bring_into_view, export_button_ui, is_teacher, keep_setup_in_address, page_opened, refusal,
+                          session_owner, setup_query)
+from ui.lanes import live_ui, stop_ui
 from ui.runs import POLL_SECONDS
 from ui.status import available_choice_ui, dataset_reasons
 
-LEGEND_BELOW = dict(orientation="h", x=0, y=-0.3, xanchor="left", yanchor="top", bgcolor="rgba(0,0,0,0)")
 NETWORKS = {"simple-nn": "simple-nn (MLP 128-64)", "keras-mlp": "keras-mlp (MLP 128)", "cnn": "cnn (2 conv blocks)"}
 
 manager = race.race_manager()
@@ -76,65 +72,6 @@ def start(setup: race.RaceSetup) -> None:
         st.session_state["race_problem"] = refusal(exc)
 
 
-def lane_metrics_ui(progress: race.RaceProgress) -> None:
-    """The numbers a room reads: each lane's current loss and, once scored, its test accuracy."""
-    for column, lane in zip(st.columns(len(progress.lanes)), progress.lanes):
-        loss = lane.final_loss(progress.steps_per_epoch)
-        accuracy = lane.accuracy if lane.accuracy is not None else (lane.history[-1]["test_accuracy"] if lane.history else None)
-        column.metric(lane.name, "diverged" if lane.diverged_at else (f"{loss:.3f}" if loss is not None else "…"),
-                      f"test accuracy {accuracy:.1%}" if accuracy is not None else None, delta_color="off", delta_arrow="off",
-                      help="The mean training loss over the last tenth of an epoch.")
-
-
-def stop_ui(race_id: int) -> None:
-    """Stop, drawn by the page outside the fragment that redraws the race twice a second: on a busy server its
-    reruns replaced a button inside it faster than a click could land."""
-    if may_control(manager, race_id):
-        left, _ = st.columns([1, 5])
-        left.button("Stop race", icon=":material/stop:", on_click=control, args=(manager.stop, race_id), width="stretch",
-                    key=f"stop_{race_id}")
-    else:
-        st.caption("Only the student who started this race, or the teacher, can stop it.")
-    control_problem_ui()
-
-
-def race_ui(race_id: int) -> None:
-    """Redrawn by st.fragment while the race runs; the whole page reruns once it ends."""
-    progress = manager.progress(race_id)
-    if progress.finished:
-        if st.session_state.get("race_shown_live") == race_id:
-            st.session_state["race_shown_live"] = None
-            st.rerun()
-    else:
-        st.session_state["race_shown_live"] = race_id
-        if progress.steps_per_epoch:
-            epoch = min(progress.epoch + 1, progress.epochs)
-            st.progress(progress.fraction, text=f"Epoch {epoch} of {progress.epochs} · step {progress.step} of "
-                        f"{progress.steps_per_epoch * progress.epochs} · {len(progress.lanes)} networks on {progress.device}")
-    (st.success if progress.status == "done" else st.warning if progress.status in ("stopped", "failed") else st.info)(
-        progress.reading(), icon=":material/flag:")
-    lane_metrics_ui(progress)
-    losses = loss_figure([(lane.name, lane.step_losses, progress.steps_per_epoch) for lane in progress.lanes], revision=race_id,
-                         presenter=presenting())
-    loss, accuracy = st.columns(2)
-    loss.plotly_chart(losses.update_layout(legend=LEGEND_BELOW), key="race_loss", width="stretch", config=CONFIG)
-    accuracy.plotly_chart(accuracy_figure(progress), key="race_accuracy", width="stretch", config=CONFIG)
-
-
-def accuracy_figure(progress: race.RaceProgress) -> go.Figure:
-    """Test accuracy after each epoch, one line per lane in the loss chart's colours; the title says on which images."""
-    accuracies = [row["test_accuracy"] for lane in progress.lanes for row in lane.history]
-    figure = scaled(go.Figure(layout=dict(
-        title="Test accuracy per epoch" + epoch_test_label(max((lane.history for lane in progress.lanes), key=len)),
-        height=300, margin=margin(), legend=LEGEND_BELOW,
-        xaxis=dict(title="epoch", range=[0.8, progress.epochs + 0.2], **epoch_axis(progress.epochs)),
-        yaxis=dict(title="test accuracy", **percent_axis(accuracies)), uirevision=progress.race_id)), presenting())
-    for color, lane in zip(qualitative.Plotly, progress.lanes):
-        figure.add_scatter(x=[row["epoch"] for row in lane.history], y=[row["test_accuracy"] for row in lane.history],
-                           mode="lines+markers", name=lane.name, line=dict(color=color))
-    return figure
-
-
 st.title("Optimizer race")
 st.caption("The same network starts from the same weights in every lane and sees the same batches in the same order; "
            "only the optimizer differs. Watch which one gets the loss down fastest, and which one blows up.")
@@ -172,7 +109,7 @@ else:
     with st.container(key="race_view"):
         if live:
             stop_ui(st.session_state["race_id"])
-        st.fragment(run_every=POLL_SECONDS if live else None)(race_ui)(st.session_state["race_id"])
+        st.fragment(run_every=POLL_SECONDS if live else None)(live_ui)(st.session_state["race_id"], "race")
     if st.session_state.pop("race_started", False) or (live and page_opened()):
         bring_into_view("race_view")
     finished = [lane for lane in manager.progress(st.session_state["race_id"]).lanes if lane.run_id and lane.accuracy is not None]

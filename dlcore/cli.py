@@ -11,9 +11,9 @@ import traceback
 import typing
 from pathlib import Path
 
-from . import (activations, attention, data, devices, distributed, export, generative, inside, jobs, models, optim, point_gan,
-               predict, preprocess, sequences, sharing, toy, training, validation)
-from .config import (ATTENTION_TASKS, GENERATIVE, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
+from . import (activations, attention, data, devices, distributed, drawings, export, generative, inside, jobs, models, optim,
+               point_gan, predict, preprocess, sequences, sharing, toy, training, transfer, validation)
+from .config import (ATTENTION_TASKS, GENERATIVE, MAX_PER_CLASS, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
                      SequenceTask, ToyConfig, TrainConfig, bounds)
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
@@ -205,6 +205,24 @@ def _parser() -> argparse.ArgumentParser:
     attend.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     attend.set_defaults(command=attention_command)
 
+    move = sub.add_parser("transfer", help="take a finished digit run's network to a new task with few examples",
+                          description="Trains through the job manager like `train` and records the run: the source "
+                                      "run's network with a new output layer, on --per-class examples of each class "
+                                      "of --data; prints mode, per_class, test_accuracy, seconds and checkpoint.")
+    move.add_argument("--from", dest="source", type=_run_id, required=True, metavar="RUN",
+                      help="the finished run (an MLP or a CNN) whose network to start from")
+    move.add_argument("--data", required=True, metavar="DATASET|DIR",
+                      help=f"a dataset ({', '.join(data.DATASETS)}) or a folder with one folder of PNG drawings per class")
+    move.add_argument("--per-class", type=int, default=10, metavar="K",
+                      help=f"examples of each class to train on, 1 to {MAX_PER_CLASS:,} (default 10)")
+    move.add_argument("--mode", choices=list(transfer.MODES), default="finetune",
+                      help="frozen: only the new output layer learns; finetune: every weight, from the source "
+                           "run's; scratch: the same network from fresh weights (default finetune)")
+    _add_training_flags(move, skip=("model", "loss", "dataset", "per_class", "source_run", "transfer"))
+    move.add_argument("--student", default="", help="a name shown on the run board")
+    move.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    move.set_defaults(command=transfer_command)
+
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
     add_schema_flags(play)
@@ -258,6 +276,8 @@ def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] =
             parser.add_argument(flag, choices=list(data.DATASETS))
         elif field.name in validation.CHOICES:
             parser.add_argument(flag, choices=list(validation.CHOICES[field.name]))
+        elif typing.get_origin(literal := TrainConfig.__pydantic_fields__[field.name].annotation) is typing.Literal:
+            parser.add_argument(flag, choices=list(typing.get_args(literal)))
         else:
             low, high = bounds(TrainConfig, field.name)
             parser.add_argument(flag, type=kind, metavar=kind.__name__.upper(), help=f"{low:,} to {high:,}")
@@ -456,6 +476,35 @@ def attention_command(args: argparse.Namespace) -> int:
         print(f"It reads {''.join(read.labels) if args.task != 'digits' else args.input} and answers {read.answer}; "
               f"its last block's heads attend most, from the last token, to: "
               + ", ".join(read.labels[int(head[-1 if args.task != 'digits' else 0].argmax())] for head in read.weights[-1]))
+    return 0
+
+
+def transfer_command(args: argparse.Namespace) -> int:
+    """Train one transfer run (transfer.RECIPE unless flags say otherwise) and say how well it reads the new task."""
+    if not 1 <= args.per_class <= MAX_PER_CLASS:
+        raise DLCoreError(f"--per-class must be from 1 to {MAX_PER_CLASS:,}.")
+    dataset = args.data if args.data in data.DATASETS else drawings.read_folder(Path(args.data))
+    changes = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+               if field.name in transfer.RECIPE or field.name in ("momentum", "nesterov", "weight_decay", "schedule",
+                                                                  "device")}
+    config, = transfer.configs(args.source, dataset, args.per_class, args.seed or 0, modes=(args.mode,),
+                               store=_manager().store, **{k: v for k, v in changes.items() if v is not None})
+    validation.validate(config)
+    devices.resolve_device(config.device)
+    data.load(config.dataset)
+    run, progress, seconds = _submit_and_follow(config, args.student)
+    if run.status not in ("done", "stopped") or not run.checkpoint:
+        raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
+    summary = {"run_id": run.id, "status": run.status, "mode": args.mode, "per_class": args.per_class,
+               "source_run": args.source, "dataset": config.dataset, "classes": list(data.info(config.dataset).classes),
+               "test_accuracy": run.accuracy, "epochs": progress.epoch, "seconds": round(seconds, 3),
+               "checkpoint": run.checkpoint, "config": config.to_dict()}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"run #{run.id} {run.status}: {transfer.MODES[args.mode].lower()} from run #{args.source} on "
+          f"{args.per_class} examples of each class of {config.dataset}, {progress.epoch} epochs in {seconds:.1f}s; "
+          f"test accuracy {run.accuracy:.1%}; weights: {run.checkpoint}")
     return 0
 
 

@@ -58,6 +58,12 @@ MAX_HEADS = 8
 MAX_WIDTH = 512  # a transformer's width: 512 over 64 characters is GPT-2 small's width, a second a batch on a CPU
 MAX_BLOCKS = 6
 MAX_CONTEXT = 256  # how far back a transformer's attention may look; the tasks' sequences are at most 202 steps
+MAX_PER_CLASS = 6000  # few-shot training: at most this many examples of each class (MNIST's classes have 5,400-6,700)
+TRANSFER_MODES = {  # a network of a finished run's shape: fresh weights, its features kept as they are under a new
+    "scratch": "From scratch",  # output layer, or all of its weights trained on from where the run left them
+    "frozen": "Frozen features + new head",
+    "finetune": "Fine-tuned",
+}
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -272,6 +278,9 @@ class TrainConfig(Settings):
     epochs: _int(1, MAX_EPOCHS) = 5  # enough for mnist-sample to pass 90% with the simple MLP
     seed: _int(0, MAX_SEED) = 0
     device: Name = "auto"
+    per_class: _int(0, MAX_PER_CLASS) = 0  # train on this many examples of each class (0: all of them)
+    source_run: _int(0, MAX_SEED) = 0  # the finished run whose network this one starts from (0: none)
+    transfer: Literal[tuple(TRANSFER_MODES)] = "scratch"  # what it takes of the source run's weights (TRANSFER_MODES)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

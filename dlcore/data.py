@@ -92,10 +92,21 @@ def cache_dir() -> Path:
     return Path(base) / "dlcore"
 
 
+def reads_images(name: str) -> bool:
+    """Whether a dataset is 28x28 pictures a classifier reads (digits, clothes, the class's drawings), not a
+    sequence task's data."""
+    return name in DATASETS or name.startswith("drawings-")
+
+
 def info(name: str) -> DatasetInfo:
-    """A dataset's title and classes: digits', or a sequence task's (sequences.info)."""
+    """A dataset's title and classes: digits', the class's drawings' (drawings.info) or a sequence task's
+    (sequences.info)."""
     if name in DATASETS:
         return DATASETS[name]
+    if name.startswith("drawings-"):
+        from . import drawings  # which, as sequences, builds its datasets on this module's
+
+        return drawings.info(name)
     from . import sequences  # which builds its tasks' data on this module's
 
     return sequences.info(name)
@@ -103,7 +114,11 @@ def info(name: str) -> DatasetInfo:
 
 def load(name: str, download: bool = True):
     """The dataset in memory (a sequence task's: sequences.TaskData); loaded once per process and folder, since
-    pages and runs share it."""
+    pages and runs share it. The class's drawings are read by drawings.load, once per name and runs home."""
+    if name.startswith("drawings-"):
+        from . import drawings
+
+        return drawings.load(name)
     if name not in DATASETS:
         from . import sequences
 
@@ -132,7 +147,10 @@ def sizes(name: str) -> tuple[int, int]:
 
 def status(name: str) -> DatasetStatus:
     """Whether a dataset can be used here, without downloading anything."""
-    dataset_info = info(name)
+    try:
+        dataset_info = info(name)
+    except DLCoreError as exc:  # the class's drawings frozen on another server: their title is in their file
+        return DatasetStatus(name, name, False, str(exc))
     try:
         dataset = load(name, download=False)
     except DLCoreError as exc:

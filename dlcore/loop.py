@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, generative, models, optim, tinysteps
+from . import data, generative, models, optim, tinysteps, transfer
 from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
 from .evaluate import Evaluation, evaluate, evaluate_numpy, first_of_each_class
@@ -123,7 +123,9 @@ class Lane:
         else:
             with INIT_LOCK:  # the same seed gives the same first weights, in every lane and every run
                 torch.manual_seed(config.seed)
-                self.model = (build() if build is not None else models.build(config.model, config.dataset)).to(device)
+                self.model = build() if build is not None else models.build(config.model, config.dataset)
+                transfer.start_from_source(self.model, config)  # a transfer run's weights from its source run
+                self.model = self.model.to(device)
         generative.use_dataset(self.model, config.dataset)
         # a model that gives its own objective (an autoencoder: how well it draws the batch again; a GAN's part:
         # how well it fools or sees through the other) trains on it, not on the config's loss against labels
@@ -196,6 +198,8 @@ class Lane:
 
     def begin_epoch(self) -> None:
         self.model.train()
+        for layer in getattr(self.model, "frozen_layers", ()):  # a frozen transfer's features: as in inference
+            layer.eval()
         self._epoch_loss = self._epoch_correct = 0.0
         self._epoch_samples = 0
 
@@ -447,6 +451,9 @@ class Loop:
             torch.cuda.set_device(device)  # each thread has its own current GPU: nothing implicit lands on GPU 0
         train_x, train_y, test_x, test_y = (
             tuple(t.to(device) for t in self.tensors) if self.tensors else tensors_on(data.load(base.dataset), device))
+        if base.per_class:  # few-shot: the same few of each class in every lane
+            chosen = transfer.few_per_class(train_y.cpu(), base.per_class, base.seed).to(train_y.device)
+            train_x, train_y = train_x[chosen], train_y[chosen]
         epoch_x, epoch_y = epoch_test_split(test_x, test_y)
         n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
         self.steps_per_epoch = math.ceil(n / base.batch_size)

@@ -10,8 +10,8 @@ from math import prod
 
 from torch import nn
 
-from . import activations, attention, generative, sequences
-from .config import IMAGE_SIZE, NUM_CLASSES, ConvBlock, DenseLayer, DLCoreError, ModelSpec
+from . import activations, attention, data, generative, sequences
+from .config import IMAGE_SIZE, ConvBlock, DenseLayer, DLCoreError, ModelSpec
 
 PRESETS: dict[str, ModelSpec] = {
     # The seed networks, reproduced exactly.
@@ -168,7 +168,7 @@ def _planned_layers(spec: ModelSpec, dataset: str) -> list[_PlannedLayer]:
         reuses = shape[0] if len(shape) == 2 else None  # a layer at each of a sequence's answering steps
         layers.append(_PlannedLayer(LayerRow(name, shape, parameters, reuses), make))
 
-    channels, side, classes = 1, IMAGE_SIZE, NUM_CLASSES
+    channels, side, classes = 1, IMAGE_SIZE, len(data.info(dataset).classes)  # a new task's classes (drawings)
     steps = spec.sequence or spec.attention  # a network of steps: its head answers at each answering step
     shaped = (lambda width: (width,)) if not steps else functools.partial(sequences.answer_shape, dataset)
     if steps:

@@ -100,9 +100,17 @@ def finished_runs(store: RunStore | None = None) -> list[runs.Run]:
     """Classifier runs of pictures that left weights to predict with, newest first, digit models before the rest
     (a sequence task's networks read no pictures)."""
     usable = [run for run in (store or RunStore()).list(("done", "stopped"), with_history=False)
-              if run.checkpoint and not run.config.model.generative and run.config.dataset in data.DATASETS
-              and Path(run.checkpoint).is_file()]
-    return sorted(usable, key=lambda run: data.info(run.config.dataset).classes != data.DIGITS)
+              if run.checkpoint and not run.config.model.generative and data.reads_images(run.config.dataset)
+              and Path(run.checkpoint).is_file() and _classes(run.config.dataset)]
+    return sorted(usable, key=lambda run: _classes(run.config.dataset) != data.DIGITS)
+
+
+def _classes(dataset: str) -> tuple[str, ...]:
+    """A dataset's class names; none for the class's drawings frozen on another server (an imported run's)."""
+    try:
+        return data.info(dataset).classes
+    except DLCoreError:
+        return ()
 
 
 @torch.inference_mode()

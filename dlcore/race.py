@@ -17,13 +17,14 @@ from . import jobs, models, sharing
 from .config import DLCoreError, TrainConfig
 from .loop import Fraction, Lane, LoopJob, diverged_message
 from .runs import RunStore, home, student_name
-from .sharing import optimizer_summary
+from .sharing import lane_name
 from .validation import check_memory, validate
 from .workers import JobSpec, WorkerJob
 
 MIN_LANES, MAX_LANES = 2, 4
-LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")  # what may differ between lanes
+LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "transfer")  # what may differ between lanes
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
+TRANSFER_NOTE = "Transfer learning beside"  # and a transfer comparison's
 LEAD_WINDOWS = 3  # tenths of an epoch a lane must lead in a row before the reading names it
 WATCHABLE_SECONDS = 25.0  # a race at a watchable pace lasts at least this long: the default race trains in ~2 s
 NETWORKS = ("simple-nn", "keras-mlp", "cnn")  # the presets a race is run on
@@ -144,7 +145,7 @@ def lanes(base: TrainConfig, settings: list[dict]) -> list[TrainConfig]:
         except DLCoreError as exc:
             raise DLCoreError(f"Lane {number}: {exc}") from exc
         configs.append(config)
-    names = [optimizer_summary(config) for config in configs]
+    names = [lane_name(config) for config in configs]
     for number, name in enumerate(names, 1):
         if names.index(name) + 1 != number:
             raise DLCoreError(f"Lanes {names.index(name) + 1} and {number} are both {name}; change one of them.")
@@ -255,7 +256,7 @@ class Race(LoopJob):
         self.race_id = race_id
         self.configs = configs
         self.student = student_name(student)
-        self.names = [optimizer_summary(config) for config in configs]
+        self.names = [lane_name(config) for config in configs]
         self.on_finish = None  # on_finish(race, status, message), before its final status is published
 
     def progress(self) -> RaceProgress:
@@ -398,7 +399,8 @@ class RaceManager:
             progress = race.progress()
             if ending is None or status == "failed":
                 for run_id in run_ids:
-                    self.store.update(run_id, status="failed", message=f"The optimizer race failed: {message}")
+                    what = "transfer comparison" if race.spec.configs[0].source_run else "optimizer race"
+                    self.store.update(run_id, status="failed", message=f"The {what} failed: {message}")
                 return
             names = [lane.name for lane in progress.lanes]
             for number, (run_id, lane) in enumerate(zip(run_ids, progress.lanes)):
@@ -411,8 +413,9 @@ class RaceManager:
                 checkpoint = self.store.keep_checkpoint(run_id, ending.checkpoints[number])
                 if ending.embeddings and ending.embeddings[number] is not None:
                     self.store.add_embedding(run_id, ending.embeddings[number])
+                note = TRANSFER_NOTE if lane.config.source_run else RUN_NOTE
                 self.store.update(run_id, status="stopped" if status == "stopped" else "done",
-                                  message=f"{RUN_NOTE} {others}.", device=progress.device, seconds=lane.seconds,
+                                  message=f"{note} {others}.", device=progress.device, seconds=lane.seconds,
                                   history=history, results=ending.evaluations[number], checkpoint=str(checkpoint))
         finally:
             self._finished(race_id)

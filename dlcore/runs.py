@@ -16,13 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_bytes
 
-from . import disk, models, sequences
-from .config import MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home, student_name
+from . import disk, drawings, models, sequences
+from .config import (IMAGE_SIZE, MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home,
+                     student_name)
 from .evaluate import Evaluation
 
 ACTIVE = ("queued", "running", "paused")
@@ -84,6 +86,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE TABLE IF NOT EXISTS embeddings (
     run INTEGER PRIMARY KEY,
     data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drawings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    label TEXT NOT NULL,
+    student TEXT NOT NULL DEFAULT '',
+    sender TEXT NOT NULL DEFAULT '',
+    pixels BLOB NOT NULL
 );
 """
 # Columns added after the first version, given to every database that lacks them as the store opens it.
@@ -428,6 +438,58 @@ class RunStore:
 
     def checkpoint_path(self, run_id: int) -> Path:
         return self.checkpoints / f"run-{run_id}.safetensors"
+
+    # The class's drawings (dlcore.drawings) are kept here, beside the runs, so that their bounds are checked and a
+    # drawing recorded in one write transaction, whichever process adds it, as a run's disk budget is.
+
+    def add_drawing(self, label: str, image, student: str = "", sender: str = "") -> int:
+        """Keep a drawing of a class's symbol as its 28x28 MNIST-style picture; refuse, with a sentence, what is not
+        a drawing, a class past the limit, and a drawing past its student's (sender's) or the server's share."""
+        label = drawings.clean_label(label)
+        pixels = drawings.picture(image)
+        with self._write() as db:
+            classes = [row[0] for row in db.execute("SELECT DISTINCT label FROM drawings")]
+            theirs = db.execute("SELECT count(*) FROM drawings WHERE sender = ?", (sender,)).fetchone()[0]
+            everyone = db.execute("SELECT count(*) FROM drawings").fetchone()[0]
+            drawings.check_room(label, classes, theirs if sender else None, everyone)
+            return db.execute("INSERT INTO drawings (created, label, student, sender, pixels) VALUES (?, ?, ?, ?, ?)",
+                              (time.time(), label, student_name(student), sender, pixels.tobytes())).lastrowid
+
+    def drawings(self, label: str | None = None) -> list[drawings.Drawing]:
+        """The class's drawings, oldest first; with a label, that class's alone."""
+        query, args = "SELECT id, created, label, student, pixels FROM drawings", ()
+        if label is not None:
+            query, args = query + " WHERE label = ?", (label,)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY id", args).fetchall()
+        return [drawings.Drawing(row["id"], row["created"], row["label"], row["student"],
+                                 np.frombuffer(row["pixels"], dtype=np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE))
+                for row in rows]
+
+    def drawing_classes(self) -> dict[str, int]:
+        """Each class's count of drawings, in the order its first was drawn: the order of a network's outputs."""
+        with self._connect() as db:
+            rows = db.execute("SELECT label, count(*) FROM drawings GROUP BY label ORDER BY min(id)").fetchall()
+        return {label: count for label, count in rows}
+
+    def remove_drawing(self, drawing_id: int, sender: str | None = None) -> None:
+        """Forget one drawing: the teacher (sender None) any, a student only their own."""
+        with self._write() as db:
+            row = (db.execute("SELECT sender FROM drawings WHERE id = ?", (drawing_id,)).fetchone()
+                   if 0 < drawing_id < 2**63 else None)  # beyond SQLite's integers: no such drawing
+            if row is None:
+                raise DLCoreError(f"There is no drawing #{drawing_id}; it may have been removed already.")
+            if sender is not None and row["sender"] != sender:
+                raise DLCoreError(f"Drawing #{drawing_id} is someone else's; you can remove only your own.")
+            db.execute("DELETE FROM drawings WHERE id = ?", (drawing_id,))
+
+    def remove_class(self, label: str) -> int:
+        """Forget every drawing of a class (the teacher's to do); returns how many there were."""
+        with self._write() as db:
+            removed = db.execute("DELETE FROM drawings WHERE label = ?", (label,)).rowcount
+        if not removed:
+            raise DLCoreError(f"There is no class '{label[:40]}' among the drawings; it may have been removed already.")
+        return removed
 
 
 class _Damaged(Exception):

@@ -86,7 +86,7 @@ class Task:
 
 
 def smnist(dataset: str) -> Task:
-    classes = data.DATASETS[dataset].classes
+    classes = data.info(dataset).classes
     return Task("smnist", "Digits read row by row", IMAGE_SIZE, IMAGE_SIZE, "", len(classes), 1, classes,
                 "test_accuracy")
 
@@ -125,7 +125,7 @@ def dataset_name(task: SequenceTask, digits: str = "mnist-sample", text: str | N
 
 def task_of(dataset: str) -> Task:
     """The task a dataset is for; a digit dataset is read row by row."""
-    if dataset in data.DATASETS:
+    if data.reads_images(dataset):
         return smnist(dataset)
     if dataset == "sine":
         return SINE
@@ -143,8 +143,8 @@ def task_of(dataset: str) -> Task:
 
 
 def is_task(dataset: str) -> bool:
-    """Whether a dataset is a sequence task's own data, not digits."""
-    return dataset not in data.DATASETS
+    """Whether a dataset is a sequence task's own data, not pictures."""
+    return not data.reads_images(dataset)
 
 
 def info(dataset: str) -> data.DatasetInfo:

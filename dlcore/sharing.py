@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Mapping
 from urllib.parse import parse_qs
 
 from . import activations, devices, models, optim, validation
-from .config import ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, parse
+from .config import TRANSFER_MODES, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, parse
 
 ALIASES = {"data": "dataset", "opt": "optimizer", "wd": "weight_decay", "batch": "batch_size"}  # older links' keys
 EVERY_PAGE = ("present", "name", "run")  # keys any page's address may carry besides its setup (presenter mode, ...)
@@ -44,6 +44,12 @@ def optimizer_summary(config: TrainConfig) -> str:
     if config.weight_decay:
         parts.append(f"wd {config.weight_decay:g}")
     return " ".join(parts)
+
+
+def lane_name(config: TrainConfig) -> str:
+    """How one of several runs trained side by side is named: a transfer run by what it took of its source run's
+    weights, any other by its optimizer."""
+    return TRANSFER_MODES[config.transfer] if config.source_run else optimizer_summary(config)
 
 
 def summary(config: TrainConfig) -> str:

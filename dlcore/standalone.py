@@ -43,7 +43,7 @@ WEIGHTS = 'model.safetensors'
 EXPECTED_ACCURACY = None
 TEST_SPLIT = 'its test split'
 CHECKPOINT_FORMAT = 'dlcore-1'
-CONFIG_JSON = '{"batch_size": 64, "dataset": "mnist-sample", "device": "auto", "epochs": 5, "loss": "cross-entropy", "lr": 0.001, "model": {"beta": 1.0, "blocks": 2, "cell_layers": 2, "context": 64, "conv": [], "dense": [{"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 128}, {"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 64}], "heads": 4, "kind": "mlp", "latent": 2, "state": 20, "width": 64}, "momentum": 0.9, "nesterov": false, "optimizer": "adam", "schedule": "constant", "seed": 0, "weight_decay": 0.0}'  # stored in saved weights, so the playground can import them
+CONFIG_JSON = '{"batch_size": 64, "dataset": "mnist-sample", "device": "auto", "epochs": 5, "loss": "cross-entropy", "lr": 0.001, "model": {"beta": 1.0, "blocks": 2, "cell_layers": 2, "context": 64, "conv": [], "dense": [{"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 128}, {"activation": "relu", "batch_norm": false, "dropout": 0.0, "units": 64}], "heads": 4, "kind": "mlp", "latent": 2, "state": 20, "width": 64}, "momentum": 0.9, "nesterov": false, "optimizer": "adam", "per_class": 0, "schedule": "constant", "seed": 0, "source_run": 0, "transfer": "scratch", "weight_decay": 0.0}'  # stored in saved weights, so the playground can import them
 
 
 def build() -> nn.Sequential:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from . import data, models, optim, sequences
+from . import data, models, optim, sequences, transfer
 from .config import DLCoreError, TrainConfig
 from .devices import DEVICES
 from .evaluate import EVAL_BATCH
@@ -38,6 +38,7 @@ def validate(config: TrainConfig) -> None:
         raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
     check_memory(config)
     check_weights(config.model, config.dataset)
+    transfer.check(config)
 
 
 def memory_budget_mb() -> int:

@@ -86,10 +86,10 @@ def generative_link_ui(run) -> None:
     loss = f"; test loss {run.results.loss:.1f}" if run.results is not None and run.config.model.kind != "gan" else ""
     st.info(f"Run #{run.id} ({run.config.model.summary()}) draws digits rather than naming them{loss}: its drawings, "
             "map and curves are on Generative models.", icon=":material/auto_awesome:")
-    _page_link(GENERATIVE_PAGE, "Open it on Generative models", ":material/auto_awesome:", run)
+    link_to_run(GENERATIVE_PAGE, "Open it on Generative models", ":material/auto_awesome:", run)
 
 
-def _page_link(page: str, label: str, icon: str, run) -> None:
+def link_to_run(page: str, label: str, icon: str, run) -> None:
     """A link to a page of its kind of run, opened on it (none for a page run on its own, without app.py's
     navigation)."""
     from streamlit.errors import StreamlitPageNotFoundError
@@ -221,7 +221,7 @@ def run_results_ui(run) -> None:
     elif run.status == "done":
         st.success(f"Run #{run.id} finished: {score_sentence(run)}.", icon=":material/check_circle:")
     if run.config.model.sequence and run.checkpoint:
-        _page_link(SEQUENCES_PAGE, "Look inside it on Sequences: its state, its gates, how far back it learns",
+        link_to_run(SEQUENCES_PAGE, "Look inside it on Sequences: its state, its gates, how far back it learns",
                    ":material/view_timeline:", run)
     if run.status not in ("diverged", "failed", "interrupted", "stopped", "done"):
         st.info(f"Run #{run.id} is {run.status} in another process; its curves update after each epoch.")

@@ -1,0 +1,100 @@
+"""The Transfer learning page in Streamlit's AppTest: nothing to start from, the class's drawings, three ways trained
+side by side to their confusion matrices, and Fashion-MNIST with few of each class."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+
+from dlcore import data, race
+from dlcore.runs import RunStore
+from tests.app_pages.apptest import opened, plain, rerun_until
+from tests.test_drawings import fill
+from tests.test_transfer import finished_run
+
+PAGE = "app_pages/13_transfer.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh(tiny_data_dir):
+    st.cache_data.clear()
+    yield
+    manager = race.race_manager()
+    for race_id in manager.races():
+        manager.stop(race_id, teacher=True)
+        manager.wait(race_id, timeout=30)
+
+
+def train_three_ways(at) -> None:
+    next(b for b in at.button if b.label == "Train three ways").click().run()
+    assert not at.exception, at.exception
+    rerun_until(at, lambda at: any("read the test set best" in m.value for m in at.markdown), timeout=180)
+
+
+def test_without_a_finished_digit_model_the_page_says_where_to_train_one():
+    at = opened(PAGE)
+    assert "no finished digit model" in at.info[0].value
+    assert not [b for b in at.button if b.label == "Train three ways"]
+
+
+def test_the_class_drawings_train_three_ways_to_a_confusion_matrix_and_a_link_to_read_new_ones():
+    store = RunStore()
+    source = finished_run(store)
+    fill(store, {"star": 4, "heart": 4, "bar": 4}, student="Ada")
+    at = opened(PAGE)
+    assert "star** 4" in at.caption[1].value or any("star** 4" in c.value for c in at.caption)
+    at.select_slider(key="transfer_per_class").set_value(2).run()
+    train_three_ways(at)
+    progress = race.race_manager().progress(at.session_state["transfer_race"])
+    assert [lane.name for lane in progress.lanes] == ["Frozen features + new head", "Fine-tuned", "From scratch"]
+    runs = [store.get(lane.run_id) for lane in progress.lanes]
+    assert {run.config.source_run for run in runs} == {source} and all(run.checkpoint for run in runs)
+    assert at.radio(key="transfer_confusion").options == [lane.name for lane in progress.lanes]
+    chart = at.get("plotly_chart")[-1]
+    assert '"star"' in chart.proto.spec and '"heart"' in chart.proto.spec and '"bar"' in chart.proto.spec
+
+
+def test_adding_nothing_drawn_is_a_sentence_and_keeps_the_drawings():
+    store = RunStore()
+    finished_run(store)
+    fill(store, {"star": 3})
+    at = opened(PAGE)
+    at.text_input(key="transfer_label").set_value("star").run()
+    next(b for b in at.button if b.label == "Add this drawing").click().run()
+    assert not at.exception and at.error, "an empty canvas must get a sentence"
+    assert store.drawing_classes() == {"star": 3}
+
+
+def test_too_few_drawings_is_refused_in_a_sentence_before_anything_trains():
+    store = RunStore()
+    finished_run(store)
+    fill(store, {"star": 2, "heart": 2})
+    at = opened(PAGE)
+    next(b for b in at.button if b.label == "Train three ways").click().run()
+    assert "star, heart have fewer; draw more" in plain(at.error[0].value)
+    assert not race.race_manager().races()
+
+
+def test_a_class_still_short_of_drawings_is_left_out_not_holding_up_the_rest():
+    store = RunStore()
+    finished_run(store)
+    fill(store, {"star": 4, "heart": 4})
+    fill(store, {"moon": 1}, student="Eve")
+    at = opened(PAGE)
+    at.select_slider(key="transfer_per_class").set_value(1).run()
+    train_three_ways(at)
+    assert "Left out for now, with fewer than 3 drawings: moon." in [plain(w.value) for w in at.warning]
+    lane = race.race_manager().progress(at.session_state["transfer_race"]).lanes[0]
+    assert data.info(store.get(lane.run_id).config.dataset).classes == ("star", "heart")
+
+
+def test_fashion_mnist_with_few_of_each_class_trains_the_same_three_ways():
+    store = RunStore()
+    finished_run(store)
+    at = opened(PAGE)
+    at.radio(key="transfer_task").set_value("fashion-mnist").run()
+    assert not at.text_input, "the drawings' form is for the class's own task"
+    at.select_slider(key="transfer_per_class").set_value(1).run()
+    train_three_ways(at)
+    runs = [store.get(lane.run_id) for lane in race.race_manager().progress(at.session_state["transfer_race"]).lanes]
+    assert {run.config.dataset for run in runs} == {"fashion-mnist"} and {run.config.per_class for run in runs} == {1}
