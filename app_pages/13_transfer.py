@@ -2,15 +2,19 @@
 three ways side by side: its features frozen under a new head, all of it fine-tuned, and the same network from
 scratch."""
 
+import statistics
+
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.colors import qualitative
 from streamlit_drawable_canvas import st_canvas
 
-from dlcore import DLCoreError, data, drawings, predict, race, transfer
+from dlcore import DLCoreError, drawings, predict, race, transfer
 from ui import literal
-from ui.charts import CONFIG, confusion_figure
+from ui.charts import CONFIG, margin, scaled
 from ui.classroom import bring_into_view, is_teacher, page_opened, presenting, refusal, session_owner
 from ui.lanes import live_ui, stop_ui
-from ui.runs import POLL_SECONDS, link_to_run
+from ui.runs import POLL_SECONDS, confusion_ui, link_to_run
 
 DRAWN = "drawn"  # the new task's data: the class's drawings, or Fashion-MNIST's clothes
 TASKS = {DRAWN: "The class's drawings", "fashion-mnist": "Fashion-MNIST (clothes)"}
@@ -62,8 +66,9 @@ def collect_ui() -> None:
                     st.error(literal(refusal(exc)))
 
 
-def settings_ui() -> tuple[int, str, int] | None:
-    """The source run, the new task and how many examples of each class; None when there is nothing to start from."""
+def settings_ui() -> tuple[int, str, int, str | None] | None:
+    """The source run, the new task, how many examples of each class, and for the class's drawings whose drawings to
+    test on (None: every fifth of each class); None when there is nothing to start from."""
     runs = sources()
     if not runs:
         st.info("There is no finished digit model to start from yet: train one in Build & train (the cnn preset "
@@ -74,13 +79,20 @@ def settings_ui() -> tuple[int, str, int] | None:
     chosen = task.radio("New task", list(TASKS), format_func=TASKS.get, key="transfer_task", horizontal=True)
     per_class = few.select_slider("Examples of each class", PER_CLASS, 10, key="transfer_per_class",
                                   help="How many of each class the networks train on: fewer makes the lesson.")
-    return source, chosen, per_class
+    hold_out = None
+    if chosen == DRAWN and (names := transfer.students(manager.store)):
+        tested, who = st.columns([2, 3])
+        if tested.toggle("Test on one student's drawings", key="transfer_loso",
+                         help="Train on everyone else's drawings and test on this student's alone: does it read a "
+                              "classmate's hand?"):
+            hold_out = who.selectbox("Whose drawings", names, key="transfer_hold_out", label_visibility="collapsed")
+    return source, chosen, per_class, hold_out
 
 
-def start(source: int, task: str, per_class: int) -> None:
+def start(source: int, task: str, per_class: int, hold_out: str | None) -> None:
     """Freeze the drawings as they are now (or take Fashion-MNIST) and queue the three ways as one job."""
     try:
-        dataset, short = transfer.class_dataset(manager.store) if task == DRAWN else (task, [])
+        dataset, short = transfer.class_dataset(manager.store, hold_out) if task == DRAWN else (task, [])
         st.session_state["transfer_note"] = f"Left out for now, with fewer than 3 drawings: {', '.join(short)}." \
             if short else None  # said while this training is shown
         configs = transfer.configs(source, dataset, per_class, store=manager.store)
@@ -92,24 +104,42 @@ def start(source: int, task: str, per_class: int) -> None:
 
 
 def finished_ui(progress: race.RaceProgress) -> None:
-    """Each way's confusion on the test set, and the best one to try on a new drawing."""
+    """Each way's confusion on the test pictures (a click on a cell shows the pictures it misread), the best one to
+    try on a new drawing, and how accuracy grows with examples over every such run."""
     done = [lane for lane in progress.lanes if lane.run_id and lane.accuracy is not None]
     if not done:
         return
     best = max(done, key=lambda lane: lane.accuracy)
-    run = manager.store.get(best.run_id)
-    classes = data.info(run.config.dataset).classes
     left, right = st.columns([3, 2])
-    shown = left.radio("Confusion matrix of", [lane.name for lane in done], index=done.index(best), horizontal=True,
+    shown = left.radio("Look at", [lane.name for lane in done], index=done.index(best), horizontal=True,
                        key="transfer_confusion")
-    lane = next(lane for lane in done if lane.name == shown)
-    confusion = manager.store.get(lane.run_id).results.confusion
-    left.plotly_chart(confusion_figure([row[:len(classes)] for row in confusion[:len(classes)]], classes,
-                                       presenting()), key="transfer_confusion_chart", config=CONFIG)
-    right.markdown(f"**{best.name}** read the test set best ({best.accuracy:.1%}).")
+    run = manager.store.get(next(lane for lane in done if lane.name == shown).run_id)
     with right:
-        link_to_run("app_pages/3_draw_and_classify.py", "Draw a new one for it in Draw & classify", ":material/draw:", run)
-    right.caption("Each way is saved as a run: find them on the run board, export them, or look inside.")
+        st.markdown(f"**{best.name}** read the test pictures best ({best.accuracy:.1%}).")
+        link_to_run("app_pages/3_draw_and_classify.py", "Draw a new one for it in Draw & classify", ":material/draw:",
+                    manager.store.get(best.run_id))
+    confusion_ui(run)
+    curve = transfer.examples_curve(manager.store, run.config.source_run, run.config.dataset)
+    st.plotly_chart(examples_figure(curve), key="transfer_curve", config=CONFIG)
+    st.caption("Every training from this model on this task adds its three points (the line joins the medians): try "
+               "another number of examples above to fill it in. Each way is saved as a run on the run board.")
+
+
+def examples_figure(curve: dict[str, dict[int, list[float]]]):
+    """Test accuracy against examples per class, a line through the medians and a dot per run, for each way."""
+    figure = scaled(go.Figure(layout=dict(
+        title="How many examples does it need?", height=340, margin=margin(),
+        xaxis=dict(title="examples of each class", type="log", tickvals=PER_CLASS, ticktext=[str(k) for k in PER_CLASS]),
+        yaxis=dict(title="test accuracy", tickformat=".0%", rangemode="tozero"))), presenting())
+    for color, (mode, points) in zip(qualitative.Plotly, curve.items()):
+        name = transfer.MODES[mode]
+        figure.add_scatter(x=list(points), y=[statistics.median(values) for values in points.values()],
+                           mode="lines", name=name, line=dict(color=color), legendgroup=mode)
+        figure.add_scatter(x=[k for k, values in points.items() for _ in values],
+                           y=[value for values in points.values() for value in values], mode="markers",
+                           marker=dict(color=color, size=8), legendgroup=mode, showlegend=False,
+                           hovertemplate=f"{name}: %{{x}} of each, %{{y:.1%}}<extra></extra>")
+    return figure
 
 
 st.title("Transfer learning")

@@ -5,8 +5,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from dlcore import jobs, predict, preprocess
+from dlcore import data, jobs, predict, preprocess
 from dlcore.config import CANVAS_SIZE, DLCoreError
+from dlcore.runs import parse_run_id
 from ui import literal
 from ui.charts import margin, scaled
 from ui.classroom import import_ui, is_teacher, presenting, refusal, session_owner, settings_container
@@ -25,6 +26,13 @@ def model_ui(runs: dict) -> predict.Classifier | None:
     if (imported := st.session_state.pop("draw_imported", None)) in runs:
         st.session_state["draw_model"] = imported
         st.success(f"Imported as run #{imported}; it is the model below now.", icon=":material/check_circle:")
+    asked = st.query_params.get("run", "")
+    if asked != st.session_state.get("draw_asked"):  # a link to a run (?run=N) picks it, once per link
+        st.session_state["draw_asked"] = asked
+        if (wanted := parse_run_id(asked)) in runs:
+            st.session_state["draw_model"] = wanted
+        elif asked:
+            st.warning(literal(f"This link's run {asked[:40]!r} is not a finished model here, so the newest is shown."))
     run_id = st.selectbox("Model", list(runs), format_func=lambda rid: runs[rid].label, key="draw_model",
                           help="Finished runs from Build & train or `python -m dlcore train`: digit models newest first, "
                                "then Fashion-MNIST ones.")
@@ -80,7 +88,7 @@ def starter_progress(run_id: int) -> None:
     st.progress(progress.fraction, text=f"Training the starter model: {where}")
 
 
-def picture_ui(source: str):
+def picture_ui(source: str, thing: str):
     """The canvas (or an upload); returns the picture as an array, or None while there is nothing to read.
 
     The canvas's toolbar shows on hover, in the 2.65rem above the canvas's top right corner: the short heading
@@ -89,7 +97,7 @@ def picture_ui(source: str):
     if source == "Upload":
         upload = st.file_uploader("A picture of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="draw_upload")
         return decoded(upload) if upload is not None else None
-    st.markdown("**Draw one digit**")
+    st.markdown(f"**Draw one {thing}**")
     brush = st.session_state.get("draw_brush", 18)
     canvas = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIZE,
                        width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True, key=CANVAS_KEY)
@@ -168,11 +176,13 @@ if classifier is None:
     st.stop()
 source = choice.radio("Input", ["Draw", "Upload"], horizontal=True, label_visibility="collapsed", key="draw_source")
 
+thing = {data.DIGITS: "digit", data.DATASETS["fashion-mnist"].classes: "piece of clothing"}.get(
+    classifier.info.classes, "symbol")  # a model of the class's drawings reads their symbols
 # The drawing, the answer and why it was given side by side: together on a 1366x768 screen, without scrolling.
 drawing, answer, why = st.columns([0.33, 0.27, 0.4], gap="medium")
 with drawing:
     try:
-        picture = picture_ui(source)
+        picture = picture_ui(source, thing)
         reading = predict.read(classifier, picture) if picture is not None else None
     except preprocess.EmptyImageError:
         reading = None
@@ -181,7 +191,8 @@ with drawing:
         st.stop()
 with answer:
     if reading is None:
-        st.info("Draw a digit on the canvas (or upload a picture of one) to see what the model reads.", icon=":material/draw:")
+        st.info(f"Draw a {thing} on the canvas (or upload a picture of one) to see what the model reads.",
+                icon=":material/draw:")
         st.stop()
     guess = reading.prediction
     st.metric("The model reads", guess.label, f"{guess.confidence:.1%} confident", delta_color="off", delta_arrow="off")

@@ -172,9 +172,9 @@ else:
                 left, right = st.columns([2, 3])
                 with left:
                     export_button_ui(run)
-                if run.config.dataset in data.DATASETS:  # a sequence task's network reads no handwriting
-                    right.page_link("app_pages/3_draw_and_classify.py",
-                                    label="Read handwriting with a model in Draw & classify", icon=":material/draw:")
+                if data.reads_images(run.config.dataset):  # a sequence task's network reads no handwriting
+                    right.page_link("app_pages/3_draw_and_classify.py", query_params={"run": str(run.id)},
+                                    label="Read a drawing with this model in Draw & classify", icon=":material/draw:")
             run_results_ui(run)
         else:
             st.caption(f"{len(shown)} of {len(board)} runs shown.")

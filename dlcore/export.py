@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, evaluate, generative, jobs, models, optim, runs, sequences, standalone, validation
+from . import data, devices, evaluate, generative, jobs, models, optim, runs, standalone, validation
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
 SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
@@ -79,8 +79,11 @@ def bundle(run: runs.Run) -> tuple[str, bytes]:
 
 
 def scripted(config: TrainConfig) -> bool:
-    """Whether a run's export carries the standalone script: a classifier of pictures (a digit read row by row too)."""
-    return not config.model.generative and not sequences.is_task(config.dataset)
+    """Whether a run's export carries the standalone script: a classifier of digits or clothes (a digit read row by
+    row too) trained on all of them from fresh weights, which the script does again. A transfer run's source run's
+    weights, a few-shot choice and the class's drawings are not where the script runs."""
+    return (not config.model.generative and config.dataset in data.DATASETS and not config.source_run
+            and not config.per_class)
 
 
 def script(config: TrainConfig, weights: str = "model.safetensors", run: runs.Run | None = None) -> str:

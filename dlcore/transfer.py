@@ -72,16 +72,40 @@ def configs(source_run_id: int, dataset: str, per_class: int, seed: int = 0, mod
     return made
 
 
-def class_dataset(store: RunStore) -> tuple[str, list[str]]:
-    """The class's drawings as they are now, frozen into a dataset (drawings.freeze), with the classes left out
-    because they have fewer than 3 drawings yet: one student's new class does not hold up everyone's training."""
+def class_dataset(store: RunStore, hold_out: str | None = None) -> tuple[str, list[str]]:
+    """The class's drawings as they are now, frozen into a dataset (drawings.freeze; with hold_out, tested on that
+    student's drawings alone, trained on everyone else's), with the classes left out because they have fewer than 3
+    drawings yet: one student's new class does not hold up everyone's training."""
     every = store.drawings()
     counts = store.drawing_classes()
     short = [label for label, count in counts.items() if count < 3]
     if short and len(counts) - len(short) < 2:
         raise DLCoreError(f"A class trains once it has 3 drawings, and it takes 2 such classes: {', '.join(short)} "
                           f"{'has' if len(short) == 1 else 'have'} fewer; draw more.")
-    return drawings.freeze([drawing for drawing in every if drawing.label not in short]), short
+    return drawings.freeze([drawing for drawing in every if drawing.label not in short], hold_out), short
+
+
+def students(store: RunStore) -> list[str]:
+    """The named students who have drawn, in the order they first did: whom a leave-one-out test can hold out."""
+    return list(dict.fromkeys(drawing.student for drawing in store.drawings() if drawing.student))
+
+
+def family(dataset: str) -> str:
+    """What a curve over examples per class groups runs by: the dataset, or for the class's drawings any of their
+    frozen versions (the class keeps drawing between runs)."""
+    return drawings.PREFIX if dataset.startswith(drawings.PREFIX) else dataset
+
+
+def examples_curve(store: RunStore, source_run_id: int, dataset: str) -> dict[str, dict[int, list[float]]]:
+    """"How many examples does it need?": for each mode, the test accuracies of every finished transfer run from this
+    source on this task, by examples per class. Each comparison the class trains adds its three points."""
+    curve: dict[str, dict[int, list[float]]] = {mode: {} for mode in MODES}
+    for run in store.list(("done", "stopped"), with_history=False):
+        config = run.config
+        if (config.source_run == source_run_id and config.per_class and run.accuracy is not None
+                and family(config.dataset) == family(dataset)):
+            curve[config.transfer].setdefault(config.per_class, []).append(run.accuracy)
+    return {mode: dict(sorted(points.items())) for mode, points in curve.items()}
 
 
 def start_from_source(model: nn.Sequential, config: TrainConfig) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
-from ui import charts, literal
+from ui import charts, literal, pictures
 from ui.classroom import (bring_into_view, control, control_problem_ui, is_teacher, may_control, page_opened,
                           presenting, refusal, session_owner)
 from ui.inside import link_ui
@@ -43,8 +44,8 @@ def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, lim
     shown = mistakes[:limit]
     images = data.test_images(run.config.dataset, [index for index, _, _ in shown])
     st.caption(f"{len(mistakes):,} misread test images; showing {len(images)}.")
-    st.image(
-        [np.kron(255 - image, np.ones((3, 3), dtype=np.uint8)) for image in images],
+    st.image(  # as data URLs, not media files: a rerun deletes those, sometimes before the browser has fetched them
+        [pictures.data_url(Image.fromarray(np.kron(255 - image, np.ones((3, 3), dtype=np.uint8)))) for image in images],
         caption=[f"{classes[t]} → {classes[p]}" for _, t, p in shown[: len(images)]],
     )
 
@@ -226,7 +227,7 @@ def run_results_ui(run) -> None:
     if run.status not in ("diverged", "failed", "interrupted", "stopped", "done"):
         st.info(f"Run #{run.id} is {run.status} in another process; its curves update after each epoch.")
     history = run.history or {}
-    if run.results is not None and run.config.dataset not in data.DATASETS:  # a sequence task: no pictures, no classes
+    if run.results is not None and not data.reads_images(run.config.dataset):  # a sequence task: no pictures, no classes
         columns = st.columns(3)
         columns[0].metric(*metric_shown(run))
         time_ui(columns[1], run)
@@ -245,8 +246,15 @@ def run_results_ui(run) -> None:
         if run.checkpoint:
             link_ui(run.id, "See inside this network: a digit's path, its filters forming, where digits live")
     charts_ui(charts.history_figures(history, presenting()))
-    if run.results is None:
-        return
+    if run.results is not None:
+        confusion_ui(run)
+
+
+def confusion_ui(run) -> None:
+    """A finished classifier's confusion matrix beside its accuracy per class; a click on a cell shows the test
+    pictures it misread that way below."""
+    from dlcore import data
+
     classes = data.info(run.config.dataset).classes
     left, right = st.columns(2)
     event = left.plotly_chart(

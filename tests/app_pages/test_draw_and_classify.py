@@ -65,8 +65,8 @@ def draw(at: AppTest, picture: np.ndarray, strokes: int = 1) -> AppTest:
     return at
 
 
-def page() -> AppTest:
-    return opened(PAGE, timeout=60)
+def page(**query) -> AppTest:
+    return opened(PAGE, timeout=60, **query)
 
 
 def reading(at: AppTest) -> str | None:
@@ -192,6 +192,18 @@ def test_picker_lists_finished_runs_latest_first(model_run, trained):
     picker = at.selectbox(key="draw_model")
     assert picker.value == newer
     assert picker.options == [store.get(newer).label, model_run.label]
+
+
+def test_a_link_to_a_run_picks_it_and_a_bad_one_says_so(model_run, trained):
+    store = runs.RunStore()
+    newer = store.create(predict.STARTER_CONFIG.with_changes(epochs=2))
+    store.update(newer, status="done", checkpoint=str(trained))
+    at = page(run=str(model_run.id))
+    assert at.selectbox(key="draw_model").value == model_run.id and not at.warning
+    at.selectbox(key="draw_model").set_value(newer).run()
+    assert at.selectbox(key="draw_model").value == newer  # the link picks once; the student's choice then holds
+    at = page(run="12abc")
+    assert at.selectbox(key="draw_model").value == newer and "'12abc' is not a finished model" in plain(at.warning[0].value)
 
 
 def test_a_newest_model_that_cannot_load_is_a_sentence_not_an_exception(model_run, tmp_path):

@@ -193,8 +193,8 @@ def test_a_diverged_run_reads_a_dash_and_offers_nothing_it_has_no_weights_for():
     columns = json.loads(at.dataframe[0].proto.columns)
     assert columns["status"]["width"] >= 150  # "interrupted · imported" whatever the first rows hold
     links = lambda at: [link.proto.label for link in at.get("page_link")]  # noqa: E731
-    assert "Read handwriting with a model in Draw & classify" not in links(picked(at, 0))
-    assert "Read handwriting with a model in Draw & classify" in links(picked(at, 1))
+    assert "Read a drawing with this model in Draw & classify" not in links(picked(at, 0))
+    assert "Read a drawing with this model in Draw & classify" in links(picked(at, 1))
 
 
 def test_a_run_shows_one_duration_its_training_time_on_the_board_and_on_its_page():

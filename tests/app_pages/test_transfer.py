@@ -28,7 +28,7 @@ def fresh(tiny_data_dir):
 def train_three_ways(at) -> None:
     next(b for b in at.button if b.label == "Train three ways").click().run()
     assert not at.exception, at.exception
-    rerun_until(at, lambda at: any("read the test set best" in m.value for m in at.markdown), timeout=180)
+    rerun_until(at, lambda at: any("read the test pictures best" in m.value for m in at.markdown), timeout=180)
 
 
 def test_without_a_finished_digit_model_the_page_says_where_to_train_one():
@@ -50,8 +50,11 @@ def test_the_class_drawings_train_three_ways_to_a_confusion_matrix_and_a_link_to
     runs = [store.get(lane.run_id) for lane in progress.lanes]
     assert {run.config.source_run for run in runs} == {source} and all(run.checkpoint for run in runs)
     assert at.radio(key="transfer_confusion").options == [lane.name for lane in progress.lanes]
-    chart = at.get("plotly_chart")[-1]
-    assert '"star"' in chart.proto.spec and '"heart"' in chart.proto.spec and '"bar"' in chart.proto.spec
+    confusion = next(chart for chart in at.get("plotly_chart") if "Confusion matrix" in chart.proto.spec)
+    assert all(f'"{name}"' in confusion.proto.spec for name in ("star", "heart", "bar"))
+    assert '"ten"' not in confusion.proto.spec and len(runs[0].results.confusion) == 3  # its own classes, not ten
+    curve = next(chart for chart in at.get("plotly_chart") if "How many examples" in chart.proto.spec)
+    assert curve.proto.spec.count('"mode":"markers"') == 3
 
 
 def test_adding_nothing_drawn_is_a_sentence_and_keeps_the_drawings():
@@ -98,3 +101,19 @@ def test_fashion_mnist_with_few_of_each_class_trains_the_same_three_ways():
     train_three_ways(at)
     runs = [store.get(lane.run_id) for lane in race.race_manager().progress(at.session_state["transfer_race"]).lanes]
     assert {run.config.dataset for run in runs} == {"fashion-mnist"} and {run.config.per_class for run in runs} == {1}
+
+
+def test_leave_one_student_out_tests_on_that_students_drawings_alone():
+    store = RunStore()
+    finished_run(store)
+    fill(store, {"star": 4, "heart": 4}, student="Ada")
+    fill(store, {"star": 2, "heart": 2}, student="Ben")
+    at = opened(PAGE)
+    at.toggle(key="transfer_loso").set_value(True).run()
+    assert at.selectbox(key="transfer_hold_out").options == ["Ada", "Ben"]
+    at.selectbox(key="transfer_hold_out").set_value("Ben").run()
+    at.select_slider(key="transfer_per_class").set_value(2).run()
+    train_three_ways(at)
+    lane = race.race_manager().progress(at.session_state["transfer_race"]).lanes[0]
+    tested = data.load(store.get(lane.run_id).config.dataset)
+    assert len(tested.test_labels) == 4 and len(tested.train_labels) == 8  # Ben's four, against Ada's eight
