@@ -116,7 +116,7 @@ def finished_ui(progress: race.RaceProgress) -> None:
     run = manager.store.get(next(lane for lane in done if lane.name == shown).run_id)
     with right:
         st.markdown(f"**{best.name}** read the test pictures best ({best.accuracy:.1%}).")
-        link_to_run("app_pages/3_draw_and_classify.py", "Draw a new one for it in Draw & classify", ":material/draw:",
+        link_to_run("app_pages/3_draw_and_classify.py", "Try it in Draw & classify", ":material/draw:",
                     manager.store.get(best.run_id))
     confusion_ui(run)
     curve = transfer.examples_curve(manager.store, run.config.source_run, run.config.dataset)

@@ -61,7 +61,7 @@ MAX_CONTEXT = 256  # how far back a transformer's attention may look; the tasks'
 MAX_PER_CLASS = 6000  # few-shot training: at most this many examples of each class (MNIST's classes have 5,400-6,700)
 TRANSFER_MODES = {  # a network of a finished run's shape: fresh weights, its features kept as they are under a new
     "scratch": "From scratch",  # output layer, or all of its weights trained on from where the run left them
-    "frozen": "Frozen features + new head",
+    "frozen": "Frozen features",
     "finetune": "Fine-tuned",
 }
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from . import data, preprocess
-from .config import IMAGE_SIZE, MNIST_STATS, DLCoreError, home, student_name
+from .config import IMAGE_SIZE, MAX_NAME_CHARS, MNIST_STATS, DLCoreError, home, student_name
 
 MIN_CLASSES = 2
 MAX_CLASSES = 10  # as many as the digits' head has outputs
@@ -36,6 +38,12 @@ MIN_INK_SHARE = 0.03  # ink spanning less of the picture than this (8 of the can
 TEST_FROM, TEST_EVERY = 2, 5  # a class's 3rd, 8th, 13th... drawing tests: one in five, and one as soon as it has three
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PREFIX = "drawings-"
+SPLITS = ("train", "test")
+PARTS = ("images", "labels", "students")  # of each split, in a frozen file beside its classes and held_out
+FILE_KEYS = {"classes", "held_out", *(f"{split}_{part}" for split in SPLITS for part in PARTS)}
+# A frozen file unpacked: each drawing's pixels, label and drawer's name (4 bytes a character), and room for the rest.
+MAX_FILE_BYTES = MAX_DRAWINGS * (IMAGE_SIZE * IMAGE_SIZE + 8 + 4 * MAX_NAME_CHARS) + 2**16
+SAVED = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # how numpy zips a file's arrays
 _NAME = re.compile(r"drawings-([0-9a-f]{16})")
 
 
@@ -125,7 +133,7 @@ def _arrays(classes: tuple[str, ...], train: list[Drawing], test: list[Drawing],
     """What a frozen dataset's file holds, strings as numpy's own (no pickle needed to read them back)."""
     arrays = {"classes": np.array(classes, dtype=str),
               "held_out": np.array([student_name(hold_out)] if hold_out is not None else [], dtype=str)}
-    for split, part in (("train", train), ("test", test)):
+    for split, part in zip(SPLITS, (train, test)):
         images = np.array([drawing.pixels for drawing in part], dtype=np.uint8)
         arrays[f"{split}_images"] = images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)  # (0, 28, 28) for an empty split
         arrays[f"{split}_labels"] = np.array([classes.index(drawing.label) for drawing in part], dtype=np.int64)
@@ -173,6 +181,66 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     except OSError as exc:
         raise DLCoreError(f"Cannot keep the drawings in {path.parent} ({exc.strerror or exc}); set DLCORE_HOME to a "
                           "writable folder with room.") from None
+
+
+def file_of(name: str) -> Path:
+    """Where a frozen dataset's file is on this server, present or not."""
+    return _folder() / f"{_digits(name)}.npz"
+
+
+def keep_file(name: str, content: bytes) -> None:
+    """Keep a frozen dataset's file brought from another server (in an exported run), once it holds exactly what
+    freeze writes and what the name's 16 hex digits digest: a forged file cannot pass for another dataset."""
+    path = file_of(name)
+    damaged = f"The file of {name} is damaged or was not frozen by a playground; export the run again."
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:  # what a member declares is all it may unpack to
+            members = archive.infolist()
+        if (sum(member.file_size for member in members) > MAX_FILE_BYTES
+                or any(member.compress_type not in SAVED or member.flag_bits & 0x1 for member in members)):
+            raise DLCoreError(damaged)
+        with np.load(io.BytesIO(content), allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error):
+        raise DLCoreError(damaged) from None
+    if not _as_frozen(arrays):
+        raise DLCoreError(damaged)
+    if _digest(arrays) != path.stem:
+        raise DLCoreError(f"The drawings in this file are not those named {name}; export the run again.")
+    _write(path, arrays)
+
+
+def _as_frozen(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether arrays are a frozen file's as freeze writes them: its keys, dtypes and shapes, clean and distinct class
+    names, labels among them, enough drawings of each class to train on, and drawers' names as the store keeps them."""
+    if set(arrays) != FILE_KEYS or any(arrays[key].ndim != 1 for key in ("classes", "held_out", "train_students",
+                                                                        "test_students")):
+        return False
+    classes, held_out = arrays["classes"].tolist(), arrays["held_out"].tolist()
+    if not (MIN_CLASSES <= len(classes) <= MAX_CLASSES and len(set(classes)) == len(classes)
+            and all(_is_label(label) for label in classes)
+            and len(held_out) <= 1 and all(student_name(student) == student for student in held_out)):
+        return False
+    total = 0
+    for split in SPLITS:
+        images, labels, students = (arrays[f"{split}_{part}"] for part in PARTS)
+        count = len(students)
+        if not (images.dtype == np.uint8 and images.shape == (count, IMAGE_SIZE, IMAGE_SIZE)
+                and labels.dtype == np.int64 and labels.shape == (count,)
+                and ((0 <= labels) & (labels < len(classes))).all()):
+            return False
+        if any(student_name(student) != student for student in set(students.tolist())):
+            return False
+        total += count
+    trained = np.bincount(arrays["train_labels"], minlength=len(classes))
+    return total <= MAX_DRAWINGS and trained.min() >= MIN_PER_CLASS
+
+
+def _is_label(text: str) -> bool:
+    try:
+        return clean_label(text) == text
+    except DLCoreError:
+        return False
 
 
 def info(name: str) -> data.DatasetInfo:

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, evaluate, generative, jobs, models, optim, runs, standalone, validation
+from . import data, devices, drawings, evaluate, generative, jobs, models, optim, runs, standalone, validation
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
 SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
@@ -51,9 +51,13 @@ IDX_FOLDER = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "mnist-sample"
 # ---- export --------------------------------------------------------------------------------------
 
 def check_exportable(run: runs.Run) -> None:
-    """Raises DLCoreError with a sentence when the run left no weights; cheap, so a page can ask before offering."""
+    """Raises DLCoreError with a sentence when the run left no weights, or its drawings are gone (an import could not
+    read it); cheap, so a page can ask before offering."""
     if not run.checkpoint or not Path(run.checkpoint).is_file():
         raise DLCoreError(f"Run #{run.id} has no saved weights to export (its status is {run.status}).")
+    if run.config.dataset.startswith(drawings.PREFIX) and not drawings.file_of(run.config.dataset).is_file():
+        raise DLCoreError(f"Run #{run.id} was trained on the class's drawings, which are not on this server any more, "
+                          "so no playground could read its export.")
 
 
 def bundle_name(run: runs.Run) -> str:
@@ -62,13 +66,17 @@ def bundle_name(run: runs.Run) -> str:
 
 def bundle(run: runs.Run) -> tuple[str, bytes]:
     """(file name, zip bytes): run-N/run-N.safetensors, run-N/run-N.py and run-N/run-N-config.json; an autoencoder's
-    and a sequence task's have no script (the standalone script trains and reads classifiers of pictures)."""
+    and a sequence task's have no script (the standalone script trains and reads classifiers of pictures). A run on
+    the class's drawings carries their frozen file too (run-N/drawings-<16 hex>.npz, a few MB at most), so the
+    playground it is imported into can name its classes and score it."""
     check_exportable(run)
     stem = f"run-{run.id}"
     files = {
         f"{stem}.safetensors": Path(run.checkpoint).read_bytes(),
         f"{stem}-config.json": json.dumps(run.config.to_dict(), indent=2).encode(),
     }
+    if run.config.dataset.startswith(drawings.PREFIX):
+        files[f"{run.config.dataset}.npz"] = drawings.file_of(run.config.dataset).read_bytes()
     if scripted(run.config):
         files[f"{stem}.py"] = script(run.config, f"{stem}.safetensors", run).encode()
     buffer = io.BytesIO()
@@ -218,8 +226,9 @@ def import_weights(content: bytes, filename: str, config_json: str | bytes | Non
 def _import(content: bytes, filename: str, config_json: str | bytes | None, student: str,
             store: runs.RunStore | None, owner: str, teacher: bool) -> int:
     """import_weights' work, done while it holds the server's one import."""
+    archive = None
     if content[:4] == b"PK\x03\x04":
-        content, config_json = _from_zip(content, filename, config_json)
+        content, config_json, archive = _from_zip(content, filename, config_json)
     store = store or jobs.job_manager().store
     budget = jobs.disk_budget(store, owner, teacher)
     store.check_room(owner, len(content), budget)  # before any work: what is kept is about the upload's size
@@ -227,6 +236,7 @@ def _import(content: bytes, filename: str, config_json: str | bytes | None, stud
     if config_json:
         text = config_json.decode("utf-8", "replace") if isinstance(config_json, bytes) else config_json
         config = TrainConfig.from_json(text)
+        _bring_drawings(config.dataset, archive, filename)
         validation.validate(config)
     model, config = runs.load_checkpoint_bytes(content, config)
     validation.validate(config)
@@ -254,8 +264,9 @@ def check_size(size: int, filename: str) -> None:
         raise DLCoreError(f"{filename} is {size / 2**20:.1f} MiB, over the {MAX_IMPORT_BYTES // 2**20} MiB limit for weights.")
 
 
-def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | bytes | None]:
-    """The weights (and config) inside an exported zip; a torch.save zip is a pickle and is refused."""
+def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | bytes | None, zipfile.ZipFile]:
+    """The weights (and config) inside an exported zip, and the zip for what else it holds; a torch.save zip is a
+    pickle and is refused."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         members = {PurePosixPath(info.filename): info for info in archive.infolist()}
@@ -270,7 +281,20 @@ def _from_zip(content: bytes, filename: str, config_json) -> tuple[bytes, str | 
     configs = [path for path in members if path.name.endswith("-config.json")]
     if config_json is None and len(configs) == 1:
         config_json = _unpack(archive, members[configs[0]], filename, MAX_CONFIG_BYTES, "a config")
-    return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES, "weights"), config_json
+    return _unpack(archive, members[weights[0]], filename, MAX_IMPORT_BYTES, "weights"), config_json, archive
+
+
+def _bring_drawings(dataset: str, archive: zipfile.ZipFile | None, filename: str) -> None:
+    """Keep the class's drawings a run was trained on from its zip when this server lacks them, so the import knows
+    its classes and is scored on their test split; drawings already here are used as they are."""
+    if not dataset.startswith(drawings.PREFIX) or data.status(dataset).available:
+        return
+    members = archive.infolist() if archive else []
+    found = [member for member in members if PurePosixPath(member.filename).name == f"{dataset}.npz"]
+    if not found:
+        raise DLCoreError(f"{filename} was trained on the class's drawings, which are not in this file; export it again "
+                          "from a playground that has them.")
+    drawings.keep_file(dataset, _unpack(archive, found[0], filename, drawings.MAX_FILE_BYTES, "the drawings"))
 
 
 INFLATABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)  # what zipfile reads

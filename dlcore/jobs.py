@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from . import disk, generative, tinysteps, workers
+from . import disk, generative, tinysteps, transfer, workers
 from .config import DLCoreError, TrainConfig
 from .loop import Engine
 from .runs import RunStore, home
@@ -393,6 +393,7 @@ class JobManager:
         its network's size). Nothing is recorded then.
         """
         validate(config)
+        transfer.check_source(config, self.store)
 
         def make() -> tuple[tuple, Callable[[], None], Turn]:
             run_id = self.store.create(config, student, sender=owner, budget=disk_budget(self.store, owner, teacher))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from typing import Mapping
 
-from . import jobs, models, sharing
+from . import jobs, models, sharing, transfer
 from .config import DLCoreError, TrainConfig
 from .loop import Fraction, Lane, LoopJob, diverged_message
 from .runs import RunStore, home, student_name
@@ -324,6 +324,7 @@ class RaceManager:
             if any(getattr(config, name) != value for name, value in base.items()):
                 raise DLCoreError(f"Every lane must share the network, data and training settings; only {', '.join(LANE_FIELDS)} may differ.")
         check_memory(configs[0], lanes=len(configs))
+        transfer.check_source(configs[0], self.store)
 
         def make() -> tuple[tuple, Callable[[], None], jobs.Turn]:
             run_ids = self.store.create_all(configs, student, sender=owner, budget=jobs.disk_budget(self.store, owner, teacher))

@@ -43,7 +43,7 @@ def source_run(run_id: int, store: RunStore | None = None):
     return run
 
 
-def check(config: TrainConfig, store: RunStore | None = None) -> None:
+def check(config: TrainConfig) -> None:
     """What the schema cannot say of a transfer or few-shot run, each in a sentence, before anything is allocated."""
     if config.per_class and sequences.is_task(config.dataset):
         raise DLCoreError("Examples per class are for image datasets; a sequence task trains on all of its data.")
@@ -52,6 +52,11 @@ def check(config: TrainConfig, store: RunStore | None = None) -> None:
     if config.transfer != "scratch" and not config.source_run:
         raise DLCoreError(f"{MODES[config.transfer]} starts from a finished run's network: name that run "
                           "(source_run, the command line's --from).")
+
+
+def check_source(config: TrainConfig, store: RunStore | None = None) -> None:
+    """Before a transfer run is queued: its source run is here, finished, and of its network. Not part of check: a
+    trained transfer run imported on another server no longer needs its source."""
     if config.source_run:
         source = source_run(config.source_run, store)
         if config.model != source.config.model:
@@ -68,7 +73,8 @@ def configs(source_run_id: int, dataset: str, per_class: int, seed: int = 0, mod
                        source_run=source.id, device="cpu", **{**RECIPE, **changes})
     made = [replace(base, transfer=mode, lr=changes.get("lr") or MODE_LR.get(mode, base.lr)) for mode in modes]
     for config in made:
-        check(config, store)
+        check(config)
+        check_source(config, store)
     return made
 
 

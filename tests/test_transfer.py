@@ -4,11 +4,12 @@ examples of each class, through the one loop (three lanes side by side) and the 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
-from dlcore import cli, data, drawings, models, race, transfer
+from dlcore import cli, data, drawings, export, jobs, models, race, transfer
 from dlcore.config import DenseLayer, DLCoreError, ModelSpec, TrainConfig
 from dlcore.loop import Loop
 from dlcore.runs import RunStore, checkpoint_bytes
@@ -95,7 +96,6 @@ def test_the_class_drawings_get_a_head_of_their_own_classes():
 
 @pytest.mark.parametrize("changes, words", [
     ({"transfer": "frozen"}, "starts from a finished run's network"),
-    ({"transfer": "finetune", "source_run": 99}, "99"),
     ({"per_class": 5, "dataset": "sine", "loss": "mse"}, "Examples per class are for image datasets"),
 ])
 def test_what_cannot_be_transferred_is_a_sentence(changes, words):
@@ -103,15 +103,32 @@ def test_what_cannot_be_transferred_is_a_sentence(changes, words):
         transfer.check(TrainConfig(**changes))
 
 
-def test_a_source_must_be_a_finished_picture_classifier_of_the_same_network():
+def test_a_source_must_be_a_finished_picture_classifier_of_the_same_network_before_anything_is_queued():
     store = RunStore()
     source = finished_run(store)
     other = TrainConfig(model=ModelSpec("mlp", dense=(DenseLayer(32),)), source_run=source, transfer="frozen")
     with pytest.raises(DLCoreError, match="keeps its source run's network"):
-        transfer.check(other, store)
+        transfer.check_source(other, store)
     running = store.create(TrainConfig(model=SMALL), status="running")
     with pytest.raises(DLCoreError, match="no trained weights"):
         transfer.source_run(running, store)
+    missing = TrainConfig(model=SMALL, source_run=99, transfer="finetune")
+    with pytest.raises(DLCoreError, match="99"):
+        jobs.job_manager().submit(missing)
+    with pytest.raises(DLCoreError, match="99"):
+        race.RaceManager(store).submit([missing, replace(missing, transfer="scratch")])
+    assert all(run.config.source_run != 99 for run in store.list())  # nothing was queued
+
+
+def test_a_trained_transfer_run_imports_where_its_source_run_is_not(tmp_path, monkeypatch):
+    store = RunStore()
+    configs = transfer.configs(finished_run(store), "mnist-sample", 2, store=store, epochs=1, modes=("finetune",))
+    run_id = jobs.job_manager().submit(configs[0])
+    jobs.job_manager().wait(run_id)
+    name, content = export.bundle(store.get(run_id))
+    monkeypatch.setenv("DLCORE_HOME", str(tmp_path / "elsewhere"))
+    imported = RunStore().get(export.import_weights(content, name))
+    assert imported.config.source_run == configs[0].source_run and imported.accuracy is not None
 
 
 def test_too_few_drawings_to_test_on_is_a_sentence():
@@ -157,3 +174,29 @@ def test_the_command_line_trains_from_a_folder_of_drawings(tmp_path, capsys):
 def test_the_command_line_refuses_a_source_that_is_not_there(capsys):
     assert cli.main(["transfer", "--from", "41", "--data", "fashion-mnist", "--json"]) != 0
     assert "41" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.goal
+@pytest.mark.xfail(strict=True, reason="measured: from the cnn preset trained on mnist-sample, fine-tuning reaches "
+                   "0.687 and scratch 0.711 on Fashion-MNIST with 10 of each (bench/transfer.py); the goal is not met")
+def test_transfer_beats_scratch_by_five_points_on_fashion_mnist_with_ten_of_each_within_30_s(real_data_dir):
+    """The issue's goal, as bench/transfer.py measures it: the median of 3 seeds, each run within 30 s."""
+    import statistics
+    import time
+
+    from dlcore import jobs
+
+    manager = jobs.job_manager()
+    source = manager.submit(TrainConfig(dataset="mnist-sample", model=models.preset("cnn"), epochs=3, device="cpu"))
+    manager.wait(source)
+    accuracies = {mode: [] for mode in transfer.MODES}
+    for seed in range(3):
+        started = time.perf_counter()
+        loop = Loop(transfer.configs(source, "fashion-mnist", 10, seed, store=manager.store))
+        loop.run()
+        assert (time.perf_counter() - started) / len(loop.lanes) <= 30
+        for lane in loop.lanes:
+            accuracies[lane.config.transfer].append(lane.evaluation.accuracy)
+    medians = {mode: statistics.median(values) for mode, values in accuracies.items()}
+    assert max(medians["frozen"], medians["finetune"]) - medians["scratch"] >= 0.05

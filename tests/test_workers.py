@@ -125,7 +125,7 @@ def suspended_after_pause(manager, run_id: int, monkeypatch) -> int:
 
 
 def test_a_run_paused_a_while_gives_its_worker_back_and_ends_as_if_never_paused(manager, monkeypatch, dlcore_home):
-    settings = config(batch_size=1, epochs=4)  # 2,400 steps: the pause comes long before the end, however busy the machine
+    settings = config(batch_size=1, epochs=2)  # 1,200 steps: the pause comes long before the end, however busy the machine
     alone = manager.wait(manager.submit(settings), timeout=120)
     run_id = manager.submit(settings)
     held = suspended_after_pause(manager, run_id, monkeypatch)

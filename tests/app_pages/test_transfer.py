@@ -46,7 +46,7 @@ def test_the_class_drawings_train_three_ways_to_a_confusion_matrix_and_a_link_to
     at.select_slider(key="transfer_per_class").set_value(2).run()
     train_three_ways(at)
     progress = race.race_manager().progress(at.session_state["transfer_race"])
-    assert [lane.name for lane in progress.lanes] == ["Frozen features + new head", "Fine-tuned", "From scratch"]
+    assert [lane.name for lane in progress.lanes] == ["Frozen features", "Fine-tuned", "From scratch"]
     runs = [store.get(lane.run_id) for lane in progress.lanes]
     assert {run.config.source_run for run in runs} == {source} and all(run.checkpoint for run in runs)
     assert at.radio(key="transfer_confusion").options == [lane.name for lane in progress.lanes]

@@ -54,10 +54,10 @@ def test_the_class_draws_three_symbols_trains_three_ways_and_reads_a_new_drawing
     screenshot(page, "transfer-drawn")
     page.get_by_role("button", name="Train three ways").click()
     expect(page.get_by_text("read the test pictures best")).to_be_visible(timeout=240_000)
-    for way in ("Frozen features + new head", "Fine-tuned", "From scratch"):
+    for way in ("Frozen features", "Fine-tuned", "From scratch"):
         expect(page.get_by_test_id("stMetric").filter(has_text=way)).to_be_visible()
     screenshot(page, "transfer-trained")
-    page.get_by_role("link", name="Draw a new one for it in Draw & classify").click()
+    page.get_by_role("link", name="Try it in Draw & classify").click()
     page.wait_for_url(re.compile(r"draw_and_classify\?run=\d+"))
     wait_rendered(page)
     page.locator("canvas.upper-canvas").wait_for()
