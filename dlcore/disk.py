@@ -13,6 +13,7 @@ from .config import DLCoreError
 
 MB = 2**20
 STUDENT_MB = 1600  # one student's weights: 13 of the largest networks the limits allow, or about 300 CNNs
+DRAWINGS_MB = 512  # the class's frozen drawings (drawings.freeze): a file per set a run trained on, each at most ~4 MB
 FREE_MB = 2048  # always left free: SQLite's journal, the system's logs and everyone else need room too
 
 
@@ -30,8 +31,8 @@ def budget(root: Path, student: bool = True) -> Budget:
     """DLCORE_MAX_STUDENT_MB (unless student is False), DLCORE_MAX_HOME_MB (by default half the disk holding the
     runs) and DLCORE_MIN_FREE_MB, in bytes."""
     half_disk = shutil.disk_usage(root).total // 2 // MB
-    return Budget(_megabytes("DLCORE_MAX_STUDENT_MB", STUDENT_MB) * MB if student else None,
-                  _megabytes("DLCORE_MAX_HOME_MB", half_disk) * MB, _megabytes("DLCORE_MIN_FREE_MB", FREE_MB) * MB)
+    return Budget(megabytes("DLCORE_MAX_STUDENT_MB", STUDENT_MB) * MB if student else None,
+                  megabytes("DLCORE_MAX_HOME_MB", half_disk) * MB, megabytes("DLCORE_MIN_FREE_MB", FREE_MB) * MB)
 
 
 def check(budget: Budget, adding: int, theirs: int, everyone: int, root: Path) -> None:
@@ -52,7 +53,8 @@ def check(budget: Budget, adding: int, theirs: int, everyone: int, root: Path) -
                           "can free some space.")
 
 
-def _megabytes(name: str, default: int) -> int:
+def megabytes(name: str, default: int) -> int:
+    """A limit in megabytes from the environment, else its default."""
     value = os.environ.get(name)
     if not value:
         return default

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, preprocess
+from . import data, disk, preprocess
 from .config import IMAGE_SIZE, MAX_NAME_CHARS, MNIST_STATS, DLCoreError, home, student_name
 
 MIN_CLASSES = 2
@@ -169,6 +169,10 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write a dataset's file once, atomically: complete or absent, even while another process freezes the same."""
     if path.is_file():
         return
+    kept = sum(file.stat().st_size for file in path.parent.glob("*.npz")) if path.parent.is_dir() else 0
+    if kept > disk.megabytes("DLCORE_MAX_DRAWINGS_MB", disk.DRAWINGS_MB) * disk.MB:
+        raise DLCoreError(f"The sets of drawings runs trained on take {kept / disk.MB:.1f} MB, this server's limit "
+                          "(DLCORE_MAX_DRAWINGS_MB, which the teacher can raise); no new set can be trained on until then.")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".part")

@@ -333,3 +333,14 @@ def test_a_bad_folder_is_a_sentence(tmp_path):
     (folder / "star" / "a.png").write_bytes(b"not a picture")
     with pytest.raises(DLCoreError, match="^star/a.png is not an image"):
         drawings.read_folder(folder)
+
+
+def test_the_frozen_sets_are_bounded_on_disk(monkeypatch):
+    store = RunStore()
+    fill(store, {"circle": 3, "cross": 3})
+    first = drawings.freeze(store.drawings())
+    monkeypatch.setenv("DLCORE_MAX_DRAWINGS_MB", "0")
+    assert drawings.freeze(store.drawings()) == first  # a set already kept costs nothing more
+    fill(store, {"bar": 3})
+    with pytest.raises(DLCoreError, match="DLCORE_MAX_DRAWINGS_MB"):
+        drawings.freeze(store.drawings())
