@@ -42,13 +42,18 @@ def collect_ui() -> None:
         classes = store.drawing_classes()
         label = st.text_input("Which class is it?", max_chars=drawings.MAX_LABEL_CHARS, key="transfer_label",
                               placeholder="e.g. star, heart, A")
-        if st.button("Add this drawing", icon=":material/add_photo_alternate:", type="primary"):
+        add, undo = st.columns([1, 1])
+        if add.button("Add this drawing", icon=":material/add_photo_alternate:", type="primary"):
             try:
                 store.add_drawing(label, canvas.image_data, student=name, sender=session_owner())
-                st.toast(f"Added to {drawings.clean_label(label)}.")
+                st.toast(f"Added to {drawings.clean_label(label)}. Clear the canvas (its bin) for the next one.")
                 classes = store.drawing_classes()
             except DLCoreError as exc:
                 st.error(literal(refusal(exc)))
+        if undo.button("Undo my last drawing", icon=":material/undo:", type="tertiary"):
+            removed = store.remove_last_drawing(session_owner())
+            st.toast(f"Removed your last drawing of {removed}." if removed else "You have added no drawings to undo.")
+            classes = store.drawing_classes()
         if classes:
             st.caption("The class's drawings so far: " + " · ".join(f"**{literal(c)}** {n}" for c, n in classes.items())
                        + f" (at most {drawings.MAX_CLASSES} classes; every fifth drawing of a class from its third is "

@@ -102,7 +102,8 @@ def evaluate_numpy(outputs: np.ndarray, labels: np.ndarray, loss: str = "cross-e
         return Evaluation(accuracy=math.nan, loss=optim.NUMPY_LOSSES[loss](outputs, labels)[0], per_class=[],
                           confusion=[], misclassified=[])
     predicted = optim.predicted_classes(outputs)
-    confusion = np.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    classes = max(outputs.shape[1], 2)  # as evaluate_logits counts them
+    confusion = np.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     wrong = np.flatnonzero(predicted != labels)
     return Evaluation(
@@ -123,7 +124,8 @@ def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor) -> Evaluation:
     if labels.dim() > 1:
         return Evaluation((logits.argmax(dim=-1) == labels).float().mean().item(),
                           optim.make_loss("cross-entropy")(logits, labels).item(), [], [], [])
-    classes = logits.shape[1]  # ten for digits and clothes, the class's own for its drawings
+    classes = max(logits.shape[1], 2)  # ten for digits and clothes, the class's own for its drawings; one tanh output
+    # (a 2-D playground network) names two
     predicted = logits.argmax(dim=1)
     confusion = torch.bincount(labels * classes + predicted, minlength=classes**2).reshape(classes, classes)
     per_class = confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()

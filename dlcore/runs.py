@@ -483,6 +483,15 @@ class RunStore:
                 raise DLCoreError(f"Drawing #{drawing_id} is someone else's; you can remove only your own.")
             db.execute("DELETE FROM drawings WHERE id = ?", (drawing_id,))
 
+    def remove_last_drawing(self, sender: str) -> str | None:
+        """Forget the newest drawing a student (sender) added, their undo; its class, or None when they have none."""
+        with self._write() as db:
+            row = db.execute("SELECT id, label FROM drawings WHERE sender = ? ORDER BY id DESC LIMIT 1",
+                             (sender,)).fetchone()
+            if row is not None:
+                db.execute("DELETE FROM drawings WHERE id = ?", (row["id"],))
+        return row["label"] if row is not None else None
+
     def remove_class(self, label: str) -> int:
         """Forget every drawing of a class (the teacher's to do); returns how many there were."""
         with self._write() as db:

@@ -91,3 +91,15 @@ def test_an_accuracy_axis_with_nothing_scored_yet_spans_0_to_100_percent():
     """A race's accuracy chart before its first epoch read -100 % to 400 % (Plotly's empty axis)."""
     assert charts.percent_axis([]) == {"tickformat": ".0%", "range": [0, 1]}
     assert charts.percent_axis([None, float("nan")])["range"] == [0, 1]
+
+
+def test_a_misread_cell_shows_one_picture_under_its_count_and_the_others_their_counts_alone():
+    confusion = [[5, 2, 0], [1, 6, 0], [0, 0, 4]]
+    figure = charts.confusion_figure(confusion, ("star", "heart", "bar"), thumbnails={(0, 1): "data:image/png;base64,AA",
+                                                                                      (1, 0): "data:image/png;base64,BB"})
+    assert {(image.x, round(image.y, 2)) for image in figure.layout.images} == {(1, 0.22), (0, 1.22)}  # below centre
+    cells = figure.data[0].text
+    assert cells[0][1] == "" and cells[1][0] == "" and cells[0][0] == "5" and cells[2][2] == "4"
+    counts = next(trace for trace in figure.data if trace.type == "scatter" and trace.mode == "text")
+    assert list(counts.text) == ["2", "1"] and list(counts.x) == ["heart", "star"]
+    assert not charts.confusion_figure(confusion, ("star", "heart", "bar")).layout.images

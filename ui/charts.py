@@ -195,16 +195,29 @@ def history_figures(history: dict, presenter: bool = False) -> list[go.Figure]:
                          [("", history.get("epochs", []))], presenter=presenter)
 
 
-def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], presenter: bool = False) -> go.Figure:
-    """Correct answers in green on the diagonal, mistakes in red elsewhere, each cell with its count."""
+def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], presenter: bool = False,
+                     thumbnails: dict[tuple[int, int], str] | None = None) -> go.Figure:
+    """Correct answers in green on the diagonal, mistakes in red elsewhere, each cell with its count; a cell given a
+    thumbnail ((true, predicted) -> an image's address: one picture it misread so) shows it under its count."""
     counts = np.asarray(confusion, dtype=float)
     diagonal = np.eye(len(classes), dtype=bool)
     names = list(classes)
+    thumbnails = thumbnails or {}
+    text = [[f"{count:.0f}" if (t, p) not in thumbnails else "" for p, count in enumerate(row)]
+            for t, row in enumerate(counts)]
+    size = PRESENTER_FONT if presenter else 13
     traces = [
         dict(type="heatmap", z=np.where(mask, counts, np.nan), x=names, y=names, colorscale=scale, showscale=False,
-             texttemplate="%{z:.0f}", textfont=dict(size=PRESENTER_FONT if presenter else 13), hoverinfo="skip")
+             text=text, texttemplate="%{text}", textfont=dict(size=size), hoverinfo="skip")
         for mask, scale in ((diagonal, "Greens"), (~diagonal, "Reds"))
     ]
+    if thumbnails:  # the count in the cell's top part, the picture below it, white on the darker reds
+        darkest = max(counts[t, p] for t, p in thumbnails)
+        traces.append(dict(type="scatter", x=[names[p] for _, p in thumbnails], y=[names[t] for t, _ in thumbnails],
+                           text=[f"{counts[t, p]:.0f}" for t, p in thumbnails], mode="text", textposition="top center",
+                           textfont=dict(size=size, color=["white" if counts[t, p] > darkest / 2 else "#333"
+                                                           for t, p in thumbnails]),
+                           hoverinfo="skip", showlegend=False))
     true, predicted = np.divmod(np.arange(counts.size), len(classes))
     traces.append(dict(  # invisible points on the cells: heatmaps cannot be clicked, points can
         type="scatter", x=[names[p] for p in predicted], y=[names[t] for t in true], customdata=counts.flatten(),
@@ -212,9 +225,12 @@ def confusion_figure(confusion: list[list[int]], classes: tuple[str, ...], prese
         unselected=dict(marker=dict(opacity=0)), showlegend=False,
         hovertemplate="true %{y}, predicted %{x}: %{customdata:.0f}<extra></extra>",
     ))
-    return _figure(traces, "Confusion matrix", "predicted", "true", height=460, presenter=presenter,
-                   xaxis=dict(type="category", range=[-0.5, len(names) - 0.5]),
-                   yaxis=dict(type="category", range=[len(names) - 0.5, -0.5]))
+    figure = _figure(traces, "Confusion matrix", "predicted", "true", height=460, presenter=presenter,
+                     xaxis=dict(type="category", range=[-0.5, len(names) - 0.5]),
+                     yaxis=dict(type="category", range=[len(names) - 0.5, -0.5]))
+    return figure.update_layout(images=[
+        dict(source=source, xref="x", yref="y", x=p, y=t + 0.22, sizex=0.5, sizey=0.5, xanchor="center",
+             yanchor="middle", layer="above") for (t, p), source in thumbnails.items()])
 
 
 def per_class_figure(per_class: list[float], classes: tuple[str, ...], presenter: bool = False) -> go.Figure:

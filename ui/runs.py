@@ -46,7 +46,7 @@ def mistakes_ui(run, classes: tuple[str, ...], cell: tuple[int, int] | None, lim
     st.caption(f"{len(mistakes):,} misread test images; showing {len(images)}.")
     st.image(  # as data URLs, not media files: a rerun deletes those, sometimes before the browser has fetched them
         [pictures.data_url(Image.fromarray(np.kron(255 - image, np.ones((3, 3), dtype=np.uint8)))) for image in images],
-        caption=[f"{classes[t]} → {classes[p]}" for _, t, p in shown[: len(images)]],
+        caption=[f"{classes[t]} → {classes[p]}" for _, t, p in shown[: len(images)]], width=84,
     )
 
 
@@ -256,14 +256,19 @@ def confusion_ui(run) -> None:
     from dlcore import data
 
     classes = data.info(run.config.dataset).classes
+    firsts: dict[tuple[int, int], int] = {}  # each misread cell's first test picture
+    for index, true, predicted in run.results.misclassified:
+        firsts.setdefault((true, predicted), index)
+    images = data.test_images(run.config.dataset, list(firsts.values())) if firsts else []
+    thumbnails = {cell: pictures.data_url(Image.fromarray(255 - image)) for cell, image in zip(firsts, images)}
     left, right = st.columns(2)
     event = left.plotly_chart(
-        charts.confusion_figure(run.results.confusion, classes, presenting()), on_select="rerun",
+        charts.confusion_figure(run.results.confusion, classes, presenting(), thumbnails), on_select="rerun",
         selection_mode="points", key=f"confusion_{run.id}", width="stretch", config=charts.CONFIG,
     )
     right.plotly_chart(charts.per_class_figure(run.results.per_class, classes, presenting()), width="stretch",
                        config=charts.CONFIG)
-    left.caption("Click a cell to see its test images below.")
+    left.caption("Each misread cell shows one picture it misread so; click a cell to see them all below.")
     points = event.selection.points if event else []
     cell = (classes.index(str(points[0]["y"])), classes.index(str(points[0]["x"]))) if points else None
     st.subheader("Misread test images")

@@ -117,3 +117,17 @@ def test_leave_one_student_out_tests_on_that_students_drawings_alone():
     lane = race.race_manager().progress(at.session_state["transfer_race"]).lanes[0]
     tested = data.load(store.get(lane.run_id).config.dataset)
     assert len(tested.test_labels) == 4 and len(tested.train_labels) == 8  # Ben's four, against Ada's eight
+
+
+def test_a_student_undoes_their_own_last_drawing_and_nobody_elses():
+    store = RunStore()
+    finished_run(store)
+    fill(store, {"star": 3}, sender="browser-ada")
+    at = opened(PAGE)
+    undo = next(b for b in at.button if b.label == "Undo my last drawing")
+    undo.click().run()
+    assert store.drawing_classes() == {"star": 3} and "You have added no drawings to undo." in at.toast[0].value
+    fill(store, {"heart": 3}, sender=at.session_state["session_owner"])  # as this browser added them
+    next(b for b in at.button if b.label == "Undo my last drawing").click().run()
+    assert store.drawing_classes() == {"star": 3, "heart": 2}
+    assert "Removed your last drawing of heart." in [toast.value for toast in at.toast]
