@@ -164,13 +164,13 @@ if problem := st.session_state.pop("transfer_problem", None):
     st.error(literal(problem))
 
 race_id = st.session_state.get("transfer_race")
-if race_id is not None and manager.progress(race_id) is not None:
-    live = not manager.progress(race_id).finished
+if race_id is not None and (progress := manager.progress(race_id)) is not None:
+    live = not progress.finished
     with st.container(key="transfer_view"):
         if live:
             stop_ui(race_id, "Stop", "training")
         st.fragment(run_every=POLL_SECONDS if live else None)(live_ui)(race_id, "transfer")
         if not live:
-            finished_ui(manager.progress(race_id))
+            finished_ui(progress)
     if st.session_state.pop("transfer_started", False) or (live and page_opened()):
         bring_into_view("transfer_view")

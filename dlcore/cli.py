@@ -484,11 +484,10 @@ def transfer_command(args: argparse.Namespace) -> int:
     if not 1 <= args.per_class <= MAX_PER_CLASS:
         raise DLCoreError(f"--per-class must be from 1 to {MAX_PER_CLASS:,}.")
     dataset = args.data if args.data in data.DATASETS else drawings.read_folder(Path(args.data))
-    changes = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
-               if field.name in transfer.RECIPE or field.name in ("momentum", "nesterov", "weight_decay", "schedule",
-                                                                  "device")}
+    changes = {name: getattr(args, name) for name in (*transfer.RECIPE, "momentum", "nesterov", "weight_decay",
+                                                      "schedule", "device") if getattr(args, name) is not None}
     config, = transfer.configs(args.source, dataset, args.per_class, args.seed or 0, modes=(args.mode,),
-                               store=_manager().store, **{k: v for k, v in changes.items() if v is not None})
+                               store=_manager().store, **changes)
     validation.validate(config)
     devices.resolve_device(config.device)
     data.load(config.dataset)

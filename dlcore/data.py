@@ -92,10 +92,13 @@ def cache_dir() -> Path:
     return Path(base) / "dlcore"
 
 
+DRAWINGS_PREFIX = "drawings-"  # the class's own drawings, frozen (drawings.py)
+
+
 def reads_images(name: str) -> bool:
     """Whether a dataset is 28x28 pictures a classifier reads (digits, clothes, the class's drawings), not a
     sequence task's data."""
-    return name in DATASETS or name.startswith("drawings-")
+    return name in DATASETS or name.startswith(DRAWINGS_PREFIX)
 
 
 def info(name: str) -> DatasetInfo:
@@ -103,7 +106,7 @@ def info(name: str) -> DatasetInfo:
     (sequences.info)."""
     if name in DATASETS:
         return DATASETS[name]
-    if name.startswith("drawings-"):
+    if name.startswith(DRAWINGS_PREFIX):
         from . import drawings  # which, as sequences, builds its datasets on this module's
 
         return drawings.info(name)
@@ -115,7 +118,7 @@ def info(name: str) -> DatasetInfo:
 def load(name: str, download: bool = True):
     """The dataset in memory (a sequence task's: sequences.TaskData); loaded once per process and folder, since
     pages and runs share it. The class's drawings are read by drawings.load, once per name and runs home."""
-    if name.startswith("drawings-"):
+    if name.startswith(DRAWINGS_PREFIX):
         from . import drawings
 
         return drawings.load(name)

@@ -13,6 +13,7 @@ Few examples (TrainConfig.per_class) are the same first K of each class of a see
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import torch
@@ -47,7 +48,7 @@ def check(config: TrainConfig) -> None:
     """What the schema cannot say of a transfer or few-shot run, each in a sentence, before anything is allocated."""
     if config.per_class and sequences.is_task(config.dataset):
         raise DLCoreError("Examples per class are for image datasets; a sequence task trains on all of its data.")
-    if config.dataset.startswith("drawings-") and not data.sizes(config.dataset)[1]:
+    if config.dataset.startswith(drawings.PREFIX) and not data.sizes(config.dataset)[1]:
         raise DLCoreError("No class has 3 drawings yet, so none is kept aside to test on: draw at least 3 of each.")
     if config.transfer != "scratch" and not config.source_run:
         raise DLCoreError(f"{MODES[config.transfer]} starts from a finished run's network: name that run "
@@ -83,7 +84,7 @@ def class_dataset(store: RunStore, hold_out: str | None = None) -> tuple[str, li
     student's drawings alone, trained on everyone else's), with the classes left out because they have fewer than 3
     drawings yet: one student's new class does not hold up everyone's training."""
     every = store.drawings()
-    counts = store.drawing_classes()
+    counts = Counter(drawing.label for drawing in every)
     short = [label for label, count in counts.items() if count < 3]
     if short and len(counts) - len(short) < 2:
         raise DLCoreError(f"A class trains once it has 3 drawings, and it takes 2 such classes: {', '.join(short)} "
