@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 import traceback
@@ -12,9 +13,9 @@ import typing
 from pathlib import Path
 
 from . import (activations, attention, data, devices, distributed, drawings, export, generative, inside, jobs, models, optim,
-               point_gan, predict, preprocess, sequences, sharing, toy, training, transfer, validation)
-from .config import (ATTENTION_TASKS, GENERATIVE, MAX_PER_CLASS, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
-                     SequenceTask, ToyConfig, TrainConfig, bounds)
+               point_gan, predict, preprocess, reinforcement, sequences, sharing, toy, training, transfer, validation)
+from .config import (ATTENTION_TASKS, ENVIRONMENTS, GENERATIVE, MAX_EPOCHS, MAX_PER_CLASS, MAX_TEXT_CHARS, SEQUENCE, SEQUENCE_TASKS, DenseLayer, DLCoreError, ModelSpec, PointGanConfig,
+                     AgentSettings, SequenceTask, ToyConfig, TrainConfig, bounds)
 from .loop import Engine
 from .runs import RunStore, load_checkpoint, parse_run_id
 
@@ -223,6 +224,25 @@ def _parser() -> argparse.ArgumentParser:
     move.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     move.set_defaults(command=transfer_command)
 
+    act = sub.add_parser("rl", help="train an agent by reinforcement learning: a DQN in CartPole, a Q-table in a gridworld",
+                         description="Trains through the job manager like `train` and records the run; prints env, "
+                                     "algo, steps, seconds, eval_return (the mean return of "
+                                     "greedy episodes after training), best_return (of a training episode) and "
+                                     "checkpoint; in the gridworld also optimal_share, the share of cells where its "
+                                     "greedy action is an optimal one (dynamic programming's).")
+    act.add_argument("--env", choices=list(ENVIRONMENTS), default="cartpole")
+    act.add_argument("--algo", choices=list(reinforcement.ALGORITHMS),
+                     help="dqn, double-dqn (a network) or q-learning (a table: the gridworld's); default: the "
+                          "environment's own (double-dqn in CartPole, q-learning in the gridworld)")
+    act.add_argument("--steps", type=int, metavar="N", help=f"environment steps, in thousands ({reinforcement.EPOCH_STEPS:,}"
+                     f" to {reinforcement.EPOCH_STEPS * MAX_EPOCHS:,}; default 50,000 in CartPole, 20,000 in the gridworld)")
+    act.add_argument("--hidden", type=_units, metavar="UNITS,...", help="a DQN's hidden layers (default 256,256)")
+    add_schema_flags(act, AgentSettings)
+    _add_training_flags(act, skip=("model", "loss", "dataset", "epochs", "per_class", "source_run", "transfer"))
+    act.add_argument("--student", default="", help="a name shown on the run board")
+    act.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    act.set_defaults(command=rl_command)
+
     play = sub.add_parser("toy", help="train a 2-D playground network (TF Playground's datasets) and score it",
                           description="The 2-D playground's trainer; every setting has a flag, the rest are defaults.")
     add_schema_flags(play)
@@ -266,7 +286,7 @@ def add_config_flags(parser: argparse.ArgumentParser, network: argparse._Mutuall
 
 def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ("model",)) -> None:
     for field in dataclasses.fields(TrainConfig):
-        if field.name in skip:
+        if field.name in skip or field.name == "agent":  # an agent's settings: the rl command's own flags
             continue
         kind = type(field.default)
         flag = "--" + field.name.replace("_", "-")
@@ -299,8 +319,8 @@ def add_generative_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_schema_flags(parser: argparse.ArgumentParser, schema=ToyConfig) -> None:
-    """A flag for every field of a 2-D config (ToyConfig, PointGanConfig): choices from its Literal or registry,
-    lists as commas, bounds in help."""
+    """A flag for every field of a schema (ToyConfig, PointGanConfig, AgentSettings): choices from its Literal or
+    registry, lists as commas, switches as --x/--no-x, bounds in help."""
     for field in dataclasses.fields(schema):
         flag = "--" + field.name.replace("_", "-")
         kind = schema.__pydantic_fields__[field.name].annotation
@@ -313,6 +333,8 @@ def add_schema_flags(parser: argparse.ArgumentParser, schema=ToyConfig) -> None:
             parser.add_argument(flag, choices=list(optim.OPTIMIZERS))
         elif typing.get_origin(kind) is typing.Literal:
             parser.add_argument(flag, choices=list(typing.get_args(kind)))
+        elif isinstance(field.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
             number = type(field.default)
             low, high = bounds(schema, field.name)
@@ -388,7 +410,7 @@ def sequence_command(args: argparse.Namespace) -> int:
                                             if getattr(args, name) is not None})
     base = TrainConfig(dataset=sequences.dataset_name(task, args.dataset or "mnist-sample", text), model=spec,
                        lr=sequences.LR, loss="mse" if task.task == "sine" else "cross-entropy")
-    config = base.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+    config = base.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
                                   if field.name not in ("model", "loss", "dataset")})
     validation.validate(config)
     devices.resolve_device(config.device)
@@ -436,7 +458,7 @@ def attention_command(args: argparse.Namespace) -> int:
                                           if getattr(args, name) is not None})
     base = TrainConfig(dataset=attention.dataset_name(args.task, args.dataset or "mnist-sample", text), model=spec,
                        lr=attention.LR, epochs=epochs)
-    config = base.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+    config = base.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
                                   if field.name not in ("model", "loss", "dataset")})
     validation.validate(config)
     devices.resolve_device(config.device)
@@ -562,6 +584,34 @@ def generate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def rl_command(args: argparse.Namespace) -> int:
+    """Train an agent in its environment through the job manager and say how well its greedy policy does."""
+    changes = {name: getattr(args, name) for name in (*AgentSettings.__dataclass_fields__, "optimizer", "lr",
+                                                      "momentum", "nesterov", "weight_decay", "schedule",
+                                                      "batch_size", "device")}
+    config = reinforcement.make_config(args.env, args.algo, args.steps, args.seed or 0, args.hidden, **changes)
+    validation.validate(config)
+    devices.resolve_device(config.device)
+    run, progress, seconds = _submit_and_follow(config, args.student)
+    if run.status not in ("done", "stopped") or not run.checkpoint:
+        raise DLCoreError(run.message or progress.message or f"The run ended {run.status} without weights.")
+    measured = reinforcement.metric(run.results)
+    best = max((row["best_return"] for row in run.history.get("epochs", []) if math.isfinite(row["best_return"])),
+               default=None)
+    summary = {"run_id": run.id, "status": run.status, "message": run.message, "env": config.dataset,
+               "algo": reinforcement.algorithm_of(config), "steps": progress.step, "seconds": round(seconds, 3),
+               **measured, "eval_returns": run.results.returns, "best_return": best, "checkpoint": run.checkpoint,
+               "config": config.to_dict()}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    optimal = f", the best action in {measured['optimal_share']:.0%} of cells" if "optimal_share" in measured else ""
+    print(f"run #{run.id} {run.status}: {reinforcement.ALGORITHMS[summary['algo']].title} in {config.dataset} after "
+          f"{progress.step:,} steps in {seconds:.1f}s; greedy return {measured['eval_return']:.1f}{optimal} (best "
+          f"training episode {best if best is not None else 'none'}); weights: {run.checkpoint}")
+    return 0
+
+
 def _judge(reference: str | None, dataset: str) -> tuple:
     """(classifier, its dataset) to read a GAN's drawings: the one named, else a starter CNN trained here for the
     purpose on the GAN's dataset (seconds), recorded nowhere."""
@@ -590,7 +640,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         config = TrainConfig.from_json(_read(args.config, "config file", export.MAX_CONFIG_BYTES).decode("utf-8", "replace"))
     else:
         config = TrainConfig(model=args.model or models.preset(args.preset or "simple-nn"))
-    return config.with_changes(**{field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+    return config.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
                                   if field.name != "model"})
 
 

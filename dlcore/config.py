@@ -64,6 +64,8 @@ TRANSFER_MODES = {  # a network of a finished run's shape: fresh weights, its fe
     "frozen": "Frozen features",
     "finetune": "Fine-tuned",
 }
+ENVIRONMENTS = ("cartpole", "gridworld")  # where a reinforcement learning agent acts (reinforcement.py)
+MAX_REPLAY = 100_000  # transitions an agent keeps: CartPole's states are 4 numbers, so 100,000 are 4 MB
 MAX_CONFIG_CHARS = 100_000  # a config's JSON: the largest legal one is a few kilobytes
 # The 2-D playground's limits, TF Playground's own: a student's network stays small enough that an epoch costs
 # milliseconds and a picture of every neuron fits the page.
@@ -128,7 +130,7 @@ def _checked(make, cls):
 
 
 _TITLES = {"TrainConfig": "configuration", "ToyConfig": "playground setting", "PointGanConfig": "2-D GAN setting",
-           "DescentConfig": "descent setting", "SequenceTask": "sequence task", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
+           "DescentConfig": "descent setting", "SequenceTask": "sequence task", "AgentSettings": "agent setting", "ModelSpec": "network", "ConvBlock": "conv block", "DenseLayer": "dense layer"}
 
 
 def _sentence(errors: list[dict], what: str) -> str:
@@ -186,6 +188,7 @@ class ConvBlock:
 GENERATIVE = ("ae", "vae", "gan")  # the kinds that learn to draw digits, not to name them (generative.py)
 SEQUENCE = ("rnn", "lstm", "gru")  # the kinds that read a digit row by row, a step at a time (sequences.py)
 ATTENTION = ("transformer",)  # the kinds whose tokens attend to each other (attention.py)
+AGENTS = ("dqn", "q-table")  # the kinds that say what each action is worth in an environment (reinforcement.py)
 
 
 @schema
@@ -197,9 +200,10 @@ class ModelSpec:
     `cell_layers` layers with a state of `state` numbers; its dense layers then read the last state. A transformer
     reads a task's symbols, each attending to those before it (a decoder, as GPT), or a digit's 16 patches of 7x7
     pixels and a class token, each attending to all (a vision transformer), in `blocks` blocks of `heads` heads
-    over `width` numbers per token."""
+    over `width` numbers per token. A DQN ("dqn") reads an environment's state and gives each action's value through
+    its dense layers; a Q-table ("q-table") is one value per cell and action, a linear layer on the cell's one-hot."""
 
-    kind: Literal["mlp", "cnn", "ae", "vae", "gan", "rnn", "lstm", "gru", "transformer"] = "mlp"
+    kind: Literal["mlp", "cnn", "ae", "vae", "gan", "rnn", "lstm", "gru", "transformer", "dqn", "q-table"] = "mlp"
     conv: Annotated[tuple[ConvBlock, ...], Field(max_length=MAX_CONV_BLOCKS)] = ()
     dense: Annotated[tuple[DenseLayer, ...], Field(max_length=MAX_HIDDEN_LAYERS)] = (DenseLayer(128), DenseLayer(64))
     latent: _int(1, MAX_LATENT) = 2  # an autoencoder's code size (2 draws as a map); a GAN's noise
@@ -223,6 +227,10 @@ class ModelSpec:
     def attention(self) -> bool:
         return self.kind in ATTENTION
 
+    @property
+    def agent(self) -> bool:
+        return self.kind in AGENTS
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -244,6 +252,10 @@ class ModelSpec:
         if self.attention:
             head = f" / {hidden}" if self.dense else ""
             return f"Transformer {self.blocks}x{self.width}, {self.heads} head{'s' if self.heads > 1 else ''}{head}"
+        if self.kind == "q-table":
+            return "Q-table"
+        if self.kind == "dqn":
+            return f"DQN {hidden}"
         if self.kind == "cnn":
             return f"CNN {'-'.join(str(b.channels) for b in self.conv)} / {hidden}"
         activations = sorted({layer.activation for layer in self.dense})
@@ -259,6 +271,23 @@ class Settings:
     def with_changes(self, **changes):
         """A copy with some fields replaced, ignoring the ones given as None (unset CLI flags)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@schema
+class AgentSettings(Settings):
+    """How a reinforcement learning agent acts and learns from what it did (reinforcement.py): REINFORCEjs's DQN
+    settings, with Stable-Baselines3's names where they differ. Defaults are CartPole's DQN (bench/reinforcement.py)."""
+
+    gamma: _float(0.0, 0.999) = 0.99  # the discount: CartPole pays 1 a step for up to 500, so 0.99 looks ~100 ahead
+    epsilon_start: _float(0.0, 1.0) = 1.0  # the share of random actions at the first step
+    epsilon_end: _float(0.0, 1.0) = 0.05  # and from the end of exploring on
+    explore: _float(0.0, 1.0) = 0.2  # the share of the run's steps over which epsilon falls, linearly
+    replay: _int(1, MAX_REPLAY) = 50_000  # transitions kept to learn from; the oldest go first
+    warmup: _int(0, MAX_REPLAY) = 1_000  # steps of acting before the first update
+    train_every: _int(1, 100) = 1  # environment steps per update
+    target_every: _int(1, 100_000) = 500  # steps between copies of the network into its target network
+    double: Flag = True  # Double DQN: the network picks the next action, the target network values it
+    td_clamp: _float(0.0, 100.0) = 1.0  # TD errors past this count linearly (the Huber loss); 0: never clamped
 
 
 @schema
@@ -281,6 +310,7 @@ class TrainConfig(Settings):
     per_class: _int(0, MAX_PER_CLASS) = 0  # train on this many examples of each class (0: all of them)
     source_run: _int(0, MAX_SEED) = 0  # the finished run whose network this one starts from (0: none)
     transfer: Literal[tuple(TRANSFER_MODES)] = "scratch"  # what it takes of the source run's weights (TRANSFER_MODES)
+    agent: AgentSettings = dataclasses.field(default_factory=AgentSettings)  # an environment's run: how it acts
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import IMAGE_SIZE, NUM_CLASSES, PIXEL_STATS, DLCoreError, standardize
+from .config import ENVIRONMENTS, IMAGE_SIZE, NUM_CLASSES, PIXEL_STATS, DLCoreError, standardize
 from .standalone import HOLDOUT_PER_CLASS, SAMPLE_FILE, TEST_FILES, TRAIN_FILES, find_idx, held_out, read_idx
 
 SAMPLE_TEST_SIZE = HOLDOUT_PER_CLASS * NUM_CLASSES  # held out from the 5,000 sample digits without the test split
@@ -110,6 +110,10 @@ def info(name: str) -> DatasetInfo:
         from . import drawings  # which, as sequences, builds its datasets on this module's
 
         return drawings.info(name)
+    if name in ENVIRONMENTS:  # an agent's, whose steps are its data (reinforcement.EnvData)
+        from . import reinforcement
+
+        return reinforcement.info(name)
     from . import sequences  # which builds its tasks' data on this module's
 
     return sequences.info(name)
@@ -122,6 +126,10 @@ def load(name: str, download: bool = True):
         from . import drawings
 
         return drawings.load(name)
+    if name in ENVIRONMENTS:
+        from . import reinforcement
+
+        return reinforcement.load(name)
     if name not in DATASETS:
         from . import sequences
 

@@ -23,6 +23,7 @@ class Evaluation:
     per_class: list[float]  # accuracy on each true class
     confusion: list[list[int]]  # confusion[true][predicted]
     misclassified: list[tuple[int, int, int]]  # (test index, true class, predicted class), in test order
+    returns: list[float] = ()  # an agent's: each greedy episode's return (reinforcement.evaluate)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,7 +32,7 @@ class Evaluation:
     def from_dict(cls, data: dict) -> "Evaluation":
         return cls(
             data["accuracy"], data["loss"], data["per_class"], data["confusion"],
-            [tuple(item) for item in data["misclassified"]],
+            [tuple(item) for item in data["misclassified"]], list(data.get("returns", ())),
         )
 
     def mistakes(self, true_class: int | None = None, predicted: int | None = None) -> list[tuple[int, int, int]]:

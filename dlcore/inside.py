@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from . import caches, data, evaluate, generative, models, predict, sequences
+from . import caches, data, evaluate, generative, models, predict, reinforcement, sequences
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig, standardize
 from .loop import INIT_LOCK
 from .standalone import Recurrent
@@ -399,10 +399,17 @@ class StripReader:
         self._last = 0.0
         self._cost = 0.0  # seconds the last reading took
 
-    def read(self, model: nn.Module, step: int, now: bool = False) -> None:
-        """Read the strip if STRIP_SECONDS (a sequence task's view: sequences.LIVE_SECONDS) have passed since the last
-        reading, and readings cost at most WATCH_SHARE of the time between them (a text transformer's samples take
-        most of a second), or `now`."""
+    def read(self, model: nn.Module, step: int, now: bool = False, agent=None) -> None:
+        """Read the strip if STRIP_SECONDS (a sequence task's view: sequences.LIVE_SECONDS; an agent's:
+        reinforcement.LIVE_SECONDS) have passed since the last reading, and readings cost at most WATCH_SHARE of the
+        time between them (a text transformer's samples take most of a second), or `now`."""
+        if agent is not None:  # what it did, kept as it acted: no digits to read
+            wait = reinforcement.LIVE_SECONDS
+            if now or time.monotonic() - self._last >= wait:
+                self._last = time.monotonic()
+                with self._lock:
+                    self._guesses = (step, agent.live_view())
+            return
         task = sequences.is_task(self.config.dataset)  # no digits: what the task's page shows as it trains
         wait = max(sequences.LIVE_SECONDS if task else STRIP_SECONDS, self._cost / WATCH_SHARE)
         if not now and time.monotonic() - self._last < wait:
@@ -521,8 +528,8 @@ _EMBEDDING_ARRAYS = ("points", "labels", "predicted", "indices", "mean", "axes")
 
 def embeds(config: TrainConfig) -> bool:
     """Whether a run's test digits have a place in its last hidden layer to show: a classifier's of digits (not an
-    autoencoder's or a GAN's, nor a sequence task's, which reads no digits)."""
-    return not config.model.generative and not sequences.is_task(config.dataset)
+    autoencoder's or a GAN's, nor a sequence task's or an agent's, which read no digits)."""
+    return not config.model.generative and not config.model.agent and not sequences.is_task(config.dataset)
 
 
 def embedding_bytes(model: nn.Sequential, config: TrainConfig) -> bytes:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, generative, models, optim, tinysteps, transfer
+from . import data, generative, models, optim, reinforcement, tinysteps, transfer
 from .config import NUM_CLASSES, DLCoreError, TrainConfig
 from .devices import device_name, resolve_device, tensors_on
 from .evaluate import Evaluation, evaluate, evaluate_numpy, first_of_each_class
@@ -57,6 +57,9 @@ class EpochRow:
     test_images: int  # how many test images the test scores are on: the epoch's share of the split (epoch_test_split)
     samples_per_sec: float  # training samples per second of the loop's training time (pauses, evaluation excluded)
     train_seconds: float
+    test_return: float = math.nan  # an agent's: the mean return of its greedy episodes (reinforcement.evaluate)
+    train_return: float = math.nan  # and of its training episodes that ended in the epoch (exploring as it went)
+    best_return: float = math.nan  # the best training episode's so far
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,9 +130,10 @@ class Lane:
                 transfer.start_from_source(self.model, config)  # a transfer run's weights from its source run
                 self.model = self.model.to(device)
         generative.use_dataset(self.model, config.dataset)
+        self.agent = reinforcement.prepare(self.model, config, total_steps)  # an environment's: the network acting
         # a model that gives its own objective (an autoencoder: how well it draws the batch again; a GAN's part:
         # how well it fools or sees through the other) trains on it, not on the config's loss against labels
-        self._objective = getattr(self.model, "objective", None)
+        self._objective = self.agent.objective if self.agent else getattr(self.model, "objective", None)
         if part is not None:
             self._objective = functools.partial(self._objective, part=part)
         self.net = self.group.wrap(self.model) if self.group else self.model  # what steps train; shares the weights
@@ -214,6 +218,12 @@ class Lane:
         with self._autocast():
             logits = self.net(x) if self._objective is None else None
             loss = self.loss_fn(logits, y) if logits is not None else self._objective(x)
+        if loss is None:  # an agent's step that only acted (reinforcement.Agent): the rate still follows the steps
+            with warnings.catch_warnings():  # torch's hint that its optimizer's step() should come first
+                warnings.simplefilter("ignore", UserWarning)
+                self.schedule.step()
+            self.seconds += time.perf_counter() - started
+            return
         share = len(y) / batch
         # DDP averages the processes' gradients; weighting each by its share of the batch makes that average the
         # gradient of the whole batch's mean loss, as one process would take it, even when shards differ in size
@@ -310,6 +320,8 @@ class Lane:
         return self._scored[2]
 
     def _evaluate(self, test_x: torch.Tensor, test_y: torch.Tensor, on_batch) -> Evaluation:
+        if self.agent is not None:  # its greedy episodes, one "test image" each
+            return reinforcement.evaluate(self.model, self.config, len(test_x), on_batch)
         if self._objective is not None:
             return generative.evaluate(self.model, test_x, on_batch, self.part)
         if self.rules is None:
@@ -328,6 +340,8 @@ class Lane:
             train_accuracy=self._epoch_correct / self._epoch_samples if self._epoch_samples else math.nan,
             test_loss=result.loss, test_accuracy=result.accuracy, test_images=test_images,
             samples_per_sec=samples_per_sec, train_seconds=train_seconds,
+            test_return=reinforcement.mean_return(result) if result.returns else math.nan,
+            **(self.agent.epoch_returns() if self.agent else {}),
         )
 
 
@@ -356,6 +370,9 @@ class Loop:
         self.epochs = epochs or configs[0].epochs
         self.engine = engine
         self.pace = pace
+        # samples a step takes from the training data: a batch; one environment step for an agent, whose batches
+        # come from its replay buffer
+        self.stride = 1 if reinforcement.is_env(configs[0].dataset) else configs[0].batch_size
         self.lock = threading.Lock()
         self.lanes: list[Lane] = []
         self.device = ""  # the device's name, once known
@@ -401,9 +418,15 @@ class Loop:
             raise DLCoreError(f"Choose which to train: {' or '.join(generative.PARTS)}, or both.")
         self.stepping = chosen
 
+    @property
+    def packable(self) -> bool:
+        """Whether suspend() can pack this loop: not a group's processes, nor an agent's, whose environment and
+        replay buffer are no tensors of a state dict; those pause instead."""
+        return self.engine.group is None and not reinforcement.is_env(self.configs[0].dataset)
+
     def suspend(self) -> None:
-        """End at the next step with the state packed (a group's processes cannot: they pause instead)."""
-        if self.engine.group is None:
+        """End at the next step with the state packed (packable), else stay paused."""
+        if self.packable:
             self._suspend.set()
             self._resume.set()
 
@@ -417,8 +440,7 @@ class Loop:
         scored, at its pace so far; before, at SCORING_COST of the training pace)."""
         if not self.samples_per_sec:
             return None
-        base = self.configs[0]
-        training = (self.steps_per_epoch * self.epochs - self.step) * base.batch_size / self.samples_per_sec
+        training = (self.steps_per_epoch * self.epochs - self.step) * self.stride / self.samples_per_sec
         if self.pace:
             training = max(training, self.pace * (1 - self.fraction_done))
         done, total = self.scored if self.phase == "evaluating" and self.scored[1] else (0, 1)
@@ -455,8 +477,8 @@ class Loop:
             chosen = transfer.few_per_class(train_y.cpu(), base.per_class, base.seed).to(train_y.device)
             train_x, train_y = train_x[chosen], train_y[chosen]
         epoch_x, epoch_y = epoch_test_split(test_x, test_y)
-        n = group.usable(len(train_y), base.batch_size) if group else len(train_y)
-        self.steps_per_epoch = math.ceil(n / base.batch_size)
+        n = group.usable(len(train_y), self.stride) if group else len(train_y)
+        self.steps_per_epoch = math.ceil(n / self.stride)
         lanes = [lane for config in self.configs
                  for lane in self._lanes(config, device, self.steps_per_epoch * self.epochs)]
         in_numpy = all(lane.rules is not None for lane in lanes)  # their batches are taken as NumPy views: a torch
@@ -483,7 +505,7 @@ class Loop:
                 for lane in lanes:
                     lane.model.train()
             started = last_read = time.perf_counter()
-            for first in range(first_batch if epoch == first_epoch else 0, n, base.batch_size):
+            for first in range(first_batch if epoch == first_epoch else 0, n, self.stride):
                 if not self._resume.is_set():
                     paused_at = time.perf_counter()
                     self._resume.wait()
@@ -501,7 +523,7 @@ class Loop:
                             lane.compiled_steps(train_x, train_y, order, first, n, base.batch_size)
                     taken, samples = -(-(n - first) // base.batch_size), n - first
                 else:
-                    index = order[first : first + base.batch_size]
+                    index = order[first : first + self.stride]
                     mine = group.shard(index) if group else index
                     x, y = train_x[mine], train_y[mine]
                     for lane in lanes:
@@ -721,7 +743,7 @@ class LoopJob:
             if self._status not in ("paused", "queued") or not self.started:
                 return False
             self.loop.suspend()
-            return self.loop.engine.group is None
+            return self.loop.packable
 
     def cancel(self, message: str) -> None:
         """End a job that never started."""

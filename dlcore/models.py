@@ -10,7 +10,7 @@ from math import prod
 
 from torch import nn
 
-from . import activations, attention, data, generative, sequences
+from . import activations, attention, data, generative, reinforcement, sequences
 from .config import IMAGE_SIZE, ConvBlock, DenseLayer, DLCoreError, ModelSpec
 
 PRESETS: dict[str, ModelSpec] = {
@@ -47,6 +47,11 @@ def preset(name: str) -> ModelSpec:
 def validate(spec: ModelSpec, dataset: str = DIGITS) -> None:
     """Refuse specs that the schema's bounds allow but no network can be built from (for a dataset: a sequence
     task's shapes are its own), with one sentence."""
+    if spec.agent or reinforcement.is_env(dataset):
+        reinforcement.check_network(spec, dataset)
+        for i, layer in enumerate(spec.dense, 1):
+            _check_activation(layer.activation, f"Hidden layer {i}")
+        return
     if spec.generative:
         generative.validate(spec)
     sequences.validate(spec, dataset)
@@ -114,7 +119,8 @@ def estimate_memory(spec: ModelSpec, batch_size: int, optimizer_buffers: int, ev
     """
     rows = describe(spec, dataset)
     parameters = sum(row.parameters for row in rows)
-    sizes = [IMAGE_SIZE * IMAGE_SIZE] + [prod(row.output_shape) for row in rows]
+    inputs = reinforcement.env_of(dataset).features if spec.agent else IMAGE_SIZE * IMAGE_SIZE
+    sizes = [inputs] + [prod(row.output_shape) for row in rows]
     per_sample = sum(sizes) + sum(row.inner for row in rows)
     widest_pair = max(a + b for a, b in zip(sizes, sizes[1:]))
     return MemoryEstimate(
@@ -168,6 +174,18 @@ def _planned_layers(spec: ModelSpec, dataset: str) -> list[_PlannedLayer]:
         reuses = shape[0] if len(shape) == 2 else None  # a layer at each of a sequence's answering steps
         layers.append(_PlannedLayer(LayerRow(name, shape, parameters, reuses), make))
 
+    if spec.agent:  # a state's numbers in, each action's value out; a table has no bias, a value per cell alone
+        width = reinforcement.env_of(dataset).features
+        table = spec.kind == "q-table"
+        for i, layer in enumerate(spec.dense, 1):
+            add(f"dense{i} {layer.units}", (layer.units,), width * layer.units + layer.units,
+                lambda f=width, u=layer.units: nn.Linear(f, u))
+            add(layer.activation, (layer.units,), 0, activations.get(layer.activation).module)
+            width = layer.units
+        actions = len(reinforcement.env_of(dataset).actions)
+        add(f"{'table' if table else 'output'} {actions}", (actions,), width * actions + (0 if table else actions),
+            lambda f=width: reinforcement.value_layer(f, actions, table))
+        return layers
     channels, side, classes = 1, IMAGE_SIZE, len(data.info(dataset).classes)  # a new task's classes (drawings)
     steps = spec.sequence or spec.attention  # a network of steps: its head answers at each answering step
     shaped = (lambda width: (width,)) if not steps else functools.partial(sequences.answer_shape, dataset)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import data
-from .config import IMAGE_SIZE, MAX_DELAY, MAX_TEXT_CHARS, DLCoreError, ModelSpec, SequenceTask, home
+from .config import ENVIRONMENTS, IMAGE_SIZE, MAX_DELAY, MAX_TEXT_CHARS, DLCoreError, ModelSpec, SequenceTask, home
 from .standalone import LOSS_FUNCTIONS, LastStep, LastSteps, OneHot, Recurrent
 
 GRADIENT_DIGITS = 200  # test sequences grad_by_step averages over
@@ -143,8 +143,8 @@ def task_of(dataset: str) -> Task:
 
 
 def is_task(dataset: str) -> bool:
-    """Whether a dataset is a sequence task's own data, not pictures."""
-    return not data.reads_images(dataset)
+    """Whether a dataset is a sequence task's own data, not pictures nor an environment."""
+    return not data.reads_images(dataset) and dataset not in ENVIRONMENTS
 
 
 def info(dataset: str) -> data.DatasetInfo:

@@ -93,10 +93,10 @@ class Trainer(LoopJob):
     def _published(self, loop) -> None:
         lane = loop.lanes[0]
         if lane.training:
-            self._strip.read(lane.model, loop.step)
+            self._strip.read(lane.model, loop.step, agent=lane.agent)
 
     def _epoch_done(self, loop) -> None:
-        self._strip.read(loop.lanes[0].model, loop.step, now=True)  # short epochs may publish nothing between them
+        self._strip.read(loop.lanes[0].model, loop.step, now=True, agent=loop.lanes[0].agent)  # short epochs may publish nothing between them
         if self._on_epoch is not None:
             self._on_epoch(self)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from . import data, models, optim, sequences, transfer
+from . import data, models, optim, reinforcement, sequences, transfer
 from .config import DLCoreError, TrainConfig
 from .devices import DEVICES
 from .evaluate import EVAL_BATCH
@@ -36,6 +36,7 @@ def validate(config: TrainConfig) -> None:
                           f"{'mse' if task.values else 'cross-entropy'}.")
     if config.nesterov and config.optimizer == "sgd" and config.momentum <= 0:
         raise DLCoreError("Nesterov momentum needs a momentum above 0; set momentum or turn Nesterov off.")
+    reinforcement.validate(config)
     check_memory(config)
     check_weights(config.model, config.dataset)
     transfer.check(config)
