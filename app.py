@@ -50,6 +50,10 @@ pages = {
         st.Page("app_pages/13_transfer.py", title="Transfer learning", icon=":material/call_split:",
                 url_path="transfer"),
     ],
+    "Reinforcement": [
+        st.Page("app_pages/14_reinforcement.py", title="Reinforcement learning", icon=":material/sports_esports:",
+                url_path="reinforcement"),
+    ],
     "The class": [
         st.Page("app_pages/6_run_board.py", title="Run board", icon=":material/leaderboard:", url_path="run_board"),
         st.Page(home_by_its_name, title="Home", url_path="home", visibility="hidden"),

@@ -35,6 +35,8 @@ CARDS = [
      "A small transformer learns text, sorting or digits here: see what every head attends to."),
     ("app_pages/13_transfer.py", "Transfer learning", ":material/call_split:",
      "Teach a digit model the class's own symbols from a few drawings: frozen, fine-tuned or from scratch."),
+    ("app_pages/14_reinforcement.py", "Reinforcement learning", ":material/sports_esports:",
+     "A Q-table finds its way through a gridworld, then a DQN learns to balance CartPole while you watch."),
 ]
 # Each card is one link: its page link's box is stretched over the whole card, so a click anywhere on it is a
 # click on that link (Streamlit's own navigation), and the keyboard still reaches it as one link.

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 import torch
 from torch import nn
 
-from . import data, devices, drawings, evaluate, generative, jobs, models, optim, runs, standalone, validation
+from . import data, devices, drawings, evaluate, generative, jobs, models, optim, reinforcement, runs, standalone, validation
 from .config import IMAGE_SIZE, NUM_CLASSES, DLCoreError, TrainConfig
 
 SETTINGS_BEGIN = "# ---- settings (written by dlcore.export) ----\n"  # the one pair of lines in standalone.py
@@ -327,6 +327,9 @@ def _score(model: nn.Module, config: TrainConfig) -> tuple[evaluate.Evaluation, 
     A stranger's network can cost seconds per hundred images, so it is scored on a fixed subset sized from its
     cost per image (scoring_count); the mistakes keep their indices in the whole test split.
     """
+    if config.model.agent:  # an agent is scored by its greedy episodes, as its run was
+        episodes = reinforcement.env_of(config.dataset).eval_episodes
+        return reinforcement.evaluate(model, config, episodes), episodes, episodes
     if not data.status(config.dataset).available:
         return None
     _, _, test_x, test_y = devices.tensors_on(data.load(config.dataset), torch.device("cpu"))

@@ -22,9 +22,15 @@ from .validation import check_memory, validate
 from .workers import JobSpec, WorkerJob
 
 MIN_LANES, MAX_LANES = 2, 4
-LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "transfer")  # what may differ between lanes
+LANE_FIELDS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "transfer", "seed")  # what lanes may differ in
 RUN_NOTE = "Optimizer race against"  # how a lane's run message begins (the run board marks such runs)
 TRANSFER_NOTE = "Transfer learning beside"  # and a transfer comparison's
+SEEDS_NOTE = "Trained beside"  # and an agent's seeds'
+
+
+def lane_note(config: TrainConfig) -> str:
+    """How a lane's run message begins, by what its race compared."""
+    return TRANSFER_NOTE if config.source_run else SEEDS_NOTE if config.model.agent else RUN_NOTE
 LEAD_WINDOWS = 3  # tenths of an epoch a lane must lead in a row before the reading names it
 WATCHABLE_SECONDS = 25.0  # a race at a watchable pace lasts at least this long: the default race trains in ~2 s
 NETWORKS = ("simple-nn", "keras-mlp", "cnn")  # the presets a race is run on
@@ -400,7 +406,8 @@ class RaceManager:
             progress = race.progress()
             if ending is None or status == "failed":
                 for run_id in run_ids:
-                    what = "transfer comparison" if race.spec.configs[0].source_run else "optimizer race"
+                    what = {TRANSFER_NOTE: "transfer comparison", SEEDS_NOTE: "seeds' run"}.get(
+                        lane_note(race.spec.configs[0]), "optimizer race")
                     self.store.update(run_id, status="failed", message=f"The {what} failed: {message}")
                 return
             names = [lane.name for lane in progress.lanes]
@@ -414,9 +421,8 @@ class RaceManager:
                 checkpoint = self.store.keep_checkpoint(run_id, ending.checkpoints[number])
                 if ending.embeddings and ending.embeddings[number] is not None:
                     self.store.add_embedding(run_id, ending.embeddings[number])
-                note = TRANSFER_NOTE if lane.config.source_run else RUN_NOTE
                 self.store.update(run_id, status="stopped" if status == "stopped" else "done",
-                                  message=f"{note} {others}.", device=progress.device, seconds=lane.seconds,
+                                  message=f"{lane_note(lane.config)} {others}.", device=progress.device, seconds=lane.seconds,
                                   history=history, results=ending.evaluations[number], checkpoint=str(checkpoint))
         finally:
             self._finished(race_id)

@@ -515,3 +515,98 @@ def metric(evaluation: Evaluation) -> dict[str, float]:
     if not math.isnan(evaluation.accuracy):
         found["optimal_share"] = evaluation.accuracy
     return found
+
+
+# ---- what the page shows of finished runs ---------------------------------------------------------------------
+
+def epsilon_curve(config: TrainConfig) -> list[tuple[float, float]]:
+    """(step, epsilon) at the corners of its schedule: a straight fall over the exploring steps, then flat."""
+    total = config.epochs * EPOCH_STEPS
+    turn = config.agent.explore * total
+    return [(0.0, config.agent.epsilon_start), (turn, config.agent.epsilon_end), (float(total), config.agent.epsilon_end)]
+
+
+def greedy_episode(checkpoint: str, number: int = 0) -> tuple[dict, TrainConfig]:
+    """One greedy episode of a finished agent, as a page replays it, from the start greedy scoring uses
+    (EVAL_SEED + number; the gridworld's S), with its config."""
+    from .runs import load_checkpoint  # a run's weights; not needed while training
+
+    network, config = load_checkpoint(checkpoint)
+    env = make_env(config.dataset, explore_starts=False)
+    state, _ = env.reset(seed=EVAL_SEED + number)
+    steps, total, ended = [], 0.0, False
+    network.eval()
+    while not ended:
+        with torch.no_grad():
+            values = network(features(config.dataset, state[None]))[0].tolist()
+        action = int(np.argmax(values))
+        steps.append((state, action, values))
+        state, reward, terminal, truncated, _ = env.step(action)
+        total += float(reward)
+        ended = terminal or truncated
+    steps.append((state, action, values))  # where it ended: the pole down, the goal or a pit reached
+    return episode_record(number + 1, total, steps), config
+
+
+def learned_table(checkpoint: str) -> list[list[float]]:
+    """A finished gridworld agent's value of every action in every cell."""
+    from .runs import load_checkpoint
+
+    network, _ = load_checkpoint(checkpoint)
+    return table(network)
+
+
+def setting_name(config: TrainConfig) -> str:
+    """A config's settings without its seed, in a line: its algorithm, network and steps, then each setting that
+    differs from its environment's own (make_config): what the class board groups runs by."""
+    algo = algorithm_of(config)
+    hidden = tuple(layer.units for layer in config.model.dense)
+    usual = make_config(config.dataset, algo, config.epochs * EPOCH_STEPS, hidden=hidden)
+    network = f" {'-'.join(map(str, hidden))}" if hidden else ""
+    parts = [f"{ALGORITHMS[algo].title}{network}, {config.epochs * EPOCH_STEPS // 1000}k steps"]
+    for name in ("lr", "batch_size", "optimizer"):
+        if getattr(config, name) != getattr(usual, name):
+            parts.append(f"{name.replace('_size', '')} {getattr(config, name):g}" if name != "optimizer"
+                         else config.optimizer)
+    for name in AgentSettings.__dataclass_fields__:
+        value = getattr(config.agent, name)
+        if value != getattr(usual.agent, name):
+            parts.append(f"{name.replace('_', ' ')} {value:g}" if not isinstance(value, bool)
+                         else f"{'' if value else 'no '}{name}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class SettingResults:
+    """Every finished run of one environment with the same settings but its seed: the class board's row."""
+
+    env: str
+    setting: str
+    seeds: tuple[tuple[int, float, int], ...]  # (seed, greedy return, run id), best first
+    students: tuple[str, ...]
+
+    @property
+    def median(self) -> float:
+        return float(np.median([value for _, value, _ in self.seeds]))
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        values = [value for _, value, _ in self.seeds]
+        return min(values), max(values)
+
+
+def class_board(runs) -> list[SettingResults]:
+    """The finished agents' runs grouped by setting (all but the seed), the best median first; a seed trained
+    twice counts once (its latest run)."""
+    groups: dict[tuple[str, str], dict] = {}
+    for run in sorted(runs, key=lambda run: run.id):
+        result = mean_return(run.results) if run.config.model.agent else None
+        if result is None or run.status not in ("done", "stopped"):
+            continue
+        group = groups.setdefault((run.config.dataset, setting_name(run.config)), {"seeds": {}, "students": set()})
+        group["seeds"][run.config.seed] = (run.config.seed, result, run.id)
+        if run.student:
+            group["students"].add(run.student)
+    rows = [SettingResults(env, setting, tuple(sorted(found["seeds"].values(), key=lambda seed: -seed[1])),
+                           tuple(sorted(found["students"]))) for (env, setting), found in groups.items()]
+    return sorted(rows, key=lambda row: (row.env, -row.median))

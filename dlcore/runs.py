@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_bytes
 
-from . import disk, drawings, models, sequences
+from . import disk, drawings, models, reinforcement, sequences
 from .config import (IMAGE_SIZE, MAX_HIDDEN_LAYERS, MAX_UNITS, DenseLayer, DLCoreError, ModelSpec, TrainConfig, home,
                      student_name)
 from .evaluate import Evaluation
@@ -128,8 +128,10 @@ class Run:
 
     @property
     def accuracy(self) -> float | None:
-        """The test accuracy; None without results, and for a model that names no classes (an autoencoder, a GAN)."""
-        if self.results is None or self.config.model.generative or math.isnan(self.results.accuracy):
+        """The test accuracy; None without results, and for a model that names no classes (an autoencoder, a GAN, an
+        agent, whose score is its return)."""
+        if self.results is None or self.config.model.generative or self.config.model.agent or \
+                math.isnan(self.results.accuracy):
             return None
         return self.results.accuracy
 
@@ -137,7 +139,9 @@ class Run:
     def label(self) -> str:
         """How a run is named in pickers: '#12 MLP 128-64 relu, adam, mnist-sample: 91.2%', or for an autoencoder
         its test loss per digit."""
-        if self.results is not None and sequences.is_task(self.config.dataset):  # its task's own measure
+        if self.results is not None and self.config.model.agent:
+            accuracy = f": return {reinforcement.mean_return(self.results):.1f}"
+        elif self.results is not None and sequences.is_task(self.config.dataset):  # its task's own measure
             (name, value), = sequences.metric(self.config.dataset, self.results).items()
             units = {"test_mse": " MSE", "val_nats_per_char": " nats per character"}
             accuracy = f": {value:.1%}" if name == "test_accuracy" else f": {value:.3g}{units[name]}"

@@ -22,7 +22,7 @@ from .config import TRANSFER_MODES, ConvBlock, DenseLayer, DLCoreError, ModelSpe
 ALIASES = {"data": "dataset", "opt": "optimizer", "wd": "weight_decay", "batch": "batch_size"}  # older links' keys
 EVERY_PAGE = ("present", "name", "run")  # keys any page's address may carry besides its setup (presenter mode, ...)
 # query key -> TrainConfig field, for every setting but the network, which uses net, or conv and dense.
-SETTINGS = {f.name: f.name for f in dataclasses.fields(TrainConfig) if f.name != "model"}
+SETTINGS = {f.name: f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "agent")}
 NETWORK_KEYS = ("net", "conv", "dense")
 KEYS = NETWORK_KEYS + tuple(SETTINGS)  # every key a setup link may hold; a page's other keys are left alone
 MAX_VALUE_LENGTH = 200
@@ -48,7 +48,9 @@ def optimizer_summary(config: TrainConfig) -> str:
 
 def lane_name(config: TrainConfig) -> str:
     """How one of several runs trained side by side is named: a transfer run by what it took of its source run's
-    weights, any other by its optimizer."""
+    weights, an agent by its seed, any other by its optimizer."""
+    if config.model.agent:
+        return f"seed {config.seed}"
     return TRANSFER_MODES[config.transfer] if config.source_run else optimizer_summary(config)
 
 

@@ -189,11 +189,14 @@ def watched_run(runs: dict, prefix: str) -> int | None:
 
 
 def metric_shown(run) -> tuple[str, str]:
-    """A finished run's headline score as (label, value): a sequence task's own (sequences.metric), else accuracy."""
-    from dlcore import sequences
+    """A finished run's headline score as (label, value): an agent's greedy return, a sequence task's own
+    (sequences.metric), else accuracy."""
+    from dlcore import reinforcement, sequences
 
     if run.results is None:
         return "Test accuracy", "none"
+    if run.config.model.agent:
+        return "Greedy return", f"{reinforcement.mean_return(run.results):.1f}"
     (name, value), = sequences.metric(run.config.dataset, run.results).items()
     if name == "test_accuracy":
         return "Test accuracy", f"{value:.2%}"
