@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from dlcore import DLCoreError, TrainConfig, jobs, race, reinforcement, sharing
 from dlcore.config import AgentSettings, bounds
@@ -26,7 +25,7 @@ SEEDS = 3  # "seed-honest": the same settings three times
 WATCH = {"latest": "Latest", "best": "Best so far"}
 FIELDS = tuple(AgentSettings.__dataclass_fields__)
 LINK_KEYS = ("env", "algo", "steps", "lr", *FIELDS)
-PLAYER_HEIGHT = {"cartpole": 420, "gridworld": 520}
+PLAYER_HEIGHT = {"cartpole": 300, "gridworld": 470}  # pixels; the picture fills what its column's width allows
 HELP = {"gamma": "How much a reward a step later is worth: 0.99 looks about 100 steps ahead.",
         "epsilon_start": "The share of random actions at the first step.",
         "epsilon_end": "The share of random actions once exploring has fallen off.",
@@ -70,6 +69,9 @@ def link_ui() -> None:
     algo = query.get("algo")
     try:
         steps = int(query["steps"]) if "steps" in query else None
+        if steps is not None and steps not in STEPS:
+            raise DLCoreError(f"The link's steps cannot be {query['steps'][:20]}: choose one of "
+                              f"{', '.join(f'{n:,}' for n in STEPS)}.")
         if env not in ENVS or (algo is not None and algo not in ALGOS[env]):
             raise DLCoreError(f"The link's env or algo cannot be used: choose env {' or '.join(ENVS)} and an algo "
                               f"it has ({', '.join(ALGOS.get(env, ALGOS['cartpole']))}).")
@@ -91,8 +93,12 @@ def settings_ui() -> tuple[TrainConfig | None, str]:
     link_ui()
     if note := st.session_state.pop("rl_link_note", None):
         st.warning(literal(note), icon=":material/link_off:")
-    env_column, algo_column, steps_column, net_column, start_column, seeds_column = st.columns(
-        [1.9, 1.6, 1.3, 1.2, 1, 1.3] if not presenting() else [2.2, 1.8, 1.5, 1.5, 1.2, 1.7], vertical_alignment="bottom")
+    if presenting():  # larger type: the row in two, so that nothing is cut short on a projector
+        env_column, algo_column, steps_column, net_column = st.columns([2.6, 2.2, 1.6, 1.6], vertical_alignment="bottom")
+        start_column, seeds_column, _ = st.columns([1.3, 1.7, 5], vertical_alignment="bottom")
+    else:
+        env_column, algo_column, steps_column, net_column, start_column, seeds_column = st.columns(
+            [1.9, 1.6, 1.3, 1.2, 1, 1.3], vertical_alignment="bottom")
     env = env_column.segmented_control("Environment", list(ENVS), format_func=ENVS.get, key="rl_env",
                                        on_change=env_chosen) or "cartpole"
     algo = algo_column.selectbox("Algorithm", ALGOS[env], key="rl_algo", on_change=algo_chosen,
@@ -157,15 +163,17 @@ def shown_episode(run_id: int, view: dict, which: str, speed: str) -> dict:
 
 
 def player_ui(record: dict, env: str, speed: str, title: str, table=None) -> None:
+    """An episode replayed in the browser: the cart and pole, or the grid under `table`'s values and policy."""
     info = reinforcement.env_of(env)
     grid = grid_picture(table, reinforcement.GRID) if env == "gridworld" else None
-    components.html(episode_html(record, env, speed, info.actions, title, grid, presenting()),
-                    height=PLAYER_HEIGHT[env] + (120 if presenting() else 0))
+    st.iframe(episode_html(record, env, speed, info.actions, title, grid, presenting()),
+              height=PLAYER_HEIGHT[env] + (90 if presenting() else 0))
 
 
 def watch_controls_ui(live: bool) -> tuple[str, str]:
-    left, right = st.columns(2)
-    which = left.segmented_control("Watch", list(WATCH), format_func=WATCH.get, key="rl_watch", default="latest") \
+    """Which episode to replay while it learns (the latest or the best so far), and how fast."""
+    left, right = (st.container(), st.container()) if presenting() else st.columns([1, 1.3])
+    which = left.segmented_control("Watch", list(WATCH), format_func=WATCH.get, key="rl_which", default="latest") \
         if live else "latest"
     speed = right.segmented_control("Speed", list(SPEED_TITLES), format_func=SPEED_TITLES.get, key="rl_speed",
                                     default="real", help="How fast the episode replays: 1× is real time (CartPole "
@@ -207,7 +215,7 @@ def history_ui(history: list[dict], config, losses: list[float], steps_per_epoch
     env = reinforcement.env_of(config.dataset)
     first, second = st.columns(2)
     first.plotly_chart(progress_figure(history, reinforcement.epsilon_curve(config), steps_per_epoch, env.solved,
-                                       presenting()), key=f"{key}_progress", width="stretch", config=charts.CONFIG)
+                                       env.best, presenting()), key=f"{key}_progress", width="stretch", config=charts.CONFIG)
     second.plotly_chart(loss_figure(losses, presenting()), key=f"{key}_loss", width="stretch", config=charts.CONFIG)
 
 
@@ -316,6 +324,7 @@ if not presenting():
 config, pressed = settings_ui()
 if pressed == "one":
     submit_ui(manager, config, "rl")
+    bring_into_view("rl_run")  # what it started is what the screen shows: its picker, atop its live view
 elif pressed == "seeds":
     try:
         st.session_state.rl_seeds = seeds_manager.submit(
@@ -324,9 +333,9 @@ elif pressed == "seeds":
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))
 if (seeds_race := st.session_state.get("rl_seeds")) is not None:
-    st.container(key="rl_seeds_view")
     if pressed == "seeds":
         bring_into_view("rl_seeds_view")
-    st.fragment(run_every=1.0)(seeds_live_ui)(seeds_race)
+    with st.container(key="rl_seeds_view"):
+        st.fragment(run_every=1.0)(seeds_live_ui)(seeds_race)
 run_view_ui(manager, agent_runs, "rl", "No agent has trained on this server yet: press Start.", live_ui, finished_ui,
             reinforcement.LIVE_SECONDS)

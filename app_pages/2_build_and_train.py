@@ -465,7 +465,8 @@ if spec is None:
     st.caption("Fix the network above to start training.")
 
 st.container(key="watch").header("3. Watch", divider="gray")
-runs = [run for run in recent_runs(manager.store) if not run.config.model.generative]  # those are Generative models'
+runs = [run for run in recent_runs(manager.store)  # not Generative models' nor Reinforcement learning's
+        if not run.config.model.generative and not run.config.model.agent]
 active = manager.active()
 picker = st.container()  # drawn once the watched run is known to exist
 run_id = watched_run()

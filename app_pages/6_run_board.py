@@ -28,7 +28,10 @@ def table(all_runs: list) -> pd.DataFrame:
 
 
 def origin(message: str) -> str:
-    return " · race" if message.startswith(race.RUN_NOTE) else " · imported" if message.startswith(export.IMPORT_NOTE) else ""
+    for note, shown in ((race.RUN_NOTE, " · race"), (race.SEEDS_NOTE, " · seeds"), (export.IMPORT_NOTE, " · imported")):
+        if message.startswith(note):
+            return shown
+    return ""
 
 
 def filters_ui(board: pd.DataFrame) -> pd.DataFrame:

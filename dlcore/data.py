@@ -152,6 +152,10 @@ def sizes(name: str) -> tuple[int, int]:
     """(train, test) examples of a dataset, for estimates; a sequence task's are counted once its data are made."""
     if name in SIZES:
         return SIZES[name]
+    if name in ENVIRONMENTS:
+        from . import reinforcement
+
+        return reinforcement.sizes(name)
     loaded = load(name)
     return len(loaded.train_labels), len(loaded.test_labels)
 

@@ -274,12 +274,12 @@ class Slots:
 def estimate_seconds(config: TrainConfig, lanes: int = 1) -> float:
     """Seconds a job of this config should take here, before it has trained a step: its multiply-adds (three per
     weight use to train, one to score) at the pace this server has measured (or an assumed one), plus a start."""
-    from . import data, models
+    from . import data, models, reinforcement
     from .loop import EPOCH_TEST_IMAGES
 
     sizes = data.sizes(config.dataset)
     macs = models.multiply_adds(config.model, config.dataset) * lanes
-    train = config.epochs * sizes[0] * 3 * macs
+    train = config.epochs * sizes[0] * 3 * macs * reinforcement.step_cost(config)
     score = (config.epochs * min(EPOCH_TEST_IMAGES, sizes[1]) + sizes[1]) * macs
     return STARTING_SECONDS + (train + score) / _PACE.macs_per_second
 
@@ -291,10 +291,11 @@ class _Pace:
         self.macs_per_second = ASSUMED_MACS_PER_SECOND
 
     def saw(self, config: TrainConfig, samples_per_sec: float, lanes: int = 1) -> None:
-        from . import models
+        from . import models, reinforcement
 
         if samples_per_sec > 0:
-            measured = samples_per_sec * 3 * models.multiply_adds(config.model, config.dataset) * lanes
+            measured = samples_per_sec * 3 * models.multiply_adds(config.model, config.dataset) * lanes * \
+                reinforcement.step_cost(config)
             self.macs_per_second = 0.7 * self.macs_per_second + 0.3 * measured
 
 

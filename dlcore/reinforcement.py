@@ -61,13 +61,14 @@ class Environment:
     eval_episodes: int  # greedy episodes each epoch is scored on
     solved: float  # the mean greedy return that counts as solved
     best: float  # the most an episode can return
+    longest: int  # steps an episode may last
 
 
 ENVS = {
     "cartpole": Environment("cartpole", "CartPole: balance a pole on a cart", ("push left", "push right"), 4, 10,
-                            195.0, 500.0),
+                            195.0, 500.0, 500),
     "gridworld": Environment("gridworld", "Gridworld: find the goal, keep off the pits", ("up", "right", "down", "left"),
-                             GRID_SIDE * GRID_SIDE, 1, 1.0, 1.0),
+                             GRID_SIDE * GRID_SIDE, 1, 1.0, 1.0, GRID_EPISODE_STEPS),
 }
 assert tuple(ENVS) == ENVIRONMENTS
 
@@ -87,9 +88,11 @@ class Algorithm:
 ALGORITHMS = {
     "dqn": Algorithm("DQN", "dqn", {"double": False}, "adam", 1e-3, 64),
     "double-dqn": Algorithm("Double DQN", "dqn", {"double": True}, "adam", 1e-3, 64),
-    # a table learns online: each step's own transition, bootstrapped from the table as it is, at rate alpha
+    # a table learns online: each step's own transition, bootstrapped from the table as it is, at rate alpha; the
+    # gridworld is deterministic, so alpha 1 takes each new estimate whole (at 0.5 one seed in three was still short
+    # of the optimal policy after 20,000 steps: bench/reinforcement.py)
     "q-learning": Algorithm("Q-learning", "q-table", {"replay": 1, "warmup": 0, "train_every": 1, "target_every": 1,
-                                                      "double": False, "td_clamp": 0.0}, "sgd", 0.5, 1),
+                                                      "double": False, "td_clamp": 0.0}, "sgd", 1.0, 1),
 }
 # each environment's own first settings: CartPole a Double DQN over 50,000 steps; the gridworld a table over 20,000
 # steps, discounted at 0.9 and acting at random half the time throughout (at a tenth, cells its first paths skip
@@ -352,8 +355,10 @@ class Agent:
         self.values_now = values.float().cpu().tolist()
         if self.rng.random() < self.epsilon:
             return int(self.rng.integers(len(self.values_now)))
-        best = np.flatnonzero(np.asarray(self.values_now) == max(self.values_now))
-        return int(best[0] if len(best) == 1 else self.rng.choice(best))  # ties at random: a fresh table's all are
+        top = max(self.values_now)
+        best = [action for action, value in enumerate(self.values_now) if value == top]
+        return best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))]  # ties at random: a fresh
+        # table's are all zero, and always taking the first sent it up into the wall
 
     def objective(self, _batch) -> torch.Tensor | None:
         """One environment step, then the TD loss of a replayed batch, or None while the agent only acts."""
@@ -507,6 +512,20 @@ def info(dataset: str) -> data.DatasetInfo:
 
 def load(dataset: str) -> EnvData:
     return EnvData(info(dataset))
+
+
+def sizes(dataset: str) -> tuple[int, int]:
+    """(train, test) "examples" for estimates (data.sizes): an epoch's steps, and its greedy episodes' steps at most."""
+    env = env_of(dataset)
+    return EPOCH_STEPS, env.eval_episodes * env.longest
+
+
+def step_cost(config: TrainConfig) -> float:
+    """What one of a run's training samples costs, in training samples of its network (a forward and a backward
+    pass): an agent's step is a forward pass to act and, every train_every steps, an update on a replayed batch."""
+    if not is_env(config.dataset):
+        return 1.0
+    return (1 + 3 * config.batch_size / config.agent.train_every) / 3
 
 
 def metric(evaluation: Evaluation) -> dict[str, float]:

@@ -154,6 +154,8 @@ class Run:
         else:
             accuracy = f" ({self.status})"
         who = f" by {self.student}" if self.student else ""
+        if self.config.model.agent:
+            return f"#{self.id} {reinforcement.setting_name(self.config)}, seed {self.config.seed}{who}{accuracy}"
         return f"#{self.id} {self.config.model.summary()}, {self.config.optimizer}, {self.config.dataset}{who}{accuracy}"
 
 

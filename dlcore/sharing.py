@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Mapping
 from urllib.parse import parse_qs
 
-from . import activations, devices, models, optim, validation
+from . import activations, devices, models, optim, reinforcement, validation
 from .config import TRANSFER_MODES, ConvBlock, DenseLayer, DLCoreError, ModelSpec, TrainConfig, parse
 
 ALIASES = {"data": "dataset", "opt": "optimizer", "wd": "weight_decay", "batch": "batch_size"}  # older links' keys
@@ -55,7 +55,10 @@ def lane_name(config: TrainConfig) -> str:
 
 
 def summary(config: TrainConfig) -> str:
-    """The whole setup in one line for tables: 'MLP 128-64 relu · Adam lr 0.001 · batch 64 · 5 epochs'."""
+    """The whole setup in one line for tables: 'MLP 128-64 relu · Adam lr 0.001 · batch 64 · 5 epochs'; an agent's
+    as the class board names it, with its seed."""
+    if config.model.agent:
+        return f"{reinforcement.setting_name(config)} · seed {config.seed}"
     schedule = "" if config.schedule == "constant" else f" · {config.schedule}"
     loss = "" if config.loss == "cross-entropy" else f" · {config.loss} loss"
     epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"

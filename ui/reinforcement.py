@@ -29,7 +29,7 @@ def playback_seconds(record: dict | None, env: str, speed: str) -> float:
 
 def episode_html(record: dict, env: str, speed: str, actions: tuple[str, ...], title: str, grid: dict | None = None,
                  presenter: bool = False) -> str:
-    """A page of its own (components.html) that replays an episode frame by frame at `speed`, then holds its last
+    """A page of its own (st.iframe) that replays an episode frame by frame at `speed`, then holds its last
     frame: the cart and pole, or the agent's path on the grid over the values and policy of grid["table"]; below,
     the action values at each frame as bars, the chosen action's outlined."""
     data = {"env": env, "states": record["states"], "actions": record["actions"], "values": record["values"],
@@ -43,7 +43,8 @@ _PLAYER = """<!doctype html><html><body style="margin:0;font-family:'Source Sans
 <script>
 const D = __DATA__;
 const canvas = document.getElementById("scene"), ctx = canvas.getContext("2d");
-const W = document.body.clientWidth || 560, H = Math.round(W * (D.env === "gridworld" ? 1.12 : 0.62));
+const W = document.body.clientWidth || 560;  // as tall as the width allows, within the frame, above the caption
+const H = Math.round(Math.min(W * (D.env === "gridworld" ? 1.12 : 0.62), (window.innerHeight || 9999) - 1.8 * D.font - 8));
 canvas.width = W; canvas.height = H;
 const F = D.font, barsTop = H - 3.2 * F;
 let frame = 0;
@@ -145,9 +146,10 @@ def returns_figure(returns: list[float], first: int, solved: float, presenter: b
 
 
 def progress_figure(history: list[dict], epsilon: list[tuple[float, float]], steps_per_epoch: int, solved: float,
-                    presenter: bool = False) -> object:
+                    best: float, presenter: bool = False) -> object:
     """Against thousands of steps: the greedy episodes' mean return after each epoch, the training episodes' mean,
-    and epsilon (right axis)."""
+    and epsilon (right axis); both axes' ticks at the same heights, the return's up to the most an episode pays
+    (`best`)."""
     epochs = [row["epoch"] * steps_per_epoch / 1000 for row in history]
     greedy = [_finite(row.get("test_return")) for row in history]
     training = [_finite(row.get("train_return")) for row in history]
@@ -160,7 +162,13 @@ def progress_figure(history: list[dict], epsilon: list[tuple[float, float]], ste
                    hovertemplate="%{x:g}k steps: epsilon %{y:.2f}<extra></extra>")]
     figure = chart_figure(traces, "Mean return after each thousand steps", "thousand steps", "return", height=260,
                      legend_at="bottom", presenter=presenter)
-    figure.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1.05], title="epsilon", showgrid=False),
+    top = max([best, *(value for value in greedy + training if value is not None)]) * 1.05
+    low = min([0.0, *(value for value in greedy + training if value is not None)]) * 1.05
+    figure.update_layout(yaxis=dict(range=[low, top],
+                                    tickmode="array", tickvals=[top / 1.05 * share for share in (0, 0.25, 0.5, 0.75, 1)],
+                                    tickformat=".3~g"),
+                         yaxis2=dict(overlaying="y", side="right", range=[0, 1.05], title="epsilon", showgrid=False,
+                                     tickmode="array", tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".2f"),
                          shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=solved, y1=solved,
                                       line=dict(color="#2ca02c", dash="dash", width=1.5))])
     return figure

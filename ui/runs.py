@@ -80,6 +80,7 @@ def time_ui(column, run) -> None:
 
 GENERATIVE_PAGE = "app_pages/9_generative.py"
 SEQUENCES_PAGE = "app_pages/11_sequences.py"
+REINFORCEMENT_PAGE = "app_pages/14_reinforcement.py"
 
 
 def generative_link_ui(run) -> None:
@@ -117,7 +118,6 @@ def picked_run_ui(manager, list_runs, prefix: str, nothing_yet: str, widths: lis
     stops with `nothing_yet` when there is none. Returns (its id, the runs, its progress while it is live or None,
     the columns beside the picker)."""
     runs = list_runs()
-    st.container(key=f"{prefix}_watch")
     run_id = watched_run(runs, prefix)
     if run_id is None:
         st.info(nothing_yet, icon=":material/info:")
@@ -130,7 +130,7 @@ def picked_run_ui(manager, list_runs, prefix: str, nothing_yet: str, widths: lis
     picker.selectbox("Run", list(runs), format_func=lambda rid: runs[rid].label, key=f"{prefix}_run",
                      label_visibility="collapsed")
     if live and page_opened():
-        bring_into_view(f"{prefix}_watch")
+        bring_into_view(f"{prefix}_run")  # the picker, at the live view's top (an empty container is not drawn)
     return run_id, runs, progress if live else None, beside
 
 
@@ -224,6 +224,9 @@ def run_results_ui(run) -> None:
         st.warning(f"Run #{run.id} was stopped. {literal(run.message)}", icon=":material/stop_circle:")
     elif run.status == "done":
         st.success(f"Run #{run.id} finished: {score_sentence(run)}.", icon=":material/check_circle:")
+    if run.config.model.agent and run.checkpoint:
+        link_to_run(REINFORCEMENT_PAGE, "Watch it on Reinforcement learning: its episodes, its values, its seeds",
+                    ":material/sports_esports:", run)
     if run.config.model.sequence and run.checkpoint:
         link_to_run(SEQUENCES_PAGE, "Look inside it on Sequences: its state, its gates, how far back it learns",
                    ":material/view_timeline:", run)
