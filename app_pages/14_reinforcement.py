@@ -199,8 +199,9 @@ def live_ui(run_id: int, status: str) -> None:
             st.caption("Its first episode appears here when it ends.")
         else:
             record = shown["record"]
-            player_ui(record, config.dataset, speed, f"Episode {record['number']}, return {record['return']:g}",
-                      shown["table"])
+            values = ", its values as it ended" if config.dataset == "gridworld" else ""
+            player_ui(record, config.dataset, speed,
+                      f"Episode {record['number']}, return {record['return']:g}{values}", shown["table"])
     with right:
         returns = view["returns"] if view else []
         right.plotly_chart(returns_figure(returns, view["first"] if view else 1, env.solved, presenting()),
@@ -246,22 +247,24 @@ def finished_ui(run, runs: dict) -> None:
         if run.config.dataset == "cartpole" and st.button("Another start", icon=":material/refresh:"):
             st.session_state.rl_episode = number + 1
             st.rerun()
-    with right:
-        if run.config.dataset == "gridworld":
-            learned, best = st.columns(2)
-            learned.plotly_chart(values_figure(table, reinforcement.GRID, "What it learned", presenting()),
-                                 key="rl_learned", width="stretch", config=charts.CONFIG)
-            truth = reinforcement.value_iteration(run.config.agent.gamma).tolist()
-            best.plotly_chart(values_figure(truth, reinforcement.GRID, "Dynamic programming", presenting()),
-                              key="rl_truth", width="stretch", config=charts.CONFIG)
-            st.caption("Colour: the value of each cell's best action; arrow: the action it takes. Dynamic programming "
-                       "knows the rules and sweeps every cell until nothing changes; Q-learning only tried moves.")
-        else:
-            seeds_ui(run)
     full = manager.store.get(run.id)
-    history_ui(full.history.get("epochs", []), run.config, full.history.get("steps", []),
-               reinforcement.EPOCH_STEPS, "rl_done")
-    if run.config.dataset == "gridworld":
+    history, losses = full.history.get("epochs", []), full.history.get("steps", [])
+    if run.config.dataset == "cartpole":
+        with right:
+            seeds_ui(run)
+        history_ui(history, run.config, losses, reinforcement.EPOCH_STEPS, "rl_done")
+    else:
+        right.plotly_chart(progress_figure(history, reinforcement.epsilon_curve(run.config), reinforcement.EPOCH_STEPS,
+                                           env.solved, env.best, presenting()),
+                           key="rl_done_progress", width="stretch", config=charts.CONFIG)
+        learned, best = st.columns(2)
+        learned.plotly_chart(values_figure(table, reinforcement.GRID, "What it learned", presenting()),
+                             key="rl_learned", width="stretch", config=charts.CONFIG)
+        truth = reinforcement.value_iteration(run.config.agent.gamma).tolist()
+        best.plotly_chart(values_figure(truth, reinforcement.GRID, "Dynamic programming", presenting()),
+                          key="rl_truth", width="stretch", config=charts.CONFIG)
+        st.caption("Colour: the value of each cell's best action; arrow: the action it takes. Dynamic programming "
+                   "knows the rules and sweeps every cell until nothing changes; Q-learning only tried moves.")
         seeds_ui(run)
     board_ui(runs)
 

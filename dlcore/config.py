@@ -312,6 +312,13 @@ class TrainConfig(Settings):
     transfer: Literal[tuple(TRANSFER_MODES)] = "scratch"  # what it takes of the source run's weights (TRANSFER_MODES)
     agent: AgentSettings = dataclasses.field(default_factory=AgentSettings)  # an environment's run: how it acts
 
+    def to_dict(self) -> dict:
+        """Plain data; only an agent's run carries the agent settings, so every other config reads as before."""
+        data = dataclasses.asdict(self)
+        if not self.model.agent:
+            del data["agent"]
+        return data
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ class Evaluation:
     per_class: list[float]  # accuracy on each true class
     confusion: list[list[int]]  # confusion[true][predicted]
     misclassified: list[tuple[int, int, int]]  # (test index, true class, predicted class), in test order
-    returns: list[float] = ()  # an agent's: each greedy episode's return (reinforcement.evaluate)
+    returns: list[float] = field(default_factory=list)  # an agent's: each greedy episode's return (reinforcement)
 
     def to_dict(self) -> dict:
         return asdict(self)

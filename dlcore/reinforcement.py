@@ -241,7 +241,7 @@ def observation_size(name: str) -> int:
 
 def value_iteration(gamma: float, tolerance: float = 1e-10) -> np.ndarray:
     """The gridworld's true action values Q*(cell, action) by dynamic programming (Bellman's optimality equation
-    until nothing changes), (cells, 4); walls and the goal and pits have none (zeros)."""
+    until nothing changes), (cells, 4); walls and the goal and pits have none (zeros). A few milliseconds."""
     q = np.zeros((GRID_SIDE * GRID_SIDE, len(MOVES)))
     while True:
         values = q.max(axis=1)

@@ -187,11 +187,19 @@ def test_train_offers_a_flag_for_every_setting_the_schema_has():
 
     from dlcore.config import TrainConfig
 
-    train = cli._parser()._subparsers._group_actions[0].choices["train"]
+    from dlcore.config import AgentSettings
+
+    commands = cli._parser()._subparsers._group_actions[0].choices
+    train = commands["train"]
     flags = {option for action in train._actions for option in action.option_strings}
     for field in dataclasses.fields(TrainConfig):
-        assert "--" + field.name.replace("_", "-") in flags, field.name
+        if field.name != "agent":  # an agent's settings: the rl command's flags, below
+            assert "--" + field.name.replace("_", "-") in flags, field.name
     assert "--no-nesterov" in flags
+    acting = {option for action in commands["rl"]._actions for option in action.option_strings}
+    for field in dataclasses.fields(AgentSettings):
+        assert "--" + field.name.replace("_", "-") in acting, field.name
+    assert "--no-double" in acting and "--gamma" not in flags
 
 
 def test_flags_reach_the_config_through_the_schema(capsys):

@@ -12,8 +12,9 @@ import numpy as np
 
 from ui.charts import bare_figure, chart_figure, margin, scaled, smoothed
 
-# playback: CartPole's physics step is 0.02 s, so 50 frames a second is real time; a grid's step is 4 a second
-FRAMES_PER_SECOND = {"cartpole": 50.0, "gridworld": 4.0}
+# playback: CartPole's physics step is 0.02 s, so 50 frames a second is real time; a grid's 8 steps a second can be
+# followed by eye, and a 100-step episode (an early one, exploring) still ends within 13 s
+FRAMES_PER_SECOND = {"cartpole": 50.0, "gridworld": 8.0}
 SPEEDS = {"slow": 0.25, "real": 1.0, "fast": 4.0, "very-fast": 16.0}
 SPEED_TITLES = {"slow": "¼×", "real": "1×", "fast": "4×", "very-fast": "16×"}
 ARROWS = ("↑", "→", "↓", "←")
@@ -92,11 +93,11 @@ function drawGrid(i) {
     if (mark === "G") ctx.fillText("+1", x + size / 2, y + size / 2);
     else if (mark === "X") ctx.fillText("-1", x + size / 2, y + size / 2);
     else if (mark !== "#") {
-      ctx.fillStyle = "#31333f"; ctx.font = Math.round(size * 0.28) + "px sans-serif";
+      ctx.fillStyle = "#31333f"; ctx.font = Math.round(size * 0.36) + "px sans-serif";
       const chosen = q.indexOf(best), known = q.some(v => v !== 0);
       ctx.fillText(known ? g.arrows[chosen] : "·", x + size / 2, y + size * 0.38);
-      ctx.font = Math.round(size * 0.2) + "px sans-serif";
-      ctx.fillText(best.toFixed(2), x + size / 2, y + size * 0.75);
+      ctx.font = Math.round(size * 0.24) + "px sans-serif";
+      ctx.fillText(best.toFixed(2), x + size / 2, y + size * 0.78);
     }
   }
   const cell = D.states[Math.min(i, D.states.length - 1)][0], r = Math.floor(cell / side), c = cell % side;
