@@ -12,7 +12,7 @@ import streamlit as st
 from dlcore import DLCoreError, TrainConfig, jobs, race, reinforcement, sharing
 from dlcore.config import AgentSettings, bounds
 from ui import charts, literal
-from ui.classroom import bring_into_view, is_teacher, presenting, refusal, session_owner
+from ui.classroom import bring_into_view, is_teacher, keep_setup_in_address, presenting, refusal, session_owner
 from ui.reinforcement import (SPEED_TITLES, episode_html, grid_picture, loss_figure, playback_seconds,
                               progress_figure, returns_figure, seeds_figure, values_figure)
 from ui.runs import live_progress_ui, run_view_ui, submit_ui
@@ -22,9 +22,11 @@ ALGOS = {"cartpole": ("double-dqn", "dqn"), "gridworld": ("q-learning", "double-
 STEPS = (5_000, 10_000, 20_000, 30_000, 50_000, 100_000)
 NETWORKS = ((64, 64), (128, 128), (256, 256))
 SEEDS = 3  # "seed-honest": the same settings three times
+# a table trains 20,000 steps in a second or two: slower, a class can follow it learn (REINFORCEjs's speed buttons)
+TRAINING_SPEEDS = {0: "Full", 500: "500/s", 100: "100/s", 20: "20/s"}  # environment steps a second; 0: no limit
 WATCH = {"latest": "Latest", "best": "Best so far"}
 FIELDS = tuple(AgentSettings.__dataclass_fields__)
-LINK_KEYS = ("env", "algo", "steps", "lr", *FIELDS)
+LINK_KEYS = ("env", "algo", "steps", "hidden", "lr", *FIELDS)
 PLAYER_HEIGHT = {"cartpole": 300, "gridworld": 470}  # pixels; the picture fills what its column's width allows
 HELP = {"gamma": "How much a reward a step later is worth: 0.99 looks about 100 steps ahead.",
         "epsilon_start": "The share of random actions at the first step.",
@@ -41,11 +43,17 @@ manager = jobs.job_manager()
 seeds_manager = race.race_manager()
 
 
-def defaults(env: str, algo: str, steps: int | None = None) -> None:
-    """Put the environment's and algorithm's own settings in the widgets."""
-    config = reinforcement.make_config(env, algo, steps)
+def show(config: TrainConfig) -> None:
+    """Put a config's settings in the widgets."""
     st.session_state.update({f"rl_{name}": getattr(config.agent, name) for name in FIELDS})
     st.session_state.update(rl_lr=config.lr, rl_steps=config.epochs * reinforcement.EPOCH_STEPS)
+    if config.model.dense:
+        st.session_state.rl_hidden = tuple(layer.units for layer in config.model.dense)
+
+
+def defaults(env: str, algo: str, steps: int | None = None) -> None:
+    """Put the environment's and algorithm's own settings in the widgets."""
+    show(reinforcement.make_config(env, algo, steps))
 
 
 def env_chosen() -> None:
@@ -75,16 +83,38 @@ def link_ui() -> None:
         if env not in ENVS or (algo is not None and algo not in ALGOS[env]):
             raise DLCoreError(f"The link's env or algo cannot be used: choose env {' or '.join(ENVS)} and an algo "
                               f"it has ({', '.join(ALGOS.get(env, ALGOS['cartpole']))}).")
+        hidden = tuple(int(units) for units in query["hidden"].split(",")) if "hidden" in query else None
+        if hidden is not None and hidden not in NETWORKS:
+            raise DLCoreError(f"The link's hidden cannot be {query['hidden'][:20]}: choose one of "
+                              f"{', '.join(','.join(map(str, units)) for units in NETWORKS)}.")
         agent = sharing.fields_from_link(AgentSettings, query, FIELDS)
-        config = reinforcement.make_config(env, algo, steps, lr=float(query["lr"]) if "lr" in query else None,
+        config = reinforcement.make_config(env, algo, steps, hidden=hidden,
+                                           lr=float(query["lr"]) if "lr" in query else None,
                                            **{name: getattr(agent, name) for name in FIELDS if name in query})
     except (DLCoreError, ValueError) as exc:
         st.session_state.rl_link_note = f"Part of the link could not be used, so the usual settings are shown: " \
                                         f"{sharing.reason(exc)}"
         env, algo, config = "cartpole", None, reinforcement.make_config("cartpole")
     st.session_state.update(rl_env=env, rl_algo=reinforcement.algorithm_of(config))
-    st.session_state.update({f"rl_{name}": getattr(config.agent, name) for name in FIELDS})
-    st.session_state.update(rl_lr=config.lr, rl_steps=config.epochs * reinforcement.EPOCH_STEPS)
+    show(config)
+
+
+def link_of(config: TrainConfig) -> dict[str, str]:
+    """The address of a setup: its environment, algorithm, steps and network, and each setting its algorithm's own
+    first settings do not have, as link_ui reads them."""
+    algo = reinforcement.algorithm_of(config)
+    steps = config.epochs * reinforcement.EPOCH_STEPS
+    usual = reinforcement.make_config(config.dataset, algo, steps)
+    query = {"env": config.dataset, "algo": algo, "steps": str(steps)}
+    if config.model.dense:
+        query["hidden"] = ",".join(str(layer.units) for layer in config.model.dense)
+    if config.lr != usual.lr:
+        query["lr"] = f"{config.lr:g}"
+    for name in FIELDS:
+        value = getattr(config.agent, name)
+        if value != getattr(usual.agent, name):
+            query[name] = str(int(value)) if isinstance(value, bool) else f"{value:g}"
+    return query
 
 
 def settings_ui() -> tuple[TrainConfig | None, str]:
@@ -108,14 +138,18 @@ def settings_ui() -> tuple[TrainConfig | None, str]:
     if st.session_state.get("rl_steps") not in STEPS:
         st.session_state.rl_steps = reinforcement.make_config(env, algo).epochs * reinforcement.EPOCH_STEPS
     steps = steps_column.select_slider("Steps", STEPS, key="rl_steps", format_func=lambda n: f"{n // 1000}k")
-    hidden = None
-    if reinforcement.ALGORITHMS[algo].kind == "dqn":
+    hidden, rate = None, 0
+    if reinforcement.ALGORITHMS[algo].kind == "q-table":
+        rate = net_column.selectbox("Training speed", list(TRAINING_SPEEDS), format_func=TRAINING_SPEEDS.get,
+                                    key="rl_rate", help="Environment steps a second: a table learns 20,000 in a "
+                                                        "second or two at full speed, too fast to follow.")
+    else:
         hidden = net_column.selectbox("Network", NETWORKS, index=len(NETWORKS) - 1, key="rl_hidden",
                                       format_func=lambda units: "-".join(map(str, units)),
                                       help="Hidden layers of ReLU units between the state and the action values.")
     one = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
     seeds = seeds_column.button(f"{SEEDS} seeds", icon=":material/casino:", width="stretch",
-                                help=f"The same settings on seeds {SEEDS} in a row, side by side: one lucky run "
+                                help=f"The same settings on seeds 0 to {SEEDS - 1}, side by side: one lucky run "
                                      "proves little.")
     with st.expander("How it acts and learns", expanded=False):
         columns = st.columns(6)
@@ -130,8 +164,6 @@ def settings_ui() -> tuple[TrainConfig | None, str]:
                                 int(low) if whole else float(low), int(high) if whole else float(high),
                                 key=f"rl_{name}", step=1 if whole else None, format=None if whole else "%g",
                                 help=HELP.get(name))
-    if not (one or seeds):
-        return None, ""
     try:
         changes = {name: st.session_state[f"rl_{name}"] for name in FIELDS if name != "double"}
         config = reinforcement.make_config(env, algo, int(steps), seed=0, hidden=hidden, lr=st.session_state.rl_lr,
@@ -139,8 +171,9 @@ def settings_ui() -> tuple[TrainConfig | None, str]:
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))
         return None, ""
-    st.query_params.update(env=env, algo=algo, steps=str(steps))
-    return config, "seeds" if seeds else "one"
+    keep_setup_in_address(link_of(config))
+    st.session_state.rl_pace = int(steps) / rate if rate else 0.0
+    return config, "seeds" if seeds else "one" if one else ""
 
 
 def agent_runs() -> dict:
@@ -326,7 +359,7 @@ if not presenting():
                "Start with a Q-table in the gridworld, then a DQN balancing CartPole.")
 config, pressed = settings_ui()
 if pressed == "one":
-    submit_ui(manager, config, "rl")
+    submit_ui(manager, config, "rl", st.session_state.rl_pace)
     bring_into_view("rl_run")  # what it started is what the screen shows: its picker, atop its live view
 elif pressed == "seeds":
     try:

@@ -386,8 +386,9 @@ class JobManager:
         return self.slots.max_concurrent
 
     def submit(self, config: TrainConfig, student: str = "", *, owner: str = LOCAL, teacher: bool = False,
-               engine: Engine = Engine()) -> int:
-        """Record a run as queued and start it as soon as a slot is free; returns its run id.
+               engine: Engine = Engine(), pace: float = 0.0) -> int:
+        """Record a run as queued and start it as soon as a slot is free, its steps spread over at least `pace`
+        seconds (an agent's watchable speed); returns its run id.
 
         A run that has to wait is refused with a sentence when its owner already has their share waiting or
         paused, or the queue is full; so is any run whose weights would not fit the disk budget (disk_budget, with
@@ -398,7 +399,7 @@ class JobManager:
 
         def make() -> tuple[tuple, Callable[[], None], Turn]:
             run_id = self.store.create(config, student, sender=owner, budget=disk_budget(self.store, owner, teacher))
-            trainer = WorkerJob(JobSpec("run", (config,), threads=self.threads),
+            trainer = WorkerJob(JobSpec("run", (config,), threads=self.threads, pace=pace),
                                 on_epoch=lambda job, *taken: self._record_epoch(run_id, job, *taken),
                                 on_finish=lambda job, *end: self._record_finish(run_id, job, *end),
                                 engine=engine if engine.group is not None else None)

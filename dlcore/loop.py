@@ -149,10 +149,12 @@ class Lane:
         # a model that computes its own gradient in NumPy (a 2-D playground network: a few hundred weights, where
         # torch's autograd and optimizer cost ten times the arithmetic) is stepped in NumPy by the same optimizer's
         # rules, its one flat parameter updated in place; the schedule still sets the rate
+        # (so is an agent's Q-table that learns online: reinforcement.TableAgent, whose TD loss is its own)
         self.rules: optim.Rules | None = None
-        if (hasattr(self.model, "numpy_gradient") and config.loss in optim.NUMPY_LOSSES and device.type == "cpu"
-                and engine == Engine()):
-            self._flat = self.model.flat.detach().numpy()
+        self._stepper = self.agent if self.agent is not None else self.model
+        if (hasattr(self._stepper, "numpy_gradient") and (self.agent or config.loss in optim.NUMPY_LOSSES)
+                and device.type == "cpu" and engine == Engine()):
+            self._flat = self._stepper.flat.detach().numpy()
             self.rules = optim.Rules([config], self._flat.shape, self._flat.dtype)
         # and such a model that says what a compiled step needs (a 2-D network) takes a run of batches in one call
         # (tinysteps), when numba is there and nothing changes the rate between steps
@@ -244,7 +246,7 @@ class Lane:
 
     def _numpy_step(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> None:
         """Lane.step's arithmetic for a model that steps itself: the same loss, optimizer and schedule, in NumPy."""
-        loss, correct, grad = self.model.numpy_gradient(np.asarray(x), np.asarray(y), self.config.loss)
+        loss, correct, grad = self._stepper.numpy_gradient(np.asarray(x), np.asarray(y), self.config.loss)
         self.rules.step(self._flat, grad, self.optimizer.param_groups[0]["lr"])
         if self.config.schedule != "constant":  # which never changes the rate, and costs as much as the arithmetic
             with warnings.catch_warnings():  # torch's hint that its optimizer's step() should come first

@@ -348,11 +348,14 @@ class Agent:
     def _device(self) -> torch.device:
         return next(self.network.parameters()).device
 
+    def values(self) -> list[float]:
+        """What the network says each action is worth in the state now."""
+        with torch.no_grad():
+            return self.network(features(self.env_name, self.state[None]).to(self._device()))[0].float().cpu().tolist()
+
     def act(self) -> int:
         """Epsilon-greedy: a random action with probability epsilon, else the one the network values most."""
-        with torch.no_grad():
-            values = self.network(features(self.env_name, self.state[None]).to(self._device()))[0]
-        self.values_now = values.float().cpu().tolist()
+        self.values_now = self.values()
         if self.rng.random() < self.epsilon:
             return int(self.rng.integers(len(self.values_now)))
         top = max(self.values_now)
@@ -360,8 +363,8 @@ class Agent:
         return best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))]  # ties at random: a fresh
         # table's are all zero, and always taking the first sent it up into the wall
 
-    def objective(self, _batch) -> torch.Tensor | None:
-        """One environment step, then the TD loss of a replayed batch, or None while the agent only acts."""
+    def experience(self) -> tuple[int, float, bool]:
+        """One environment step, kept in the replay buffer and the episode: (action, reward, terminal)."""
         action = self.act()
         self._episode.append((self.state, action, self.values_now))
         after, reward, terminal, truncated, _ = self.env.step(action)
@@ -371,6 +374,11 @@ class Agent:
         if terminal or truncated:
             self._end_episode()
         self.steps += 1
+        return action, float(reward), bool(terminal)
+
+    def objective(self, _batch) -> torch.Tensor | None:
+        """One environment step, then the TD loss of a replayed batch, or None while the agent only acts."""
+        self.experience()
         settings = self.settings
         if settings.target_every > 1 and self.steps % settings.target_every == 0:
             self.target.load_state_dict(self.network.state_dict())
@@ -414,6 +422,45 @@ class Agent:
         return view
 
 
+class TableAgent(Agent):
+    """A Q-table on the CPU that learns online (a replay of one, a batch of one, no warmup, its own values as the
+    target): the loop steps it in NumPy with its optimizer's rules (loop.Lane.rules, as the 2-D playground's networks),
+    since torch's fixed cost was nine tenths of such a step. Its gradient is the TD error at the cell and action
+    taken, clamped as td_loss clamps it; SGD at rate alpha then makes Q-learning's update exactly."""
+
+    def __init__(self, network: nn.Module, config: TrainConfig, total_steps: int):
+        super().__init__(network, config, total_steps)
+        self.weights = network[0].weight.detach().numpy()  # (actions, cells), the network's own memory
+
+    @staticmethod
+    def fits(network: nn.Module, config: TrainConfig) -> bool:
+        settings = config.agent
+        return (config.model.kind == "q-table" and next(network.parameters()).device.type == "cpu"
+                and (settings.replay, config.batch_size, settings.warmup, settings.train_every, settings.target_every)
+                == (1, 1, 0, 1, 1) and not settings.double)
+
+    @property
+    def flat(self) -> torch.Tensor:
+        return self.network[0].weight.view(-1)
+
+    def values(self) -> list[float]:
+        return self.weights[:, int(self.state[0])].tolist()
+
+    def numpy_gradient(self, _x, _y, _loss) -> tuple[float, float, np.ndarray]:
+        """One step's (loss, correct: none to count, gradient of the flat table)."""
+        cell = int(self.state[0])
+        action, reward, terminal = self.experience()
+        after = int(self.replay.next_states[(self.replay.next - 1) % self.replay.size, 0])  # where it went (the
+        # state now is a new episode's first, after an ending)
+        target = reward + (0.0 if terminal else self.settings.gamma * float(self.weights[:, after].max()))
+        error = float(self.weights[action, cell]) - target
+        clamp = self.settings.td_clamp
+        grad = np.zeros(self.weights.size, self.weights.dtype)
+        grad[action * self.weights.shape[1] + cell] = max(-clamp, min(clamp, error)) if clamp > 0 else error
+        loss = 0.5 * error ** 2 if clamp <= 0 or abs(error) <= clamp else clamp * (abs(error) - 0.5 * clamp)
+        return loss, math.nan, grad
+
+
 def episode_record(number: int, total: float, steps: list[tuple]) -> dict:
     """An episode as a page replays it: each step's state, action and action values, rounded for the wire."""
     return {"number": number, "return": round(total, 4),
@@ -442,7 +489,7 @@ def prepare(model: nn.Module, config: TrainConfig, total_steps: int) -> Agent | 
     """An environment's lane acts through an Agent around its network; None for any other run."""
     if not is_env(config.dataset):
         return None
-    return Agent(model, config, total_steps)
+    return (TableAgent if TableAgent.fits(model, config) else Agent)(model, config, total_steps)
 
 
 def greedy_returns(network: nn.Module, env_name: str, episodes: int, on_batch=None) -> list[float]:

@@ -51,9 +51,9 @@ class Trainer(LoopJob):
     suspended loop's state (loop.Loop)."""
 
     def __init__(self, config: TrainConfig, on_epoch=None, on_finish=None, engine: Engine = Engine(),
-                 resume: bytes | None = None):
+                 resume: bytes | None = None, pace: float = 0.0):
         validate(config)
-        super().__init__([config], engine, resume=resume)
+        super().__init__([config], engine, pace=pace, resume=resume)
         self.config = config
         self._on_epoch = on_epoch
         self._on_finish = on_finish

@@ -48,7 +48,7 @@ class JobSpec:
     configs: tuple[TrainConfig, ...]
     number: int = 0  # a race's id
     student: str = ""
-    pace: float = 0.0  # a race's watchable pace, seconds
+    pace: float = 0.0  # a watchable pace (a race's, an agent's): the least seconds its steps are spread over
     threads: int = 1  # torch threads the worker trains with
     env: dict = field(default_factory=dict)  # DLCORE_* settings (data folder, time limit) as the server has them
     resume: bytes | None = None  # a suspended loop's state, to go on from
@@ -60,7 +60,7 @@ class JobSpec:
 
         if self.kind == "run":
             return training.Trainer(self.configs[0], on_epoch=on_epoch, on_finish=on_finish, engine=engine or Engine(),
-                                    resume=self.resume)
+                                    resume=self.resume, pace=self.pace)
         job = race.Race(self.number, list(self.configs), self.student, pace=self.pace, resume=self.resume)
         job.on_finish = on_finish
         return job

@@ -233,3 +233,33 @@ def test_goal_q_learning_finds_the_optimal_gridworld_policy_within_10_seconds(se
     assert loop.run() == "done"
     found = [row.train_seconds for row in loop.lanes[0].history if row.test_accuracy == 1.0]
     assert found and found[0] <= 10
+
+
+def test_a_table_stepped_in_numpy_by_the_loop_learns_exactly_as_through_torch():
+    config = reinforcement.make_config("gridworld", steps=2000, seed=4)
+    loop = Loop([config])
+    assert loop.run() == "done"
+    lane = loop.lanes[0]
+    assert lane.rules is not None and isinstance(lane.agent, reinforcement.TableAgent)  # the NumPy steps
+    table = models.build(config.model, config.dataset)
+    agent = reinforcement.Agent(table, config, total_steps=2000)  # the same agent through autograd and torch.optim
+    optimizer = torch.optim.SGD(table.parameters(), lr=config.lr)
+    for _ in range(2000):
+        optimizer.zero_grad()
+        agent.objective(None).backward()
+        optimizer.step()
+    assert agent.returns == lane.agent.returns  # the same episodes, step for step
+    assert np.allclose(reinforcement.table(table), reinforcement.table(lane.model), atol=1e-6)
+
+
+def test_a_paced_run_spreads_its_steps_over_the_pace():
+    import time
+
+    from dlcore import jobs
+
+    manager = jobs.job_manager()
+    began = time.monotonic()
+    run_id = manager.submit(reinforcement.make_config("gridworld", steps=1000), pace=3.0)
+    progress = manager.wait(run_id, timeout=60)
+    assert progress.status == "done" and manager.store.get(run_id).results.returns
+    assert time.monotonic() - began >= 3.0  # 1,000 steps, each waiting for its share of 3 s

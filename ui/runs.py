@@ -102,13 +102,14 @@ def link_to_run(page: str, label: str, icon: str, run) -> None:
         pass
 
 
-def submit_ui(manager, config, prefix: str) -> None:
-    """Start on a page of one kind of run: the new run becomes the one it shows, or a sentence says why not."""
+def submit_ui(manager, config, prefix: str, pace: float = 0.0) -> None:
+    """Start on a page of one kind of run (its steps spread over at least `pace` seconds): the new run becomes the
+    one it shows, or a sentence says why not."""
     from dlcore import DLCoreError
 
     try:
         st.session_state[f"{prefix}_run"] = manager.submit(config, st.session_state.get("student_name", ""),
-                                                           owner=session_owner(), teacher=is_teacher())
+                                                           owner=session_owner(), teacher=is_teacher(), pace=pace)
     except DLCoreError as exc:
         st.error(literal(refusal(exc)))
 
