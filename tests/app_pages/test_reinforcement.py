@@ -125,7 +125,8 @@ def test_start_in_the_gridworld_trains_a_q_table_to_its_grid_beside_dynamic_prog
     config = jobs.job_manager().store.get(run_id).config
     assert (config.dataset, config.model.kind, config.epochs, config.agent.gamma) == ("gridworld", "q-table", 5, 0.8)
     assert reinforcement.algorithm_of(config) == "q-learning" and config.agent.replay == 1
-    assert dict(at.query_params) == {"env": "gridworld", "algo": "q-learning", "steps": "5000"}  # a link to it
+    assert dict(at.query_params) == {"env": "gridworld", "algo": "q-learning", "steps": "5000", "gamma": "0.8"}  # a
+    # link to it, naming what differs from Q-learning's own settings
     rerun_until(at, finished_view, timeout=180)  # the live view's reruns, until the page shows the finished run
     run = jobs.job_manager().store.get(run_id)
     assert run.status == "done"
