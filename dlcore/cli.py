@@ -284,6 +284,12 @@ def add_config_flags(parser: argparse.ArgumentParser, network: argparse._Mutuall
     _add_training_flags(parser)
 
 
+def _training_changes(args: argparse.Namespace, skip: tuple[str, ...] = ("model",)) -> dict:
+    """The training settings _add_training_flags offered, as given (None: unset, which with_changes ignores)."""
+    return {field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
+            if field.name not in skip}
+
+
 def _add_training_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ("model",)) -> None:
     for field in dataclasses.fields(TrainConfig):
         if field.name in skip or field.name == "agent":  # an agent's settings: the rl command's own flags
@@ -392,9 +398,7 @@ def generative_config(args: argparse.Namespace) -> TrainConfig:
     spec = dataclasses.replace(spec, **{name: getattr(args, name) for name in ("latent", "beta")
                                         if getattr(args, name) is not None})
     base = TrainConfig(model=spec, lr=generative.GAN_LR) if args.model == "gan" else TrainConfig(model=spec)
-    return base.with_changes(**{field.name: getattr(args, field.name)
-                                                   for field in dataclasses.fields(TrainConfig)
-                                                   if field.name not in ("model", "loss")})
+    return base.with_changes(**_training_changes(args, ("model", "loss")))
 
 
 def sequence_command(args: argparse.Namespace) -> int:
@@ -410,8 +414,7 @@ def sequence_command(args: argparse.Namespace) -> int:
                                             if getattr(args, name) is not None})
     base = TrainConfig(dataset=sequences.dataset_name(task, args.dataset or "mnist-sample", text), model=spec,
                        lr=sequences.LR, loss="mse" if task.task == "sine" else "cross-entropy")
-    config = base.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
-                                  if field.name not in ("model", "loss", "dataset")})
+    config = base.with_changes(**_training_changes(args, ("model", "loss", "dataset")))
     validation.validate(config)
     devices.resolve_device(config.device)
     data.load(config.dataset)
@@ -458,8 +461,7 @@ def attention_command(args: argparse.Namespace) -> int:
                                           if getattr(args, name) is not None})
     base = TrainConfig(dataset=attention.dataset_name(args.task, args.dataset or "mnist-sample", text), model=spec,
                        lr=attention.LR, epochs=epochs)
-    config = base.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
-                                  if field.name not in ("model", "loss", "dataset")})
+    config = base.with_changes(**_training_changes(args, ("model", "loss", "dataset")))
     validation.validate(config)
     devices.resolve_device(config.device)
     data.load(config.dataset)
@@ -640,8 +642,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         config = TrainConfig.from_json(_read(args.config, "config file", export.MAX_CONFIG_BYTES).decode("utf-8", "replace"))
     else:
         config = TrainConfig(model=args.model or models.preset(args.preset or "simple-nn"))
-    return config.with_changes(**{field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
-                                  if field.name != "model"})
+    return config.with_changes(**_training_changes(args))
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def test_first_visitor_opening_a_page_by_its_url_sees_only_that_page(browser, fa
         nav = page.locator('[data-testid="stSidebarNav"] a')  # app.py's navigation, not one made from a folder
         titles = ["Home", "Activation lab", "Build & train", "Draw & classify", "Inside the network", "Optimizer race",
                   "2-D playground", "Gradient descent", "Generative models", "GAN lab", "Sequences", "Attention",
-                  "Transfer learning", "Run board"]
+                  "Transfer learning", "Reinforcement learning", "Run board"]
         expect(nav).to_have_text([re.compile(f"{re.escape(title)}$") for title in titles])  # after each icon's name
         expect(page.get_by_test_id("stSidebar")).to_contain_text("Presenter mode")
         problems = page.get_by_role("dialog").all_inner_texts() + watch.problems()
