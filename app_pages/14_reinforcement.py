@@ -13,6 +13,7 @@ from dlcore import DLCoreError, TrainConfig, jobs, race, reinforcement, sharing
 from dlcore.config import AgentSettings, bounds
 from ui import charts, literal
 from ui.classroom import bring_into_view, is_teacher, keep_setup_in_address, presenting, refusal, session_owner
+from ui.lanes import stop_ui
 from ui.reinforcement import (SPEED_TITLES, episode_html, grid_picture, loss_figure, playback_seconds,
                               progress_figure, returns_figure, seeds_figure, values_figure)
 from ui.runs import live_progress_ui, run_view_ui, submit_ui
@@ -372,6 +373,8 @@ if (seeds_race := st.session_state.get("rl_seeds")) is not None:
     if pressed == "seeds":
         bring_into_view("rl_seeds_view")
     with st.container(key="rl_seeds_view"):
+        if (seeds := seeds_manager.progress(seeds_race)) is not None and not seeds.finished:
+            stop_ui(seeds_race, "Stop the seeds", "training")  # outside the fragment, so a click lands
         st.fragment(run_every=1.0)(seeds_live_ui)(seeds_race)
 run_view_ui(manager, agent_runs, "rl", "No agent has trained on this server yet: press Start.", live_ui, finished_ui,
             reinforcement.LIVE_SECONDS)

@@ -212,6 +212,17 @@ def test_three_seeds_train_the_same_settings_and_count_on_the_board_as_one_row()
     assert any(c.value.startswith("3 seeds: median **") for c in at.caption)
 
 
+def test_the_student_who_started_three_seeds_can_stop_them():
+    at = opened(PAGE)
+    at.select_slider(key="rl_steps").set_value(100_000)  # CartPole's DQN: minutes, unless stopped
+    button(at, "3 seeds").click().run()
+    race_id = at.session_state["rl_seeds"]
+    button(at, "Stop the seeds").click().run()
+    assert not at.exception, at.exception
+    progress = race.race_manager().wait(race_id, timeout=60)
+    assert progress.status in ("stopped", "done") and progress.step < progress.epochs * progress.steps_per_epoch
+
+
 def test_presenter_mode_opens_with_the_settings_row_and_without_the_caption():
     at = opened(PAGE, present="1")
     assert [b.label for b in at.button] == ["Start", "3 seeds"]
