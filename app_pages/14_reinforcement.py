@@ -281,11 +281,12 @@ def finished_ui(run, runs: dict) -> None:
         if run.config.dataset == "cartpole" and st.button("Another start", icon=":material/refresh:"):
             st.session_state.rl_episode = number + 1
             st.rerun()
+    board = reinforcement.class_board(runs.values())  # the seeds of this run's setting, and the class's settings
     full = manager.store.get(run.id)
     history, losses = full.history.get("epochs", []), full.history.get("steps", [])
     if run.config.dataset == "cartpole":
         with right:
-            seeds_ui(run)
+            seeds_ui(run, board)
         history_ui(history, run.config, losses, reinforcement.EPOCH_STEPS, "rl_done")
     else:
         right.plotly_chart(progress_figure(history, reinforcement.epsilon_curve(run.config), reinforcement.EPOCH_STEPS,
@@ -299,13 +300,13 @@ def finished_ui(run, runs: dict) -> None:
                           key="rl_truth", width="stretch", config=charts.CONFIG)
         st.caption("Colour: the value of each cell's best action; arrow: the action it takes. Dynamic programming "
                    "knows the rules and sweeps every cell until nothing changes; Q-learning only tried moves.")
-        seeds_ui(run)
-    board_ui(runs)
+        seeds_ui(run, board)
+    board_ui(board)
 
 
-def seeds_ui(run) -> None:
+def seeds_ui(run, board: list) -> None:
     """This run's settings on every seed trained so far, with their median."""
-    mine = next((row for row in reinforcement.class_board(agent_runs().values())
+    mine = next((row for row in board
                  if row.setting == reinforcement.setting_name(run.config) and row.env == run.config.dataset), None)
     if mine is None:
         return
@@ -318,9 +319,8 @@ def seeds_ui(run) -> None:
                f"{low:.1f} to {high:.1f}.{more}")
 
 
-def board_ui(runs: dict) -> None:
+def board_ui(rows: list) -> None:
     """Every setting the class has tried, by environment, with the median greedy return over its seeds."""
-    rows = reinforcement.class_board(runs.values())
     if not rows:
         return
     st.subheader("The class's settings")

@@ -595,13 +595,13 @@ def epsilon_curve(config: TrainConfig) -> list[tuple[float, float]]:
 def greedy_episode(checkpoint: str, number: int = 0) -> tuple[dict, TrainConfig]:
     """One greedy episode of a finished agent, as a page replays it, from the start greedy scoring uses
     (EVAL_SEED + number; the gridworld's S), with its config."""
-    from .runs import load_checkpoint  # a run's weights; not needed while training
+    from .predict import shared  # the server's one loaded copy of a run's weights; not needed while training
 
-    network, config = load_checkpoint(checkpoint)
+    loaded = shared(checkpoint)
+    network, config = loaded.model, loaded.config
     env = make_env(config.dataset, explore_starts=False)
     state, _ = env.reset(seed=EVAL_SEED + number)
     steps, total, ended = [], 0.0, False
-    network.eval()
     while not ended:
         with torch.no_grad():
             values = network(features(config.dataset, state[None]))[0].tolist()
@@ -616,10 +616,9 @@ def greedy_episode(checkpoint: str, number: int = 0) -> tuple[dict, TrainConfig]
 
 def learned_table(checkpoint: str) -> list[list[float]]:
     """A finished gridworld agent's value of every action in every cell."""
-    from .runs import load_checkpoint
+    from .predict import shared
 
-    network, _ = load_checkpoint(checkpoint)
-    return table(network)
+    return table(shared(checkpoint).model)
 
 
 def setting_name(config: TrainConfig) -> str:
