@@ -13,7 +13,7 @@ from dlcore.runs import ACTIVE, parse_run_id
 from ui import literal
 from ui.classroom import presenting
 from ui.inside import (DRAWN, change_caption, embedding_figure, histograms_ui, path_figures, pictures_caption,
-                       pictures_figure)
+                       pictures_html)
 
 PICK = "inside_run"
 SOURCES = {"drawn": "The digit from Draw & classify", "test": "A test digit", "draw": "Draw one here"}
@@ -165,8 +165,7 @@ def learned_ui(run) -> None:
                  for now, then, top in zip(inside.change(found, start), start, scale)]
     for i, (pictures, caption, limit) in enumerate(drawn):
         st.markdown(f"**{pictures.layer}**: {caption}")
-        st.plotly_chart(pictures_figure(pictures, presenting(), change_limit=limit), width="stretch",
-                        key=f"inside_pictures_{i}")
+        st.html(pictures_html(pictures, presenting(), change_limit=limit))
     st.subheader("Weights and gradients, epoch by epoch")
     histograms_ui(inside.stored_histograms(manager.store, run.id), inside.gradient_edges(), key="inside_histogram",
                   empty="Histograms are kept per epoch from training; this run kept none." if not epochs else "")

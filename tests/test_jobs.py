@@ -322,6 +322,17 @@ def test_prepare_loads_the_data_a_run_will_need_in_the_background(tiny_data_dir)
     devices.prepare("no-such-data", "cpu")  # a problem is left for Start to report, not raised here
 
 
+def test_a_servers_warm_up_reads_the_dataset_every_page_opens_on(tiny_data_dir, monkeypatch):
+    """A fresh server's first Inside the network spent half its time reading the 5,000 sample digits."""
+    monkeypatch.setattr(jobs.workers, "warm_up", lambda: None)
+    data._load.cache_clear()
+    jobs._warm_up()
+    assert data._load.cache_info().currsize == 1  # mnist-sample, read once; the page then finds it
+    assert data.load("mnist-sample") is data.load(TrainConfig().dataset)
+    monkeypatch.setattr(data, "load", lambda name: (_ for _ in ()).throw(DLCoreError("not here")))
+    jobs._warm_up()  # a dataset that cannot be read is left for the page that asks for it to say so
+
+
 @pytest.fixture
 def server(tiny_data_dir, dlcore_home):
     """Runs and races sharing one training slot, as on a server (with room for three waiting or paused each, so one

@@ -26,7 +26,7 @@ def test_a_run_trains_in_a_process_of_its_own_and_the_server_records_it(manager)
     assert run.checkpoint and os.path.getsize(run.checkpoint) > 0 and run.results.accuracy == run.accuracy
     assert manager.store.snapshot_histograms(run_id)  # the epochs' snapshots came back to the server
     assert manager.trainer(run_id).strip().guesses is not None
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    wait_for(lambda: gone(pid), timeout=10)
 
 
 def test_a_worker_killed_mid_run_fails_that_run_with_a_sentence_and_the_next_run_goes_on(manager):
@@ -108,7 +108,11 @@ def test_reports_carry_only_new_losses():
 
 
 def gone(pid: int) -> bool:
-    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    """Exited, or a zombie; a process that exits while it is being looked at is gone too."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def suspended_after_pause(manager, run_id: int, monkeypatch) -> int:

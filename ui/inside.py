@@ -8,6 +8,7 @@ import base64
 import functools
 import math
 import zlib
+from html import escape
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,6 +26,9 @@ MAX_MAPS = 64  # feature maps drawn per layer: a 256-channel layer shows its 64 
 DRAWN = "inside_drawn"  # Draw & classify leaves its last digit here (MNIST-style 28x28 in [0, 255]) for PAGE
 MAX_CELLS = 24_000  # pixels of feature maps sent per layer: a wide layer shows fewer maps, its strongest
 TILE_PIXELS = 44  # how tall one tile is drawn, whatever its size in pixels
+UNITS_PER_ROW = 64
+UNIT_CELL = (10, 6)  # one unit's cell in the strip's picture (tall, wide), drawn UNIT_ZOOM times larger
+UNIT_ZOOM = 1.65
 WRONG, RIGHT, WAITING = (228, 87, 46), (46, 160, 67), (150, 150, 150)
 IMAGE_SIDE = 28
 
@@ -43,39 +47,6 @@ def _mosaic(tiles: np.ndarray, columns: int, low: float, high: float) -> np.ndar
         row, column = divmod(i, columns)
         grid[row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width] = tile
     return grid
-
-
-def _with_gap(name: str) -> list:
-    """A named colour scale over the bytes 0..254, and the page's white for GAP."""
-    top = (GAP - 1) / GAP
-    stops = [i / 10 for i in range(11)]
-    return [[stop * top, colour] for stop, colour in zip(stops, sample_colorscale(name, stops))] + \
-        [[(top + 1) / 2, "white"], [1.0, "white"]]
-
-
-def _centres(count: int, columns: int, height: int, width: int) -> tuple[list[float], list[float]]:
-    """Each tile's centre in mosaic coordinates, where the invisible hover points sit."""
-    spots = [divmod(i, columns) for i in range(count)]
-    return ([column * (width + 1) + (width - 1) / 2 for _, column in spots],
-            [row * (height + 1) + (height - 1) / 2 for row, _ in spots])
-
-
-def _tile_figure(grid: np.ndarray, tiles: tuple[int, int, int], columns: int, hover: list[str], colorscale: str,
-                 presenter: bool, title: str = "") -> go.Figure:
-    """A mosaic as one heatmap (cheap to send), with one invisible point per tile carrying its hover text."""
-    count, height, width = tiles
-    x, y = _centres(count, columns, height, width)
-    rows = math.ceil(count / columns)
-    heatmap = dict(type="heatmap", z=grid, colorscale=_with_gap(colorscale), zmin=0, zmax=GAP, hoverinfo="skip",
-                   showscale=False)
-    points = dict(type="scatter", x=x, y=y, mode="markers", text=hover, hovertemplate="%{text}<extra></extra>",
-                  marker=dict(size=max(6, TILE_PIXELS - 8), symbol="square", color="rgba(0,0,0,0)"), showlegend=False)
-    figure = bare_figure([heatmap, points], dict(
-        title=title, height=max(90, rows * TILE_PIXELS * max(1.0, height / 14) ** 0.5 + (40 if title else 14)),
-        margin=margin(top=40 if title else 4), hoverdistance=TILE_PIXELS, plot_bgcolor="rgba(0,0,0,0)",
-        xaxis=dict(visible=False, constrain="domain", range=[-0.5, grid.shape[1] - 0.5]),
-        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
-    return scaled(figure, presenter)
 
 
 def link_ui(run_id: int, label: str = "See inside this network") -> None:
@@ -99,44 +70,62 @@ def _palette(name: str) -> np.ndarray:
     return np.array([*colours, (255, 255, 255)], dtype=np.uint8)
 
 
+def _tiles_html(grid: np.ndarray, colours: str, tiles: tuple[int, int, int], columns: int, hover: list[str],
+                width: float, alt: str) -> str:
+    """A mosaic (_mosaic's bytes) as one PNG in a named colour scale, under a grid of cells whose tooltips name each
+    tile. A picture, not a chart: a page of charts cost a laptop's browser a relayout each, on every new drawing
+    and every step of the epoch slider, and a fresh tab a second more."""
+    _, height, tile_width = tiles
+    cells = []
+    for i, text in enumerate(hover):
+        row, column = divmod(i, columns)
+        cells.append(f'<div title="{escape(text)}" style="position:absolute;'
+                     f'left:{column * (tile_width + 1) / grid.shape[1]:.3%};top:{row * (height + 1) / grid.shape[0]:.3%};'
+                     f'width:{tile_width / grid.shape[1]:.3%};height:{height / grid.shape[0]:.3%}"></div>')
+    image = pictures.data_url(Image.fromarray(_palette(colours)[grid]))
+    return (f'<div style="position:relative;width:{width:.0f}px;max-width:100%;margin:0 auto">'
+            f'<img alt="{escape(alt)}" src="{image}" style="display:block;width:100%;image-rendering:pixelated">'
+            + "".join(cells) + "</div>")
+
+
+def _scale_html(colours: str, low: str, high: str, presenter: bool, middle: str = "") -> str:
+    """A colour scale's key under a picture: its low end's value, the colours, its high end's (larger on a
+    projector)."""
+    stops = ", ".join(sample_colorscale(colours, [i / 10 for i in range(11)]))
+    mid = (f'<span style="position:absolute;left:50%;transform:translateX(-50%);top:-1.3em">{escape(middle)}</span>'
+           if middle else "")
+    size, width = (1.1, 210) if presenter else (0.8, 140)
+    return (f'<div style="display:flex;align-items:center;justify-content:center;gap:0.5em;font-size:{size}rem;'
+            f'color:#555;margin:0.3rem 0 1rem">{escape(low)}<span style="position:relative;display:inline-block;'
+            f'width:{width}px;height:0.8em;background:linear-gradient(to right, {stops})">{mid}</span>{escape(high)}'
+            '</div>')
+
+
 def maps_html(layer, presenter: bool = False) -> str:
-    """A layer's feature maps, strongest first, on one colour scale so strength shows, as one PNG under a grid of
-    cells whose tooltips name each map. A picture, not a chart: on every new drawing each chart cost a busy laptop's
-    browser a relayout, together more than a second."""
+    """A layer's feature maps, strongest first, on one colour scale so strength shows, each map's range on hover."""
     channels, height, width = layer.shape
     shown = layer.order[: max(1, min(len(layer.order), MAX_CELLS // (height * width), MAX_MAPS))]
     columns = min(len(shown), 16 if height <= 14 else 8)
     values = layer.values[shown]
-    grid = _mosaic(values, columns, float(values.min()), float(values.max()))  # one scale: strength shows
+    low, high = float(values.min()), float(values.max())
+    grid = _mosaic(values, columns, low, high)  # one scale: strength shows
     tile = TILE_PIXELS * max(1.0, height / 14) ** 0.5 * (1.5 if presenter else 1)
-    cells = []
-    for i, channel in enumerate(shown):
-        row, column = divmod(i, columns)
-        text = (f"channel {channel}: from {values[i].min():.2f} to {values[i].max():.2f}, "
-                f"mean {values[i].mean():.2f}")
-        cells.append(f'<div title="{text}" style="position:absolute;left:{column * (width + 1) / grid.shape[1]:.3%};'
-                     f'top:{row * (height + 1) / grid.shape[0]:.3%};width:{width / grid.shape[1]:.3%};'
-                     f'height:{height / grid.shape[0]:.3%}"></div>')
-    image = pictures.data_url(Image.fromarray(_palette("Viridis")[grid]))
-    return (f'<div style="position:relative;width:{columns * tile:.0f}px;max-width:100%;margin:0 auto 1rem">'
-            f'<img alt="feature maps" src="{image}" style="display:block;width:100%;image-rendering:pixelated">'
-            + "".join(cells) + "</div>")
+    hover = [f"channel {channel}: from {values[i].min():.2f} to {values[i].max():.2f}, mean {values[i].mean():.2f}"
+             for i, channel in enumerate(shown)]
+    return (_tiles_html(grid, "Viridis", values.shape, columns, hover, columns * tile, "feature maps")
+            + _scale_html("Viridis", f"{low:.2f}", f"{high:.2f}", presenter))
 
 
-def units_figure(layer, presenter: bool = False) -> go.Figure:
-    """A dense layer's units as a strip of cells (64 to a row), the strongest named on hover."""
+def units_html(layer, presenter: bool = False) -> str:
+    """A dense layer's units as a strip of cells (64 to a row) on one colour scale, each unit's value on hover."""
     values = layer.values.reshape(-1)
-    columns = min(len(values), 64)
-    rows = math.ceil(len(values) / columns)
-    grid = np.full(rows * columns, np.nan, dtype=np.float32)
-    grid[: len(values)] = values
-    heatmap = dict(type="heatmap", z=grid.reshape(rows, columns), colorscale="Viridis", xgap=1, ygap=1,
-                   customdata=np.arange(rows * columns).reshape(rows, columns),
-                   hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=10))
-    figure = bare_figure([heatmap], dict(
-        height=40 + 16 * rows, margin=margin(top=4),
-        xaxis=dict(visible=False), yaxis=dict(visible=False, autorange="reversed")))
-    return scaled(figure, presenter)
+    columns = min(len(values), UNITS_PER_ROW)
+    low, high = float(values.min()), float(values.max())
+    tiles = np.broadcast_to(values[:, None, None], (len(values), *UNIT_CELL))
+    hover = [f"unit {unit}: {value:.3f}" for unit, value in enumerate(values)]
+    width = columns * (UNIT_CELL[1] + 1) * UNIT_ZOOM * (1.5 if presenter else 1)
+    return (_tiles_html(_mosaic(tiles, columns, low, high), "Viridis", tiles.shape, columns, hover, width, "units")
+            + _scale_html("Viridis", f"{low:.2f}", f"{high:.2f}", presenter))
 
 
 def steps_figure(layer, presenter: bool = False, step: str = "row") -> go.Figure:
@@ -198,14 +187,14 @@ def path_figures(path, classes: tuple[str, ...], presenter: bool = False) -> lis
         elif layer.is_maps:
             figure = maps_html(layer, presenter)
         else:
-            figure = units_figure(layer, presenter)
+            figure = units_html(layer, presenter)
         drawn.append((layer.name, caption, figure))
     return drawn
 
 
 # ---- weights as pictures -------------------------------------------------------------------------
 
-def pictures_figure(pictures, presenter: bool = False, change_limit: float | None = None) -> go.Figure:
+def pictures_html(pictures, presenter: bool = False, change_limit: float | None = None) -> str:
     """A conv layer's filters (a row of input-channel kernels per filter when it has several inputs), or the first
     dense layer's units as 28x28 pictures; red and blue are weights of either sign, white is zero.
 
@@ -227,7 +216,10 @@ def pictures_figure(pictures, presenter: bool = False, change_limit: float | Non
     limit = change_limit or pictures.largest or 1.0
     what = "changed by" if change_limit is not None else "from"
     hover = [f"{text}: {what} {tile.min():.3f} to {tile.max():.3f}" for text, tile in zip(hover, tiles)]
-    return _tile_figure(_mosaic(tiles, columns, -limit, limit), tiles.shape, columns, hover, "RdBu_r", presenter)
+    tile = TILE_PIXELS * max(1.0, tiles.shape[1] / 14) ** 0.5 * (1.5 if presenter else 1)
+    return (_tiles_html(_mosaic(tiles, columns, -limit, limit), "RdBu_r", tiles.shape, columns, hover, columns * tile,
+                        f"{pictures.layer} weights")
+            + _scale_html("RdBu_r", f"{-limit:.3f}", f"+{limit:.3f}", presenter, middle="0"))
 
 
 def pictures_caption(pictures) -> str:

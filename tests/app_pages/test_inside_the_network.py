@@ -4,6 +4,7 @@ synthetic digits, show a digit's path, their weights epoch by epoch, histograms 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,15 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def pictures(at: AppTest, alt: str) -> list[str]:
+    """The pictures drawn as HTML whose alt text starts with `alt`."""
+    return [html.proto.body for html in at.get("html") if f'alt="{alt}' in html.proto.body]
+
+
+def tooltips(picture: str) -> list[str]:
+    return re.findall(r'<div title="([^"]*)"', picture)
+
+
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_a_finished_run_shows_its_path_its_weights_by_epoch_and_its_embedding(name):
     spec = NETWORKS[name]
@@ -52,10 +62,10 @@ def test_a_finished_run_shows_its_path_its_weights_by_epoch_and_its_embedding(na
     assert at.radio(key="inside_source").value == "test"  # nothing drawn yet in this session
     slider = at.select_slider(key="inside_epoch")
     assert slider.options == ["0", "1", "2"] and slider.value == 2
-    before = charts(at)
+    before = pictures(at, "")
     slider.set_value(0).run()
     assert not at.exception
-    assert charts(at) != before or spec.sequence  # the random start's weights are other pictures (a recurrent
+    assert pictures(at, "") != before or spec.sequence  # the random start's weights are other pictures (a recurrent
     # layer's are not drawn as pictures: the page says so)
     assert at.selectbox(key="inside_histogram").options
     assert any(chart["layout"].get("title", {}).get("text", "").endswith("of the variation") for chart in charts(at))
@@ -73,10 +83,9 @@ def test_the_filters_show_what_changed_since_epoch_0():
 
     def filters() -> tuple[list[str], str]:
         """conv1's hover texts, one per filter, and its caption."""
-        chart = next(chart for chart in charts(at) if any(text.startswith("filter 0: ") for trace in chart["data"]
-                                                          for text in trace.get("text") or []))
+        (picture,) = pictures(at, "conv1 3x3, 32 weights")
         caption = next(m.value for m in at.markdown if m.value.startswith("**conv1 3x3, 32**"))
-        return [text for trace in chart["data"] for text in trace.get("text") or []], caption
+        return tooltips(picture), caption
 
     hovers, caption = filters()
     assert len(hovers) == 32 and all(text.split(": ")[1].startswith("changed by") for text in hovers)
@@ -121,11 +130,16 @@ def test_picking_another_test_digit_sends_it_through():
     for label in (1, 7):
         at.selectbox(key="inside_class").set_value(label).run()
         assert not at.exception
-        pictures = [html.proto.body for html in at.get("html") if 'alt="feature maps"' in html.proto.body]
-        assert len(pictures) == 5  # conv, relu, conv, relu, pool
-        assert pictures[0].count('title="channel ') == 32
-        maps[label] = pictures[0]
+        drawn = pictures(at, "feature maps")
+        assert len(drawn) == 5  # conv, relu, conv, relu, pool
+        assert drawn[0].count('title="channel ') == 32
+        maps[label] = drawn[0]
+        (units, _) = pictures(at, "units")  # dense1 and its ReLU
+        assert len(tooltips(units)) == 128 and all(re.fullmatch(r"unit \d+: -?\d+\.\d{3}", t) for t in tooltips(units))
     assert maps[1] != maps[7]
+    # pictures, not charts: a chart each cost the browser a relayout on every drawing, and a fresh tab seconds more
+    titles = [chart["layout"].get("title", {}).get("text", "") for chart in charts(at)]
+    assert len(titles) == 4 and titles[1].endswith("of the variation")  # probabilities, embedding, two histograms
 
 
 def test_the_digit_drawn_on_draw_and_classify_is_offered_first():
