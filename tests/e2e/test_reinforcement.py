@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.e2e.flows import app_button
@@ -27,7 +28,14 @@ new MutationObserver(() => document.querySelectorAll('[data-testid="stException"
 
 
 def player_reading(page) -> tuple[str, int, int]:
-    return tuple(page.frame_locator(PLAYER).first.locator("#scene").evaluate(READ))
+    """A newer episode replaces the player's page, which ends a reading begun in the old one: it is read again."""
+    for _ in range(5):
+        try:
+            return tuple(page.frame_locator(PLAYER).first.locator("#scene").evaluate(READ))
+        except PlaywrightError as exc:
+            if "Execution context was destroyed" not in str(exc):
+                raise
+    raise AssertionError("the player's page was replaced five times in a row while it was being read")
 
 
 def mid_replay(page, timeout: float = 30.0) -> str:

@@ -50,7 +50,7 @@ def test_a_reload_mid_run_reconnects_to_the_live_run(watched, app_server):
     expect(page.get_by_test_id("stProgress")).to_contain_text("Paused")
     assert f"run={run_id}" in page.url
     resume.click()
-    expect(pause).to_be_enabled()
+    expect(pause).to_be_enabled(timeout=30_000)  # the resumed worker's first report, on a busy machine
     progress = page.get_by_test_id("stProgress")
     expect(progress).to_have_count(1)  # a rerun's old bar can linger a moment beside the new one (CI, under load)
     expect(progress).not_to_contain_text("Paused")
